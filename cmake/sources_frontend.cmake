@@ -1,0 +1,9 @@
+set(KILN_FRONTEND_SOURCES
+  cpp/kiln/frontend/pytorch/graph_desc.cpp
+  cpp/kiln/frontend/pytorch/node_context.cpp
+  cpp/kiln/frontend/pytorch/translate.cpp
+  cpp/kiln/frontend/pytorch/op_table.cpp
+)
+set(KILN_BINDING_SOURCES
+  cpp/bindings/module.cpp
+)

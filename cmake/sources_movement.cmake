@@ -1,0 +1,5 @@
+set(KILN_MOVEMENT_SOURCES
+  cpp/kiln/ops/shape_ops.cpp
+  cpp/kiln/ops/data_movement.cpp
+  cpp/kiln/runtime/cpu/kernels/movement.cpp
+)

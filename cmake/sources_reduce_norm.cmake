@@ -1,0 +1,5 @@
+set(KILN_REDUCE_NORM_SOURCES
+  cpp/kiln/ops/reduction.cpp
+  cpp/kiln/ops/normalization.cpp
+  cpp/kiln/runtime/cpu/kernels/reduce_norm.cpp
+)

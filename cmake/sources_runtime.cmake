@@ -1,0 +1,8 @@
+set(KILN_RUNTIME_SOURCES
+  cpp/kiln/core/op_registry.cpp
+  cpp/kiln/passes/constant_folding.cpp
+  cpp/kiln/runtime/cpu/threading.cpp
+  cpp/kiln/runtime/cpu/kernel_table.cpp
+  cpp/kiln/runtime/cpu/plan.cpp
+  cpp/kiln/runtime/cpu/compiled_model.cpp
+)

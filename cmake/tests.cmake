@@ -1,0 +1,5 @@
+kiln_test(test_core kiln_core)
+kiln_test(test_elementwise kiln_core kiln_elementwise)
+kiln_test(test_movement kiln_core kiln_movement)
+kiln_test(test_reduce_norm kiln_core kiln_reduce_norm)
+kiln_test(test_dnn kiln_core kiln_dnn kiln_elementwise)

@@ -1,0 +1,177 @@
+#include "kiln/core/model.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kiln {
+
+Model::Model(ResultVector results, ParameterVector params, std::string name)
+    : results_(std::move(results)), params_(std::move(params)), name_(std::move(name)) {}
+
+std::string Model::input_name(size_t i) const {
+    auto& n = params_.at(i)->output_names(0);
+    return n.empty() ? params_[i]->name() : n[0];
+}
+
+std::string Model::output_name(size_t i) const {
+    auto& r = results_.at(i);
+    auto& n = r->input(0).node->output_names(r->input(0).index);
+    return n.empty() ? r->name() : n[0];
+}
+
+int64_t Model::input_index(const std::string& name) const {
+    for (size_t i = 0; i < params_.size(); ++i) {
+        auto& names = params_[i]->output_names(0);
+        if (std::find(names.begin(), names.end(), name) != names.end() || params_[i]->name() == name)
+            return static_cast<int64_t>(i);
+    }
+    return -1;
+}
+
+int64_t Model::output_index(const std::string& name) const {
+    for (size_t i = 0; i < results_.size(); ++i) {
+        auto& in = results_[i]->input(0);
+        auto& names = in.node->output_names(in.index);
+        if (std::find(names.begin(), names.end(), name) != names.end() || results_[i]->name() == name)
+            return static_cast<int64_t>(i);
+    }
+    return -1;
+}
+
+NodeVector Model::ordered_ops() const {
+    NodeVector order;
+    std::unordered_set<Node*> done;
+    std::unordered_set<Node*> on_stack;
+    for (auto& p : params_) {
+        order.push_back(p);
+        done.insert(p.get());
+    }
+    // Iterative DFS: deep graphs (hundreds of layers) must not exhaust the C++ stack.
+    for (auto& r : results_) {
+        std::vector<std::pair<Node*, size_t>> stack{{r.get(), 0}};
+        if (done.count(r.get())) continue;
+        on_stack.insert(r.get());
+        while (!stack.empty()) {
+            auto& [n, next] = stack.back();
+            if (next < n->num_inputs()) {
+                Node* in = n->input(next++).node.get();
+                if (done.count(in)) continue;
+                KILN_CHECK(!on_stack.count(in), "the graph has a cycle through [", in->type_name(),
+                           " ", in->name(), "]");
+                on_stack.insert(in);
+                stack.emplace_back(in, 0);
+            } else {
+                done.insert(n);
+                on_stack.erase(n);
+                order.push_back(n->shared_from_this());
+                stack.pop_back();
+            }
+        }
+    }
+    return order;
+}
+
+void Model::validate_and_infer() {
+    for (auto& n : ordered_ops()) n->validate_and_infer();
+}
+
+void Model::reshape(const std::map<size_t, PartialShape>& shapes) {
+    for (auto& [i, s] : shapes) {
+        KILN_CHECK(i < params_.size(), "reshape: input ", i, " does not exist (the model has ",
+                   params_.size(), " inputs)");
+        params_[i]->shape = s;
+    }
+    validate_and_infer();
+}
+
+std::shared_ptr<Model> Model::clone() const {
+    std::unordered_map<Node*, NodePtr> map;
+    ParameterVector params;
+    ResultVector results;
+    for (auto& n : ordered_ops()) {
+        OutputVector ins;
+        for (auto& o : n->inputs()) ins.push_back(Output{map.at(o.node.get()), o.index});
+        auto c = n->clone(ins);
+        for (size_t i = 0; i < n->num_outputs(); ++i) c->set_output_names(i, n->output_names(i));
+        map[n.get()] = c;
+    }
+    for (auto& p : params_) params.push_back(std::static_pointer_cast<op::Parameter>(map.at(p.get())));
+    for (auto& r : results_) results.push_back(std::static_pointer_cast<op::Result>(map.at(r.get())));
+    return std::make_shared<Model>(results, params, name_);
+}
+
+std::string Model::to_string() const {
+    std::ostringstream os;
+    std::unordered_map<Node*, size_t> id;
+    auto ops = ordered_ops();
+    os << "model " << name_ << " (" << params_.size() << " inputs, " << results_.size()
+       << " outputs, " << ops.size() << " nodes)\n";
+    for (auto& n : ops) {
+        size_t k = id.size();
+        id[n.get()] = k;
+        os << "  %" << k << " = " << n->type_name() << "(";
+        for (size_t i = 0; i < n->num_inputs(); ++i) {
+            auto& in = n->input(i);
+            os << (i ? ", " : "") << "%" << id.at(in.node.get());
+            if (in.node->num_outputs() > 1) os << "." << in.index;
+        }
+        os << ")";
+        auto a = n->attributes_string();
+        if (!a.empty()) os << " {" << a << "}";
+        os << " ->";
+        for (size_t i = 0; i < n->num_outputs(); ++i)
+            os << (i ? "," : "") << " " << type_name(n->output_type(i))
+               << n->output_shape(i).to_string();
+        if (!n->name().empty()) os << "  # " << n->name();
+        os << "\n";
+    }
+    return os.str();
+}
+
+std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m) {
+    std::map<Output, std::vector<std::pair<Node*, size_t>>> r;
+    for (auto& n : m.ordered_ops())
+        for (size_t i = 0; i < n->num_inputs(); ++i) r[n->input(i)].emplace_back(n.get(), i);
+    return r;
+}
+
+void replace_output(const Model& m, const Output& from, const Output& to) {
+    auto names = from.node->output_names(from.index);
+    for (auto& n : m.ordered_ops())
+        for (size_t i = 0; i < n->num_inputs(); ++i)
+            if (n->input(i) == from) n->set_input(i, to);
+    // Keep the graph output names on the surviving tensor.
+    if (!names.empty() && to.node->output_names(to.index).empty())
+        to.node->set_output_names(to.index, names);
+}
+
+void validate_model(const Model& m) {
+    std::set<Node*> params;
+    for (auto& p : m.parameters()) params.insert(p.get());
+    for (auto& n : m.ordered_ops()) {
+        if (std::string(n->type_name()) == "Parameter")
+            KILN_CHECK(params.count(n.get()), "[Parameter ", n->name(),
+                       "] is used but is not an input of the model");
+        for (size_t i = 0; i < n->num_inputs(); ++i) {
+            auto& in = n->input(i);
+            KILN_CHECK_NODE(*n, in.node && in.index < in.node->num_outputs(), "input ", i,
+                            " is not connected to an existing output");
+        }
+        std::vector<TensorDesc> before;
+        for (size_t i = 0; i < n->num_outputs(); ++i) before.push_back(n->output_desc(i));
+        n->validate_and_infer();
+        for (size_t i = 0; i < n->num_outputs(); ++i) {
+            auto merged = PartialShape::merge(before[i].shape, n->output_shape(i));
+            KILN_CHECK_NODE(*n, before[i].type == n->output_type(i) && merged, "output ", i,
+                            " was ", type_name(before[i].type), before[i].shape.to_string(),
+                            " but re-inference gives ", type_name(n->output_type(i)),
+                            n->output_shape(i).to_string());
+        }
+    }
+}
+
+}  // namespace kiln

@@ -1,0 +1,61 @@
+// A model: parameters (inputs), results (outputs) and every node reachable from the results.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/core/node.hpp"
+#include "kiln/ops/graph_io.hpp"
+
+namespace kiln {
+
+using ParameterVector = std::vector<std::shared_ptr<op::Parameter>>;
+using ResultVector = std::vector<std::shared_ptr<op::Result>>;
+
+class Model {
+public:
+    Model(ResultVector results, ParameterVector params, std::string name = "model");
+
+    const ParameterVector& parameters() const { return params_; }
+    const ResultVector& results() const { return results_; }
+    const std::string& name() const { return name_; }
+    void set_name(std::string n) { name_ = std::move(n); }
+
+    // The tensor name of input i / output i (first of its names).
+    std::string input_name(size_t i) const;
+    std::string output_name(size_t i) const;
+    // Index of the input / output with this tensor name, or -1.
+    int64_t input_index(const std::string& name) const;
+    int64_t output_index(const std::string& name) const;
+
+    // All nodes in topological order (parameters first, in their order).
+    NodeVector ordered_ops() const;
+    // Re-runs shape inference over the whole graph, in order.
+    void validate_and_infer();
+    // Sets new input shapes and re-infers; throws ValueError naming the node that cannot take them.
+    void reshape(const std::map<size_t, PartialShape>& shapes);
+    // A deep copy of the graph (constants share their data).
+    std::shared_ptr<Model> clone() const;
+    // A readable listing, one node a line.
+    std::string to_string() const;
+
+    void replace_parameter(size_t i, std::shared_ptr<op::Parameter> p) { params_.at(i) = std::move(p); }
+    void set_results(ResultVector r) { results_ = std::move(r); }
+
+private:
+    ResultVector results_;
+    ParameterVector params_;
+    std::string name_;
+};
+
+// Reconnects every consumer of `from` in the model to `to`.
+void replace_output(const Model& m, const Output& from, const Output& to);
+// For each output of each node: the (consumer, input index) pairs that read it.
+std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m);
+
+// Checks the graph's invariants (connected inputs, results reachable, parameters used as
+// declared, acyclic, shapes consistent with re-inference). Throws kiln::Error naming the fault.
+void validate_model(const Model& m);
+
+}  // namespace kiln

@@ -1,0 +1,57 @@
+// The CPU kernel interface. A kernel is made for one node at concrete (static) shapes, once per
+// execution plan, and may pre-pack weights then. execute() must be safe to call from several
+// threads at once with different tensors (a compiled model serves many infer requests).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "kiln/core/node.hpp"
+
+namespace kiln::cpu {
+
+// Static input and output descriptions of the node a kernel is made for, and the values of
+// inputs that are constants (weights), or nullptr.
+struct KernelShapes {
+    std::vector<TensorDesc> inputs;
+    std::vector<TensorDesc> outputs;
+    std::vector<const Tensor*> constants;
+
+    Shape in(size_t i) const { return inputs.at(i).shape.to_shape(); }
+    Shape out(size_t i) const { return outputs.at(i).shape.to_shape(); }
+    Type in_type(size_t i) const { return inputs.at(i).type; }
+    Type out_type(size_t i) const { return outputs.at(i).type; }
+};
+
+class Kernel {
+public:
+    virtual ~Kernel() = default;
+    // Inputs and outputs have the shapes given at creation; outputs are preallocated.
+    virtual void execute(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const = 0;
+    // A short name for profiling and tests ("onednn_conv", "avx512_eltwise", "reference").
+    virtual const char* name() const = 0;
+};
+
+using KernelPtr = std::unique_ptr<Kernel>;
+
+// Each family of fast kernels has one factory; it returns nullptr when it has no fast kernel
+// for this node (type, shapes or attributes it does not cover), and the runtime falls back
+// to the node's reference kernel (Node::evaluate).
+using KernelFactory = KernelPtr (*)(const Node& node, const KernelShapes& shapes);
+
+// The kernel that runs a node's own evaluate(): the reference for every fast kernel.
+class ReferenceKernel : public Kernel {
+public:
+    explicit ReferenceKernel(std::shared_ptr<const Node> node) : node_(std::move(node)) {}
+    void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+        node_->evaluate(in, out);
+    }
+    const char* name() const override { return "reference"; }
+
+private:
+    std::shared_ptr<const Node> node_;
+};
+
+// Number of threads kernels may use (OpenMP), set by the compiled model's config.
+int num_threads();
+
+}  // namespace kiln::cpu
