@@ -3,7 +3,19 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/node_context.cpp
   cpp/kiln/frontend/pytorch/translate.cpp
   cpp/kiln/frontend/pytorch/op_table.cpp
+  cpp/kiln/frontend/pytorch/translators/common.cpp
+  cpp/kiln/frontend/pytorch/translators/prim.cpp
+  cpp/kiln/frontend/pytorch/translators/elementwise.cpp
+  cpp/kiln/frontend/pytorch/translators/shape.cpp
+  cpp/kiln/frontend/pytorch/translators/creation.cpp
+  cpp/kiln/frontend/pytorch/translators/conv_pool.cpp
+  cpp/kiln/frontend/pytorch/translators/linear.cpp
+  cpp/kiln/frontend/pytorch/translators/norm.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp
+  cpp/bindings/bind_core.cpp
+  cpp/bindings/bind_model.cpp
+  cpp/bindings/bind_frontend.cpp
+  cpp/bindings/bind_runtime.cpp
 )

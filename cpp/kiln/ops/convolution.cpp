@@ -1,1 +1,252 @@
-// placeholder
+#include "kiln/ops/convolution.hpp"
+
+#include <algorithm>
+
+namespace kiln::op {
+
+void visit_pad_type(AttributeVisitor& v, const char* name, PadType& p) {
+    visit_enum(v, name, p,
+               {{PadType::explicit_pad, "explicit"},
+                {PadType::same_upper, "same_upper"},
+                {PadType::same_lower, "same_lower"},
+                {PadType::valid, "valid"}});
+}
+
+void visit_rounding_type(AttributeVisitor& v, const char* name, RoundingType& r) {
+    visit_enum(v, name, r, {{RoundingType::floor, "floor"}, {RoundingType::ceil, "ceil"}});
+}
+
+namespace window {
+
+std::vector<int64_t> per_axis(const InferContext& ctx, const std::vector<int64_t>& v, size_t n,
+                              int64_t fill, const char* what) {
+    if (v.empty()) return std::vector<int64_t>(n, fill);
+    if (v.size() != n) ctx.fail(what, " has ", v.size(), " values, expected ", n, " (one per spatial axis)");
+    return v;
+}
+
+namespace {
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, int64_t stride,
+                  int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis) {
+    auto one = [&](int64_t v) -> int64_t {
+        if (pad == PadType::same_upper || pad == PadType::same_lower) return ceil_div(v, stride);
+        int64_t padded = pad == PadType::valid ? v : v + pad_begin + pad_end;
+        if (padded < extent) {
+            if (in.is_static())
+                ctx.fail("spatial axis ", axis, ": window of extent ", extent,
+                         " is larger than the padded input ", padded);
+            return 0;
+        }
+        int64_t span = padded - extent;
+        return (ceil_mode && pad != PadType::valid ? ceil_div(span, stride) : span / stride) + 1;
+    };
+    int64_t lo = one(in.get_min_length());
+    int64_t hi = in.get_max_length() < 0 ? -1 : one(in.get_max_length());
+    return Dimension(lo, hi);
+}
+
+Geometry resolve(const Shape& data, const Shape& out, const std::vector<int64_t>& kernel,
+                 const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                 const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end,
+                 PadType pad) {
+    Geometry g;
+    g.nsp = static_cast<int>(data.size()) - 2;
+    g.n = data[0];
+    g.c_in = data[1];
+    g.c_out = out[1];
+    int off = 3 - g.nsp;
+    for (int i = 0; i < g.nsp; ++i) {
+        int j = i + off;
+        g.in[j] = data[2 + i];
+        g.out[j] = out[2 + i];
+        g.k[j] = kernel[i];
+        g.stride[j] = strides.empty() ? 1 : strides[i];
+        g.dil[j] = dilations.empty() ? 1 : dilations[i];
+        if (pad == PadType::explicit_pad) {
+            g.pb[j] = pads_begin.empty() ? 0 : pads_begin[i];
+            g.pe[j] = pads_end.empty() ? 0 : pads_end[i];
+        } else if (pad == PadType::same_upper || pad == PadType::same_lower) {
+            int64_t total = std::max<int64_t>(
+                0, (g.out[j] - 1) * g.stride[j] + g.extent(j) - g.in[j]);
+            int64_t small = total / 2, big = total - small;
+            g.pb[j] = pad == PadType::same_upper ? small : big;
+            g.pe[j] = total - g.pb[j];
+        }
+    }
+    return g;
+}
+
+}  // namespace window
+
+template <typename T>
+void conv_reference(const window::Geometry& g, int64_t groups, const T* x, const T* w,
+                    const T* bias, T* y) {
+    const int64_t icg = g.c_in / groups, ocg = g.c_out / groups;
+    const int64_t in_sp = g.in[0] * g.in[1] * g.in[2], out_sp = g.out[0] * g.out[1] * g.out[2];
+    const int64_t k_sp = g.k[0] * g.k[1] * g.k[2];
+    const int64_t total = g.n * g.c_out;
+#pragma omp parallel for schedule(static)
+    for (int64_t nc = 0; nc < total; ++nc) {
+        const int64_t n = nc / g.c_out, oc = nc % g.c_out, grp = oc / ocg;
+        const T* xg = x + (n * g.c_in + grp * icg) * in_sp;
+        const T* wo = w + oc * icg * k_sp;
+        T* yo = y + nc * out_sp;
+        for (int64_t od = 0; od < g.out[0]; ++od)
+            for (int64_t oh = 0; oh < g.out[1]; ++oh)
+                for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+                    T acc = bias ? bias[oc] : T(0);
+                    for (int64_t ic = 0; ic < icg; ++ic)
+                        for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+                            int64_t id = od * g.stride[0] - g.pb[0] + kd * g.dil[0];
+                            if (id < 0 || id >= g.in[0]) continue;
+                            for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+                                int64_t ih = oh * g.stride[1] - g.pb[1] + kh * g.dil[1];
+                                if (ih < 0 || ih >= g.in[1]) continue;
+                                for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+                                    int64_t iw = ow * g.stride[2] - g.pb[2] + kw * g.dil[2];
+                                    if (iw < 0 || iw >= g.in[2]) continue;
+                                    acc += xg[ic * in_sp + (id * g.in[1] + ih) * g.in[2] + iw] *
+                                           wo[ic * k_sp + (kd * g.k[1] + kh) * g.k[2] + kw];
+                                }
+                            }
+                        }
+                    yo[(od * g.out[1] + oh) * g.out[2] + ow] = acc;
+                }
+    }
+}
+template void conv_reference<float>(const window::Geometry&, int64_t, const float*, const float*,
+                                    const float*, float*);
+template void conv_reference<double>(const window::Geometry&, int64_t, const double*,
+                                     const double*, const double*, double*);
+
+void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension& groups,
+                const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                const std::vector<int64_t>& pads_end, const std::vector<int64_t>& dilations,
+                PadType auto_pad) {
+    Type t = ctx.input_type(0);
+    Type wt = ctx.input_type(1);
+    if (t == Type::dynamic) t = wt;
+    else if (wt != Type::dynamic && wt != t)
+        ctx.fail("weights element type ", type_name(wt), " does not match data's ", type_name(t));
+    const PartialShape& data = ctx.input_shape(0);
+    if (data.rank_is_static() && (data.rank() < 3 || data.rank() > 5))
+        ctx.fail("data must have rank 3, 4 or 5 ([N, C, spatial...]), got ", data.to_string());
+    if (weights.rank_is_static() && (weights.rank() < 3 || weights.rank() > 5))
+        ctx.fail("weights must have rank 3, 4 or 5 after grouping, got ", ctx.input_shape(1).to_string());
+    if (data.rank_is_static() && weights.rank_is_static() && data.rank() != weights.rank())
+        ctx.fail("data rank ", data.rank(), " does not match weights ", ctx.input_shape(1).to_string());
+    if (data.rank_is_dynamic() && weights.rank_is_dynamic()) {
+        ctx.set_output(0, t, PartialShape::dynamic());
+        return;
+    }
+    const int64_t rank = data.rank_is_static() ? data.rank() : weights.rank();
+    const size_t nsp = static_cast<size_t>(rank - 2);
+    auto st = window::per_axis(ctx, strides, nsp, 1, "strides");
+    auto di = window::per_axis(ctx, dilations, nsp, 1, "dilations");
+    auto pb = window::per_axis(ctx, pads_begin, nsp, 0, "pads_begin");
+    auto pe = window::per_axis(ctx, pads_end, nsp, 0, "pads_end");
+    for (size_t i = 0; i < nsp; ++i) {
+        if (st[i] < 1) ctx.fail("strides must be positive, got ", st[i], " on spatial axis ", i);
+        if (di[i] < 1) ctx.fail("dilations must be positive, got ", di[i], " on spatial axis ", i);
+        if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
+    }
+    std::vector<Dimension> out(static_cast<size_t>(rank));
+    if (data.rank_is_static()) out[0] = data[0];
+    if (weights.rank_is_static()) {
+        out[1] = weights[0];
+        if (data.rank_is_static()) {
+            Dimension expect = weights[1] * groups;
+            if (data[1].is_static() && expect.is_static() && data[1] != expect)
+                ctx.fail("input channels ", data[1].to_string(), " do not match weights' ",
+                         expect.to_string());
+        }
+        if (weights[0].is_static() && groups.is_static() &&
+            weights[0].get_length() % groups.get_length() != 0)
+            ctx.fail("output channels ", weights[0].get_length(), " are not divisible by ",
+                     groups.get_length(), " groups");
+    }
+    for (size_t i = 0; i < nsp; ++i) {
+        Dimension& o = out[2 + i];
+        if (!data.rank_is_static() || !weights.rank_is_static() || !weights[2 + i].is_static()) {
+            // Without the kernel size only the "same" modes fix the output size.
+            if (data.rank_is_static() &&
+                (auto_pad == PadType::same_upper || auto_pad == PadType::same_lower))
+                o = window::out_dim(ctx, data[2 + i], 1, st[i], 0, 0, auto_pad, false, i);
+            continue;
+        }
+        int64_t k = weights[2 + i].get_length();
+        if (k < 1) ctx.fail("kernel size must be positive, got ", k, " on spatial axis ", i);
+        int64_t extent = (k - 1) * di[i] + 1;
+        o = window::out_dim(ctx, data[2 + i], extent, st[i], pb[i], pe[i], auto_pad, false, i);
+    }
+    ctx.set_output(0, t, PartialShape(out));
+}
+
+namespace {
+template <typename Conv>
+void visit_conv(AttributeVisitor& v, Conv& c) {
+    v.on("strides", c.strides);
+    v.on("pads_begin", c.pads_begin);
+    v.on("pads_end", c.pads_end);
+    v.on("dilations", c.dilations);
+    visit_pad_type(v, "auto_pad", c.auto_pad);
+}
+
+template <typename Conv>
+void eval_conv(const Conv& c, const std::vector<Tensor>& in, std::vector<Tensor>& out,
+               int64_t groups) {
+    const Tensor& x = in[0];
+    const Tensor& w = in[1];
+    Shape kernel(w.shape().end() - (x.rank() - 2), w.shape().end());
+    auto g = window::resolve(x.shape(), out[0].shape(), kernel, c.strides, c.dilations,
+                             c.pads_begin, c.pads_end, c.auto_pad);
+    if (x.type() == Type::f32)
+        conv_reference<float>(g, groups, x.data<float>(), w.data<float>(), nullptr,
+                              out[0].data<float>());
+    else if (x.type() == Type::f64)
+        conv_reference<double>(g, groups, x.data<double>(), w.data<double>(), nullptr,
+                               out[0].data<double>());
+    else
+        throw Error(str_cat("[", c.type_name(), " ", c.name(), "] element type ",
+                            type_name(x.type()), " has no reference kernel (f32, f64)"));
+}
+}  // namespace
+
+void Convolution::visit_attributes(AttributeVisitor& v) { visit_conv(v, *this); }
+
+void Convolution::infer(InferContext& ctx) const {
+    ctx.check_inputs(2);
+    infer_conv(ctx, ctx.input_shape(1), Dimension(1), strides, pads_begin, pads_end, dilations,
+               auto_pad);
+}
+
+void Convolution::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    eval_conv(*this, in, out, 1);
+}
+
+void GroupConvolution::visit_attributes(AttributeVisitor& v) { visit_conv(v, *this); }
+
+void GroupConvolution::infer(InferContext& ctx) const {
+    ctx.check_inputs(2);
+    const PartialShape& w = ctx.input_shape(1);
+    PartialShape plain;  // [G*Og, Ig, k...]
+    Dimension groups;
+    if (w.rank_is_static()) {
+        if (w.rank() < 4 || w.rank() > 6)
+            ctx.fail("weights must be [G, C_out/G, C_in/G, k...] of rank 4 to 6, got ", w.to_string());
+        std::vector<Dimension> d{w[0] * w[1], w[2]};
+        for (size_t i = 3; i < w.size(); ++i) d.push_back(w[i]);
+        plain = PartialShape(d);
+        groups = w[0];
+    }
+    infer_conv(ctx, plain, groups, strides, pads_begin, pads_end, dilations, auto_pad);
+}
+
+void GroupConvolution::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    eval_conv(*this, in, out, in[1].shape()[0]);
+}
+
+}  // namespace kiln::op

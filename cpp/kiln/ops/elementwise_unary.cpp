@@ -1,1 +1,301 @@
-// placeholder
+#include "kiln/ops/elementwise_unary.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+namespace kiln::op {
+
+namespace {
+
+// A double result as integer type T: rounded to nearest, saturated, NaN -> 0.
+template <typename T>
+T round_to_int(double v) {
+    if (std::isnan(v)) return 0;
+    v = std::round(v);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+}
+
+// Math of float inputs runs in double: for f32 that makes the reference (nearly) the exact
+// answer, which is what the fast kernels are measured against.
+template <typename T, typename F>
+T via_double(T x, F f) {
+    if constexpr (std::is_floating_point_v<T>) return static_cast<T>(f(static_cast<double>(x)));
+    else return round_to_int<T>(f(static_cast<double>(x)));
+}
+
+constexpr double kSqrtHalf = 0.70710678118654752440;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+
+double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+
+template <typename T>
+T round_half_to_even(T x) {
+    T r = std::round(x);  // ties away from zero
+    if (std::fabs(x - std::trunc(x)) == T(0.5)) r = T(2) * std::round(x / T(2));
+    return r;
+}
+
+// x < 0 without the always-false comparison warning for unsigned types.
+template <typename T>
+bool negative(T x) {
+    if constexpr (std::is_unsigned_v<T> || std::is_same_v<T, bool>) return false;
+    else return x < T(0);
+}
+
+template <typename T>
+T wrap_negate(T x) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(U(0) - static_cast<U>(x));
+}
+
+template <typename Derived, typename T>
+T unary_value(const Derived& node, T x) {
+    constexpr bool fp = std::is_floating_point_v<T>;
+    if constexpr (std::is_same_v<Derived, Relu>) return negative(x) ? T(0) : x;
+    else if constexpr (std::is_same_v<Derived, Abs>) {
+        if constexpr (fp) return std::fabs(x);
+        else if constexpr (std::is_signed_v<T>) return x < 0 ? wrap_negate(x) : x;
+        else return x;
+    } else if constexpr (std::is_same_v<Derived, Negative>) {
+        if constexpr (fp) return -x;
+        else return wrap_negate(x);
+    } else if constexpr (std::is_same_v<Derived, Sign>) {
+        // Keeps NaN and signed zero, as the vector kernel does.
+        return x > T(0) ? T(1) : negative(x) ? static_cast<T>(-1) : x;
+    } else if constexpr (std::is_same_v<Derived, Floor>) {
+        if constexpr (fp) return std::floor(x);
+        else return x;
+    } else if constexpr (std::is_same_v<Derived, Ceiling>) {
+        if constexpr (fp) return std::ceil(x);
+        else return x;
+    } else if constexpr (std::is_same_v<Derived, Round>) {
+        if constexpr (!fp) return x;
+        else if (node.mode == RoundMode::half_to_even) return round_half_to_even(x);
+        else return std::round(x);
+    } else if constexpr (std::is_same_v<Derived, Clamp>) {
+        if constexpr (fp) {
+            const T lo = static_cast<T>(node.min), hi = static_cast<T>(node.max);
+            return x < lo ? lo : x > hi ? hi : x;
+        } else {
+            const double lo = std::ceil(node.min), hi = std::floor(node.max);
+            const double v = static_cast<double>(x);
+            return v < lo ? round_to_int<T>(lo) : v > hi ? round_to_int<T>(hi) : x;
+        }
+    } else if constexpr (std::is_same_v<Derived, Exp>) return via_double(x, [](double v) { return std::exp(v); });
+    else if constexpr (std::is_same_v<Derived, Log>) return via_double(x, [](double v) { return std::log(v); });
+    else if constexpr (std::is_same_v<Derived, Sqrt>) return via_double(x, [](double v) { return std::sqrt(v); });
+    else if constexpr (std::is_same_v<Derived, Sin>) return via_double(x, [](double v) { return std::sin(v); });
+    else if constexpr (std::is_same_v<Derived, Cos>) return via_double(x, [](double v) { return std::cos(v); });
+    else if constexpr (std::is_same_v<Derived, Tanh>) return via_double(x, [](double v) { return std::tanh(v); });
+    else if constexpr (std::is_same_v<Derived, Erf>) return via_double(x, [](double v) { return std::erf(v); });
+    else if constexpr (std::is_same_v<Derived, Sigmoid>)
+        return via_double(x, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+    else if constexpr (std::is_same_v<Derived, SoftPlus>) return via_double(x, softplus);
+    else if constexpr (std::is_same_v<Derived, Mish>)
+        return via_double(x, [](double v) { return v * std::tanh(softplus(v)); });
+    else if constexpr (std::is_same_v<Derived, HSwish>)
+        return via_double(x, [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
+    else if constexpr (std::is_same_v<Derived, HSigmoid>)
+        return via_double(x, [](double v) { return std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
+    else if constexpr (std::is_same_v<Derived, Elu>) {
+        const double a = node.alpha;
+        return via_double(x, [a](double v) { return v > 0 ? v : a * std::expm1(v); });
+    } else if constexpr (std::is_same_v<Derived, Gelu>) {
+        if (node.approximation_mode == GeluApproximation::erf)
+            // erfc(-z) == 1 + erf(z), without the cancellation for negative x.
+            return via_double(x, [](double v) { return 0.5 * v * std::erfc(-v * kSqrtHalf); });
+        return via_double(x, [](double v) {
+            const double u = kSqrt2OverPi * (v + 0.044715 * v * v * v);
+            return 0.5 * v * (1.0 + std::tanh(u));
+        });
+    } else {
+        static_assert(sizeof(T) == 0, "not a unary op");
+    }
+}
+
+}  // namespace
+
+template <typename Derived, UnaryKind K>
+void UnaryElementwise<Derived, K>::infer(InferContext& ctx) const {
+    ctx.check_inputs(1);
+    const Type t = ctx.input_type(0);
+    if (t != Type::dynamic) {
+        if (K == UnaryKind::numeric && t == Type::boolean)
+            ctx.fail("expected a numeric element type, got boolean");
+        if (K == UnaryKind::floating && !is_float(t))
+            ctx.fail("expected a floating-point element type, got ", kiln::type_name(t));
+        if (K == UnaryKind::logical && t != Type::boolean)
+            ctx.fail("expected boolean element type, got ", kiln::type_name(t));
+    }
+    ctx.set_output(0, t, ctx.input_shape(0));
+}
+
+template <typename Derived, UnaryKind K>
+void UnaryElementwise<Derived, K>::evaluate(const std::vector<Tensor>& in,
+                                            std::vector<Tensor>& out) const {
+    const auto& self = static_cast<const Derived&>(*this);
+    const int64_t n = in[0].size();
+    visit_type(in[0].type(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = in[0].data<T>();
+        T* y = out[0].data<T>();
+        if constexpr (K == UnaryKind::logical) {
+            if constexpr (std::is_same_v<T, bool>) {
+                // Read bytes: a stored byte other than 0/1 would be undefined as bool.
+                auto xb = reinterpret_cast<const uint8_t*>(x);
+                for (int64_t i = 0; i < n; ++i) y[i] = xb[i] == 0;
+                return;
+            }
+        } else if constexpr (!std::is_same_v<T, bool> &&
+                             (K == UnaryKind::numeric || std::is_floating_point_v<T>)) {
+            for (int64_t i = 0; i < n; ++i) y[i] = unary_value<Derived, T>(self, x[i]);
+            return;
+        }
+        throw Error(str_cat("[", this->type_name(), " ", this->name(), "] element type ",
+                            kiln::type_name(in[0].type()), " is not supported"));
+    });
+}
+
+template class UnaryElementwise<Relu, UnaryKind::numeric>;
+template class UnaryElementwise<Sigmoid, UnaryKind::numeric>;
+template class UnaryElementwise<Tanh, UnaryKind::numeric>;
+template class UnaryElementwise<Exp, UnaryKind::numeric>;
+template class UnaryElementwise<Log, UnaryKind::numeric>;
+template class UnaryElementwise<Sqrt, UnaryKind::numeric>;
+template class UnaryElementwise<Abs, UnaryKind::numeric>;
+template class UnaryElementwise<Negative, UnaryKind::numeric>;
+template class UnaryElementwise<Floor, UnaryKind::numeric>;
+template class UnaryElementwise<Ceiling, UnaryKind::numeric>;
+template class UnaryElementwise<Erf, UnaryKind::numeric>;
+template class UnaryElementwise<Sin, UnaryKind::numeric>;
+template class UnaryElementwise<Cos, UnaryKind::numeric>;
+template class UnaryElementwise<Sign, UnaryKind::numeric>;
+template class UnaryElementwise<LogicalNot, UnaryKind::logical>;
+template class UnaryElementwise<SoftPlus, UnaryKind::floating>;
+template class UnaryElementwise<Mish, UnaryKind::floating>;
+template class UnaryElementwise<HSwish, UnaryKind::floating>;
+template class UnaryElementwise<HSigmoid, UnaryKind::floating>;
+template class UnaryElementwise<Elu, UnaryKind::floating>;
+template class UnaryElementwise<Clamp, UnaryKind::numeric>;
+template class UnaryElementwise<Gelu, UnaryKind::floating>;
+template class UnaryElementwise<Round, UnaryKind::numeric>;
+
+void Clamp::visit_attributes(AttributeVisitor& v) {
+    v.on("min", min);
+    v.on("max", max);
+}
+
+void Clamp::infer(InferContext& ctx) const {
+    if (!(min <= max)) ctx.fail("expected min <= max, got min=", min, " and max=", max);
+    UnaryElementwise::infer(ctx);
+}
+
+void Gelu::visit_attributes(AttributeVisitor& v) {
+    // The last spelling of a value is the one written.
+    visit_enum(v, "approximation_mode", approximation_mode,
+               {{GeluApproximation::erf, "erf"},
+                {GeluApproximation::tanh, "tanh"},
+                {GeluApproximation::erf, "ERF"},
+                {GeluApproximation::tanh, "TANH"}});
+}
+
+void Round::visit_attributes(AttributeVisitor& v) {
+    visit_enum(v, "mode", mode,
+               {{RoundMode::half_to_even, "half_to_even"},
+                {RoundMode::half_away_from_zero, "half_away_from_zero"}});
+}
+
+void Swish::infer(InferContext& ctx) const {
+    ctx.check_inputs(1, 2);
+    const Type t = ctx.input_type(0);
+    if (t != Type::dynamic && !is_float(t))
+        ctx.fail("expected a floating-point element type, got ", kiln::type_name(t));
+    if (ctx.num_inputs() == 2) {
+        const Type bt = ctx.input_type(1);
+        if (t != Type::dynamic && bt != Type::dynamic && bt != t)
+            ctx.fail("beta must have the input's element type: expected ", kiln::type_name(t), ", got ",
+                     kiln::type_name(bt));
+        const PartialShape& bs = ctx.input_shape(1);
+        const bool scalar = bs.rank_is_dynamic() || bs.size() == 0 ||
+                            (bs.size() == 1 && bs[0].compatible(int64_t{1}));
+        if (!scalar) ctx.fail("beta must be a scalar: expected shape [] or [1], got ", bs.to_string());
+    }
+    ctx.set_output(0, t, ctx.input_shape(0));
+}
+
+void Swish::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    const double beta = in.size() > 1 ? in[1].as_f64_vector().at(0) : 1.0;
+    const int64_t n = in[0].size();
+    visit_type(in[0].type(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_floating_point_v<T>) {
+            const T* x = in[0].data<T>();
+            T* y = out[0].data<T>();
+            for (int64_t i = 0; i < n; ++i) {
+                const double v = x[i];
+                y[i] = static_cast<T>(v / (1.0 + std::exp(-beta * v)));
+            }
+        } else {
+            throw Error(str_cat("[Swish ", name(), "] element type ", kiln::type_name(in[0].type()),
+                                " is not supported"));
+        }
+    });
+}
+
+void Convert::infer(InferContext& ctx) const {
+    ctx.check_inputs(1);
+    if (destination_type == Type::dynamic)
+        ctx.fail("destination_type must be a concrete element type, got dynamic");
+    ctx.set_output(0, destination_type, ctx.input_shape(0));
+}
+
+void Convert::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    if (in[0].type() == Type::boolean && out[0].type() != Type::boolean) {
+        // Normalize the bytes first: a stored byte other than 0/1 would be undefined as bool.
+        Tensor tmp(Type::u8, in[0].shape());
+        auto s = in[0].data<uint8_t>();
+        auto d = tmp.data<uint8_t>();
+        for (int64_t i = 0; i < in[0].size(); ++i) d[i] = s[i] != 0;
+        convert_elements(tmp.data(), Type::u8, out[0].data(), out[0].type(), static_cast<size_t>(tmp.size()));
+        return;
+    }
+    convert_elements(in[0].data(), in[0].type(), out[0].data(), out[0].type(),
+                     static_cast<size_t>(in[0].size()));
+}
+
+void Select::infer(InferContext& ctx) const {
+    ctx.check_inputs(3);
+    const Type c = ctx.input_type(0), a = ctx.input_type(1), b = ctx.input_type(2);
+    if (c != Type::dynamic && c != Type::boolean)
+        ctx.fail("cond must be boolean: expected boolean, got ", kiln::type_name(c));
+    if (a != Type::dynamic && b != Type::dynamic && a != b)
+        ctx.fail("then and else must have the same element type: expected ", kiln::type_name(a),
+                 ", got ", kiln::type_name(b));
+    const Type t = a == Type::dynamic ? b : a;
+    PartialShape s = elementwise_shape(ctx.input_shape(1), ctx.input_shape(2), auto_broadcast, ctx);
+    s = elementwise_shape(ctx.input_shape(0), s, auto_broadcast, ctx);
+    ctx.set_output(0, t, std::move(s));
+}
+
+void Select::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    const uint8_t* c = in[0].data<uint8_t>();
+    const size_t es = type_size(out[0].type());
+    const auto* a = static_cast<const uint8_t*>(in[1].data());
+    const auto* b = static_cast<const uint8_t*>(in[2].data());
+    auto* y = static_cast<uint8_t*>(out[0].data());
+    const int64_t n = out[0].size();
+    // Element-type agnostic: whole elements are copied as bytes.
+    BroadcastWalker w(out[0].shape(), {in[0].shape(), in[1].shape(), in[2].shape()});
+    for (int64_t i = 0; i < n; ++i, w.next()) {
+        const uint8_t* src = c[w.offset(0)] ? a + w.offset(1) * es : b + w.offset(2) * es;
+        std::memcpy(y + i * es, src, es);
+    }
+}
+
+}  // namespace kiln::op

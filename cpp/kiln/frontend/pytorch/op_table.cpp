@@ -1,1 +1,27 @@
-// placeholder
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+const TranslatorTable& table() {
+    static const TranslatorTable t = [] {
+        TranslatorTable t;
+        add_prim_translators(t);
+        add_elementwise_translators(t);
+        add_shape_translators(t);
+        add_creation_translators(t);
+        add_conv_pool_translators(t);
+        add_linear_translators(t);
+        add_norm_translators(t);
+        return t;
+    }();
+    return t;
+}
+}  // namespace
+
+Translator find_translator(const std::string& kind) {
+    auto it = table().find(kind);
+    return it == table().end() ? nullptr : it->second;
+}
+
+}  // namespace kiln::frontend::pytorch

@@ -1,1 +1,128 @@
-// placeholder
+#include <set>
+
+#include "kiln/frontend/pytorch/translation.hpp"
+
+namespace kiln::frontend::pytorch {
+
+const TValue& Translation::value(int64_t id) const {
+    auto it = values_.find(id);
+    if (it != values_.end()) return it->second;
+    throw ConversionError(str_cat("value %", id, " is used before it is defined"));
+}
+
+Output Translation::constant_for(int64_t id, const std::function<Output()>& make) {
+    auto it = const_nodes_.find(id);
+    if (it != const_nodes_.end()) return it->second;
+    return const_nodes_[id] = make();
+}
+
+namespace {
+
+bool is_scalar_type(const std::string& t) { return t == "int" || t == "float" || t == "bool" || t == "number"; }
+
+// Every node kind without a translator, with the source lines where it appears.
+void find_unsupported(const std::vector<NodeDesc>& nodes, std::map<std::string, std::set<std::string>>& out) {
+    for (auto& n : nodes) {
+        if (!find_translator(n.kind)) out[n.kind].insert(n.source.empty() ? "(no source line)" : n.source);
+        for (auto& b : n.blocks) find_unsupported(b.nodes, out);
+    }
+}
+
+}  // namespace
+
+void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
+    for (auto& n : nodes) {
+        NodeContext ctx(*this, n);
+        std::vector<TValue> outs;
+        try {
+            outs = find_translator(n.kind)(ctx);
+        } catch (const ConversionError& e) {
+            throw ConversionError(str_cat(e.what(), n.source.empty() ? "" : "\n  at " + n.source));
+        } catch (const std::exception& e) {
+            throw ConversionError(str_cat(n.kind, ": ", e.what(), n.source.empty() ? "" : "\n  at " + n.source));
+        }
+        if (outs.size() != n.outputs.size())
+            throw ConversionError(str_cat(n.kind, ": the translator gave ", outs.size(), " outputs, torch has ",
+                                          n.outputs.size(), n.source.empty() ? "" : "\n  at " + n.source));
+        for (size_t i = 0; i < outs.size(); ++i) {
+            if (outs[i].kind == TValue::Kind::tensor && i < n.output_types.size() && is_scalar_type(n.output_types[i]))
+                outs[i].scalar = true;
+            set_value(n.outputs[i], std::move(outs[i]));
+        }
+    }
+}
+
+std::vector<TValue> NodeContext::translate_block(const BlockDesc& b, const std::vector<TValue>& inputs) {
+    check(inputs.size() == b.inputs.size(), "block takes ", b.inputs.size(), " inputs, got ", inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) t_.set_value(b.inputs[i], inputs[i]);
+    t_.translate_nodes(b.nodes);
+    std::vector<TValue> r;
+    for (auto id : b.outputs) r.push_back(t_.value(id));
+    return r;
+}
+
+std::shared_ptr<Model> Translation::run() {
+    std::map<std::string, std::set<std::string>> unsupported;
+    find_unsupported(g_.body.nodes, unsupported);
+    if (!unsupported.empty()) {
+        std::string msg = str_cat("kiln cannot convert this model: ", unsupported.size(),
+                                  " operation kind(s) have no translator yet:");
+        for (auto& [kind, sources] : unsupported) {
+            msg += "\n  " + kind;
+            for (auto& s : sources) msg += "\n      at " + s;
+        }
+        throw ConversionError(msg);
+    }
+    for (auto& [id, c] : g_.constants) set_value(id, TValue(c));
+    ParameterVector params;
+    for (auto& in : g_.inputs) {
+        auto p = make<op::Parameter>({}, in.type, in.shape);
+        p->set_name(in.name);
+        p->set_output_names(0, {in.name});
+        params.push_back(p);
+        set_value(in.id, TValue(p->output(0)));
+    }
+    translate_nodes(g_.body.nodes);
+    ResultVector results;
+    std::set<std::string> used;
+    for (size_t i = 0; i < g_.body.outputs.size(); ++i) {
+        auto v = value(g_.body.outputs[i]);
+        std::vector<TValue> flat;
+        // Tuples and lists of tensors are flattened into several outputs, in order.
+        std::function<void(const TValue&)> flatten = [&](const TValue& x) {
+            if (x.kind == TValue::Kind::list) {
+                for (auto& item : x.items) flatten(item);
+            } else {
+                flat.push_back(x);
+            }
+        };
+        flatten(v);
+        for (auto& x : flat) {
+            if (x.is_none()) continue;
+            NodeDesc d;
+            d.kind = "graph output";
+            NodeContext ctx(*this, d);
+            Output o = ctx.tensor_of(x);
+            size_t k = results.size();
+            std::string name = k < g_.output_names.size() ? g_.output_names[k] : "output" + std::to_string(k);
+            if (used.count(name)) name += "_" + std::to_string(k);
+            used.insert(name);
+            auto r = make<op::Result>({o});
+            r->set_name(name);
+            auto names = o.node->output_names(o.index);
+            names.push_back(name);
+            o.node->set_output_names(o.index, names);
+            results.push_back(r);
+        }
+    }
+    auto m = std::make_shared<Model>(results, params, g_.name);
+    validate_model(*m);
+    return m;
+}
+
+std::shared_ptr<Model> translate_graph(const GraphDesc& g) {
+    Translation t(g);
+    return t.run();
+}
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,127 @@
+// What a translator sees of one torch node: its inputs as kiln outputs or constants, and a
+// factory that names new kiln nodes after the torch node and tags them with its source line.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/core/model.hpp"
+#include "kiln/frontend/pytorch/graph_desc.hpp"
+
+namespace kiln::frontend::pytorch {
+
+// A torch value during translation: a kiln tensor, a constant, or a list/tuple of values.
+struct TValue {
+    enum class Kind { tensor, constant, list };
+    Kind kind = Kind::constant;
+    Output out;
+    ConstValue c;
+    std::vector<TValue> items;
+    bool scalar = false;  // a torch int/float/bool computed at run time (a 0-d tensor here)
+
+    TValue() = default;
+    TValue(Output o) : kind(Kind::tensor), out(std::move(o)) {}
+    TValue(ConstValue v) : kind(Kind::constant), c(std::move(v)) {}
+    static TValue list(std::vector<TValue> items) {
+        TValue t;
+        t.kind = Kind::list;
+        t.items = std::move(items);
+        return t;
+    }
+    bool is_none() const { return kind == Kind::constant && c.kind == ConstValue::Kind::none; }
+    // A constant, or a list whose items are all constants.
+    bool is_const() const;
+    ConstValue as_const() const;  // for is_const() values
+};
+
+class Translation;  // the translation of one graph (translate.cpp)
+
+class NodeContext {
+public:
+    NodeContext(Translation& t, const NodeDesc& node);
+
+    const std::string& kind() const { return node_.kind; }
+    const NodeDesc& desc() const { return node_; }
+    size_t num_inputs() const { return node_.inputs.size(); }
+    const TValue& value(size_t i) const;
+    bool has_input(size_t i) const { return i < num_inputs() && !value(i).is_none(); }
+    bool is_none(size_t i) const { return value(i).is_none(); }
+    bool is_const(size_t i) const { return value(i).is_const(); }
+
+    // Input i as a tensor. Constants become Constant nodes: int -> i64 scalar, float -> f32
+    // scalar, bool -> boolean scalar, int list -> i64 1-D; a list mixing tensors and ints
+    // becomes a 1-D i64 tensor (Concat of the items) — the usual form of a shape argument.
+    Output input(size_t i);
+    // Any value as a tensor, by the same rules as input().
+    Output tensor_of(const TValue& v);
+    int64_t const_int(size_t i) const;
+    double const_float(size_t i) const;  // accepts int too
+    bool const_bool(size_t i) const;
+    std::string const_str(size_t i) const;
+    std::vector<int64_t> const_ints(size_t i) const;  // int list; a single int gives {v}
+    // The items of a list/tuple input (e.g. the tensors of aten::cat).
+    std::vector<TValue> list(size_t i) const;
+    OutputVector tensor_list(size_t i);
+    // True when input i is a torch scalar (int/float/bool, not a tensor): used for promotion.
+    bool is_scalar(size_t i) const;
+    const std::string& output_type(size_t i) const;
+
+    // Creates a kiln node named after the torch node, with its source line.
+    template <typename T, typename... A>
+    Output make(const OutputVector& inputs, A&&... attrs) {
+        auto n = std::make_shared<T>(std::forward<A>(attrs)...);
+        n->set_inputs(inputs);
+        tag(*n);
+        n->validate_and_infer();
+        return fold_small(n);
+    }
+    template <typename T, typename... A>
+    std::shared_ptr<T> make_node(const OutputVector& inputs, A&&... attrs) {
+        auto n = std::make_shared<T>(std::forward<A>(attrs)...);
+        n->set_inputs(inputs);
+        tag(*n);
+        n->validate_and_infer();
+        return n;
+    }
+    Output constant(Tensor t);
+    template <typename T>
+    Output constant(const std::vector<T>& v, Shape s) { return constant(Tensor::from_vector(v, std::move(s))); }
+    Output i64(const std::vector<int64_t>& v) { return constant(v, {static_cast<int64_t>(v.size())}); }
+    Output i64_scalar(int64_t v) { return constant(std::vector<int64_t>{v}, {}); }
+
+    // Translates a nested block (prim::If branch) inline; returns its outputs.
+    std::vector<TValue> translate_block(const BlockDesc& b, const std::vector<TValue>& inputs);
+
+    // Throws ConversionError with the node kind and source line.
+    template <typename... A>
+    [[noreturn]] void fail(const A&... a) const {
+        throw ConversionError(str_cat(node_.kind, ": ", a...));
+    }
+    template <typename... A>
+    void check(bool cond, const A&... a) const {
+        if (!cond) fail(a...);
+    }
+
+private:
+    void tag(Node& n);
+    // Shape arithmetic on constants is computed at once, so that later translators can read
+    // its values as constants (e.g. a view size computed from x.size(1) // 2).
+    Output fold_small(const std::shared_ptr<Node>& n);
+
+    Translation& t_;
+    const NodeDesc& node_;
+    int made_ = 0;
+};
+
+using Translator = std::vector<TValue> (*)(NodeContext& ctx);
+
+// The op table: torch node kind -> translator. nullptr when kiln has none.
+Translator find_translator(const std::string& kind);
+
+// Translates a whole graph; throws ConversionError listing every unsupported op kind with
+// its source lines, or the first translation error.
+std::shared_ptr<Model> translate_graph(const GraphDesc& g);
+
+}  // namespace kiln::frontend::pytorch

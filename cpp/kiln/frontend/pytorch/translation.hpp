@@ -1,0 +1,27 @@
+// State of one graph's translation: the torch values seen so far.
+#pragma once
+#include <map>
+#include <set>
+
+#include "kiln/frontend/pytorch/node_context.hpp"
+
+namespace kiln::frontend::pytorch {
+
+class Translation {
+public:
+    explicit Translation(const GraphDesc& g) : g_(g) {}
+
+    const TValue& value(int64_t id) const;
+    void set_value(int64_t id, TValue v) { values_[id] = std::move(v); }
+    // A Constant node per constant value id, made once.
+    Output constant_for(int64_t id, const std::function<Output()>& make);
+    void translate_nodes(const std::vector<NodeDesc>& nodes);
+    std::shared_ptr<Model> run();
+
+private:
+    const GraphDesc& g_;
+    std::map<int64_t, TValue> values_;
+    std::map<int64_t, Output> const_nodes_;
+};
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,37 @@
+// Helpers shared by the aten translators: dtype codes, type promotion, shape pieces.
+#pragma once
+#include "kiln/frontend/pytorch/node_context.hpp"
+#include "kiln/ops/data_movement.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
+#include "kiln/ops/shape_ops.hpp"
+
+namespace kiln::frontend::pytorch {
+
+using Outs = std::vector<TValue>;
+
+// torch ScalarType code (as TorchScript stores dtype arguments) -> kiln Type.
+Type torch_dtype(const NodeContext& ctx, int64_t code);
+
+// Input i converted to type t when it is not already.
+Output to_type(NodeContext& ctx, Output x, Type t);
+// The two operands of a binary aten op, brought to one element type the way torch promotes:
+// python scalars and 0-d tensors adopt the other operand's type unless that would lose the
+// float category; otherwise float beats integer, wider beats narrower, anything beats bool.
+std::pair<Output, Output> promoted(NodeContext& ctx, size_t a, size_t b);
+Type promote_types(Type a, Type b);
+
+// Rank of x; fails (with the node and source) when it is not known at conversion time.
+int64_t static_rank(const NodeContext& ctx, const Output& x);
+// Normalized axis of x (negative counts from the end).
+int64_t axis_of(const NodeContext& ctx, const Output& x, int64_t axis);
+// ShapeOf(x) as i64 [rank].
+Output shape_of(NodeContext& ctx, const Output& x);
+// x.size(axis) as an i64 scalar (0-d).
+Output dim_of(NodeContext& ctx, const Output& x, int64_t axis);
+// 1-D int tensor of input i (a constant list, a shape list or a tensor).
+Output int_list(NodeContext& ctx, size_t i);
+
+Outs identity(NodeContext& ctx);  // returns input 0
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,134 @@
+// Convolutions and pooling.
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/convolution.hpp"
+#include "kiln/ops/pooling.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+// A per-spatial-axis int list argument (torch allows one value for all axes).
+std::vector<int64_t> spatial(const NodeContext& ctx, size_t i, size_t n, int64_t dflt) {
+    if (i >= ctx.num_inputs() || ctx.is_none(i)) return std::vector<int64_t>(n, dflt);
+    auto v = ctx.const_ints(i);
+    if (v.empty()) return std::vector<int64_t>(n, dflt);
+    if (v.size() == 1 && n > 1) v.assign(n, v[0]);
+    ctx.check(v.size() == n, "expected ", n, " values for argument ", i, ", got ", v.size());
+    return v;
+}
+
+// conv(input, weight, bias, stride, padding, dilation, [transposed, output_padding,] groups)
+Output convolution(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t dil_i, size_t groups_i) {
+    Output x = ctx.input(0), w = ctx.input(1);
+    ctx.check(w.shape().rank_is_static(), "the weight's rank must be known");
+    size_t n = static_cast<size_t>(w.shape().rank() - 2);
+    auto strides = spatial(ctx, stride_i, n, 1);
+    auto dil = spatial(ctx, dil_i, n, 1);
+    int64_t groups = ctx.const_int(groups_i);
+    op::PadType auto_pad = op::PadType::explicit_pad;
+    std::vector<int64_t> pads(n, 0);
+    if (!ctx.is_none(pad_i) && ctx.value(pad_i).kind == TValue::Kind::constant &&
+        ctx.value(pad_i).c.kind == ConstValue::Kind::string) {
+        auto p = ctx.const_str(pad_i);
+        if (p == "same") auto_pad = op::PadType::same_upper;
+        else if (p == "valid") auto_pad = op::PadType::valid;
+        else ctx.fail("padding='", p, "' is not 'same' or 'valid'");
+    } else {
+        pads = spatial(ctx, pad_i, n, 0);
+    }
+    Output y;
+    if (groups == 1) {
+        y = ctx.make<op::Convolution>({x, w}, strides, pads, pads, dil, auto_pad);
+    } else {
+        // weights [O, I/G, k...] -> [G, O/G, I/G, k...]
+        ctx.check(w.shape()[0].is_static(), "grouped convolution needs a static weight shape");
+        int64_t o = w.shape()[0].get_length();
+        ctx.check(o % groups == 0, "output channels ", o, " are not divisible by groups ", groups);
+        std::vector<int64_t> s{groups, o / groups};
+        for (size_t k = 1; k < static_cast<size_t>(w.shape().rank()); ++k) s.push_back(w.shape()[k].get_length());
+        Output gw = ctx.make<op::Reshape>({w, ctx.i64(s)}, false);
+        y = ctx.make<op::GroupConvolution>({x, gw}, strides, pads, pads, dil, auto_pad);
+    }
+    if (ctx.has_input(2)) {
+        Output b = ctx.input(2);
+        std::vector<int64_t> bs{1, -1};
+        for (size_t k = 0; k < n; ++k) bs.push_back(1);
+        y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({b, ctx.i64(bs)}, false)});
+    }
+    return y;
+}
+
+Outs conv_nd(NodeContext& ctx) { return {convolution(ctx, 3, 4, 5, 6)}; }
+
+Outs convolution_full(NodeContext& ctx) {  // aten::_convolution / aten::convolution
+    ctx.check(!ctx.const_bool(6), "transposed convolution is not supported yet");
+    return {convolution(ctx, 3, 4, 5, 8)};
+}
+
+size_t spatial_rank(const NodeContext& ctx, const char* kind) {
+    std::string k = ctx.kind();
+    if (k.find("1d") != std::string::npos) return 1;
+    if (k.find("3d") != std::string::npos) return 3;
+    return 2;
+}
+
+// max_poolNd(input, kernel_size, stride, padding, dilation, ceil_mode)
+Outs max_pool(NodeContext& ctx, bool with_indices) {
+    size_t n = spatial_rank(ctx, "");
+    auto k = spatial(ctx, 1, n, 1);
+    auto s = spatial(ctx, 2, n, 0);
+    if (s == std::vector<int64_t>(n, 0)) s = k;  // stride=[] means stride = kernel
+    auto p = spatial(ctx, 3, n, 0);
+    auto d = spatial(ctx, 4, n, 1);
+    bool ceil = ctx.num_inputs() > 5 && ctx.const_bool(5);
+    auto node = ctx.make_node<op::MaxPool>({ctx.input(0)}, s, d, p, p, k,
+                                           ceil ? op::RoundingType::ceil : op::RoundingType::floor,
+                                           op::PadType::explicit_pad, Type::i64, int64_t{0});
+    if (with_indices) return {node->output(0), node->output(1)};
+    return {node->output(0)};
+}
+
+// avg_poolNd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+Outs avg_pool(NodeContext& ctx) {
+    size_t n = spatial_rank(ctx, "");
+    auto k = spatial(ctx, 1, n, 1);
+    auto s = spatial(ctx, 2, n, 0);
+    if (s == std::vector<int64_t>(n, 0)) s = k;
+    auto p = spatial(ctx, 3, n, 0);
+    bool ceil = ctx.num_inputs() > 4 && ctx.const_bool(4);
+    bool include_pad = ctx.num_inputs() > 5 ? ctx.const_bool(5) : true;
+    ctx.check(ctx.num_inputs() <= 6 || ctx.is_none(6), "divisor_override is not supported");
+    return {ctx.make<op::AvgPool>({ctx.input(0)}, s, p, p, k, !include_pad,
+                                  ceil ? op::RoundingType::ceil : op::RoundingType::floor, op::PadType::explicit_pad)};
+}
+
+Outs adaptive_avg_pool(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    size_t n = spatial_rank(ctx, "");
+    auto out = spatial(ctx, 1, n, 1);
+    // output_size entries may be None (keep the input size): resolve from static dims.
+    return {ctx.make<op::AdaptiveAvgPool>({x, ctx.i64(out)})};
+}
+
+Outs adaptive_max_pool(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    size_t n = spatial_rank(ctx, "");
+    auto out = spatial(ctx, 1, n, 1);
+    auto node = ctx.make_node<op::AdaptiveMaxPool>({x, ctx.i64(out)}, Type::i64);
+    return {node->output(0), node->output(1)};
+}
+
+}  // namespace
+
+void add_conv_pool_translators(TranslatorTable& t) {
+    t["aten::conv1d"] = t["aten::conv2d"] = t["aten::conv3d"] = conv_nd;
+    t["aten::_convolution"] = t["aten::convolution"] = convolution_full;
+    t["aten::max_pool1d"] = t["aten::max_pool2d"] = t["aten::max_pool3d"] = [](NodeContext& c) { return max_pool(c, false); };
+    t["aten::max_pool2d_with_indices"] = [](NodeContext& c) { return max_pool(c, true); };
+    t["aten::avg_pool1d"] = t["aten::avg_pool2d"] = t["aten::avg_pool3d"] = avg_pool;
+    t["aten::adaptive_avg_pool1d"] = t["aten::adaptive_avg_pool2d"] = t["aten::adaptive_avg_pool3d"] = adaptive_avg_pool;
+    t["aten::adaptive_max_pool1d"] = t["aten::adaptive_max_pool2d"] = t["aten::adaptive_max_pool3d"] = adaptive_max_pool;
+}
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,110 @@
+// Tensor creation: zeros, ones, full, *_like, new_*, arange, scalar conversions.
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+Output filled(NodeContext& ctx, Output shape, double value, Type t) {
+    Tensor v(t, {});
+    convert_elements(&value, Type::f64, v.data(), t, 1);
+    return ctx.make<op::Broadcast>({ctx.constant(v), shape}, op::BroadcastMode::numpy);
+}
+
+// The dtype argument at position i, or `dflt` when it is None / absent.
+Type dtype_arg(NodeContext& ctx, size_t i, Type dflt) {
+    if (i >= ctx.num_inputs() || ctx.is_none(i)) return dflt;
+    return torch_dtype(ctx, ctx.const_int(i));
+}
+
+template <int V>
+Outs zeros_ones(NodeContext& ctx) {  // zeros(size, dtype, layout, device, pin_memory)
+    return {filled(ctx, int_list(ctx, 0), V, dtype_arg(ctx, 1, Type::f32))};
+}
+
+Outs full(NodeContext& ctx) {  // full(size, fill_value, dtype, ...)
+    Type t = dtype_arg(ctx, 2, ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind == ConstValue::Kind::integer
+                                   ? Type::i64 : Type::f32);
+    if (ctx.is_const(1)) return {filled(ctx, int_list(ctx, 0), ctx.const_float(1), t)};
+    return {ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), t), int_list(ctx, 0)}, op::BroadcastMode::numpy)};
+}
+
+template <int V>
+Outs like(NodeContext& ctx) {  // zeros_like(x, dtype, ...)
+    Output x = ctx.input(0);
+    return {filled(ctx, shape_of(ctx, x), V, dtype_arg(ctx, 1, x.type()))};
+}
+
+Outs full_like(NodeContext& ctx) {  // full_like(x, value, dtype, ...)
+    Output x = ctx.input(0);
+    return {filled(ctx, shape_of(ctx, x), ctx.const_float(1), dtype_arg(ctx, 2, x.type()))};
+}
+
+template <int V>
+Outs new_filled(NodeContext& ctx) {  // new_zeros(self, size, dtype, ...)
+    Output x = ctx.input(0);
+    return {filled(ctx, int_list(ctx, 1), V, dtype_arg(ctx, 2, x.type()))};
+}
+
+Outs new_full(NodeContext& ctx) {  // new_full(self, size, value, dtype, ...)
+    Output x = ctx.input(0);
+    return {filled(ctx, int_list(ctx, 1), ctx.const_float(2), dtype_arg(ctx, 3, x.type()))};
+}
+
+// arange(end, dtype...) / arange(start, end, dtype...) / arange(start, end, step, dtype...)
+Outs arange(NodeContext& ctx) {
+    // Count the leading numeric arguments (ints, floats or run-time scalars).
+    size_t n = 0;
+    while (n < ctx.num_inputs() && n < 3) {
+        auto& v = ctx.value(n);
+        bool num = (v.kind == TValue::Kind::constant &&
+                    (v.c.kind == ConstValue::Kind::integer || v.c.kind == ConstValue::Kind::floating)) ||
+                   (v.kind == TValue::Kind::tensor);
+        if (!num) break;
+        ++n;
+    }
+    // The torch schemas: (end, dtype, layout, device, pin) has 5 inputs; (start, end, dtype, ...) 6;
+    // (start, end, step, dtype, ...) 7.
+    size_t total = ctx.num_inputs();
+    size_t nums = total >= 7 ? 3 : total == 6 ? 2 : 1;
+    if (n < nums) nums = n;
+    bool any_float = false;
+    for (size_t i = 0; i < nums; ++i) {
+        auto& v = ctx.value(i);
+        any_float |= (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::floating) ||
+                     (v.kind == TValue::Kind::tensor && is_float(v.out.type()));
+    }
+    Type t = dtype_arg(ctx, nums, any_float ? Type::f32 : Type::i64);
+    Type work = is_float(t) ? t : Type::i64;
+    auto num = [&](size_t i) { return to_type(ctx, ctx.input(i), work); };
+    auto lit = [&](double v) {
+        Tensor x(work, {});
+        convert_elements(&v, Type::f64, x.data(), work, 1);
+        return ctx.constant(x);
+    };
+    Output start = nums >= 2 ? num(0) : lit(0), end = nums >= 2 ? num(1) : num(0), step = nums == 3 ? num(2) : lit(1);
+    return {to_type(ctx, ctx.make<op::Range>({start, end, step}, work), t)};
+}
+
+Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }
+Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f32)}; }
+
+}  // namespace
+
+void add_creation_translators(TranslatorTable& t) {
+    t["aten::zeros"] = zeros_ones<0>;
+    t["aten::ones"] = zeros_ones<1>;
+    t["aten::full"] = full;
+    t["aten::zeros_like"] = like<0>;
+    t["aten::ones_like"] = like<1>;
+    t["aten::full_like"] = full_like;
+    t["aten::new_zeros"] = new_filled<0>;
+    t["aten::new_ones"] = new_filled<1>;
+    t["aten::new_full"] = new_full;
+    t["aten::arange"] = arange;
+    t["aten::Int"] = scalar_to_int;
+    t["aten::Float"] = scalar_to_float;
+}
+
+}  // namespace kiln::frontend::pytorch

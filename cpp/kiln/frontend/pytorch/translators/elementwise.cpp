@@ -1,0 +1,284 @@
+// aten element-wise ops: arithmetic, comparisons, activations, casts.
+#include <cmath>
+
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+template <typename T>
+Outs binary(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {ctx.make<T>({a, b})};
+}
+
+// add/sub take an optional alpha: a + alpha * b.
+template <typename T>
+Outs add_sub(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
+        Tensor alpha(b.type(), {});
+        double v = ctx.const_float(2);
+        convert_elements(&v, Type::f64, alpha.data(), b.type(), 1);
+        b = ctx.make<op::Multiply>({b, ctx.constant(alpha)});
+    }
+    return {ctx.make<T>({a, b})};
+}
+
+Outs rsub(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
+        Tensor alpha(a.type(), {});
+        double v = ctx.const_float(2);
+        convert_elements(&v, Type::f64, alpha.data(), a.type(), 1);
+        a = ctx.make<op::Multiply>({a, ctx.constant(alpha)});
+    }
+    return {ctx.make<op::Subtract>({b, a})};
+}
+
+Outs div(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    std::string mode = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_str(2) : "";
+    if (mode.empty()) {
+        // True division: integers divide as floats.
+        if (!is_float(a.type())) {
+            a = to_type(ctx, a, Type::f32);
+            b = to_type(ctx, b, Type::f32);
+        }
+        return {ctx.make<op::Divide>({a, b}, false)};
+    }
+    if (mode == "floor") {
+        if (is_float(a.type())) return {ctx.make<op::Floor>({ctx.make<op::Divide>({a, b}, false)})};
+        return {ctx.make<op::Divide>({a, b}, true)};
+    }
+    if (mode == "trunc") {
+        if (!is_float(a.type())) return {ctx.make<op::Divide>({a, b}, false)};
+        Output q = ctx.make<op::Divide>({a, b}, false);
+        // trunc(q) = sign(q) * floor(|q|)
+        return {ctx.make<op::Multiply>({ctx.make<op::Sign>({q}), ctx.make<op::Floor>({ctx.make<op::Abs>({q})})})};
+    }
+    ctx.fail("rounding_mode '", mode, "' is not one of None, 'trunc', 'floor'");
+}
+
+Outs floordiv(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if (is_float(a.type())) return {ctx.make<op::Floor>({ctx.make<op::Divide>({a, b}, false)})};
+    return {ctx.make<op::Divide>({a, b}, true)};
+}
+
+Outs remainder(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {ctx.make<op::FloorMod>({a, b})};
+}
+
+Outs pow(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {ctx.make<op::Power>({a, b})};
+}
+
+template <typename T>
+Outs unary(NodeContext& ctx) {
+    return {ctx.make<T>({ctx.input(0)})};
+}
+
+// Ops whose result is float even for integer inputs (exp, sqrt, sigmoid, ...).
+template <typename T>
+Outs unary_float(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    return {ctx.make<T>({x})};
+}
+
+Outs rsqrt(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    Tensor one(x.type(), {});
+    double v = 1.0;
+    convert_elements(&v, Type::f64, one.data(), x.type(), 1);
+    return {ctx.make<op::Divide>({ctx.constant(one), ctx.make<op::Sqrt>({x})}, false)};
+}
+
+Outs relu6(NodeContext& ctx) { return {ctx.make<op::Clamp>({ctx.input(0)}, 0.0, 6.0)}; }
+
+Outs hardtanh(NodeContext& ctx) {
+    double lo = ctx.num_inputs() > 1 ? ctx.const_float(1) : -1.0;
+    double hi = ctx.num_inputs() > 2 ? ctx.const_float(2) : 1.0;
+    return {ctx.make<op::Clamp>({ctx.input(0)}, lo, hi)};
+}
+
+Outs clamp(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    bool has_lo = ctx.num_inputs() > 1 && !ctx.is_none(1), has_hi = ctx.num_inputs() > 2 && !ctx.is_none(2);
+    if ((!has_lo || ctx.is_const(1)) && (!has_hi || ctx.is_const(2)) && (has_lo || has_hi)) {
+        double lo = has_lo ? ctx.const_float(1) : -INFINITY, hi = has_hi ? ctx.const_float(2) : INFINITY;
+        if (lo <= hi) return {ctx.make<op::Clamp>({x}, lo, hi)};
+    }
+    if (has_lo) x = ctx.make<op::Maximum>({x, to_type(ctx, ctx.input(1), x.type())});
+    if (has_hi) x = ctx.make<op::Minimum>({x, to_type(ctx, ctx.input(2), x.type())});
+    return {x};
+}
+
+Outs clamp_min(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    return {ctx.make<op::Maximum>({x, to_type(ctx, ctx.input(1), x.type())})};
+}
+
+Outs clamp_max(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    return {ctx.make<op::Minimum>({x, to_type(ctx, ctx.input(1), x.type())})};
+}
+
+Outs gelu(NodeContext& ctx) {
+    std::string approx = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_str(1) : "none";
+    if (approx != "none" && approx != "tanh") ctx.fail("approximate='", approx, "' is not 'none' or 'tanh'");
+    return {ctx.make<op::Gelu>({ctx.input(0)},
+                               approx == "tanh" ? op::GeluApproximation::tanh : op::GeluApproximation::erf)};
+}
+
+Outs silu(NodeContext& ctx) { return {ctx.make<op::Swish>({ctx.input(0)})}; }
+
+Outs elu(NodeContext& ctx) {
+    double alpha = ctx.num_inputs() > 1 ? ctx.const_float(1) : 1.0;
+    return {ctx.make<op::Elu>({ctx.input(0)}, alpha)};
+}
+
+Outs leaky_relu(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    double slope = ctx.num_inputs() > 1 ? ctx.const_float(1) : 0.01;
+    Tensor s(x.type(), {1});
+    convert_elements(&slope, Type::f64, s.data(), x.type(), 1);
+    return {ctx.make<op::PRelu>({x, ctx.constant(s)})};
+}
+
+Outs softplus(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    double beta = ctx.num_inputs() > 1 ? ctx.const_float(1) : 1.0;
+    double threshold = ctx.num_inputs() > 2 ? ctx.const_float(2) : 20.0;
+    ctx.check(beta == 1.0 && threshold >= 20.0, "only beta=1 and threshold>=20 are supported, got beta=", beta,
+              " threshold=", threshold);
+    return {ctx.make<op::SoftPlus>({x})};
+}
+
+Outs where(NodeContext& ctx) {
+    ctx.check(ctx.num_inputs() == 3, "the one-argument form torch.where(cond) is not supported");
+    Output c = to_type(ctx, ctx.input(0), Type::boolean);
+    auto [a, b] = promoted(ctx, 1, 2);
+    return {ctx.make<op::Select>({c, a, b})};
+}
+
+Outs masked_fill(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    Output mask = to_type(ctx, ctx.input(1), Type::boolean);
+    Output v = to_type(ctx, ctx.input(2), x.type());
+    return {ctx.make<op::Select>({mask, v, x})};
+}
+
+// aten::to / aten::type_as / aten::float etc.: a dtype change (device, copy flags ignored).
+Outs to(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+        auto& v = ctx.value(i);
+        if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::integer &&
+            ctx.desc().output_types.size() && i <= 2) {
+            // aten::to(x, dtype, ...) or aten::to(x, device, dtype, ...): the first int is the dtype.
+            return {to_type(ctx, x, torch_dtype(ctx, v.c.i))};
+        }
+        if (v.kind == TValue::Kind::tensor && !v.scalar && i == 1) return {to_type(ctx, x, v.out.type())};
+    }
+    return {x};
+}
+
+Outs type_as(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), ctx.input(1).type())}; }
+
+template <Type T>
+Outs cast_to(NodeContext& ctx) {
+    return {to_type(ctx, ctx.input(0), T)};
+}
+
+Outs logical_not(NodeContext& ctx) { return {ctx.make<op::LogicalNot>({to_type(ctx, ctx.input(0), Type::boolean)})}; }
+
+template <typename T>
+Outs logical(NodeContext& ctx) {
+    return {ctx.make<T>({to_type(ctx, ctx.input(0), Type::boolean), to_type(ctx, ctx.input(1), Type::boolean)})};
+}
+
+Outs square(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    return {ctx.make<op::Multiply>({x, x})};
+}
+
+Outs reciprocal(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    Tensor one(x.type(), {});
+    double v = 1.0;
+    convert_elements(&v, Type::f64, one.data(), x.type(), 1);
+    return {ctx.make<op::Divide>({ctx.constant(one), x}, false)};
+}
+
+}  // namespace
+
+void add_elementwise_translators(TranslatorTable& t) {
+    t["aten::add"] = t["aten::add_"] = add_sub<op::Add>;
+    t["aten::sub"] = t["aten::sub_"] = add_sub<op::Subtract>;
+    t["aten::rsub"] = rsub;
+    t["aten::mul"] = t["aten::mul_"] = binary<op::Multiply>;
+    t["aten::div"] = t["aten::div_"] = div;
+    t["aten::floordiv"] = t["aten::floor_divide"] = floordiv;
+    t["aten::remainder"] = remainder;
+    t["aten::pow"] = pow;
+    t["aten::maximum"] = binary<op::Maximum>;
+    t["aten::minimum"] = binary<op::Minimum>;
+    t["aten::eq"] = binary<op::Equal>;
+    t["aten::ne"] = binary<op::NotEqual>;
+    t["aten::lt"] = binary<op::Less>;
+    t["aten::le"] = binary<op::LessEqual>;
+    t["aten::gt"] = binary<op::Greater>;
+    t["aten::ge"] = binary<op::GreaterEqual>;
+    t["aten::logical_and"] = t["aten::__and__"] = logical<op::LogicalAnd>;
+    t["aten::logical_or"] = t["aten::__or__"] = logical<op::LogicalOr>;
+    t["aten::logical_xor"] = logical<op::LogicalXor>;
+    t["aten::logical_not"] = logical_not;
+    t["aten::relu"] = t["aten::relu_"] = unary<op::Relu>;
+    t["aten::relu6"] = t["aten::relu6_"] = relu6;
+    t["aten::hardtanh"] = t["aten::hardtanh_"] = hardtanh;
+    t["aten::hardswish"] = t["aten::hardswish_"] = unary<op::HSwish>;
+    t["aten::hardsigmoid"] = t["aten::hardsigmoid_"] = unary<op::HSigmoid>;
+    t["aten::sigmoid"] = t["aten::sigmoid_"] = unary_float<op::Sigmoid>;
+    t["aten::tanh"] = t["aten::tanh_"] = unary_float<op::Tanh>;
+    t["aten::silu"] = t["aten::silu_"] = silu;
+    t["aten::gelu"] = gelu;
+    t["aten::elu"] = t["aten::elu_"] = elu;
+    t["aten::leaky_relu"] = t["aten::leaky_relu_"] = leaky_relu;
+    t["aten::mish"] = unary<op::Mish>;
+    t["aten::softplus"] = softplus;
+    t["aten::exp"] = unary_float<op::Exp>;
+    t["aten::log"] = unary_float<op::Log>;
+    t["aten::sqrt"] = unary_float<op::Sqrt>;
+    t["aten::rsqrt"] = rsqrt;
+    t["aten::erf"] = unary_float<op::Erf>;
+    t["aten::sin"] = unary_float<op::Sin>;
+    t["aten::cos"] = unary_float<op::Cos>;
+    t["aten::abs"] = unary<op::Abs>;
+    t["aten::neg"] = unary<op::Negative>;
+    t["aten::sign"] = unary<op::Sign>;
+    t["aten::floor"] = unary<op::Floor>;
+    t["aten::ceil"] = unary<op::Ceiling>;
+    t["aten::square"] = square;
+    t["aten::reciprocal"] = reciprocal;
+    t["aten::clamp"] = t["aten::clamp_"] = t["aten::clip"] = clamp;
+    t["aten::clamp_min"] = t["aten::clamp_min_"] = clamp_min;
+    t["aten::clamp_max"] = t["aten::clamp_max_"] = clamp_max;
+    t["aten::where"] = where;
+    t["aten::masked_fill"] = t["aten::masked_fill_"] = masked_fill;
+    t["aten::to"] = to;
+    t["aten::type_as"] = type_as;
+    t["aten::float"] = cast_to<Type::f32>;
+    t["aten::int"] = cast_to<Type::i32>;
+    t["aten::long"] = cast_to<Type::i64>;
+    t["aten::bool"] = cast_to<Type::boolean>;
+}
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,131 @@
+// prim:: nodes: lists and tuples, If with a known condition, Loop with a known trip count,
+// None checks, device/dtype queries.
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+Outs list_construct(NodeContext& ctx) {
+    std::vector<TValue> items;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) items.push_back(ctx.value(i));
+    return {TValue::list(items)};
+}
+
+Outs list_unpack(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    size_t n = ctx.desc().outputs.size();
+    if (v.kind == TValue::Kind::tensor) {
+        // A shape tensor unpacked into ints.
+        Outs r;
+        for (size_t i = 0; i < n; ++i)
+            r.emplace_back(ctx.make<op::Gather>({v.out, ctx.i64_scalar(static_cast<int64_t>(i)), ctx.i64_scalar(0)},
+                                                int64_t{0}));
+        return r;
+    }
+    auto items = ctx.list(0);
+    ctx.check(items.size() == n, "unpacks ", n, " values from a list of ", items.size());
+    return items;
+}
+
+Outs tuple_index(NodeContext& ctx) {
+    auto items = ctx.list(0);
+    int64_t i = ctx.const_int(1);
+    if (i < 0) i += static_cast<int64_t>(items.size());
+    ctx.check(i >= 0 && i < static_cast<int64_t>(items.size()), "tuple index out of range");
+    return {items[static_cast<size_t>(i)]};
+}
+
+bool raises(const BlockDesc& b) {
+    for (auto& n : b.nodes)
+        if (n.kind == "prim::RaiseException") return true;
+    return false;
+}
+
+Outs prim_if(NodeContext& ctx) {
+    auto& bl = ctx.desc().blocks;
+    // An assertion (`if bad: raise ...`): a valid input takes the other branch.
+    if (!ctx.is_const(0) && bl.size() == 2 && raises(bl[0]) != raises(bl[1]))
+        return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
+    ctx.check(ctx.is_const(0),
+              "a branch on a value known only at run time is not supported yet (kiln has no If op); "
+              "trace the model with example_input to take the branch of that input");
+    auto& blocks = ctx.desc().blocks;
+    ctx.check(blocks.size() == 2, "expected two blocks, got ", blocks.size());
+    return ctx.translate_block(blocks[ctx.const_bool(0) ? 0 : 1], {});
+}
+
+// Loop(max_trip_count, initial_condition, carried...): unrolled when the trip count and the
+// condition are known at conversion time.
+Outs prim_loop(NodeContext& ctx) {
+    ctx.check(ctx.is_const(0) && ctx.is_const(1),
+              "a loop whose trip count is known only at run time is not supported yet; trace the model "
+              "with example_input to unroll it");
+    int64_t trips = ctx.const_int(0);
+    bool cond = ctx.const_bool(1);
+    ctx.check(trips <= 4096, "a loop of ", trips, " iterations is too long to unroll");
+    std::vector<TValue> carried;
+    for (size_t i = 2; i < ctx.num_inputs(); ++i) carried.push_back(ctx.value(i));
+    auto& body = ctx.desc().blocks.at(0);
+    for (int64_t it = 0; it < trips && cond; ++it) {
+        std::vector<TValue> in{TValue(ConstValue::integer(it))};
+        in.insert(in.end(), carried.begin(), carried.end());
+        auto out = ctx.translate_block(body, in);
+        ctx.check(out[0].is_const(), "the loop condition must be known at conversion time");
+        cond = out[0].as_const().kind == ConstValue::Kind::boolean ? out[0].as_const().b : out[0].as_const().i != 0;
+        carried.assign(out.begin() + 1, out.end());
+    }
+    return carried;
+}
+
+// x is None / x is not None: known at conversion time.
+template <bool Is>
+Outs is_none(NodeContext& ctx) {
+    bool a = ctx.is_none(0), b = ctx.is_none(1);
+    ctx.check(a || b, "only comparisons with None are supported");
+    bool same = a && b;
+    return {ConstValue::boolean(Is ? same : !same)};
+}
+
+Outs device(NodeContext& ctx) { return {ConstValue::string("cpu")}; }
+
+Outs dtype(NodeContext& ctx) {
+    switch (ctx.input(0).type()) {
+        case Type::u8: return {ConstValue::integer(0)};
+        case Type::i8: return {ConstValue::integer(1)};
+        case Type::i32: return {ConstValue::integer(3)};
+        case Type::i64: return {ConstValue::integer(4)};
+        case Type::f16: return {ConstValue::integer(5)};
+        case Type::f32: return {ConstValue::integer(6)};
+        case Type::f64: return {ConstValue::integer(7)};
+        case Type::boolean: return {ConstValue::integer(11)};
+        case Type::bf16: return {ConstValue::integer(15)};
+        default: ctx.fail("the input's element type is not known at conversion time");
+    }
+}
+
+Outs nothing(NodeContext& ctx) { return {}; }
+
+Outs bool_of(NodeContext& ctx) {
+    if (ctx.is_const(0)) return {ConstValue::boolean(ctx.const_bool(0))};
+    return {to_type(ctx, ctx.input(0), Type::boolean)};
+}
+
+}  // namespace
+
+void add_prim_translators(TranslatorTable& t) {
+    t["prim::ListConstruct"] = t["prim::TupleConstruct"] = list_construct;
+    t["prim::ListUnpack"] = t["prim::TupleUnpack"] = list_unpack;
+    t["prim::TupleIndex"] = tuple_index;
+    t["prim::If"] = prim_if;
+    t["prim::Loop"] = prim_loop;
+    t["aten::__is__"] = is_none<true>;
+    t["aten::__isnot__"] = is_none<false>;
+    t["prim::device"] = device;
+    t["prim::dtype"] = dtype;
+    t["aten::warn"] = t["prim::RaiseException"] = nothing;
+    t["aten::Bool"] = bool_of;
+}
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,378 @@
+// Shape and data-movement ops: size, view/reshape, flatten, permute, cat, split, slice, ...
+#include <limits>
+
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/reduction.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+Outs size(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (ctx.num_inputs() > 1) return {dim_of(ctx, x, ctx.const_int(1))};
+    if (x.shape().is_static()) {
+        std::vector<TValue> dims;
+        for (auto d : x.shape().to_shape()) dims.emplace_back(ConstValue::integer(d));
+        return {TValue::list(dims)};
+    }
+    return {shape_of(ctx, x)};
+}
+
+Outs dim(NodeContext& ctx) { return {ConstValue::integer(static_rank(ctx, ctx.input(0)))}; }
+
+Outs numel(NodeContext& ctx) {
+    return {ctx.make<op::ReduceProd>({shape_of(ctx, ctx.input(0)), ctx.i64({0})}, false)};
+}
+
+Outs reshape(NodeContext& ctx) { return {ctx.make<op::Reshape>({ctx.input(0), int_list(ctx, 1)}, false)}; }
+
+Outs reshape_as(NodeContext& ctx) {
+    return {ctx.make<op::Reshape>({ctx.input(0), shape_of(ctx, ctx.input(1))}, false)};
+}
+
+// flatten(x, start_dim, end_dim)
+Outs flatten(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    if (r == 0) return {ctx.make<op::Reshape>({x, ctx.i64({1})}, false)};
+    int64_t s = ctx.num_inputs() > 1 ? axis_of(ctx, x, ctx.const_int(1)) : 0;
+    int64_t e = ctx.num_inputs() > 2 ? axis_of(ctx, x, ctx.const_int(2)) : r - 1;
+    if (s >= e) return {x};
+    if (e == r - 1) {
+        std::vector<int64_t> target(static_cast<size_t>(s), 0);
+        target.push_back(-1);
+        return {ctx.make<op::Reshape>({x, ctx.i64(target)}, true)};
+    }
+    Output shape = shape_of(ctx, x);
+    OutputVector parts;
+    auto slice = [&](int64_t a, int64_t b) {
+        return ctx.make<op::Slice>({shape, ctx.i64({a}), ctx.i64({b}), ctx.i64({1}), ctx.i64({0})});
+    };
+    if (s > 0) parts.push_back(slice(0, s));
+    parts.push_back(ctx.i64({-1}));
+    parts.push_back(slice(e + 1, r));
+    return {ctx.make<op::Reshape>({x, ctx.make<op::Concat>(parts, int64_t{0})}, false)};
+}
+
+// unflatten(x, dim, sizes)
+Outs unflatten(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    Output shape = shape_of(ctx, x);
+    auto slice = [&](int64_t a, int64_t b) {
+        return ctx.make<op::Slice>({shape, ctx.i64({a}), ctx.i64({b}), ctx.i64({1}), ctx.i64({0})});
+    };
+    OutputVector parts;
+    if (d > 0) parts.push_back(slice(0, d));
+    parts.push_back(int_list(ctx, 2));
+    if (d + 1 < r) parts.push_back(slice(d + 1, r));
+    return {ctx.make<op::Reshape>({x, ctx.make<op::Concat>(parts, int64_t{0})}, false)};
+}
+
+Outs permute(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    auto dims = ctx.const_ints(1);
+    for (auto& d : dims) d = axis_of(ctx, x, d);
+    return {ctx.make<op::Transpose>({x, ctx.i64(dims)})};
+}
+
+Outs transpose(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    int64_t a = axis_of(ctx, x, ctx.const_int(1)), b = axis_of(ctx, x, ctx.const_int(2));
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < r; ++i) perm.push_back(i);
+    std::swap(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)]);
+    return {ctx.make<op::Transpose>({x, ctx.i64(perm)})};
+}
+
+Outs t_op(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (static_rank(ctx, x) < 2) return {x};
+    return {ctx.make<op::Transpose>({x, ctx.i64({1, 0})})};
+}
+
+Outs squeeze(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (ctx.num_inputs() == 1) return {ctx.make<op::Squeeze>({x})};
+    auto dims = ctx.const_ints(1);
+    // torch ignores dims whose size is not 1; the op would reject them.
+    std::vector<int64_t> keep;
+    for (auto d : dims) {
+        int64_t a = axis_of(ctx, x, d);
+        auto& dim = x.shape()[static_cast<size_t>(a)];
+        if (dim.is_static() && dim.get_length() != 1) continue;
+        keep.push_back(a);
+    }
+    if (keep.empty()) return {x};
+    return {ctx.make<op::Squeeze>({x, ctx.i64(keep)})};
+}
+
+Outs unsqueeze(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = ctx.const_int(1);
+    if (d < 0) d += static_rank(ctx, x) + 1;
+    return {ctx.make<op::Unsqueeze>({x, ctx.i64({d})})};
+}
+
+Outs expand(NodeContext& ctx) {
+    // -1 keeps the input's size: abs(-1) = 1 broadcasts bidirectionally to it.
+    Output sizes = ctx.make<op::Abs>({int_list(ctx, 1)});
+    return {ctx.make<op::Broadcast>({ctx.input(0), sizes}, op::BroadcastMode::bidirectional)};
+}
+
+Outs expand_as(NodeContext& ctx) {
+    return {ctx.make<op::Broadcast>({ctx.input(0), shape_of(ctx, ctx.input(1))}, op::BroadcastMode::bidirectional)};
+}
+
+Outs repeat(NodeContext& ctx) { return {ctx.make<op::Tile>({ctx.input(0), int_list(ctx, 1)})}; }
+
+OutputVector promoted_list(NodeContext& ctx, size_t i) {
+    auto xs = ctx.tensor_list(i);
+    Type t = Type::dynamic;
+    for (auto& x : xs) t = promote_types(t, x.type());
+    for (auto& x : xs) x = to_type(ctx, x, t);
+    return xs;
+}
+
+Outs cat(NodeContext& ctx) {
+    auto xs = promoted_list(ctx, 0);
+    ctx.check(!xs.empty(), "cat of an empty list");
+    int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
+    if (d < 0) d = axis_of(ctx, xs[0], d);
+    return {ctx.make<op::Concat>(xs, d)};
+}
+
+Outs stack(NodeContext& ctx) {
+    auto xs = promoted_list(ctx, 0);
+    ctx.check(!xs.empty(), "stack of an empty list");
+    int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
+    if (d < 0) d += static_rank(ctx, xs[0]) + 1;
+    for (auto& x : xs) x = ctx.make<op::Unsqueeze>({x, ctx.i64({d})});
+    return {ctx.make<op::Concat>(xs, d)};
+}
+
+Outs split_outputs(NodeContext& ctx, const std::shared_ptr<Node>& n) {
+    std::vector<TValue> items;
+    for (size_t i = 0; i < n->num_outputs(); ++i) items.emplace_back(n->output(i));
+    return {TValue::list(items)};
+}
+
+int64_t static_dim(NodeContext& ctx, const Output& x, int64_t axis) {
+    auto& d = x.shape()[static_cast<size_t>(axis)];
+    ctx.check(d.is_static(), "needs the size of dim ", axis, " at conversion time, it is dynamic (",
+              x.shape().to_string(), ")");
+    return d.get_length();
+}
+
+// split(x, split_size_or_sections, dim)
+Outs split(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.num_inputs() > 2 ? ctx.const_int(2) : 0);
+    auto v = ctx.const_ints(1);
+    std::vector<int64_t> sizes;
+    auto& val = ctx.value(1);
+    bool single = val.kind == TValue::Kind::constant && val.c.kind == ConstValue::Kind::integer;
+    if (single) {
+        int64_t len = static_dim(ctx, x, d), step = v[0];
+        ctx.check(step > 0, "split size must be positive, got ", step);
+        for (int64_t s = 0; s < len; s += step) sizes.push_back(std::min(step, len - s));
+    } else {
+        sizes = v;
+    }
+    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), ctx.i64(sizes)});
+    return split_outputs(ctx, n);
+}
+
+// chunk(x, chunks, dim): torch sizes chunks by ceil(len / chunks).
+Outs chunk(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t chunks = ctx.const_int(1);
+    int64_t d = axis_of(ctx, x, ctx.num_inputs() > 2 ? ctx.const_int(2) : 0);
+    int64_t len = static_dim(ctx, x, d);
+    int64_t step = (len + chunks - 1) / chunks;
+    std::vector<int64_t> sizes;
+    for (int64_t s = 0; s < len; s += step) sizes.push_back(std::min(step, len - s));
+    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), ctx.i64(sizes)});
+    return split_outputs(ctx, n);
+}
+
+Outs unbind(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0);
+    int64_t len = static_dim(ctx, x, d);
+    auto n = ctx.make_node<op::Split>({x, ctx.i64_scalar(d)}, len);
+    std::vector<TValue> items;
+    for (size_t i = 0; i < n->num_outputs(); ++i)
+        items.emplace_back(ctx.make<op::Squeeze>({n->output(i), ctx.i64({d})}));
+    return {TValue::list(items)};
+}
+
+// slice(x, dim, start, end, step)
+Outs slice(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
+    if (d < 0) d = axis_of(ctx, x, d);
+    Output start = ctx.num_inputs() > 2 && !ctx.is_none(2) ? int_list(ctx, 2) : ctx.i64({0});
+    Output end = ctx.num_inputs() > 3 && !ctx.is_none(3) ? int_list(ctx, 3)
+                                                         : ctx.i64({std::numeric_limits<int64_t>::max()});
+    Output step = ctx.num_inputs() > 4 && !ctx.is_none(4) ? int_list(ctx, 4) : ctx.i64({1});
+    return {ctx.make<op::Slice>({x, start, end, step, ctx.i64({d})})};
+}
+
+// narrow(x, dim, start, length)
+Outs narrow(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    Output start = int_list(ctx, 2);
+    Output end = ctx.make<op::Add>({start, int_list(ctx, 3)});
+    return {ctx.make<op::Slice>({x, start, end, ctx.i64({1}), ctx.i64({d})})};
+}
+
+Outs select(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    Output idx = to_type(ctx, ctx.input(2), Type::i64);
+    return {ctx.make<op::Gather>({x, idx, ctx.i64_scalar(d)}, int64_t{0})};
+}
+
+Outs index_select(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    return {ctx.make<op::Gather>({x, to_type(ctx, ctx.input(2), Type::i64), ctx.i64_scalar(d)}, int64_t{0})};
+}
+
+// x[idx] with one integer index tensor (other entries None): a Gather on that axis.
+Outs index(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    auto idx = ctx.list(1);
+    int64_t axis = -1;
+    Output ind;
+    for (size_t i = 0; i < idx.size(); ++i) {
+        if (idx[i].is_none()) continue;
+        ctx.check(axis < 0, "indexing with more than one index tensor is not supported yet");
+        axis = static_cast<int64_t>(i);
+        ind = ctx.tensor_of(idx[i]);
+    }
+    ctx.check(axis >= 0, "indexing without an index tensor");
+    ctx.check(ind.type() != Type::boolean, "boolean mask indexing is not supported (its shape depends on the data)");
+    return {ctx.make<op::Gather>({x, to_type(ctx, ind, Type::i64), ctx.i64_scalar(axis)}, int64_t{0})};
+}
+
+Outs gather(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    return {ctx.make<op::GatherElements>({x, to_type(ctx, ctx.input(2), Type::i64)}, d)};
+}
+
+Outs roll(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    Output shifts = int_list(ctx, 1);
+    std::vector<int64_t> dims = ctx.num_inputs() > 2 ? ctx.const_ints(2) : std::vector<int64_t>{};
+    if (dims.empty()) {
+        // Roll the flattened tensor, then restore the shape.
+        Output shape = shape_of(ctx, x);
+        Output flat = ctx.make<op::Reshape>({x, ctx.i64({-1})}, false);
+        Output r = ctx.make<op::Roll>({flat, shifts, ctx.i64({0})});
+        return {ctx.make<op::Reshape>({r, shape}, false)};
+    }
+    return {ctx.make<op::Roll>({x, shifts, ctx.i64(dims)})};
+}
+
+// pad(x, pad, mode, value) / constant_pad_nd(x, pad, value): pad lists pairs from the last dim.
+Outs pad(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    auto p = ctx.const_ints(1);
+    ctx.check(p.size() % 2 == 0 && static_cast<int64_t>(p.size()) / 2 <= r, "pad has ", p.size(),
+              " values for a rank ", r, " input");
+    std::vector<int64_t> b(static_cast<size_t>(r), 0), e(static_cast<size_t>(r), 0);
+    for (size_t i = 0; i < p.size() / 2; ++i) {
+        b[static_cast<size_t>(r) - 1 - i] = p[2 * i];
+        e[static_cast<size_t>(r) - 1 - i] = p[2 * i + 1];
+    }
+    std::string mode = "constant";
+    size_t value_i = 2;
+    if (ctx.kind() == "aten::pad") {
+        mode = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_str(2) : "constant";
+        value_i = 3;
+    }
+    op::PadMode m = op::PadMode::constant;
+    if (mode == "reflect") m = op::PadMode::reflect;
+    else if (mode == "replicate") m = op::PadMode::edge;
+    else if (mode == "circular") ctx.fail("circular padding is not supported yet");
+    else if (mode != "constant") ctx.fail("padding mode '", mode, "' is not supported");
+    OutputVector ins{x, ctx.i64(b), ctx.i64(e)};
+    if (m == op::PadMode::constant) {
+        double v = ctx.num_inputs() > value_i && !ctx.is_none(value_i) ? ctx.const_float(value_i) : 0.0;
+        Tensor t(x.type(), {});
+        convert_elements(&v, Type::f64, t.data(), x.type(), 1);
+        ins.push_back(ctx.constant(t));
+    }
+    return {ctx.make<op::Pad>(ins, m)};
+}
+
+Outs getitem(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    int64_t i = ctx.const_int(1);
+    if (v.kind == TValue::Kind::tensor) {
+        // A shape tensor used as a list.
+        return {ctx.make<op::Gather>({v.out, ctx.i64_scalar(i), ctx.i64_scalar(0)}, int64_t{0})};
+    }
+    auto items = ctx.list(0);
+    int64_t n = static_cast<int64_t>(items.size());
+    if (i < 0) i += n;
+    ctx.check(i >= 0 && i < n, "index ", ctx.const_int(1), " is out of range for a list of ", n);
+    return {items[static_cast<size_t>(i)]};
+}
+
+Outs len(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    if (v.kind == TValue::Kind::tensor) return {dim_of(ctx, v.out, 0)};
+    return {ConstValue::integer(static_cast<int64_t>(ctx.list(0).size()))};
+}
+
+}  // namespace
+
+void add_shape_translators(TranslatorTable& t) {
+    t["aten::size"] = size;
+    t["aten::dim"] = dim;
+    t["aten::numel"] = numel;
+    t["aten::view"] = t["aten::reshape"] = reshape;
+    t["aten::view_as"] = t["aten::reshape_as"] = reshape_as;
+    t["aten::flatten"] = flatten;
+    t["aten::unflatten"] = unflatten;
+    t["aten::permute"] = permute;
+    t["aten::transpose"] = t["aten::swapaxes"] = transpose;
+    t["aten::t"] = t_op;
+    t["aten::squeeze"] = squeeze;
+    t["aten::unsqueeze"] = unsqueeze;
+    t["aten::expand"] = expand;
+    t["aten::expand_as"] = expand_as;
+    t["aten::repeat"] = repeat;
+    t["aten::cat"] = t["aten::concat"] = t["aten::concatenate"] = cat;
+    t["aten::stack"] = stack;
+    t["aten::split"] = t["aten::split_with_sizes"] = split;
+    t["aten::chunk"] = chunk;
+    t["aten::unbind"] = unbind;
+    t["aten::slice"] = slice;
+    t["aten::narrow"] = narrow;
+    t["aten::select"] = select;
+    t["aten::index_select"] = index_select;
+    t["aten::index"] = index;
+    t["aten::gather"] = gather;
+    t["aten::roll"] = roll;
+    t["aten::pad"] = t["aten::constant_pad_nd"] = pad;
+    t["aten::__getitem__"] = getitem;
+    t["aten::len"] = len;
+    for (const char* k : {"aten::contiguous", "aten::detach", "aten::clone", "aten::dropout", "aten::dropout_",
+                          "aten::feature_dropout", "aten::alpha_dropout", "aten::lift_fresh",
+                          "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::ScalarImplicit",
+                          "prim::NumToTensor", "aten::stop_gradient"})
+        t[k] = identity;
+}
+
+}  // namespace kiln::frontend::pytorch

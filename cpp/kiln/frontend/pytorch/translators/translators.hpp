@@ -1,0 +1,20 @@
+// The translator families. Each adds its aten/prim kinds to the one op table (op_table.cpp).
+#pragma once
+#include <string>
+#include <unordered_map>
+
+#include "kiln/frontend/pytorch/node_context.hpp"
+
+namespace kiln::frontend::pytorch {
+
+using TranslatorTable = std::unordered_map<std::string, Translator>;
+
+void add_prim_translators(TranslatorTable& t);         // prim.cpp: lists, tuples, If, scalars
+void add_elementwise_translators(TranslatorTable& t);  // elementwise.cpp
+void add_shape_translators(TranslatorTable& t);        // shape.cpp: view, permute, cat, slice, ...
+void add_creation_translators(TranslatorTable& t);     // creation.cpp: zeros, arange, full, ...
+void add_conv_pool_translators(TranslatorTable& t);    // conv_pool.cpp
+void add_linear_translators(TranslatorTable& t);       // linear.cpp: linear, matmul, addmm, einsum
+void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer norm, softmax, reductions
+
+}  // namespace kiln::frontend::pytorch

@@ -1,0 +1,20 @@
+// Fusion of convolution / matmul with what follows them, for oneDNN post-ops.
+#pragma once
+#include "kiln/core/model.hpp"
+
+namespace kiln {
+
+// Rewrites, in place:
+//  1. Convolution/GroupConvolution (constant weights) followed by a per-output-channel
+//     Multiply by a constant, Add of a constant, or BatchNormInference with constant
+//     parameters (batch norm in either form): folded into the weights and a bias.
+//  2. Convolution/GroupConvolution + bias Add + activations + residual Add (a non-constant
+//     tensor of the output's shape) + activations -> FusedConvolution.
+//  3. MatMul with constant B + bias Add (constant along the last axis) + activations (+ a
+//     residual Add) -> FusedMatMul.
+// Other families' ops are recognized by type name and read through their attributes only.
+// A node is absorbed only when the tensor before it has that node as its single consumer
+// (so no intermediate is a graph output or read elsewhere). Only f32 chains are fused.
+void fuse_dnn_ops(Model& m);
+
+}  // namespace kiln

@@ -1,0 +1,39 @@
+// The one place kiln meets the oneDNN 2.x C++ API (with conv, matmul and pooling in this
+// folder), so that a move to 3.x touches nothing else.
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kiln/core/shape.hpp"
+#include "kiln/core/type.hpp"
+#include "kiln/ops/internal/fused.hpp"
+
+namespace kiln::cpu::onednn {
+
+// The process-wide CPU engine.
+dnnl::engine& engine();
+// A stream for the calling thread: streams are cheap but not meant to be shared between
+// threads that execute at the same time.
+dnnl::stream& thread_stream();
+
+// kiln element type -> oneDNN data type; undef when oneDNN has none.
+dnnl::memory::data_type to_dnnl(Type t);
+dnnl::memory::dims to_dims(const Shape& s);
+// Dense row-major descriptor of this shape.
+dnnl::memory::desc plain_desc(const Shape& s, Type t = Type::f32);
+
+// Every primitive here runs with a user scratchpad so that concurrent executions of one
+// primitive never share scratch memory.
+dnnl::primitive_attr base_attr();
+// The eltwise/sum post-op chain of a fused op.
+dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops);
+
+// Per-thread reusable memory for a kernel's temporaries (reordered activations, scratchpad):
+// fresh allocations of a few MB per call cost page faults comparable to the convolution
+// itself. Valid until the next call on the same thread; kernels never keep it across calls.
+char* thread_buffer(size_t bytes);
+inline size_t round_up64(size_t n) { return (n + 63) / 64 * 64; }
+
+// Copies `src` (user layout) into a fresh memory of layout `dst_md` (a plain copy when equal).
+dnnl::memory reorder_to(const dnnl::memory& src, const dnnl::memory::desc& dst_md);
+
+}  // namespace kiln::cpu::onednn

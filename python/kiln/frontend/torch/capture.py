@@ -1,0 +1,127 @@
+"""Capturing a torch model as a TorchScript graph: tracing or scripting, then freezing.
+
+The result is a torch._C.Graph with weights inlined as constants that share memory with the
+model's parameters (torch._C._freeze_module inlines attributes without copying; the
+numerics-changing frozen-graph optimizations of torch.jit.freeze are left out on purpose: kiln
+folds batch norm into convolution itself at compile time). A later torch.export capture slots
+in here beside trace and script: it only has to produce what the decoder reads.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from kiln._kiln import ConversionError
+
+
+@dataclass
+class Captured:
+    graph: "torch._C.Graph"
+    method: str                    # "trace", "script" or "script_function"
+    input_names: list[str]
+    keep_alive: list = field(default_factory=list)  # owners of the constants' memory
+    has_self: bool = True
+
+
+@contextlib.contextmanager
+def _quiet():
+    # torch 2.9+ marks TorchScript deprecated with a FutureWarning on every call; kiln's use of it
+    # is deliberate (see the README), so do not repeat the warning to the user.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        yield
+
+
+def _forward_names(model) -> list[str] | None:
+    fwd = getattr(model, "forward", None)
+    if fwd is None:
+        return None
+    try:
+        sig = inspect.signature(fwd)
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            return None
+        names.append(p.name)
+    return names
+
+
+def _graph_input_names(graph, has_self: bool) -> list[str]:
+    ins = list(graph.inputs())[1 if has_self else 0:]
+    names = []
+    for v in ins:
+        n = v.debugName()
+        base = n.split(".")[0] if "." in n and n.rsplit(".", 1)[1].isdigit() else n
+        names.append(base)
+    return names
+
+
+def _freeze(script_module) -> tuple["torch._C.Graph", object]:
+    if script_module.training:
+        script_module.eval()
+    frozen = torch._C._freeze_module(script_module._c)
+    graph = frozen._get_method("forward").graph
+    _simplify(graph)
+    return graph, frozen
+
+
+def _simplify(graph):
+    # Inline calls, then fold what torch itself can prove constant (e.g. `self.training`
+    # branches, attribute checks), so the decoder sees fewer control-flow nodes.
+    torch._C._jit_pass_inline(graph)
+    torch._C._jit_pass_constant_propagation(graph)
+    torch._C._jit_pass_dce(graph)
+
+
+def _module_capture(script_module, method, names_hint) -> Captured:
+    graph, frozen = _freeze(script_module)
+    names = _graph_input_names(graph, True)
+    if names_hint and len(names_hint) == len(names):
+        names = names_hint
+    return Captured(graph, method, names, [frozen, script_module], True)
+
+
+def _trace(model, example):
+    if isinstance(example, dict):
+        return torch.jit.trace(model, example_kwarg_inputs=example, strict=False, check_trace=False)
+    return torch.jit.trace(model, tuple(example), strict=False, check_trace=False)
+
+
+def capture(model, example=None) -> Captured:
+    """Captures `model` (nn.Module, ScriptModule or ScriptFunction).
+
+    example: None, a tuple of torch tensors, or a dict name -> tensor. With an example the
+    model is traced first and scripted if tracing fails; without one it is scripted.
+    """
+    with _quiet(), torch.no_grad():
+        if isinstance(model, torch.jit.ScriptFunction):
+            graph = model.graph.copy()
+            _simplify(graph)
+            return Captured(graph, "script_function", _graph_input_names(graph, False), [model], False)
+        if isinstance(model, torch.jit.ScriptModule):
+            return _module_capture(model, "script", None)
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"convert_model takes a torch.nn.Module, torch.jit.ScriptModule or "
+                            f"torch.jit.ScriptFunction, got {type(model).__name__}")
+        names = _forward_names(model)
+        if model.training:
+            model.eval()
+        errors = []
+        if example is not None:
+            try:
+                return _module_capture(_trace(model, example), "trace", names)
+            except Exception as e:  # noqa: BLE001 - any tracing failure falls back to scripting
+                errors.append(f"tracing failed: {type(e).__name__}: {e}")
+        try:
+            return _module_capture(torch.jit.script(model), "script", names)
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"scripting failed: {type(e).__name__}: {e}")
+        raise ConversionError("kiln could not capture the model:\n" + "\n".join(errors))

@@ -1,0 +1,109 @@
+"""The TorchScript decoder: walks a torch._C.Graph into kiln's graph description.
+
+The description is plain Python data handed to C++ in one call (kiln._kiln._translate_torch_graph):
+    graph = (name, inputs, body, output_names, constants)
+    inputs = [(value id, name, kiln.Type, kiln.PartialShape)]
+    body / block = (input ids, nodes, output ids)
+    node = (kind, input ids, output ids, output types, name, source, blocks)
+    constants = {value id: None | bool | int | float | str | list | tensor}
+Tensor constants are the frozen weights themselves (shared memory, no copy).
+"""
+from __future__ import annotations
+
+import linecache
+import re
+
+import torch
+
+_SOURCE_RE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _source(node) -> str:
+    try:
+        text = node.sourceRange()
+    except RuntimeError:
+        return ""
+    if not text:
+        return ""
+    m = _SOURCE_RE.search(text)
+    if not m:
+        return ""
+    path, line = m.group(1), int(m.group(2))
+    # The line number is the highlighted line of the range (the context lines come before it).
+    code = linecache.getline(path, line).strip()
+    return f"{path}:{line}: {code}" if code else f"{path}:{line}"
+
+
+def _type_name(value) -> str:
+    t = value.type()
+    k = t.kind()
+    if k == "TensorType":
+        return "Tensor"
+    if k == "IntType":
+        return "int"
+    if k == "FloatType":
+        return "float"
+    if k == "BoolType":
+        return "bool"
+    if k == "NumberType":
+        return "number"
+    return str(t)
+
+
+def _constant(value):
+    v = value.toIValue()
+    return _convert_const(v)
+
+
+def _convert_const(v):
+    if isinstance(v, torch.Tensor):
+        t = v.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if not t.is_contiguous():
+            t = t.contiguous()
+        if t.dtype == torch.int16:
+            t = t.to(torch.int32)
+        return t
+    if isinstance(v, torch.device):
+        return str(v)
+    if isinstance(v, torch.dtype):
+        return _DTYPE_CODES.get(v, -1)
+    if isinstance(v, (list, tuple)):
+        return [_convert_const(x) for x in v]
+    return v
+
+
+_DTYPE_CODES = {torch.uint8: 0, torch.int8: 1, torch.int32: 3, torch.int64: 4, torch.float16: 5,
+                torch.float32: 6, torch.float64: 7, torch.bool: 11, torch.bfloat16: 15}
+
+
+class _Walker:
+    def __init__(self):
+        self.constants = {}
+        self.name_counts = {}
+
+    def block(self, inputs, nodes, outputs):
+        out_nodes = []
+        for n in nodes:
+            kind = n.kind()
+            if kind == "prim::Constant":
+                self.constants[n.output().unique()] = _constant(n.output())
+                continue
+            outs = list(n.outputs())
+            name = outs[0].debugName() if outs else kind
+            blocks = [self.block(list(b.inputs()), list(b.nodes()), list(b.outputs())) for b in n.blocks()]
+            out_nodes.append((kind, [v.unique() for v in n.inputs()], [v.unique() for v in outs],
+                              [_type_name(v) for v in outs], name, _source(n), blocks))
+        return ([v.unique() for v in inputs], out_nodes, [v.unique() for v in outputs])
+
+
+def describe_graph(graph, has_self: bool, inputs, name: str = "model"):
+    """inputs: [(name, kiln.Type, kiln.PartialShape)] for the graph's inputs after `self`."""
+    w = _Walker()
+    graph_inputs = list(graph.inputs())[1 if has_self else 0:]
+    if len(graph_inputs) != len(inputs):
+        raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")
+    desc_inputs = [(v.unique(), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
+    body = w.block([], list(graph.nodes()), list(graph.outputs()))
+    return (name, desc_inputs, body, [], w.constants)
