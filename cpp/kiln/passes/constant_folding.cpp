@@ -23,7 +23,10 @@ size_t fold_constants(Model& m, int64_t max_elements) {
     size_t folded = 0;
     std::unordered_set<Node*> result_inputs;
     for (auto& n : m.ordered_ops()) {
-        if (is_type(*n, "Parameter") || is_type(*n, "Constant") || is_type(*n, "Result")) continue;
+        if (is_type(*n, "Parameter") || is_type(*n, "Constant")) continue;
+        // Inputs folded just before this node may make its shapes known: infer again.
+        n->validate_and_infer();
+        if (is_type(*n, "Result")) continue;
         OutputVector replacement;
         if (is_type(*n, "ShapeOf") && n->input(0).shape().is_static()) {
             replacement.push_back(shape_constant(*n)->output(0));

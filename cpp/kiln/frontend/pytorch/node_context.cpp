@@ -29,6 +29,11 @@ const TValue& NodeContext::value(size_t i) const {
     return t_.value(node_.inputs[i]);
 }
 
+void NodeContext::set_input_value(size_t i, TValue v) {
+    value(i);  // range check
+    t_.set_value(node_.inputs[i], std::move(v));
+}
+
 void NodeContext::tag(Node& n) {
     std::string base = node_.name.empty() ? node_.kind : node_.name;
     n.set_name(made_++ == 0 ? base : base + "/" + std::to_string(made_ - 1));

@@ -48,6 +48,8 @@ public:
     const TValue& value(size_t i) const;
     bool has_input(size_t i) const { return i < num_inputs() && !value(i).is_none(); }
     bool is_none(size_t i) const { return value(i).is_none(); }
+    // Rebinds the torch value behind input i (list mutation: aten::append).
+    void set_input_value(size_t i, TValue v);
     bool is_const(size_t i) const { return value(i).is_const(); }
 
     // Input i as a tensor. Constants become Constant nodes: int -> i64 scalar, float -> f32

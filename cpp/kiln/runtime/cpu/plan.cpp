@@ -86,7 +86,6 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
             step.in.push_back(s);
             auto& slot = plan->slots_[s];
             ks.inputs.push_back(TensorDesc{slot.type, PartialShape(slot.shape)});
-            ks.constants.push_back(slot.kind == SlotKind::constant ? &slot.constant : nullptr);
         }
         std::vector<size_t> outs;
         for (size_t i = 0; i < n->num_outputs(); ++i) {
@@ -100,6 +99,11 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         }
         slot_of[n.get()] = outs;
         step.out = outs;
+        // Kernel factories read weights through these pointers (slots_ never moves its elements).
+        for (size_t s : step.in) {
+            auto& slot = plan->slots_[s];
+            ks.constants.push_back(slot.kind == SlotKind::constant ? &slot.constant : nullptr);
+        }
         step.kernel = select_kernel(n, ks);
         step.node_type = n->type_name();
         step.node_name = n->name();

@@ -3,6 +3,7 @@
 // lifetime. A plan is immutable and shared by all infer requests; each request brings its arena.
 #pragma once
 #include <array>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,7 +47,8 @@ private:
         size_t output_index;
     };
 
-    std::vector<Slot> slots_;
+    // A deque: kernels are made with pointers to constant slots while more slots are added.
+    std::deque<Slot> slots_;
     std::vector<Step> steps_;
     std::vector<Copy> copies_;
     std::vector<TensorDesc> output_descs_;

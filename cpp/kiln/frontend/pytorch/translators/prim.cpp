@@ -107,6 +107,18 @@ Outs dtype(NodeContext& ctx) {
 
 Outs nothing(NodeContext& ctx) { return {}; }
 
+// list.append(x): lists are values here, so the list input takes its new value in place.
+Outs append(NodeContext& ctx) {
+    auto items = ctx.list(0);
+    items.push_back(ctx.value(1));
+    auto updated = TValue::list(items);
+    ctx.set_input_value(0, updated);
+    return {updated};
+}
+
+// String formatting only feeds exception messages, which kiln does not raise.
+Outs format(NodeContext& ctx) { return {ConstValue::string("")}; }
+
 Outs bool_of(NodeContext& ctx) {
     if (ctx.is_const(0)) return {ConstValue::boolean(ctx.const_bool(0))};
     return {to_type(ctx, ctx.input(0), Type::boolean)};
@@ -125,6 +137,8 @@ void add_prim_translators(TranslatorTable& t) {
     t["prim::device"] = device;
     t["prim::dtype"] = dtype;
     t["aten::warn"] = t["prim::RaiseException"] = nothing;
+    t["aten::append"] = append;
+    t["aten::format"] = format;
     t["aten::Bool"] = bool_of;
 }
 

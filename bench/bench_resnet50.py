@@ -1,0 +1,93 @@
+"""resnet50, batch 1, 224x224: kiln beside torch eager, OpenVINO and ONNX Runtime, in one run.
+
+Peers are optional imports (test/bench dependencies only). Prints median latency per runtime and
+the ratio of each to kiln; a lone absolute time means little on a shared machine.
+
+    .venv/bin/python bench/bench_resnet50.py [--model resnet50] [--runs 30] [--threads N]
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torchvision
+
+import kiln
+
+
+def measure(fn, runs, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="0: all cores")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=1)
+    a = ap.parse_args()
+    threads = a.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(a.model).eval()
+    x = torch.rand(a.batch, 3, a.size, a.size)
+    xn = x.numpy()
+    with torch.no_grad():
+        ref = model(x).numpy()
+    results = {}
+
+    km = kiln.convert_model(model, example_input=x)
+    compiled = kiln.Core().compile_model(km, "CPU", {"INFERENCE_NUM_THREADS": threads})
+    out = compiled.outputs[0]
+    err = np.abs(compiled(xn)[out] - ref).max() / np.abs(ref).max()
+    results["kiln"] = (measure(lambda: compiled(xn), a.runs), err)
+
+    with torch.no_grad():
+        results["torch eager"] = (measure(lambda: model(x), a.runs), 0.0)
+
+    try:
+        import openvino as ov
+        ov_model = ov.convert_model(model, example_input=x)
+        core = ov.Core()
+        ov_compiled = core.compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads})
+        ov_out = ov_compiled.outputs[0]
+        y = ov_compiled(xn)[ov_out]
+        results[f"OpenVINO {ov.__version__.split('-')[0]}"] = (
+            measure(lambda: ov_compiled(xn), a.runs), np.abs(y - ref).max() / np.abs(ref).max())
+    except ImportError:
+        print("(openvino not installed: pip install openvino)")
+
+    try:
+        import io
+
+        import onnxruntime as ort
+        buf = io.BytesIO()
+        torch.onnx.export(model, x, buf, input_names=["x"], dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"x": xn})[0]
+        results["ONNX Runtime"] = (measure(lambda: sess.run(None, {"x": xn}), a.runs),
+                                   np.abs(y - ref).max() / np.abs(ref).max())
+    except ImportError:
+        print("(onnxruntime not installed: pip install onnxruntime onnx)")
+
+    k = results["kiln"][0]
+    print(f"\n{a.model}, batch {a.batch}, {a.size}x{a.size}, {threads} threads, median of {a.runs} runs\n")
+    print(f"| runtime | median ms | time / kiln time | max err / max |")
+    print(f"|---|---:|---:|---:|")
+    for name, (ms, e) in sorted(results.items(), key=lambda kv: kv[1][0]):
+        print(f"| {name} | {ms:.1f} | {ms / k:.2f} | {e:.1e} |")
+
+
+if __name__ == "__main__":
+    main()

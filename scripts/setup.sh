@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything kiln needs on a fresh Debian 12 machine, and is quick when it is all there:
+# Debian packages (oneDNN, GoogleTest), a virtual environment with the pinned Python packages,
+# and kiln itself with its C++ unit tests (built by scikit-build-core into the venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+need_apt=()
+for pkg in libdnnl-dev libgtest-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "[setup] apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV"
+  python3 -m venv "$VENV"
+fi
+stamp=$VENV/.kiln-requirements
+if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
+  echo "[setup] pip install -r requirements.txt (torch takes a few minutes the first time)"
+  "$VENV/bin/pip" install -q -r requirements.txt
+  cp requirements.txt "$stamp"
+fi
+
+# The Python package and the C++ unit tests, in one CMake build (build/py); scikit-build-core
+# keeps that folder, so a rebuild is incremental.
+echo "[setup] building kiln (C++ library, unit tests, Python extension) and installing it into the venv"
+PATH="$VENV/bin:$PATH" "$VENV/bin/pip" install -q --no-build-isolation --no-deps .
+"$VENV/bin/python" -c "import kiln" || { echo "[setup] kiln failed to import" >&2; exit 1; }

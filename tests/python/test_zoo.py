@@ -1,0 +1,72 @@
+"""Every torchvision classification model: converted by tracing and by scripting (where torch
+can script it), run at batch 1 and 2 and at two image sizes from ONE converted model, and
+compared with torch: max |kiln - torch| <= 1e-3 * max |torch|.
+
+The largest models (hundreds of millions of parameters) are marked `large` and run with
+`bash scripts/test.sh -m large`; every family has smaller members in the default run.
+"""
+import functools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import kiln
+
+MODELS = torchvision.models.list_models(module=torchvision.models)
+
+LARGE = {"vit_h_14", "vit_l_16", "vit_l_32", "regnet_y_128gf", "regnet_y_32gf", "convnext_large",
+         "efficientnet_v2_l", "regnet_y_16gf", "swin_v2_b", "swin_b", "vit_b_16"}
+
+# Image sizes each network allows (ViT and MaxViT are built for one size).
+FIXED = {"vit_b_16": (224,), "vit_b_32": (224,), "vit_l_16": (224,), "vit_l_32": (224,),
+         "vit_h_14": (224,), "maxvit_t": (224,)}
+DEFAULT_SIZES = (64, 96)
+SIZES = {"inception_v3": (80, 112)}
+
+
+def sizes_for(name):
+    return FIXED.get(name, SIZES.get(name, DEFAULT_SIZES))
+
+
+@functools.lru_cache(maxsize=1)
+def build(name):
+    torch.manual_seed(0)
+    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    return torchvision.models.get_model(name, **kwargs).eval()
+
+
+def cases():
+    for name in MODELS:
+        marks = [pytest.mark.large] if name in LARGE else []
+        for capture in ("trace", "script"):
+            yield pytest.param(name, capture, id=f"{name}-{capture}", marks=marks)
+
+
+@pytest.mark.parametrize("name,capture", list(cases()))
+def test_zoo_model(name, capture):
+    model = build(name)
+    sizes = sizes_for(name)
+    if capture == "trace":
+        km = kiln.convert_model(model, example_input=torch.zeros(1, 3, sizes[0], sizes[0]))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                torch.jit.script(model)
+            except Exception as e:  # torch itself cannot script this model
+                pytest.skip(f"torch.jit.script fails: {type(e).__name__}: {str(e).splitlines()[0]}")
+        km = kiln.convert_model(model)
+    compiled = kiln.Core().compile_model(km, "CPU")
+    rng = np.random.default_rng(0)
+    for size in sizes:
+        for batch in (1, 2):
+            x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x)).numpy()
+            got = compiled(x)[compiled.outputs[0]]
+            assert got.shape == ref.shape
+            err = np.abs(got - ref).max()
+            assert err <= 1e-3 * np.abs(ref).max(), f"{name} {capture} batch {batch} size {size}: max err {err}"
