@@ -24,7 +24,11 @@ def to_kiln_type(dtype) -> Type:
         if isinstance(dtype, torch.dtype):
             if dtype == torch.bfloat16:
                 return Type.bf16
-            return _NUMPY[np.dtype(torch.empty(0, dtype=dtype).numpy().dtype)]
+            try:
+                return _NUMPY[np.dtype(torch.empty(0, dtype=dtype).numpy().dtype)]
+            except (KeyError, TypeError, RuntimeError):
+                raise TypeError(f"unsupported element type {dtype}; kiln takes float32, float64, "
+                                "float16, bfloat16, int64, int32, int8, uint8 and bool") from None
     except ImportError:
         pass
     try:

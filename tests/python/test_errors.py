@@ -57,9 +57,6 @@ def test_unsupported_ops_all_reported_with_source_lines_script():
     _assert_lists_every_op(str(e.value))
 
 
-@pytest.mark.xfail(strict=True, reason="traced graphs give kiln no source lines: every op is listed "
-                                       "'at (no source line)' (the decoder only parses TorchScript's "
-                                       "'File \"...\", line N' form)")
 def test_unsupported_ops_all_reported_with_source_lines_trace():
     with pytest.raises(kiln.ConversionError) as e:
         convert(Unsupported(), example_input=torch.randn(3, 3))
@@ -224,11 +221,7 @@ F32, I64 = kiln.Type.f32, kiln.Type.i64
     pytest.param({"x": ([-1, 3, 4, 5], torch.int64), "y": ([3], np.float32)}, [[-1, 3, 4, 5], [3]], [I64, F32],
                  id="dict_shape_dtype"),
     pytest.param([([2, 3, 4, 5], torch.int64), ([3], torch.float32)], [[2, 3, 4, 5], [3]], [I64, F32],
-                 id="list_of_shape_dtype_pairs",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "TypeError: int() argument must be a string, a bytes-like object or a real number, not "
-                     "'list' -- inputs._is_shape takes a list of (shape, dtype) pairs for ONE shape of "
-                     "(min, max) interval dims"))),
+                 id="list_of_shape_dtype_pairs"),
     pytest.param([[2, 3, (2, 6), 5], [3]], [[2, 3, (2, 6), 5], [3]], [F32, F32], id="interval_dim"),
 ])
 @pytest.mark.parametrize("keyword", ["input", "input_shape"])
@@ -256,8 +249,6 @@ def test_input_too_many():
         convert(Pair(), input=[[1], [2], [3]])
 
 
-@pytest.mark.xfail(strict=True, reason="KeyError: dtype('complex64') -- kiln.dtypes.to_kiln_type turns only "
-                                       "numpy lookups' KeyError into TypeError, not torch dtypes'")
 def test_input_unsupported_dtype():
     with pytest.raises(TypeError, match="complex"):
         convert(Pair(), input=[("x", [1], torch.complex64), ("y", [3], torch.float32)])

@@ -177,7 +177,22 @@ std::vector<int64_t> NodeContext::const_ints(size_t i) const {
         if (auto c = v.out.node->constant_value()) return c->as_i64_vector();
         fail("input ", i, " must be a constant int list, got a value computed at run time");
     }
-    if (!v.is_const()) fail("input ", i, " must be a constant int list, got a list computed at run time");
+    if (v.kind == TValue::Kind::list) {
+        // Items may be constants or tensors folded to constants (e.g. x.size(1) of a static dim).
+        std::vector<int64_t> r;
+        for (auto& item : v.items) {
+            if (item.kind == TValue::Kind::tensor) {
+                auto c = item.out.node->constant_value();
+                if (!c || c->size() != 1) fail("input ", i, " must be a constant int list, got a list computed at run time");
+                r.push_back(c->as_i64_vector()[0]);
+            } else if (item.kind == TValue::Kind::constant && item.c.kind == ConstValue::Kind::integer) {
+                r.push_back(item.c.i);
+            } else {
+                fail("input ", i, " must be an int list, got ", v.as_const().to_string());
+            }
+        }
+        return r;
+    }
     auto c = v.as_const();
     if (c.kind == ConstValue::Kind::integer) return {c.i};
     if (c.kind == ConstValue::Kind::tensor) return c.tensor.as_i64_vector();

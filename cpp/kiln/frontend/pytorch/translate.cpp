@@ -18,6 +18,20 @@ Output Translation::constant_for(int64_t id, const std::function<Output()>& make
 
 namespace {
 
+// aten ops whose output shares memory with their first input: an in-place op on one of these
+// would change the base tensor too, which kiln's value graph cannot express yet.
+const std::set<std::string> kViewKinds = {
+    "aten::slice", "aten::select", "aten::view", "aten::narrow", "aten::transpose", "aten::permute",
+    "aten::expand", "aten::squeeze", "aten::unsqueeze", "aten::t", "aten::as_strided", "aten::diagonal",
+    "aten::unbind", "aten::split", "aten::chunk", "aten::split_with_sizes", "aten::__getitem__",
+    "aten::view_as", "aten::expand_as", "aten::unflatten", "aten::flatten", "aten::reshape",
+    "prim::ListUnpack", "aten::index"};
+
+// aten::add_, aten::relu_ ... (not dunder methods such as aten::__and__).
+bool is_inplace(const std::string& kind) {
+    return kind.size() > 1 && kind.back() == '_' && kind.compare(kind.size() - 2, 2, "__") != 0;
+}
+
 bool is_scalar_type(const std::string& t) { return t == "int" || t == "float" || t == "bool" || t == "number"; }
 
 // Every node kind without a translator, with the source lines where it appears.
@@ -34,6 +48,11 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
     for (auto& n : nodes) {
         NodeContext ctx(*this, n);
         std::vector<TValue> outs;
+        bool inplace = is_inplace(n.kind) && !n.inputs.empty();
+        if (inplace && views_.count(n.inputs[0]))
+            throw ConversionError(str_cat(n.kind, ": an in-place change of a view (a slice, select, view, ...) of "
+                                          "another tensor is not supported yet; write it out of place",
+                                          n.source.empty() ? "" : "\n  at " + n.source));
         try {
             outs = find_translator(n.kind)(ctx);
         } catch (const ConversionError& e) {
@@ -49,6 +68,10 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
                 outs[i].scalar = true;
             set_value(n.outputs[i], std::move(outs[i]));
         }
+        if (kViewKinds.count(n.kind))
+            for (auto id : n.outputs) views_.insert(id);
+        // Later uses of the mutated tensor (scripting keeps using the input's name) see the result.
+        if (inplace && !n.outputs.empty()) set_value(n.inputs[0], value(n.outputs[0]));
     }
 }
 

@@ -22,6 +22,7 @@ private:
     const GraphDesc& g_;
     std::map<int64_t, TValue> values_;
     std::map<int64_t, Output> const_nodes_;
+    std::set<int64_t> views_;  // values that alias another tensor's memory in torch
 };
 
 }  // namespace kiln::frontend::pytorch

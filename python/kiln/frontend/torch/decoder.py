@@ -11,32 +11,50 @@ Tensor constants are the frozen weights themselves (shared memory, no copy).
 from __future__ import annotations
 
 import linecache
+import os
 import re
 
 import torch
 
-_SOURCE_RE = re.compile(r'File "([^"]+)", line (\d+)')
+_SCRIPT_RE = re.compile(r'File "([^"]+)", line (\d+)')   # scripted: the innermost source line
+_TRACE_RE = re.compile(r"^(.+)\((\d+)\): (\S+)$")         # traced: one "file(line): function" per frame
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_KILN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _source(node) -> str:
+    """'file:line: code' of the torch source a node came from, or ''."""
     try:
         text = node.sourceRange()
     except RuntimeError:
         return ""
     if not text:
         return ""
-    m = _SOURCE_RE.search(text)
-    if not m:
-        return ""
-    path, line = m.group(1), int(m.group(2))
-    # The line number is the highlighted line of the range (the context lines come before it).
+    m = _SCRIPT_RE.search(text)
+    if m:
+        path, line = m.group(1), int(m.group(2))
+    else:
+        frames = [f for f in (_TRACE_RE.match(ln.strip()) for ln in text.split("\n")) if f]
+        if not frames:
+            return ""
+        # The innermost frame outside torch itself is the line the user wrote (or the model
+        # library's); torch.nn internals are never the line to fix.
+        outside = [f for f in frames if not f.group(1).startswith((_TORCH_DIR, _KILN_DIR))]
+        f = (outside or frames)[0]
+        path, line = f.group(1), int(f.group(2))
     code = linecache.getline(path, line).strip()
     return f"{path}:{line}: {code}" if code else f"{path}:{line}"
 
 
 def _type_name(value) -> str:
-    t = value.type()
+    return _type_str(value.type())
+
+
+def _type_str(t) -> str:
+    """TorchScript type as the translators read it: 'Tensor', 'int', 'float', 'int[]', ..."""
     k = t.kind()
+    if k == "ListType":
+        return _type_str(t.getElementType()) + "[]"
     if k == "TensorType":
         return "Tensor"
     if k == "IntType":

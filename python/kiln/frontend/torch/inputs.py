@@ -41,7 +41,11 @@ def _is_shape(x) -> bool:
         return True
     if isinstance(x, torch.Size):
         return True
-    return isinstance(x, (list, tuple)) and all(_is_dim(d) or (isinstance(d, tuple) and len(d) == 2) for d in x)
+    return isinstance(x, (list, tuple)) and all(_is_dim(d) or _is_interval(d) for d in x)
+
+
+def _is_interval(d) -> bool:
+    return isinstance(d, tuple) and len(d) == 2 and all(_is_dim(v) for v in d)
 
 
 def to_partial_shape(x) -> PartialShape:

@@ -59,6 +59,8 @@ Output convolution(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t dil_i
     return y;
 }
 
+// conv2d(input, weight, bias, stride, padding, dilation, groups); _convolution_mode is the
+// traced form with padding given as 'same' / 'valid'.
 Outs conv_nd(NodeContext& ctx) { return {convolution(ctx, 3, 4, 5, 6)}; }
 
 Outs convolution_full(NodeContext& ctx) {  // aten::_convolution / aten::convolution
@@ -84,7 +86,7 @@ Outs max_pool(NodeContext& ctx, bool with_indices) {
     bool ceil = ctx.num_inputs() > 5 && ctx.const_bool(5);
     auto node = ctx.make_node<op::MaxPool>({ctx.input(0)}, s, d, p, p, k,
                                            ceil ? op::RoundingType::ceil : op::RoundingType::floor,
-                                           op::PadType::explicit_pad, Type::i64, int64_t{0});
+                                           op::PadType::explicit_pad, Type::i64, int64_t{2});
     if (with_indices) return {node->output(0), node->output(1)};
     return {node->output(0)};
 }
@@ -124,6 +126,7 @@ Outs adaptive_max_pool(NodeContext& ctx) {
 void add_conv_pool_translators(TranslatorTable& t) {
     t["aten::conv1d"] = t["aten::conv2d"] = t["aten::conv3d"] = conv_nd;
     t["aten::_convolution"] = t["aten::convolution"] = convolution_full;
+    t["aten::_convolution_mode"] = conv_nd;
     t["aten::max_pool1d"] = t["aten::max_pool2d"] = t["aten::max_pool3d"] = [](NodeContext& c) { return max_pool(c, false); };
     t["aten::max_pool2d_with_indices"] = [](NodeContext& c) { return max_pool(c, true); };
     t["aten::avg_pool1d"] = t["aten::avg_pool2d"] = t["aten::avg_pool3d"] = avg_pool;

@@ -11,6 +11,9 @@ namespace {
 template <typename T>
 Outs binary(NodeContext& ctx) {
     auto [a, b] = promoted(ctx, 0, 1);
+    if constexpr (std::is_same_v<T, op::Multiply>) {
+        if (a.type() == Type::boolean) return {ctx.make<op::LogicalAnd>({a, b})};  // torch: bool * bool
+    }
     return {ctx.make<T>({a, b})};
 }
 
@@ -18,6 +21,9 @@ Outs binary(NodeContext& ctx) {
 template <typename T>
 Outs add_sub(NodeContext& ctx) {
     auto [a, b] = promoted(ctx, 0, 1);
+    if constexpr (std::is_same_v<T, op::Add>) {
+        if (a.type() == Type::boolean) return {ctx.make<op::LogicalOr>({a, b})};  // torch: bool + bool
+    }
     if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
         Tensor alpha(b.type(), {});
         double v = ctx.const_float(2);
@@ -204,6 +210,17 @@ Outs logical(NodeContext& ctx) {
     return {ctx.make<T>({to_type(ctx, ctx.input(0), Type::boolean), to_type(ctx, ctx.input(1), Type::boolean)})};
 }
 
+// a & b, a | b: logical on booleans; integers would need bitwise ops, which kiln lacks yet.
+template <typename T>
+Outs bitwise(NodeContext& ctx) {
+    Output a = ctx.input(0), b = ctx.input(1);
+    ctx.check(a.type() == Type::boolean && b.type() == Type::boolean,
+              "bitwise operations on ", type_name(a.type()), "/", type_name(b.type()),
+              " tensors are not supported yet (only on bool)");
+    return {ctx.make<T>({a, b})};
+}
+
+
 Outs square(NodeContext& ctx) {
     Output x = ctx.input(0);
     return {ctx.make<op::Multiply>({x, x})};
@@ -237,8 +254,10 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::le"] = binary<op::LessEqual>;
     t["aten::gt"] = binary<op::Greater>;
     t["aten::ge"] = binary<op::GreaterEqual>;
-    t["aten::logical_and"] = t["aten::__and__"] = logical<op::LogicalAnd>;
-    t["aten::logical_or"] = t["aten::__or__"] = logical<op::LogicalOr>;
+    t["aten::logical_and"] = logical<op::LogicalAnd>;
+    t["aten::logical_or"] = logical<op::LogicalOr>;
+    t["aten::__and__"] = bitwise<op::LogicalAnd>;
+    t["aten::__or__"] = bitwise<op::LogicalOr>;
     t["aten::logical_xor"] = logical<op::LogicalXor>;
     t["aten::logical_not"] = logical_not;
     t["aten::relu"] = t["aten::relu_"] = unary<op::Relu>;

@@ -1,5 +1,7 @@
 // prim:: nodes: lists and tuples, If with a known condition, Loop with a known trip count,
 // None checks, device/dtype queries.
+#include <optional>
+
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 
@@ -43,23 +45,32 @@ bool raises(const BlockDesc& b) {
     return false;
 }
 
+// The value of a condition known at conversion time (a constant, or a tensor folded to one).
+std::optional<bool> known_bool(const NodeContext& ctx, size_t i) {
+    auto& v = ctx.value(i);
+    if (v.kind == TValue::Kind::tensor && !v.out.node->constant_value()) return std::nullopt;
+    if (v.kind == TValue::Kind::list) return std::nullopt;
+    return ctx.const_bool(i);
+}
+
 Outs prim_if(NodeContext& ctx) {
     auto& bl = ctx.desc().blocks;
+    if (auto c = known_bool(ctx, 0)) {
+        ctx.check(bl.size() == 2, "expected two blocks, got ", bl.size());
+        return ctx.translate_block(bl[*c ? 0 : 1], {});
+    }
     // An assertion (`if bad: raise ...`): a valid input takes the other branch.
-    if (!ctx.is_const(0) && bl.size() == 2 && raises(bl[0]) != raises(bl[1]))
-        return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
-    ctx.check(ctx.is_const(0),
-              "a branch on a value known only at run time is not supported yet (kiln has no If op); "
-              "trace the model with example_input to take the branch of that input");
-    auto& blocks = ctx.desc().blocks;
-    ctx.check(blocks.size() == 2, "expected two blocks, got ", blocks.size());
-    return ctx.translate_block(blocks[ctx.const_bool(0) ? 0 : 1], {});
+    if (bl.size() == 2 && raises(bl[0]) != raises(bl[1])) return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
+    ctx.fail("a branch on a value known only at run time is not supported yet (kiln has no If op); "
+             "trace the model with example_input to take the branch of that input");
 }
 
 // Loop(max_trip_count, initial_condition, carried...): unrolled when the trip count and the
 // condition are known at conversion time.
 Outs prim_loop(NodeContext& ctx) {
-    ctx.check(ctx.is_const(0) && ctx.is_const(1),
+    auto& trip = ctx.value(0);
+    bool trips_known = ctx.is_const(0) || (trip.kind == TValue::Kind::tensor && trip.out.node->constant_value());
+    ctx.check(trips_known && known_bool(ctx, 1).has_value(),
               "a loop whose trip count is known only at run time is not supported yet; trace the model "
               "with example_input to unroll it");
     int64_t trips = ctx.const_int(0);
@@ -72,8 +83,12 @@ Outs prim_loop(NodeContext& ctx) {
         std::vector<TValue> in{TValue(ConstValue::integer(it))};
         in.insert(in.end(), carried.begin(), carried.end());
         auto out = ctx.translate_block(body, in);
-        ctx.check(out[0].is_const(), "the loop condition must be known at conversion time");
-        cond = out[0].as_const().kind == ConstValue::Kind::boolean ? out[0].as_const().b : out[0].as_const().i != 0;
+        if (out[0].kind == TValue::Kind::tensor && out[0].out.node->constant_value()) {
+            cond = out[0].out.node->constant_value()->as_i64_vector().at(0) != 0;
+        } else {
+            ctx.check(out[0].is_const(), "the loop condition must be known at conversion time");
+            cond = out[0].as_const().kind == ConstValue::Kind::boolean ? out[0].as_const().b : out[0].as_const().i != 0;
+        }
         carried.assign(out.begin() + 1, out.end());
     }
     return carried;

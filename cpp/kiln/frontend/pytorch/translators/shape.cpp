@@ -1,4 +1,5 @@
 // Shape and data-movement ops: size, view/reshape, flatten, permute, cat, split, slice, ...
+#include <algorithm>
 #include <limits>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -211,8 +212,31 @@ Outs unbind(NodeContext& ctx) {
     return {TValue::list(items)};
 }
 
+// list[start:end:step] (aten::slice.t): on a list value, or on a shape tensor used as a list.
+Outs slice_list(NodeContext& ctx) {
+    auto arg = [&](size_t i, int64_t dflt) {
+        return ctx.num_inputs() > i && !ctx.is_none(i) ? ctx.const_int(i) : dflt;
+    };
+    int64_t step = arg(3, 1);
+    ctx.check(step > 0, "list slices need a positive step, got ", step);
+    auto& v = ctx.value(0);
+    if (v.kind == TValue::Kind::tensor) {
+        Output end = ctx.i64({arg(2, std::numeric_limits<int64_t>::max())});
+        return {ctx.make<op::Slice>({v.out, ctx.i64({arg(1, 0)}), end, ctx.i64({step}), ctx.i64({0})})};
+    }
+    auto items = ctx.list(0);
+    int64_t n = static_cast<int64_t>(items.size());
+    auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
+    int64_t b = clampi(arg(1, 0)), e = clampi(arg(2, n));
+    std::vector<TValue> out;
+    for (int64_t i = b; i < e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    return {TValue::list(out)};
+}
+
 // slice(x, dim, start, end, step)
 Outs slice(NodeContext& ctx) {
+    auto& ot = ctx.output_type(0);
+    if (ot.size() > 2 && ot.compare(ot.size() - 2, 2, "[]") == 0) return slice_list(ctx);
     Output x = ctx.input(0);
     int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
     if (d < 0) d = axis_of(ctx, x, d);
@@ -370,7 +394,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::len"] = len;
     for (const char* k : {"aten::contiguous", "aten::detach", "aten::clone", "aten::dropout", "aten::dropout_",
                           "aten::feature_dropout", "aten::alpha_dropout", "aten::lift_fresh",
-                          "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::ScalarImplicit",
+                          "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::list", "aten::ScalarImplicit",
                           "prim::NumToTensor", "aten::stop_gradient"})
         t[k] = identity;
 }
