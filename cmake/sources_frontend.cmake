@@ -11,6 +11,7 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/conv_pool.cpp
   cpp/kiln/frontend/pytorch/translators/linear.cpp
   cpp/kiln/frontend/pytorch/translators/norm.cpp
+  cpp/kiln/frontend/pytorch/translators/attention.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp

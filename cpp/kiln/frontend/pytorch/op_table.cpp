@@ -13,6 +13,7 @@ const TranslatorTable& table() {
         add_conv_pool_translators(t);
         add_linear_translators(t);
         add_norm_translators(t);
+        add_attention_translators(t);
         return t;
     }();
     return t;

@@ -1,5 +1,10 @@
 #include <set>
 
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/ops/data_movement.hpp"
+#include "kiln/ops/reduction.hpp"
+#include "kiln/ops/shape_ops.hpp"
+
 #include "kiln/frontend/pytorch/translation.hpp"
 
 namespace kiln::frontend::pytorch {
@@ -18,14 +23,16 @@ Output Translation::constant_for(int64_t id, const std::function<Output()>& make
 
 namespace {
 
-// aten ops whose output shares memory with their first input: an in-place op on one of these
-// would change the base tensor too, which kiln's value graph cannot express yet.
-const std::set<std::string> kViewKinds = {
-    "aten::slice", "aten::select", "aten::view", "aten::narrow", "aten::transpose", "aten::permute",
-    "aten::expand", "aten::squeeze", "aten::unsqueeze", "aten::t", "aten::as_strided", "aten::diagonal",
-    "aten::unbind", "aten::split", "aten::chunk", "aten::split_with_sizes", "aten::__getitem__",
-    "aten::view_as", "aten::expand_as", "aten::unflatten", "aten::flatten", "aten::reshape",
-    "prim::ListUnpack", "aten::index"};
+// aten ops whose output shares memory with their first input. An in-place op on such a view
+// changes the base tensor too: for the index-preserving views (kReplayable) kiln writes the new
+// values back into the base; on the others it refuses rather than compute a wrong answer.
+const std::set<std::string> kReplayable = {
+    "aten::slice", "aten::select", "aten::narrow", "aten::transpose", "aten::permute", "aten::t",
+    "aten::squeeze", "aten::unsqueeze", "aten::view", "aten::reshape", "aten::flatten", "aten::unflatten",
+    "aten::view_as", "aten::reshape_as"};
+const std::set<std::string> kOtherViews = {
+    "aten::expand", "aten::expand_as", "aten::as_strided", "aten::diagonal", "aten::unbind", "aten::split",
+    "aten::chunk", "aten::split_with_sizes", "aten::__getitem__", "prim::ListUnpack", "aten::index"};
 
 // aten::add_, aten::relu_ ... (not dunder methods such as aten::__and__).
 bool is_inplace(const std::string& kind) {
@@ -49,9 +56,10 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
         NodeContext ctx(*this, n);
         std::vector<TValue> outs;
         bool inplace = is_inplace(n.kind) && !n.inputs.empty();
-        if (inplace && views_.count(n.inputs[0]))
-            throw ConversionError(str_cat(n.kind, ": an in-place change of a view (a slice, select, view, ...) of "
-                                          "another tensor is not supported yet; write it out of place",
+        auto view = inplace ? views_.find(n.inputs[0]) : views_.end();
+        if (view != views_.end() && !view->second.replayable)
+            throw ConversionError(str_cat(n.kind, ": an in-place change of a view made by an expand, split, "
+                                          "unbind or indexing is not supported yet; write it out of place",
                                           n.source.empty() ? "" : "\n  at " + n.source));
         try {
             outs = find_translator(n.kind)(ctx);
@@ -68,11 +76,52 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
                 outs[i].scalar = true;
             set_value(n.outputs[i], std::move(outs[i]));
         }
-        if (kViewKinds.count(n.kind))
-            for (auto id : n.outputs) views_.insert(id);
-        // Later uses of the mutated tensor (scripting keeps using the input's name) see the result.
-        if (inplace && !n.outputs.empty()) set_value(n.inputs[0], value(n.outputs[0]));
+        bool replayable = kReplayable.count(n.kind) > 0;
+        if ((replayable || kOtherViews.count(n.kind)) && !n.inputs.empty()) {
+            auto parent = views_.find(n.inputs[0]);
+            ViewInfo info{n.inputs[0], {}, replayable};
+            if (parent != views_.end()) {
+                info = parent->second;
+                info.replayable = info.replayable && replayable;
+            }
+            info.chain.push_back(&n);
+            for (auto id : n.outputs) views_[id] = info;
+        }
+        if (inplace && !n.outputs.empty()) {
+            // Later uses of the mutated tensor (scripting keeps using the input's name) see the result.
+            set_value(n.inputs[0], value(n.outputs[0]));
+            if (view != views_.end()) write_back(view->second, value(n.outputs[0]).out, n);
+        }
     }
+}
+
+// base[view] = updated: the view's chain replayed on an index grid of the base gives the flat
+// positions to scatter the new values to.
+void Translation::write_back(const ViewInfo& view, const Output& updated, const NodeDesc& at) {
+    NodeDesc tool;
+    tool.kind = at.kind;
+    tool.name = at.name;
+    tool.source = at.source;
+    NodeContext ctx(*this, tool);
+    Output base = value(view.base).out;
+    Output shape = ctx.make<op::ShapeOf>({base}, Type::i64);
+    Output count = ctx.make<op::ReduceProd>({shape, ctx.i64({0})}, false);
+    Output grid = ctx.make<op::Range>({ctx.i64_scalar(0), count, ctx.i64_scalar(1)}, Type::i64);
+    grid = ctx.make<op::Reshape>({grid, shape}, false);
+    for (const NodeDesc* step : view.chain) {
+        NodeDesc replay = *step;
+        replay.inputs[0] = -1;
+        replay.outputs.assign(step->outputs.size(), -2);
+        set_value(-1, TValue(grid));
+        NodeContext rctx(*this, replay);
+        auto outs = find_translator(replay.kind)(rctx);
+        grid = outs.at(0).out;
+    }
+    Output flat = ctx.make<op::Reshape>({base, ctx.i64({-1})}, false);
+    Output idx = ctx.make<op::Reshape>({grid, ctx.i64({-1, 1})}, false);
+    Output upd = ctx.make<op::Reshape>({to_type(ctx, updated, base.type()), ctx.i64({-1})}, false);
+    Output scattered = ctx.make<op::ScatterNDUpdate>({flat, idx, upd});
+    set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
 }
 
 std::vector<TValue> NodeContext::translate_block(const BlockDesc& b, const std::vector<TValue>& inputs) {

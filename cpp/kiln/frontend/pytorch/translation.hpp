@@ -22,7 +22,15 @@ private:
     const GraphDesc& g_;
     std::map<int64_t, TValue> values_;
     std::map<int64_t, Output> const_nodes_;
-    std::set<int64_t> views_;  // values that alias another tensor's memory in torch
+    // Values that alias another tensor's memory in torch: the base value and the view ops
+    // from it, which can be replayed on an index grid when the chain only selects elements.
+    struct ViewInfo {
+        int64_t base;
+        std::vector<const NodeDesc*> chain;
+        bool replayable;
+    };
+    void write_back(const ViewInfo& view, const Output& updated, const NodeDesc& at);
+    std::map<int64_t, ViewInfo> views_;
 };
 
 }  // namespace kiln::frontend::pytorch

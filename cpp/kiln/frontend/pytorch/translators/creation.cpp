@@ -87,6 +87,29 @@ Outs arange(NodeContext& ctx) {
     return {to_type(ctx, ctx.make<op::Range>({start, end, step}, work), t)};
 }
 
+// x.fill_(v) / x.zero_(): the new value of x (written back into its base when x is a view).
+Outs fill_(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    Output v = ctx.kind() == "aten::zero_" ? to_type(ctx, ctx.i64_scalar(0), x.type()) : to_type(ctx, ctx.input(1), x.type());
+    return {ctx.make<op::Broadcast>({v, shape_of(ctx, x)}, op::BroadcastMode::numpy)};
+}
+
+// x.copy_(src): src broadcast to x's shape, in x's type.
+Outs copy_(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    return {ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), x.type()), shape_of(ctx, x)}, op::BroadcastMode::numpy)};
+}
+
+// torch.tensor(data, dtype, device, requires_grad) from numbers or lists of numbers.
+Outs tensor(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    Output t = ctx.tensor_of(v);
+    bool is_int = v.kind == TValue::Kind::constant ? v.c.kind == ConstValue::Kind::integer : !is_float(t.type());
+    Type dflt = is_int ? Type::i64 : Type::f32;
+    if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::boolean) dflt = Type::boolean;
+    return {to_type(ctx, t, dtype_arg(ctx, 1, dflt))};
+}
+
 Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }
 Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f32)}; }
 
@@ -103,6 +126,9 @@ void add_creation_translators(TranslatorTable& t) {
     t["aten::new_ones"] = new_filled<1>;
     t["aten::new_full"] = new_full;
     t["aten::arange"] = arange;
+    t["aten::fill_"] = t["aten::zero_"] = fill_;
+    t["aten::copy_"] = copy_;
+    t["aten::tensor"] = tensor;
     t["aten::Int"] = scalar_to_int;
     t["aten::Float"] = scalar_to_float;
 }

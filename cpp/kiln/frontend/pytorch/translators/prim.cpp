@@ -4,6 +4,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -98,8 +99,16 @@ Outs prim_loop(NodeContext& ctx) {
 template <bool Is>
 Outs is_none(NodeContext& ctx) {
     bool a = ctx.is_none(0), b = ctx.is_none(1);
-    ctx.check(a || b, "only comparisons with None are supported");
-    bool same = a && b;
+    auto& va = ctx.value(0);
+    auto& vb = ctx.value(1);
+    bool same;
+    if (a || b) {
+        same = a && b;
+    } else if (va.kind == TValue::Kind::tensor && vb.kind == TValue::Kind::tensor) {
+        same = va.out == vb.out;  // one torch value is one kiln output
+    } else {
+        ctx.fail("`is` is supported between tensors and against None only");
+    }
     return {ConstValue::boolean(Is ? same : !same)};
 }
 
@@ -131,8 +140,83 @@ Outs append(NodeContext& ctx) {
     return {updated};
 }
 
+// list[i] = x: the list input takes its new value in place.
+Outs set_item(NodeContext& ctx) {
+    auto items = ctx.list(0);
+    int64_t i = ctx.const_int(1), n = static_cast<int64_t>(items.size());
+    if (i < 0) i += n;
+    ctx.check(i >= 0 && i < n, "index ", ctx.const_int(1), " is out of range for a list of ", n);
+    items[static_cast<size_t>(i)] = ctx.value(2);
+    auto updated = TValue::list(items);
+    ctx.set_input_value(0, updated);
+    return {updated};
+}
+
 // String formatting only feeds exception messages, which kiln does not raise.
 Outs format(NodeContext& ctx) { return {ConstValue::string("")}; }
+
+Outs not_(NodeContext& ctx) {
+    if (auto c = known_bool(ctx, 0)) return {ConstValue::boolean(!*c)};
+    return {ctx.make<op::LogicalNot>({to_type(ctx, ctx.input(0), Type::boolean)})};
+}
+
+bool same_const(const ConstValue& a, const ConstValue& b) {
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+        case ConstValue::Kind::none: return true;
+        case ConstValue::Kind::boolean: return a.b == b.b;
+        case ConstValue::Kind::integer: return a.i == b.i;
+        case ConstValue::Kind::floating: return a.f == b.f;
+        case ConstValue::Kind::string: return a.s == b.s;
+        default: return false;
+    }
+}
+
+// `item in list` (or a substring in a string), both known at conversion time.
+Outs contains(NodeContext& ctx) {
+    ctx.check(ctx.is_const(0) && ctx.is_const(1), "`in` needs values known at conversion time");
+    auto hay = ctx.value(0).as_const(), needle = ctx.value(1).as_const();
+    if (hay.kind == ConstValue::Kind::string && needle.kind == ConstValue::Kind::string)
+        return {ConstValue::boolean(hay.s.find(needle.s) != std::string::npos)};
+    ctx.check(hay.kind == ConstValue::Kind::list, "`in` needs a list or a string");
+    for (auto& item : hay.items)
+        if (same_const(item, needle)) return {ConstValue::boolean(true)};
+    return {ConstValue::boolean(false)};
+}
+
+// all()/any() over a list of bools known at conversion time, or over a tensor.
+template <bool All>
+Outs all_any(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    if (v.kind != TValue::Kind::tensor || v.scalar) {
+        std::vector<bool> bits;
+        for (size_t i = 0; auto& item : ctx.list(0)) {
+            (void)i;
+            if (item.kind == TValue::Kind::tensor) {
+                auto c = item.out.node->constant_value();
+                ctx.check(c != nullptr, "all()/any() of values known only at run time is not supported yet");
+                bits.push_back(c->as_i64_vector().at(0) != 0);
+            } else {
+                auto c = item.as_const();
+                bits.push_back(c.kind == ConstValue::Kind::boolean ? c.b : c.i != 0);
+            }
+        }
+        bool r = All;
+        for (bool b : bits) r = All ? (r && b) : (r || b);
+        return {ConstValue::boolean(r)};
+    }
+    Output x = to_type(ctx, to_type(ctx, v.out, Type::boolean), Type::i32);
+    int64_t rank = static_rank(ctx, x);
+    std::vector<int64_t> axes;
+    for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+    Output r = All ? ctx.make<op::ReduceMin>({x, ctx.i64(axes)}, false) : ctx.make<op::ReduceMax>({x, ctx.i64(axes)}, false);
+    return {to_type(ctx, r, Type::boolean)};
+}
+
+template <bool V>
+Outs known(NodeContext& ctx) { return {ConstValue::boolean(V)}; }
+
+Outs uninitialized(NodeContext& ctx) { return {ConstValue::none()}; }
 
 Outs bool_of(NodeContext& ctx) {
     if (ctx.is_const(0)) return {ConstValue::boolean(ctx.const_bool(0))};
@@ -153,8 +237,19 @@ void add_prim_translators(TranslatorTable& t) {
     t["prim::dtype"] = dtype;
     t["aten::warn"] = t["prim::RaiseException"] = nothing;
     t["aten::append"] = append;
+    t["aten::_set_item"] = set_item;
+    t["aten::copy"] = identity;  // list.copy(): lists are values here
     t["aten::format"] = format;
     t["aten::Bool"] = bool_of;
+    t["aten::__not__"] = not_;
+    t["aten::__contains__"] = contains;
+    t["aten::all"] = all_any<true>;
+    t["aten::any"] = all_any<false>;
+    // Inference in kiln: no autograd, no autocast, no nested tensors, everything on the CPU.
+    t["aten::is_grad_enabled"] = t["aten::is_autocast_enabled"] = t["prim::requires_grad"] =
+        t["prim::is_nested"] = known<false>;
+    t["prim::type"] = device;
+    t["prim::Uninitialized"] = uninitialized;
 }
 
 }  // namespace kiln::frontend::pytorch

@@ -310,13 +310,23 @@ Outs roll(NodeContext& ctx) {
 Outs pad(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t r = static_rank(ctx, x);
-    auto p = ctx.const_ints(1);
-    ctx.check(p.size() % 2 == 0 && static_cast<int64_t>(p.size()) / 2 <= r, "pad has ", p.size(),
-              " values for a rank ", r, " input");
-    std::vector<int64_t> b(static_cast<size_t>(r), 0), e(static_cast<size_t>(r), 0);
-    for (size_t i = 0; i < p.size() / 2; ++i) {
-        b[static_cast<size_t>(r) - 1 - i] = p[2 * i];
-        e[static_cast<size_t>(r) - 1 - i] = p[2 * i + 1];
+    auto items = ctx.list(1);
+    size_t n = items.size();
+    ctx.check(n % 2 == 0 && static_cast<int64_t>(n) / 2 <= r, "pad has ", n, " values for a rank ", r, " input");
+    // Per dim (first to last): torch lists (begin, end) pairs from the last dim backwards. The
+    // amounts may be computed at run time (e.g. padding up to a multiple of a window size).
+    OutputVector b(static_cast<size_t>(r)), e(static_cast<size_t>(r));
+    auto zero = ctx.i64({0});
+    for (size_t d = 0; d < static_cast<size_t>(r); ++d) b[d] = e[d] = zero;
+    for (size_t i = 0; i < n / 2; ++i) {
+        size_t d = static_cast<size_t>(r) - 1 - i;
+        auto one = [&](const TValue& v) {
+            Output o = to_type(ctx, ctx.tensor_of(v), Type::i64);
+            if (o.shape().rank_is_static() && o.shape().rank() == 0) o = ctx.make<op::Unsqueeze>({o, ctx.i64({0})});
+            return o;
+        };
+        b[d] = one(items[2 * i]);
+        e[d] = one(items[2 * i + 1]);
     }
     std::string mode = "constant";
     size_t value_i = 2;
@@ -329,7 +339,7 @@ Outs pad(NodeContext& ctx) {
     else if (mode == "replicate") m = op::PadMode::edge;
     else if (mode == "circular") ctx.fail("circular padding is not supported yet");
     else if (mode != "constant") ctx.fail("padding mode '", mode, "' is not supported");
-    OutputVector ins{x, ctx.i64(b), ctx.i64(e)};
+    OutputVector ins{x, ctx.make<op::Concat>(b, int64_t{0}), ctx.make<op::Concat>(e, int64_t{0})};
     if (m == op::PadMode::constant) {
         double v = ctx.num_inputs() > value_i && !ctx.is_none(value_i) ? ctx.const_float(value_i) : 0.0;
         Tensor t(x.type(), {});
@@ -356,6 +366,8 @@ Outs getitem(NodeContext& ctx) {
 Outs len(NodeContext& ctx) {
     auto& v = ctx.value(0);
     if (v.kind == TValue::Kind::tensor) return {dim_of(ctx, v.out, 0)};
+    if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::string)
+        return {ConstValue::integer(static_cast<int64_t>(v.c.s.size()))};
     return {ConstValue::integer(static_cast<int64_t>(ctx.list(0).size()))};
 }
 

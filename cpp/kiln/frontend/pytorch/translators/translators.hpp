@@ -16,5 +16,6 @@ void add_creation_translators(TranslatorTable& t);     // creation.cpp: zeros, a
 void add_conv_pool_translators(TranslatorTable& t);    // conv_pool.cpp
 void add_linear_translators(TranslatorTable& t);       // linear.cpp: linear, matmul, addmm, einsum
 void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer norm, softmax, reductions
+void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused multi-head attention, sdpa
 
 }  // namespace kiln::frontend::pytorch
