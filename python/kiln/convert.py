@@ -49,5 +49,6 @@ def convert_model(model, example_input=None, input=None, input_shape=None):  # n
             dtype = to_kiln_type(ex.dtype) if isinstance(ex, torch.Tensor) else Type.f32
         inputs.append((name, dtype, shape))
     model_name = type(model).__name__ if not hasattr(model, "original_name") else model.original_name
-    desc = describe_graph(cap.graph, cap.has_self, inputs, model_name)
+    self_obj = cap.keep_alive[0] if cap.has_self and cap.keep_alive else None
+    desc = describe_graph(cap.graph, cap.has_self, inputs, model_name, self_obj)
     return _translate_torch_graph(desc)

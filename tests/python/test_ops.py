@@ -1280,6 +1280,49 @@ X2 = [X, In((2, 3, 5, 7))]
 XB = [In((2, 3, 5, 7)), In((3, 1, 7), alt=(3, 1, 8))]  # broadcasting
 
 
+class SelfAttention(nn.Module):
+    # eval-mode nn.MultiheadAttention: tracing records torch's fused kernel
+    # (aten::_native_multi_head_attention); scripting keeps the Python checks that pick it.
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.mha(x, x, x, need_weights=False)[0]
+
+
+@fn
+def Sdpa(self, q, k, v):
+    return F.scaled_dot_product_attention(q, k, v)
+
+
+@fn
+def FillSlices(self, x):
+    y = x.clone()
+    y[:, 1:3] = 0.5
+    y[:, 0].zero_()
+    y[..., :2].copy_(x[..., 2:4] * 2)
+    return y
+
+
+@fn
+def ListSetItem(self, x):
+    s = [x.size(0), x.size(1)]
+    t = s.copy()
+    t[1] = -1
+    return x.reshape(t)
+
+
+@fn
+def TensorOfList(self, x):
+    return x * torch.tensor([1.5, -2.0, 0.25, 3.0, 1.0, 2.0, -1.0])
+
+
+@fn
+def AllAny(self, x):
+    return torch.all(x > -10).to(x.dtype) + torch.any(x > 0.5).to(x.dtype) + x
+
+
 @dataclasses.dataclass
 class Case:
     id: str
@@ -1462,7 +1505,13 @@ CASES = [
     C("pad_circular", PadCircular, X, xfail={"all": "ConversionError: aten::pad: circular padding is not supported yet"}),
     C("constant_pad_nd", ConstantPadNd, X),
     C("contiguous_detach_clone", Identities, X, INTS),
-    C("dropout", Dropouts, X, xfail={"script": "ConversionError: kiln cannot convert this model: 3 operation kind(s) have no translator yet: aten::__contains__, ..."}),
+    C("dropout", Dropouts, X),
+    C("self_attention", SelfAttention, In((2, 5, 16), alt=(3, 4, 16))),
+    C("sdpa", Sdpa, [In((2, 3, 5, 8), alt=(1, 3, 6, 8)), In((2, 3, 4, 8), alt=(1, 3, 7, 8)), In((2, 3, 4, 8), alt=(1, 3, 7, 8))]),
+    C("fill_copy_slices", FillSlices, X),
+    C("list_set_item", ListSetItem, X, INTS),
+    C("tensor_of_list", TensorOfList, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
+    C("all_any", AllAny, X),
     C("lift_fresh", TensorConstant, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
     # creation
     C("zeros", Zeros, X),

@@ -99,7 +99,20 @@ _DTYPE_CODES = {torch.uint8: 0, torch.int8: 1, torch.int32: 3, torch.int64: 4, t
 class _Walker:
     def __init__(self):
         self.constants = {}
-        self.name_counts = {}
+        self.objects = {}  # value id -> module object, for attribute reads freezing left in place
+
+    def _get_attr(self, n) -> bool:
+        """Resolves prim::GetAttr on a known module into a constant (or another module)."""
+        owner = self.objects.get(n.input().unique())
+        if owner is None:
+            return False
+        name = n.s("name")
+        val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
+        if isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
+            self.objects[n.output().unique()] = val
+        else:
+            self.constants[n.output().unique()] = _convert_const(val)
+        return True
 
     def block(self, inputs, nodes, outputs):
         out_nodes = []
@@ -107,6 +120,8 @@ class _Walker:
             kind = n.kind()
             if kind == "prim::Constant":
                 self.constants[n.output().unique()] = _constant(n.output())
+                continue
+            if kind == "prim::GetAttr" and self._get_attr(n):
                 continue
             outs = list(n.outputs())
             name = outs[0].debugName() if outs else kind
@@ -116,9 +131,12 @@ class _Walker:
         return ([v.unique() for v in inputs], out_nodes, [v.unique() for v in outputs])
 
 
-def describe_graph(graph, has_self: bool, inputs, name: str = "model"):
-    """inputs: [(name, kiln.Type, kiln.PartialShape)] for the graph's inputs after `self`."""
+def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=None):
+    """inputs: [(name, kiln.Type, kiln.PartialShape)] for the graph's inputs after `self`;
+    self_obj: the (frozen) module behind `self`, for attributes freezing did not inline."""
     w = _Walker()
+    if has_self and self_obj is not None:
+        w.objects[next(graph.inputs()).unique()] = self_obj
     graph_inputs = list(graph.inputs())[1 if has_self else 0:]
     if len(graph_inputs) != len(inputs):
         raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")

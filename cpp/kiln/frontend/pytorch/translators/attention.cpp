@@ -19,10 +19,16 @@ Output scalar_like(NodeContext& ctx, const Output& like, double v) {
 }
 
 // softmax(q k^T * scale + mask) v on [..., L, D] tensors; returns (output, probabilities).
+// head_dim 0: read the head size from q's shape at run time.
 std::pair<Output, Output> attend(NodeContext& ctx, Output q, const Output& k, const Output& v, int64_t head_dim,
                                  const Output* mask, double scale = 0.0) {
-    if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-    q = ctx.make<op::Multiply>({q, scalar_like(ctx, q, scale)});
+    if (scale != 0.0 || head_dim > 0) {
+        if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+        q = ctx.make<op::Multiply>({q, scalar_like(ctx, q, scale)});
+    } else {
+        Output d = to_type(ctx, dim_of(ctx, q, -1), q.type());
+        q = ctx.make<op::Divide>({q, ctx.make<op::Sqrt>({d})}, false);
+    }
     Output s = ctx.make<op::MatMul>({q, k}, false, true);
     if (mask) {
         Output m = *mask;
@@ -76,9 +82,9 @@ Outs native_mha(NodeContext& ctx) {
 Outs sdpa(NodeContext& ctx) {
     Output q = ctx.input(0), k = ctx.input(1), v = ctx.input(2);
     ctx.check(ctx.num_inputs() <= 5 || ctx.is_none(5) || !ctx.const_bool(5), "is_causal=True is not supported yet");
-    ctx.check(q.shape().rank_is_static() && q.shape()[q.shape().size() - 1].is_static(),
-              "needs the head size (last dim of query) at conversion time");
-    int64_t d = q.shape()[q.shape().size() - 1].get_length();
+    ctx.check(q.shape().rank_is_static(), "needs the rank of the query at conversion time");
+    auto& last = q.shape()[q.shape().size() - 1];
+    int64_t d = last.is_static() ? last.get_length() : 0;
     double scale = ctx.num_inputs() > 6 && !ctx.is_none(6) ? ctx.const_float(6) : 0.0;
     Output mask;
     bool has_mask = ctx.has_input(3);
