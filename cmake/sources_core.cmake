@@ -5,4 +5,5 @@ set(KILN_CORE_SOURCES
   cpp/kiln/core/node.cpp
   cpp/kiln/core/model.cpp
   cpp/kiln/ops/graph_io.cpp
+  cpp/kiln/ops/control_flow.cpp
 )

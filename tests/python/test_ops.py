@@ -1323,6 +1323,23 @@ def AllAny(self, x):
     return torch.all(x > -10).to(x.dtype) + torch.any(x > 0.5).to(x.dtype) + x
 
 
+@fn
+def Norms(self, x):
+    return torch.norm(x, 2, 1, True) + torch.linalg.vector_norm(x, 1, dim=(2, 3))[:, :, None, None] + x
+
+
+class PadToMultiple(nn.Module):
+    # A branch on a dynamic shape (swin's window padding): both branches are converted and the
+    # plan for each input shape keeps the one its shape takes.
+    def forward(self, x):
+        w = x.size(-1)
+        if w % 4 != 0:
+            x = F.pad(x, [0, 4 - w % 4])
+        else:
+            x = x * 2.0
+        return x
+
+
 @dataclasses.dataclass
 class Case:
     id: str
@@ -1512,6 +1529,8 @@ CASES = [
     C("list_set_item", ListSetItem, X, INTS),
     C("tensor_of_list", TensorOfList, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
     C("all_any", AllAny, X),
+    C("norms", Norms, X),
+    C("branch_on_shape", PadToMultiple, In((2, 3, 5, 7), alt=(3, 3, 5, 8)), trace_dynamic=False),
     C("lift_fresh", TensorConstant, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
     # creation
     C("zeros", Zeros, X),

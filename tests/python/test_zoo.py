@@ -24,7 +24,12 @@ LARGE = {"vit_h_14", "vit_l_16", "vit_l_32", "regnet_y_128gf", "regnet_y_32gf", 
 FIXED = {"vit_b_16": (224,), "vit_b_32": (224,), "vit_l_16": (224,), "vit_l_32": (224,),
          "vit_h_14": (224,), "maxvit_t": (224,)}
 DEFAULT_SIZES = (64, 96)
-SIZES = {"inception_v3": (80, 112)}
+# Tracing records Swin's Python-level window decisions (`if window_size >= padded size`) for the
+# example's size, so a traced Swin is valid only for sizes whose stages take the same decisions,
+# as in torch itself: 224 and 192 for window 7 (v1), 224 and 256 for window 8 (v2).
+SIZES = {"inception_v3": (80, 112),
+         **{n: (224, 192) for n in MODELS if n.startswith("swin_") and not n.startswith("swin_v2")},
+         **{n: (224, 256) for n in MODELS if n.startswith("swin_v2")}}
 
 
 def sizes_for(name):

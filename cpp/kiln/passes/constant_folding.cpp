@@ -30,6 +30,13 @@ size_t fold_constants(Model& m, int64_t max_elements) {
         OutputVector replacement;
         if (is_type(*n, "ShapeOf") && n->input(0).shape().is_static()) {
             replacement.push_back(shape_constant(*n)->output(0));
+        } else if (is_type(*n, "Choose") && n->input(0).node->constant_value()) {
+            // A branch decided: its value replaces Choose, the other branch goes out of the graph.
+            bool yes = n->input(0).node->constant_value()->as_i64_vector().at(0) != 0;
+            auto chosen = n->input(yes ? 1 : 2);
+            replace_output(m, n->output(0), chosen);
+            ++folded;
+            continue;
         } else {
             bool all_const = n->num_inputs() > 0 && n->has_evaluate();
             std::vector<Tensor> in;

@@ -95,6 +95,9 @@ public:
 
     // Translates a nested block (prim::If branch) inline; returns its outputs.
     std::vector<TValue> translate_block(const BlockDesc& b, const std::vector<TValue>& inputs);
+    // Translates both branches of an `if` on a run-time condition; each output, and each outer
+    // value a branch rebinds (list mutation), becomes a Choose between the branches' values.
+    std::vector<TValue> translate_if(const Output& cond, const BlockDesc& then_b, const BlockDesc& else_b);
 
     // Throws ConversionError with the node kind and source line.
     template <typename... A>

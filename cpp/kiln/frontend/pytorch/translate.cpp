@@ -1,6 +1,7 @@
 #include <set>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/ops/control_flow.hpp"
 #include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/reduction.hpp"
 #include "kiln/ops/shape_ops.hpp"
@@ -103,7 +104,7 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     tool.name = at.name;
     tool.source = at.source;
     NodeContext ctx(*this, tool);
-    Output base = value(view.base).out;
+    Output base = ctx.tensor_of(value(view.base));
     Output shape = ctx.make<op::ShapeOf>({base}, Type::i64);
     Output count = ctx.make<op::ReduceProd>({shape, ctx.i64({0})}, false);
     Output grid = ctx.make<op::Range>({ctx.i64_scalar(0), count, ctx.i64_scalar(1)}, Type::i64);
@@ -122,6 +123,67 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     Output upd = ctx.make<op::Reshape>({to_type(ctx, updated, base.type()), ctx.i64({-1})}, false);
     Output scattered = ctx.make<op::ScatterNDUpdate>({flat, idx, upd});
     set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
+}
+
+namespace {
+
+bool same_value(const TValue& a, const TValue& b) {
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+        case TValue::Kind::tensor: return a.out == b.out;
+        case TValue::Kind::constant: return a.c.kind != ConstValue::Kind::tensor && a.c.to_string() == b.c.to_string();
+        case TValue::Kind::list:
+            if (a.items.size() != b.items.size()) return false;
+            for (size_t i = 0; i < a.items.size(); ++i)
+                if (!same_value(a.items[i], b.items[i])) return false;
+            return true;
+    }
+    return false;
+}
+
+// A constant list as a list of constant values, so that it merges item by item.
+TValue as_list(const TValue& v) {
+    if (v.kind != TValue::Kind::constant || v.c.kind != ConstValue::Kind::list) return v;
+    std::vector<TValue> items;
+    for (auto& c : v.c.items) items.emplace_back(c);
+    return TValue::list(items);
+}
+
+TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TValue& b0) {
+    if (same_value(a0, b0)) return a0;
+    TValue a = as_list(a0), b = as_list(b0);
+    if (a.kind == TValue::Kind::list && b.kind == TValue::Kind::list && a.items.size() == b.items.size()) {
+        std::vector<TValue> items;
+        for (size_t i = 0; i < a.items.size(); ++i) items.push_back(choose(ctx, cond, a.items[i], b.items[i]));
+        return TValue::list(items);
+    }
+    ctx.check(!a.is_none() && !b.is_none(), "a branch on a run-time condition gives None on one side only");
+    Output x = ctx.tensor_of(a), y = ctx.tensor_of(b);
+    Type t = promote_types(x.type(), y.type());
+    TValue r(ctx.make<op::Choose>({cond, to_type(ctx, x, t), to_type(ctx, y, t)}));
+    r.scalar = a.scalar || b.scalar || a.kind == TValue::Kind::constant;
+    return r;
+}
+
+}  // namespace
+
+std::vector<TValue> NodeContext::translate_if(const Output& cond, const BlockDesc& then_b, const BlockDesc& else_b) {
+    auto before = t_.values();
+    auto outs_then = translate_block(then_b, {});
+    auto after_then = t_.values();
+    t_.values() = before;
+    auto outs_else = translate_block(else_b, {});
+    auto after_else = t_.values();
+    Output c = to_type(*this, cond, Type::boolean);
+    std::vector<TValue> outs;
+    for (size_t i = 0; i < outs_then.size(); ++i) outs.push_back(choose(*this, c, outs_then[i], outs_else[i]));
+    // Outer values either branch rebound (list items assigned, in-place ops) take both histories.
+    for (auto& [id, old] : before) {
+        auto& vt = after_then.at(id);
+        auto& ve = after_else.at(id);
+        if (!same_value(vt, old) || !same_value(ve, old)) t_.set_value(id, choose(*this, c, vt, ve));
+    }
+    return outs;
 }
 
 std::vector<TValue> NodeContext::translate_block(const BlockDesc& b, const std::vector<TValue>& inputs) {

@@ -17,6 +17,8 @@ public:
     Output constant_for(int64_t id, const std::function<Output()>& make);
     void translate_nodes(const std::vector<NodeDesc>& nodes);
     std::shared_ptr<Model> run();
+    // Every torch value bound so far (branches of a run-time `if` snapshot and restore it).
+    std::map<int64_t, TValue>& values() { return values_; }
 
 private:
     const GraphDesc& g_;
@@ -30,6 +32,7 @@ private:
         bool replayable;
     };
     void write_back(const ViewInfo& view, const Output& updated, const NodeDesc& at);
+
     std::map<int64_t, ViewInfo> views_;
 };
 

@@ -1,4 +1,6 @@
 // Normalizations, softmax and reductions.
+#include <cmath>
+
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/normalization.hpp"
@@ -110,6 +112,26 @@ Outs max_min(NodeContext& ctx, bool is_max) {
     ctx.fail("max/min along a dim (values and indices) is not supported yet");
 }
 
+// norm(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim, keepdim, dtype): p = 1, 2 or inf.
+Outs vector_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    double p = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 2.0;
+    Output axes;
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && !(ctx.is_const(2) && ctx.const_ints(2).empty())) {
+        axes = int_list(ctx, 2);
+    } else {
+        std::vector<int64_t> all;
+        for (int64_t i = 0; i < static_rank(ctx, x); ++i) all.push_back(i);
+        axes = ctx.i64(all);
+    }
+    bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
+    if (p == 2.0) return {ctx.make<op::ReduceL2>({x, axes}, keep)};
+    if (p == 1.0) return {ctx.make<op::ReduceL1>({x, axes}, keep)};
+    if (std::isinf(p) && p > 0) return {ctx.make<op::ReduceMax>({ctx.make<op::Abs>({x}), axes}, keep)};
+    ctx.fail("norm of order ", p, " is not supported yet (1, 2 and inf are)");
+}
+
 }  // namespace
 
 void add_norm_translators(TranslatorTable& t) {
@@ -123,6 +145,7 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::amax"] = reduce<op::ReduceMax>;
     t["aten::amin"] = reduce<op::ReduceMin>;
     t["aten::prod"] = reduce<op::ReduceProd>;
+    t["aten::norm"] = t["aten::linalg_vector_norm"] = vector_norm;
     t["aten::max"] = [](NodeContext& c) { return max_min(c, true); };
     t["aten::min"] = [](NodeContext& c) { return max_min(c, false); };
 }

@@ -60,10 +60,13 @@ Outs prim_if(NodeContext& ctx) {
         ctx.check(bl.size() == 2, "expected two blocks, got ", bl.size());
         return ctx.translate_block(bl[*c ? 0 : 1], {});
     }
+    ctx.check(bl.size() == 2, "expected two blocks, got ", bl.size());
     // An assertion (`if bad: raise ...`): a valid input takes the other branch.
-    if (bl.size() == 2 && raises(bl[0]) != raises(bl[1])) return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
-    ctx.fail("a branch on a value known only at run time is not supported yet (kiln has no If op); "
-             "trace the model with example_input to take the branch of that input");
+    if (raises(bl[0]) != raises(bl[1])) return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
+    ctx.check(!raises(bl[0]), "both branches raise an exception");
+    // Known only at run time (typically a condition on a dynamic shape): both branches are
+    // translated and joined by Choose, which a plan resolves once the shapes are static.
+    return ctx.translate_if(ctx.input(0), bl[0], bl[1]);
 }
 
 // Loop(max_trip_count, initial_condition, carried...): unrolled when the trip count and the
@@ -249,6 +252,7 @@ void add_prim_translators(TranslatorTable& t) {
     t["aten::is_grad_enabled"] = t["aten::is_autocast_enabled"] = t["prim::requires_grad"] =
         t["prim::is_nested"] = known<false>;
     t["prim::type"] = device;
+    t["prim::layout"] = [](NodeContext&) -> Outs { return {ConstValue::integer(0)}; };  // torch.strided
     t["prim::Uninitialized"] = uninitialized;
 }
 
