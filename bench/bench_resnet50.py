@@ -16,15 +16,19 @@ import torchvision
 import kiln
 
 
-def measure(fn, runs, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
+def measure_round_robin(fns: dict, runs: int, warmup: int = 3) -> dict:
+    """Median ms per runtime, timed in turns (one call each per round) so that noise from a shared
+    machine falls on every runtime alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main():
@@ -43,16 +47,18 @@ def main():
     xn = x.numpy()
     with torch.no_grad():
         ref = model(x).numpy()
-    results = {}
+    fns, errors = {}, {}
 
     km = kiln.convert_model(model, example_input=x)
     compiled = kiln.Core().compile_model(km, "CPU", {"INFERENCE_NUM_THREADS": threads})
     out = compiled.outputs[0]
-    err = np.abs(compiled(xn)[out] - ref).max() / np.abs(ref).max()
-    results["kiln"] = (measure(lambda: compiled(xn), a.runs), err)
+    errors["kiln"] = np.abs(compiled(xn)[out] - ref).max() / np.abs(ref).max()
+    fns["kiln"] = lambda: compiled(xn)
 
-    with torch.no_grad():
-        results["torch eager"] = (measure(lambda: model(x), a.runs), 0.0)
+    def torch_eager():
+        with torch.no_grad():
+            model(x)
+    fns["torch eager"], errors["torch eager"] = torch_eager, 0.0
 
     try:
         import openvino as ov
@@ -61,10 +67,12 @@ def main():
         ov_compiled = core.compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads})
         ov_out = ov_compiled.outputs[0]
         y = ov_compiled(xn)[ov_out]
-        results[f"OpenVINO {ov.__version__.split('-')[0]}"] = (
-            measure(lambda: ov_compiled(xn), a.runs), np.abs(y - ref).max() / np.abs(ref).max())
+        name = f"OpenVINO {ov.__version__.split('-')[0]}"
+        fns[name], errors[name] = (lambda: ov_compiled(xn)), np.abs(y - ref).max() / np.abs(ref).max()
     except ImportError:
         print("(openvino not installed: pip install openvino)")
+    if "kiln" not in fns:
+        raise SystemExit("kiln failed")
 
     try:
         import io
@@ -74,19 +82,23 @@ def main():
         torch.onnx.export(model, x, buf, input_names=["x"], dynamo=False)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
+        # Idle worker threads must not spin between calls: the runtimes take turns on 2 cores.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
         y = sess.run(None, {"x": xn})[0]
-        results["ONNX Runtime"] = (measure(lambda: sess.run(None, {"x": xn}), a.runs),
-                                   np.abs(y - ref).max() / np.abs(ref).max())
+        name = f"ONNX Runtime {ort.__version__}"
+        fns[name], errors[name] = (lambda: sess.run(None, {"x": xn})), np.abs(y - ref).max() / np.abs(ref).max()
     except ImportError:
         print("(onnxruntime not installed: pip install onnxruntime onnx)")
 
-    k = results["kiln"][0]
-    print(f"\n{a.model}, batch {a.batch}, {a.size}x{a.size}, {threads} threads, median of {a.runs} runs\n")
-    print(f"| runtime | median ms | time / kiln time | max err / max |")
-    print(f"|---|---:|---:|---:|")
-    for name, (ms, e) in sorted(results.items(), key=lambda kv: kv[1][0]):
-        print(f"| {name} | {ms:.1f} | {ms / k:.2f} | {e:.1e} |")
+    med = measure_round_robin(fns, a.runs)
+    k = med["kiln"]
+    print(f"\n{a.model}, batch {a.batch}, {a.size}x{a.size}, {threads} threads, median of {a.runs} "
+          f"round-robin runs, torch {torch.__version__}\n")
+    print("| runtime | median ms | time / kiln time | max err / max |")
+    print("|---|---:|---:|---:|")
+    for name, ms in sorted(med.items(), key=lambda kv: kv[1]):
+        print(f"| {name} | {ms:.1f} | {ms / k:.2f} | {errors[name]:.1e} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""Weights reach kiln without a copy: converting resnet50 raises peak RSS by at most a quarter of
+its weight bytes above what torch already holds."""
+import re
+
+import pytest
+import torch
+import torchvision
+
+import kiln
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1)) * 1024
+
+
+def _reset_peak():
+    # Writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS (Linux >= 4.0).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+@pytest.mark.parametrize("capture", ["script", "trace"])
+def test_resnet50_conversion_does_not_copy_weights(capture):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50().eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+    example = torch.zeros(1, 3, 64, 64)
+    # Warm up torch's and kiln's one-time allocations (libraries, caches) on a small model.
+    kiln.convert_model(torchvision.models.resnet18().eval(), example_input=example)
+    base = _status("VmRSS")
+    _reset_peak()
+    m = kiln.convert_model(model) if capture == "script" else kiln.convert_model(model, example_input=example)
+    peak = _status("VmHWM")
+    rise = peak - base
+    print(f"{capture}: weights {weight_bytes / 2**20:.1f} MiB, peak RSS rise {rise / 2**20:.1f} MiB "
+          f"({rise / weight_bytes:.1%} of the weights)")
+    assert rise <= weight_bytes / 4, f"peak RSS rose {rise / 2**20:.1f} MiB for {weight_bytes / 2**20:.1f} MiB of weights"
+    assert len(m.get_ops()) > 100
