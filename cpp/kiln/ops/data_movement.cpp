@@ -1,30 +1,13 @@
 #include "kiln/ops/data_movement.hpp"
+#include "kiln/ops/infer_util.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
-// Like ctx.check, but builds the message only when the check fails (messages print shapes).
-#define CHECK_INFER(ctx, cond, ...)         \
-    do {                                    \
-        if (!(cond)) (ctx).fail(__VA_ARGS__); \
-    } while (0)
-
 namespace kiln::op {
 
 namespace {
-
-std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t i) {
-    if (i >= ctx.num_inputs()) return std::nullopt;
-    if (auto t = ctx.input_value(i)) return t->as_i64_vector();
-    return std::nullopt;
-}
-
-void check_integral(const InferContext& ctx, size_t i, const char* what) {
-    Type t = ctx.input_type(i);
-    CHECK_INFER(ctx, t == Type::dynamic || is_integral(t), what, " must be of an integer type, got ",
-              type_name(t));
-}
 
 std::string ints(const std::vector<int64_t>& v) { return to_string(Shape(v)); }
 
@@ -35,13 +18,13 @@ Type merged_type(const InferContext& ctx, size_t first, size_t last) {
         Type u = ctx.input_type(i);
         if (u == Type::dynamic) continue;
         if (t == Type::dynamic) t = u;
-        CHECK_INFER(ctx, t == u, "input ", i, " has element type ", type_name(u), ", expected ", type_name(t));
+        KILN_INFER_CHECK(ctx, t == u, "input ", i, " has element type ", type_name(u), ", expected ", type_name(t));
     }
     return t;
 }
 
 int64_t norm_axis(const InferContext& ctx, int64_t axis, int64_t rank, const char* what = "axis") {
-    CHECK_INFER(ctx, axis >= -rank && axis < rank, what, " ", axis, " is out of range for rank ", rank);
+    KILN_INFER_CHECK(ctx, axis >= -rank && axis < rank, what, " ", axis, " is out of range for rank ", rank);
     return axis < 0 ? axis + rank : axis;
 }
 
@@ -129,11 +112,11 @@ void Transpose::infer(InferContext& ctx) const {
         return;
     }
     int64_t n = static_cast<int64_t>(order->size());
-    CHECK_INFER(ctx, in.rank_is_dynamic() || in.rank() == n, "order ", ints(*order),
+    KILN_INFER_CHECK(ctx, in.rank_is_dynamic() || in.rank() == n, "order ", ints(*order),
               " does not match the rank of data ", in.to_string());
     std::vector<bool> seen(order->size(), false);
     for (int64_t a : *order) {
-        CHECK_INFER(ctx, a >= 0 && a < n && !seen[static_cast<size_t>(a)], "order ", ints(*order),
+        KILN_INFER_CHECK(ctx, a >= 0 && a < n && !seen[static_cast<size_t>(a)], "order ", ints(*order),
                   " is not a permutation of [0, ", n, ")");
         seen[static_cast<size_t>(a)] = true;
     }
@@ -172,7 +155,7 @@ void Transpose::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out
 void Concat::visit_attributes(AttributeVisitor& v) { v.on("axis", axis); }
 
 void Concat::infer(InferContext& ctx) const {
-    CHECK_INFER(ctx, ctx.num_inputs() >= 1, "expected at least 1 input, got 0");
+    KILN_INFER_CHECK(ctx, ctx.num_inputs() >= 1, "expected at least 1 input, got 0");
     Type type = merged_type(ctx, 0, ctx.num_inputs() - 1);
     std::optional<PartialShape> ref;
     size_t ref_i = 0;
@@ -187,7 +170,7 @@ void Concat::infer(InferContext& ctx) const {
         return;
     }
     int64_t r = ref->rank();
-    CHECK_INFER(ctx, r >= 1, "cannot concatenate scalars (input ", ref_i, " has shape [])");
+    KILN_INFER_CHECK(ctx, r >= 1, "cannot concatenate scalars (input ", ref_i, " has shape [])");
     int64_t a = norm_axis(ctx, axis, r);
     std::vector<Dimension> out = ref->dims();
     Dimension sum(0);
@@ -197,12 +180,12 @@ void Concat::infer(InferContext& ctx) const {
             sum = sum + Dimension::dynamic();
             continue;
         }
-        CHECK_INFER(ctx, s.rank() == r, "input ", i, " has shape ", s.to_string(), ", expected rank ", r,
+        KILN_INFER_CHECK(ctx, s.rank() == r, "input ", i, " has shape ", s.to_string(), ", expected rank ", r,
                   " like input ", ref_i, " ", ref->to_string());
         for (int64_t k = 0; k < r; ++k) {
             if (k == a) continue;
             auto m = Dimension::merge(out[static_cast<size_t>(k)], s[static_cast<size_t>(k)]);
-            CHECK_INFER(ctx, m.has_value(), "input ", i, " has shape ", s.to_string(), ", which differs from ",
+            KILN_INFER_CHECK(ctx, m.has_value(), "input ", i, " has shape ", s.to_string(), ", which differs from ",
                       ref->to_string(), " (input ", ref_i, ") outside axis ", a);
             out[static_cast<size_t>(k)] = *m;
         }
@@ -257,18 +240,18 @@ void Split::visit_attributes(AttributeVisitor& v) { v.on("num_splits", num_split
 void Split::infer(InferContext& ctx) const {
     ctx.check_inputs(2);
     check_integral(ctx, 1, "axis");
-    CHECK_INFER(ctx, num_splits >= 1, "num_splits must be positive, got ", num_splits);
+    KILN_INFER_CHECK(ctx, num_splits >= 1, "num_splits must be positive, got ", num_splits);
     const PartialShape& in = ctx.input_shape(0);
     Type type = ctx.input_type(0);
     auto av = known_ints(ctx, 1);
     PartialShape out = in.rank_is_static() ? PartialShape::dynamic(in.rank()) : PartialShape();
     if (av && in.rank_is_static()) {
-        CHECK_INFER(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
+        KILN_INFER_CHECK(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
         int64_t a = norm_axis(ctx, (*av)[0], in.rank());
         out = in;
         const Dimension& d = in[static_cast<size_t>(a)];
         if (d.is_static()) {
-            CHECK_INFER(ctx, d.get_length() % num_splits == 0, "dimension ", d.get_length(), " of axis ", a,
+            KILN_INFER_CHECK(ctx, d.get_length() % num_splits == 0, "dimension ", d.get_length(), " of axis ", a,
                       " of data ", in.to_string(), " is not divisible by num_splits ", num_splits);
             out[static_cast<size_t>(a)] = Dimension(d.get_length() / num_splits);
         } else {
@@ -292,7 +275,7 @@ void VariadicSplit::infer(InferContext& ctx) const {
     const PartialShape& in = ctx.input_shape(0);
     Type type = ctx.input_type(0);
     const PartialShape& ls = ctx.input_shape(2);
-    CHECK_INFER(ctx, ls.rank_is_static() && ls.rank() == 1 && ls[0].is_static(),
+    KILN_INFER_CHECK(ctx, ls.rank_is_static() && ls.rank() == 1 && ls[0].is_static(),
               "split_lengths must be 1D of static length (it sets the number of outputs), got shape ",
               ls.to_string());
     size_t n = static_cast<size_t>(ls[0].get_length());
@@ -303,7 +286,7 @@ void VariadicSplit::infer(InferContext& ctx) const {
             ctx.set_output(i, type, in.rank_is_static() ? PartialShape::dynamic(in.rank()) : PartialShape());
         return;
     }
-    CHECK_INFER(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
+    KILN_INFER_CHECK(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
     int64_t a = norm_axis(ctx, (*av)[0], in.rank());
     const Dimension& d = in[static_cast<size_t>(a)];
     std::vector<Dimension> outd(n, Dimension::dynamic());
@@ -311,9 +294,9 @@ void VariadicSplit::infer(InferContext& ctx) const {
         int64_t minus = -1, sum = 0;
         for (size_t i = 0; i < n; ++i) {
             int64_t l = (*lengths)[i];
-            CHECK_INFER(ctx, l >= -1, "split_lengths ", ints(*lengths), " has a negative length");
+            KILN_INFER_CHECK(ctx, l >= -1, "split_lengths ", ints(*lengths), " has a negative length");
             if (l == -1) {
-                CHECK_INFER(ctx, minus < 0, "split_lengths ", ints(*lengths), " has more than one -1");
+                KILN_INFER_CHECK(ctx, minus < 0, "split_lengths ", ints(*lengths), " has more than one -1");
                 minus = static_cast<int64_t>(i);
             } else {
                 sum += l;
@@ -321,7 +304,7 @@ void VariadicSplit::infer(InferContext& ctx) const {
             }
         }
         bool fits = minus >= 0 ? (d.get_max_length() < 0 || sum <= d.get_max_length()) : d.compatible(sum);
-        CHECK_INFER(ctx, fits, "split_lengths ", ints(*lengths), " do not add up to dimension ", d.to_string(),
+        KILN_INFER_CHECK(ctx, fits, "split_lengths ", ints(*lengths), " do not add up to dimension ", d.to_string(),
                   " of axis ", a, " of data ", in.to_string());
         if (minus >= 0) {
             int64_t hi = d.get_max_length() < 0 ? -1 : d.get_max_length() - sum;
@@ -354,7 +337,7 @@ void Gather::infer(InferContext& ctx) const {
     const PartialShape& idx = ctx.input_shape(1);
     Type type = ctx.input_type(0);
     const PartialShape& as = ctx.input_shape(2);
-    CHECK_INFER(ctx, as.rank_is_dynamic() || as.rank() == 0 || (as.rank() == 1 && as[0].compatible(1)),
+    KILN_INFER_CHECK(ctx, as.rank_is_dynamic() || as.rank() == 0 || (as.rank() == 1 && as[0].compatible(1)),
               "axis must be a scalar, got shape ", as.to_string());
     auto av = known_ints(ctx, 2);
     if (data.rank_is_dynamic() || idx.rank_is_dynamic()) {
@@ -363,23 +346,23 @@ void Gather::infer(InferContext& ctx) const {
     }
     int64_t r = data.rank(), q = idx.rank();
     int64_t b = batch_dims < 0 ? batch_dims + q : batch_dims;
-    CHECK_INFER(ctx, b >= 0 && b <= std::min(r, q), "batch_dims ", batch_dims, " is out of range for data ",
+    KILN_INFER_CHECK(ctx, b >= 0 && b <= std::min(r, q), "batch_dims ", batch_dims, " is out of range for data ",
               data.to_string(), " and indices ", idx.to_string());
     if (!av) {
-        CHECK_INFER(ctx, r >= 1, "data must not be a scalar");
+        KILN_INFER_CHECK(ctx, r >= 1, "data must not be a scalar");
         ctx.set_output(0, type, PartialShape::dynamic(r - 1 + q - b));
         return;
     }
-    CHECK_INFER(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
-    CHECK_INFER(ctx, r >= 1, "data must not be a scalar");
+    KILN_INFER_CHECK(ctx, av->size() == 1, "axis must be a scalar, got ", ints(*av));
+    KILN_INFER_CHECK(ctx, r >= 1, "data must not be a scalar");
     int64_t a = norm_axis(ctx, (*av)[0], r);
-    CHECK_INFER(ctx, b <= a, "batch_dims ", batch_dims, " must not exceed axis ", a);
+    KILN_INFER_CHECK(ctx, b <= a, "batch_dims ", batch_dims, " must not exceed axis ", a);
     std::vector<Dimension> out;
     for (int64_t k = 0; k < a; ++k) {
         Dimension d = data[static_cast<size_t>(k)];
         if (k < b) {
             auto m = Dimension::merge(d, idx[static_cast<size_t>(k)]);
-            CHECK_INFER(ctx, m.has_value(), "batch dimension ", k, " differs between data ", data.to_string(),
+            KILN_INFER_CHECK(ctx, m.has_value(), "batch dimension ", k, " differs between data ", data.to_string(),
                       " and indices ", idx.to_string());
             d = *m;
         }
@@ -483,14 +466,14 @@ void StridedSlice::infer(InferContext& ctx) const {
         return;
     }
     size_t ns = static_cast<size_t>(*n);
-    CHECK_INFER(ctx, !begin || !end || begin->size() == end->size(), "begin ", ints(*begin), " and end ",
+    KILN_INFER_CHECK(ctx, !begin || !end || begin->size() == end->size(), "begin ", ints(*begin), " and end ",
               ints(end ? *end : std::vector<int64_t>{}), " differ in length");
-    CHECK_INFER(ctx, !strides || strides->size() == ns, "strides must have ", ns, " elements like begin, got ",
+    KILN_INFER_CHECK(ctx, !strides || strides->size() == ns, "strides must have ", ns, " elements like begin, got ",
               ints(strides ? *strides : std::vector<int64_t>{}));
     if (ctx.num_inputs() == 3) strides = std::vector<int64_t>(ns, 1);
     std::vector<AxisOp> ops;
     auto err = resolve_axes(*this, in.rank(), ns, ops);
-    CHECK_INFER(ctx, err.empty(), err, " (data ", in.to_string(), ")");
+    KILN_INFER_CHECK(ctx, err.empty(), err, " (data ", in.to_string(), ")");
     std::vector<Dimension> out;
     for (auto& op : ops) {
         if (op.kind == AxisOp::new_axis) {
@@ -506,7 +489,7 @@ void StridedSlice::infer(InferContext& ctx) const {
         if (op.kind == AxisOp::shrink) {
             if (begin && d.is_static()) {
                 int64_t bi = (*begin)[op.spec], len = d.get_length();
-                CHECK_INFER(ctx, bi >= -len && bi < len, "shrink_axis index ", bi, " is out of range for axis ",
+                KILN_INFER_CHECK(ctx, bi >= -len && bi < len, "shrink_axis index ", bi, " is out of range for axis ",
                           op.in_axis, " of data ", in.to_string());
             }
             continue;
@@ -516,7 +499,7 @@ void StridedSlice::infer(InferContext& ctx) const {
             continue;
         }
         int64_t s = (*strides)[op.spec];
-        CHECK_INFER(ctx, s != 0, "strides ", ints(*strides), " has a zero stride");
+        KILN_INFER_CHECK(ctx, s != 0, "strides ", ints(*strides), " has a zero stride");
         if ((begin || bm) && (end || em)) {
             out.push_back(slice_dim(d, begin ? (*begin)[op.spec] : 0, end ? (*end)[op.spec] : 0, s, bm, em));
         } else {
@@ -595,7 +578,7 @@ void Slice::infer(InferContext& ctx) const {
     std::optional<int64_t> n;
     for (size_t i = 1; i < ctx.num_inputs() && !n; ++i) n = static_length(ctx.input_shape(i));
     if (!axes && ctx.num_inputs() == 4 && n) {
-        CHECK_INFER(ctx, *n <= r, "start has ", *n, " elements, more than the rank of data ", in.to_string());
+        KILN_INFER_CHECK(ctx, *n <= r, "start has ", *n, " elements, more than the rank of data ", in.to_string());
         axes = std::vector<int64_t>(static_cast<size_t>(*n));
         for (int64_t i = 0; i < *n; ++i) (*axes)[static_cast<size_t>(i)] = i;
     }
@@ -607,7 +590,7 @@ void Slice::infer(InferContext& ctx) const {
     }
     size_t k = axes->size();
     auto same = [&](const std::optional<std::vector<int64_t>>& v, const char* what) {
-        CHECK_INFER(ctx, !v || v->size() == k, what, " ", ints(v ? *v : std::vector<int64_t>{}),
+        KILN_INFER_CHECK(ctx, !v || v->size() == k, what, " ", ints(v ? *v : std::vector<int64_t>{}),
                   " must have as many elements as axes ", ints(*axes));
     };
     same(start, "start");
@@ -616,10 +599,10 @@ void Slice::infer(InferContext& ctx) const {
     std::vector<bool> seen(static_cast<size_t>(r), false);
     for (size_t i = 0; i < k; ++i) {
         int64_t a = norm_axis(ctx, (*axes)[i], r);
-        CHECK_INFER(ctx, !seen[static_cast<size_t>(a)], "axes ", ints(*axes), " repeat axis ", a);
+        KILN_INFER_CHECK(ctx, !seen[static_cast<size_t>(a)], "axes ", ints(*axes), " repeat axis ", a);
         seen[static_cast<size_t>(a)] = true;
         Dimension& d = out[static_cast<size_t>(a)];
-        if (step) CHECK_INFER(ctx, (*step)[i] != 0, "step ", ints(*step), " has a zero step");
+        if (step) KILN_INFER_CHECK(ctx, (*step)[i] != 0, "step ", ints(*step), " has a zero step");
         if (start && stop && step) d = slice_dim(d, (*start)[i], (*stop)[i], (*step)[i], false, false);
         else d = Dimension(0, d.get_max_length());
     }

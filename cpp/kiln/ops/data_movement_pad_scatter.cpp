@@ -4,28 +4,11 @@
 #include <limits>
 
 #include "kiln/ops/data_movement.hpp"
-
-// Like ctx.check, but builds the message only when the check fails (messages print shapes).
-#define CHECK_INFER(ctx, cond, ...)         \
-    do {                                    \
-        if (!(cond)) (ctx).fail(__VA_ARGS__); \
-    } while (0)
+#include "kiln/ops/infer_util.hpp"
 
 namespace kiln::op {
 
 namespace {
-
-std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t i) {
-    if (i >= ctx.num_inputs()) return std::nullopt;
-    if (auto t = ctx.input_value(i)) return t->as_i64_vector();
-    return std::nullopt;
-}
-
-void check_integral(const InferContext& ctx, size_t i, const char* what) {
-    Type t = ctx.input_type(i);
-    CHECK_INFER(ctx, t == Type::dynamic || is_integral(t), what, " must be of an integer type, got ",
-              kiln::type_name(t));
-}
 
 std::string ints(const std::vector<int64_t>& v) { return to_string(Shape(v)); }
 
@@ -59,10 +42,10 @@ void Pad::infer(InferContext& ctx) const {
     Type type = ctx.input_type(0);
     if (ctx.num_inputs() == 4) {
         Type pt = ctx.input_type(3);
-        CHECK_INFER(ctx, pt == Type::dynamic || type == Type::dynamic || pt == type, "pad_value has element type ",
+        KILN_INFER_CHECK(ctx, pt == Type::dynamic || type == Type::dynamic || pt == type, "pad_value has element type ",
                   kiln::type_name(pt), ", expected ", kiln::type_name(type), " like data");
         const PartialShape& ps = ctx.input_shape(3);
-        CHECK_INFER(ctx, ps.rank_is_dynamic() || ps.rank() == 0, "pad_value must be a scalar, got shape ",
+        KILN_INFER_CHECK(ctx, ps.rank_is_dynamic() || ps.rank() == 0, "pad_value must be a scalar, got shape ",
                   ps.to_string());
     }
     auto pb = known_ints(ctx, 1), pe = known_ints(ctx, 2);
@@ -75,7 +58,7 @@ void Pad::infer(InferContext& ctx) const {
     }
     size_t r = in.size();
     for (auto* p : {&pb, &pe})
-        CHECK_INFER(ctx, !*p || (*p)->size() == r, p == &pb ? "pads_begin " : "pads_end ",
+        KILN_INFER_CHECK(ctx, !*p || (*p)->size() == r, p == &pb ? "pads_begin " : "pads_end ",
                   ints(*p ? **p : std::vector<int64_t>{}), " must have one element per dimension of data ",
                   in.to_string());
     std::vector<Dimension> out(r);
@@ -91,20 +74,20 @@ void Pad::infer(InferContext& ctx) const {
             int64_t len = d.get_length();
             int64_t limit = pad_mode == PadMode::reflect ? len - 1 : len;
             if (pad_mode == PadMode::edge) limit = len > 0 ? std::numeric_limits<int64_t>::max() : 0;
-            CHECK_INFER(ctx, b <= limit && e <= limit, "pads ", b, " and ", e, " on axis ", i, " of data ",
+            KILN_INFER_CHECK(ctx, b <= limit && e <= limit, "pads ", b, " and ", e, " on axis ", i, " of data ",
                       in.to_string(), " are too large for ",
                       pad_mode == PadMode::reflect ? "reflect" : pad_mode == PadMode::symmetric ? "symmetric" : "edge",
                       " mode (at most ", limit, ")");
         }
         if (d.is_static()) {
             int64_t o = d.get_length() + b + e;
-            CHECK_INFER(ctx, o >= 0, "pads_begin ", ints(*pb), " and pads_end ", ints(*pe),
+            KILN_INFER_CHECK(ctx, o >= 0, "pads_begin ", ints(*pb), " and pads_end ", ints(*pe),
                       " remove more than data ", in.to_string(), " has");
             out[i] = Dimension(o);
         } else {
             int64_t lo = std::max<int64_t>(d.get_min_length() + b + e, 0);
             int64_t hi = d.get_max_length() < 0 ? -1 : d.get_max_length() + b + e;
-            CHECK_INFER(ctx, d.get_max_length() < 0 || hi >= 0, "pads_begin ", ints(*pb), " and pads_end ",
+            KILN_INFER_CHECK(ctx, d.get_max_length() < 0 || hi >= 0, "pads_begin ", ints(*pb), " and pads_end ",
                       ints(*pe), " remove more than data ", in.to_string(), " has");
             out[i] = Dimension(lo, hi);
         }
@@ -156,16 +139,16 @@ void Roll::infer(InferContext& ctx) const {
     const PartialShape& in = ctx.input_shape(0);
     const PartialShape& ss = ctx.input_shape(1);
     const PartialShape& as = ctx.input_shape(2);
-    CHECK_INFER(ctx, ss.rank_is_dynamic() || ss.rank() <= 1, "shift must be a scalar or 1D, got shape ", ss.to_string());
-    CHECK_INFER(ctx, as.rank_is_dynamic() || as.rank() <= 1, "axes must be a scalar or 1D, got shape ", as.to_string());
+    KILN_INFER_CHECK(ctx, ss.rank_is_dynamic() || ss.rank() <= 1, "shift must be a scalar or 1D, got shape ", ss.to_string());
+    KILN_INFER_CHECK(ctx, as.rank_is_dynamic() || as.rank() <= 1, "axes must be a scalar or 1D, got shape ", as.to_string());
     auto shift = known_ints(ctx, 1), axes = known_ints(ctx, 2);
     if (shift && axes && ss.rank_is_static() && ss.rank() == 1)
-        CHECK_INFER(ctx, shift->size() == axes->size(), "shift ", ints(*shift), " and axes ", ints(*axes),
+        KILN_INFER_CHECK(ctx, shift->size() == axes->size(), "shift ", ints(*shift), " and axes ", ints(*axes),
                   " differ in length");
     if (axes && in.rank_is_static()) {
         int64_t r = in.rank();
         for (int64_t a : *axes)
-            CHECK_INFER(ctx, a >= -r && a < r, "axis ", a, " is out of range for data ", in.to_string());
+            KILN_INFER_CHECK(ctx, a >= -r && a < r, "axis ", a, " is out of range for data ", in.to_string());
     }
     ctx.set_output(0, ctx.input_type(0), in);
 }
@@ -206,18 +189,18 @@ void ScatterNDUpdate::infer(InferContext& ctx) const {
     const PartialShape& idx = ctx.input_shape(1);
     const PartialShape& upd = ctx.input_shape(2);
     Type type = ctx.input_type(0), ut = ctx.input_type(2);
-    CHECK_INFER(ctx, type == Type::dynamic || ut == Type::dynamic || type == ut, "updates have element type ",
+    KILN_INFER_CHECK(ctx, type == Type::dynamic || ut == Type::dynamic || type == ut, "updates have element type ",
               kiln::type_name(ut), ", expected ", kiln::type_name(type), " like data");
     if (type == Type::dynamic) type = ut;
-    CHECK_INFER(ctx, idx.rank_is_dynamic() || idx.rank() >= 1, "indices must have rank >= 1, got shape ",
+    KILN_INFER_CHECK(ctx, idx.rank_is_dynamic() || idx.rank() >= 1, "indices must have rank >= 1, got shape ",
               idx.to_string());
     if (idx.rank_is_static() && idx[idx.size() - 1].is_static() && data.rank_is_static()) {
         int64_t k = idx[idx.size() - 1].get_length();
-        CHECK_INFER(ctx, k <= data.rank(), "indices ", idx.to_string(), " index ", k,
+        KILN_INFER_CHECK(ctx, k <= data.rank(), "indices ", idx.to_string(), " index ", k,
                   " dimensions, more than data ", data.to_string(), " has");
         std::vector<Dimension> expect(idx.dims().begin(), idx.dims().end() - 1);
         for (size_t i = static_cast<size_t>(k); i < data.size(); ++i) expect.push_back(data[i]);
-        CHECK_INFER(ctx, upd.compatible(PartialShape(expect)), "updates have shape ", upd.to_string(), ", expected ",
+        KILN_INFER_CHECK(ctx, upd.compatible(PartialShape(expect)), "updates have shape ", upd.to_string(), ", expected ",
                   PartialShape(expect).to_string(), " from data ", data.to_string(), " and indices ",
                   idx.to_string());
     }
@@ -271,20 +254,20 @@ void GatherElements::infer(InferContext& ctx) const {
         ctx.set_output(0, type, PartialShape());
         return;
     }
-    CHECK_INFER(ctx, *r >= 1, "data must not be a scalar");
-    CHECK_INFER(ctx, axis >= -*r && axis < *r, "axis ", axis, " is out of range for rank ", *r);
+    KILN_INFER_CHECK(ctx, *r >= 1, "data must not be a scalar");
+    KILN_INFER_CHECK(ctx, axis >= -*r && axis < *r, "axis ", axis, " is out of range for rank ", *r);
     int64_t a = axis < 0 ? axis + *r : axis;
     if (data.rank_is_dynamic() || idx.rank_is_dynamic()) {
         ctx.set_output(0, type, idx.rank_is_static() ? idx : PartialShape::dynamic(*r));
         return;
     }
-    CHECK_INFER(ctx, data.rank() == idx.rank(), "indices ", idx.to_string(), " must have the rank of data ",
+    KILN_INFER_CHECK(ctx, data.rank() == idx.rank(), "indices ", idx.to_string(), " must have the rank of data ",
               data.to_string());
     std::vector<Dimension> out = idx.dims();
     for (size_t i = 0; i < out.size(); ++i) {
         if (static_cast<int64_t>(i) == a) continue;
         auto m = Dimension::merge(out[i], data[i]);
-        CHECK_INFER(ctx, m.has_value(), "indices ", idx.to_string(), " and data ", data.to_string(),
+        KILN_INFER_CHECK(ctx, m.has_value(), "indices ", idx.to_string(), " and data ", data.to_string(),
                   " differ on axis ", i, " (only axis ", a, " may differ)");
         out[i] = *m;
     }

@@ -1,16 +1,11 @@
 #include "kiln/ops/shape_ops.hpp"
+#include "kiln/ops/infer_util.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kiln/ops/data_movement.hpp"
-
-// Like ctx.check, but builds the message only when the check fails (messages print shapes).
-#define CHECK_INFER(ctx, cond, ...)         \
-    do {                                    \
-        if (!(cond)) (ctx).fail(__VA_ARGS__); \
-    } while (0)
 
 namespace kiln::op {
 
@@ -169,19 +164,6 @@ std::string value_string(const ShapeValue& v) {
 
 std::string ints_string(const std::vector<int64_t>& v) { return to_string(Shape(v)); }
 
-// Values of input i when all of them are known.
-std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t i) {
-    if (i >= ctx.num_inputs()) return std::nullopt;
-    if (auto t = ctx.input_value(i)) return t->as_i64_vector();
-    return std::nullopt;
-}
-
-void check_integral(const InferContext& ctx, size_t i, const char* what) {
-    Type t = ctx.input_type(i);
-    CHECK_INFER(ctx, t == Type::dynamic || is_integral(t), what, " must be of an integer type, got ",
-              kiln::type_name(t));
-}
-
 // Element count of a tensor given by its number of elements along a 1D input: the static size of
 // a 1D shape, 1 for a scalar, nullopt when not known.
 std::optional<int64_t> static_length(const PartialShape& s) {
@@ -245,7 +227,7 @@ void ShapeOf::visit_attributes(AttributeVisitor& v) { v.on("output_type", output
 
 void ShapeOf::infer(InferContext& ctx) const {
     ctx.check_inputs(1);
-    CHECK_INFER(ctx, output_type == Type::i64 || output_type == Type::i32,
+    KILN_INFER_CHECK(ctx, output_type == Type::i64 || output_type == Type::i32,
               "output_type must be i64 or i32, got ", kiln::type_name(output_type));
     const PartialShape& s = ctx.input_shape(0);
     ctx.set_output(0, output_type,
@@ -268,7 +250,7 @@ void Reshape::infer(InferContext& ctx) const {
     const PartialShape& in = ctx.input_shape(0);
     const PartialShape& ts = ctx.input_shape(1);
     Type type = ctx.input_type(0);
-    CHECK_INFER(ctx, ts.rank_is_dynamic() || ts.rank() <= 1, "target shape must be 1D, got shape ",
+    KILN_INFER_CHECK(ctx, ts.rank_is_dynamic() || ts.rank() <= 1, "target shape must be 1D, got shape ",
               ts.to_string());
     auto tv = shape_value(ctx, 1);
     if (!tv) {
@@ -384,9 +366,9 @@ void Squeeze::infer(InferContext& ctx) const {
     std::vector<bool> drop(in.size(), false);
     if (axes && !axes->empty()) {
         for (int64_t a : *axes) {
-            CHECK_INFER(ctx, a >= -r && a < r, "axis ", a, " is out of range for data of shape ", in.to_string());
+            KILN_INFER_CHECK(ctx, a >= -r && a < r, "axis ", a, " is out of range for data of shape ", in.to_string());
             size_t k = static_cast<size_t>(a < 0 ? a + r : a);
-            CHECK_INFER(ctx, in[k].compatible(1), "cannot squeeze axis ", a, " of shape ", in.to_string(),
+            KILN_INFER_CHECK(ctx, in[k].compatible(1), "cannot squeeze axis ", a, " of shape ", in.to_string(),
                       ": its dimension is ", in[k].to_string(), ", expected 1");
             drop[k] = true;
         }
@@ -429,10 +411,10 @@ void Unsqueeze::infer(InferContext& ctx) const {
     int64_t r = in.rank() + static_cast<int64_t>(axes->size());
     std::vector<bool> is_new(static_cast<size_t>(r), false);
     for (int64_t a : *axes) {
-        CHECK_INFER(ctx, a >= -r && a < r, "axis ", a, " is out of range for output rank ", r, " (data ",
+        KILN_INFER_CHECK(ctx, a >= -r && a < r, "axis ", a, " is out of range for output rank ", r, " (data ",
                   in.to_string(), ", axes ", ints_string(*axes), ")");
         size_t k = static_cast<size_t>(a < 0 ? a + r : a);
-        CHECK_INFER(ctx, !is_new[k], "axis ", a, " repeats in axes ", ints_string(*axes));
+        KILN_INFER_CHECK(ctx, !is_new[k], "axis ", a, " repeats in axes ", ints_string(*axes));
         is_new[k] = true;
     }
     std::vector<Dimension> out;
@@ -467,7 +449,7 @@ void Broadcast::infer(InferContext& ctx) const {
     if (tv) {
         for (auto& e : *tv) {
             if (e.known) {
-                CHECK_INFER(ctx, e.value >= 0, "target_shape ", value_string(*tv), " has a negative dimension");
+                KILN_INFER_CHECK(ctx, e.value >= 0, "target_shape ", value_string(*tv), " has a negative dimension");
                 target.emplace_back(e.value);
             } else {
                 target.push_back(e.dim);
@@ -487,18 +469,18 @@ void Broadcast::infer(InferContext& ctx) const {
         check_integral(ctx, 2, "axes_mapping");
         auto axes = known_ints(ctx, 2);
         if (axes && data.rank_is_static()) {
-            CHECK_INFER(ctx, static_cast<int64_t>(axes->size()) == data.rank(), "axes_mapping ",
+            KILN_INFER_CHECK(ctx, static_cast<int64_t>(axes->size()) == data.rank(), "axes_mapping ",
                       ints_string(*axes), " must have one element per data dimension of ",
                       data.to_string());
             for (size_t i = 0; i < axes->size(); ++i) {
                 int64_t a = (*axes)[i];
-                CHECK_INFER(ctx, a >= 0 && a < k && (i == 0 || a > (*axes)[i - 1]), "axes_mapping ",
+                KILN_INFER_CHECK(ctx, a >= 0 && a < k && (i == 0 || a > (*axes)[i - 1]), "axes_mapping ",
                           ints_string(*axes), " must be increasing and within target rank ", k);
                 Dimension& t = target[static_cast<size_t>(a)];
                 const Dimension& d = data[i];
                 if (d == Dimension(1)) continue;
                 auto m = Dimension::merge(t, d);
-                CHECK_INFER(ctx, m.has_value(), "data ", data.to_string(), " cannot be broadcast to ",
+                KILN_INFER_CHECK(ctx, m.has_value(), "data ", data.to_string(), " cannot be broadcast to ",
                           tstr(), " with axes_mapping ", ints_string(*axes));
                 t = *m;
             }
@@ -512,7 +494,7 @@ void Broadcast::infer(InferContext& ctx) const {
     }
     int64_t r = data.rank();
     if (mode == BroadcastMode::numpy) {
-        CHECK_INFER(ctx, r <= k, "data ", data.to_string(), " has a higher rank than target_shape ", tstr());
+        KILN_INFER_CHECK(ctx, r <= k, "data ", data.to_string(), " has a higher rank than target_shape ", tstr());
         for (int64_t i = 0; i < r; ++i) {
             const Dimension& d = data[static_cast<size_t>(i)];
             Dimension& t = target[static_cast<size_t>(k - r + i)];
@@ -532,7 +514,7 @@ void Broadcast::infer(InferContext& ctx) const {
         Dimension a = i - (n - r) >= 0 ? data[static_cast<size_t>(i - (n - r))] : Dimension(1);
         Dimension b = i - (n - k) >= 0 ? target[static_cast<size_t>(i - (n - k))] : Dimension(1);
         auto m = broadcast_dim(a, b);
-        CHECK_INFER(ctx, m.has_value(), "data ", data.to_string(), " and target_shape ", tstr(),
+        KILN_INFER_CHECK(ctx, m.has_value(), "data ", data.to_string(), " and target_shape ", tstr(),
                   " do not broadcast");
         out[static_cast<size_t>(i)] = *m;
     }
@@ -601,14 +583,14 @@ void Range::visit_attributes(AttributeVisitor& v) { v.on("output_type", output_t
 
 void Range::infer(InferContext& ctx) const {
     ctx.check_inputs(3);
-    CHECK_INFER(ctx, output_type != Type::dynamic && output_type != Type::boolean,
+    KILN_INFER_CHECK(ctx, output_type != Type::dynamic && output_type != Type::boolean,
               "output_type must be a numeric type, got ", kiln::type_name(output_type));
     const char* names[] = {"start", "stop", "step"};
     double v[3];
     bool known = true;
     for (size_t i = 0; i < 3; ++i) {
         const PartialShape& s = ctx.input_shape(i);
-        CHECK_INFER(ctx, s.rank_is_dynamic() || s.rank() == 0 || (s.rank() == 1 && s[0].compatible(1)),
+        KILN_INFER_CHECK(ctx, s.rank_is_dynamic() || s.rank() == 0 || (s.rank() == 1 && s[0].compatible(1)),
                   names[i], " must be a scalar, got shape ", s.to_string());
         const Tensor* t = ctx.input_value(i);
         if (t && t->size() == 1 && t->type() != Type::f16 && t->type() != Type::bf16)
@@ -620,8 +602,8 @@ void Range::infer(InferContext& ctx) const {
         ctx.set_output(0, output_type, PartialShape{Dimension::dynamic()});
         return;
     }
-    CHECK_INFER(ctx, v[2] != 0, "step must not be zero");
-    CHECK_INFER(ctx, std::isfinite(v[0]) && std::isfinite(v[1]), "start and stop must be finite, got ",
+    KILN_INFER_CHECK(ctx, v[2] != 0, "step must not be zero");
+    KILN_INFER_CHECK(ctx, std::isfinite(v[0]) && std::isfinite(v[1]), "start and stop must be finite, got ",
               v[0], " and ", v[1]);
     ctx.set_output(0, output_type, PartialShape{Dimension(range_count(v[0], v[1], v[2]))});
 }
@@ -644,13 +626,13 @@ void Tile::infer(InferContext& ctx) const {
     const PartialShape& data = ctx.input_shape(0);
     Type type = ctx.input_type(0);
     const PartialShape& rs = ctx.input_shape(1);
-    CHECK_INFER(ctx, rs.rank_is_dynamic() || rs.rank() == 1, "repeats must be 1D, got shape ", rs.to_string());
+    KILN_INFER_CHECK(ctx, rs.rank_is_dynamic() || rs.rank() == 1, "repeats must be 1D, got shape ", rs.to_string());
     auto rv = shape_value(ctx, 1);
     std::vector<Dimension> reps;
     if (rv) {
         for (auto& e : *rv) {
             if (e.known) {
-                CHECK_INFER(ctx, e.value >= 0, "repeats ", value_string(*rv), " must not be negative");
+                KILN_INFER_CHECK(ctx, e.value >= 0, "repeats ", value_string(*rv), " must not be negative");
                 reps.emplace_back(e.value);
             } else {
                 reps.push_back(e.dim);
