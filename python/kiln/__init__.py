@@ -15,6 +15,7 @@ from kiln._kiln import (  # noqa: F401  (the C++ core)
     Tensor,
     Type,
 )
+from kiln import model_api as _model_api  # noqa: F401  (adds Model.reshape)
 from kiln.convert import convert_model  # noqa: F401
 from kiln.runtime import CompiledModel, Core, InferRequest, InferResult  # noqa: F401
 

@@ -80,12 +80,23 @@ void Model::validate_and_infer() {
 }
 
 void Model::reshape(const std::map<size_t, PartialShape>& shapes) {
+    std::vector<PartialShape> before;
+    for (auto& p : params_) before.push_back(p->shape);
+    std::string asked;
     for (auto& [i, s] : shapes) {
         KILN_CHECK(i < params_.size(), "reshape: input ", i, " does not exist (the model has ",
                    params_.size(), " inputs)");
         params_[i]->shape = s;
+        asked += (asked.empty() ? "" : ", ") + input_name(i) + ": " + s.to_string();
     }
-    validate_and_infer();
+    try {
+        validate_and_infer();
+    } catch (const Error& e) {
+        // Leave the model as it was: a failed reshape must not half-apply.
+        for (size_t i = 0; i < params_.size(); ++i) params_[i]->shape = before[i];
+        validate_and_infer();
+        throw ValueError(str_cat("reshape to {", asked, "}: ", e.what()));
+    }
 }
 
 std::shared_ptr<Model> Model::clone() const {
