@@ -18,8 +18,9 @@ import torch
 
 _SCRIPT_RE = re.compile(r'File "([^"]+)", line (\d+)')   # scripted: the innermost source line
 _TRACE_RE = re.compile(r"^(.+)\((\d+)\): (\S+)$")         # traced: one "file(line): function" per frame
-_TORCH_DIR = os.path.dirname(torch.__file__)
-_KILN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# With the separator: ".../site-packages/torchvision" must not count as inside torch.
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_KILN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
 
 
 def _source(node) -> str:
