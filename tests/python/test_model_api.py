@@ -45,3 +45,29 @@ def test_reshape_forms_and_failure_leaves_model_unchanged(resnet18):
     assert np.abs(compiled(x)[0] - ref).max() <= 1e-3 * np.abs(ref).max()
     with pytest.raises(ValueError, match="input 'x': expected shape \\[2,3,64,64\\], got \\[1,3,64,64\\]"):
         compiled(x[:1])
+
+
+def test_requests_in_threads_share_one_compiled_model(resnet18):
+    # Inference releases the GIL; each thread has its own request (its own memory).
+    import threading
+
+    m = kiln.convert_model(resnet18, example_input=torch.zeros(1, 3, 64, 64))
+    compiled = kiln.Core().compile_model(m, "CPU", {"INFERENCE_NUM_THREADS": 1})
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((1, 3, 64 + 8 * i, 64), dtype=np.float32) for i in range(4)]
+    with torch.no_grad():
+        refs = [resnet18(torch.from_numpy(x)).numpy() for x in xs]
+    results = [None] * len(xs)
+
+    def work(i):
+        req = compiled.create_infer_request()
+        for _ in range(3):
+            results[i] = req.infer({"x": xs[i]})[0].copy()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, ref in zip(results, refs):
+        assert np.abs(got - ref).max() <= 1e-3 * np.abs(ref).max()
