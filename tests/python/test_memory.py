@@ -37,3 +37,21 @@ def test_resnet50_conversion_does_not_copy_weights(capture):
           f"({rise / weight_bytes:.1%} of the weights)")
     assert rise <= weight_bytes / 4, f"peak RSS rose {rise / 2**20:.1f} MiB for {weight_bytes / 2**20:.1f} MiB of weights"
     assert len(m.get_ops()) > 100
+
+
+def test_plans_for_new_shapes_share_packed_weights():
+    # A dynamic model gets one plan per input shape; their kernels must share the packed
+    # weights, or every new shape would add a copy of them.
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50().eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+    compiled = kiln.Core().compile_model(kiln.convert_model(model, example_input=torch.zeros(1, 3, 64, 64)), "CPU")
+    compiled(np.zeros((1, 3, 64, 64), np.float32))
+    base = _status("VmRSS")
+    for size in (72, 80, 88, 96):
+        compiled(np.zeros((1, 3, size, size), np.float32))
+    rise = _status("VmRSS") - base
+    print(f"4 more plans: RSS rise {rise / 2**20:.1f} MiB for {weight_bytes / 2**20:.1f} MiB of weights")
+    assert rise <= weight_bytes / 2

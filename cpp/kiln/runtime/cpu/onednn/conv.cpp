@@ -84,7 +84,8 @@ public:
         }
         // Weights (and bias) are packed once, into memory the kernel owns.
         memory uw(plain_desc(wd), eng, const_cast<void*>(sh.constants[1]->data()));
-        weights_ = reorder_to(uw, pd.weights_desc());
+        weights_keep_ = packed_weights(uw, pd.weights_desc());
+        weights_ = *weights_keep_;
         if (p.with_bias) {
             memory ub(b_md, eng, const_cast<void*>(sh.constants[2]->data()));
             bias_ = reorder_to(ub, pd.bias_desc());
@@ -133,6 +134,7 @@ private:
     dnnl::convolution_forward prim_;
     dnnl::reorder src_reorder_, dst_reorder_, res_reorder_;
     memory::desc user_src_md_, user_dst_md_, src_md_, dst_md_, scratch_md_;
+    std::shared_ptr<const memory> weights_keep_;  // shared with other plans' kernels
     memory weights_, bias_;
     bool blocked_dst_ = false;
     size_t src_off_ = 0, dst_off_ = 0, pad_off_ = 0, temp_bytes_ = 0;

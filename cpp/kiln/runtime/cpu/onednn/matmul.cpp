@@ -91,7 +91,8 @@ public:
         scratch_md_ = pd.scratchpad_desc();
         if (packed_) {
             memory ub(b_user, eng, const_cast<void*>(sh.constants[1]->data()));
-            weights_ = reorder_to(ub, b_md_);
+            weights_keep_ = packed_weights(ub, b_md_);
+            weights_ = *weights_keep_;
         }
         if (with_bias) {
             if (sh.constants.size() > 2 && sh.constants[2]) {
@@ -130,6 +131,7 @@ public:
 private:
     dnnl::matmul prim_;
     memory::desc a_md_, b_md_, y_md_, bias_md_, scratch_md_;
+    std::shared_ptr<const memory> weights_keep_;  // shared with other plans' kernels
     memory weights_, bias_;
     bool packed_ = false, with_bias_ = false;
     int residual_ = -1;

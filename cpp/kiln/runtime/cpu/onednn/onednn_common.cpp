@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -108,6 +110,26 @@ dnnl::memory reorder_to(const dnnl::memory& src, const dnnl::memory::desc& dst_m
     dnnl::reorder(src, dst).execute(s, const_cast<dnnl::memory&>(src), dst);
     s.wait();
     return dst;
+}
+
+std::shared_ptr<const dnnl::memory> packed_weights(const dnnl::memory& src, const dnnl::memory::desc& dst_md) {
+    struct Entry {
+        const void* data;
+        dnnl::memory::desc src_md, dst_md;
+        std::weak_ptr<const dnnl::memory> packed;
+    };
+    static std::mutex mutex;
+    static std::vector<Entry> cache;
+    const void* data = src.get_data_handle();
+    auto src_md = src.get_desc();
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& e : cache)
+        if (e.data == data && e.src_md == src_md && e.dst_md == dst_md)
+            if (auto p = e.packed.lock()) return p;
+    auto p = std::make_shared<const dnnl::memory>(reorder_to(src, dst_md));
+    std::erase_if(cache, [](const Entry& e) { return e.packed.expired(); });
+    cache.push_back(Entry{data, src_md, dst_md, p});
+    return p;
 }
 
 }  // namespace kiln::cpu::onednn

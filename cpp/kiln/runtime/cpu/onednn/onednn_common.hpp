@@ -1,6 +1,7 @@
 // The one place kiln meets the oneDNN 2.x C++ API (with conv, matmul and pooling in this
 // folder), so that a move to 3.x touches nothing else.
 #pragma once
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kiln/core/shape.hpp"
@@ -35,5 +36,11 @@ inline size_t round_up64(size_t n) { return (n + 63) / 64 * 64; }
 
 // Copies `src` (user layout) into a fresh memory of layout `dst_md` (a plain copy when equal).
 dnnl::memory reorder_to(const dnnl::memory& src, const dnnl::memory::desc& dst_md);
+// Constant weights reordered to dst_md, shared by every kernel that asks for the same weights in
+// the same layout: a dynamic-shape model builds a plan per input shape, and each plan's kernels
+// would otherwise pack their own copy (gigabytes for the largest models). Shared while any
+// kernel holds the result; the kernel's plan keeps `src`'s memory alive meanwhile, so its
+// address cannot be reused by other weights during that time.
+std::shared_ptr<const dnnl::memory> packed_weights(const dnnl::memory& src, const dnnl::memory::desc& dst_md);
 
 }  // namespace kiln::cpu::onednn
