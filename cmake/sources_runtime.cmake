@@ -1,5 +1,4 @@
 set(KILN_RUNTIME_SOURCES
-  cpp/kiln/core/op_registry.cpp
   cpp/kiln/passes/constant_folding.cpp
   cpp/kiln/runtime/cpu/threading.cpp
   cpp/kiln/runtime/cpu/kernel_table.cpp
