@@ -12,11 +12,7 @@ namespace kiln::frontend::pytorch {
 
 namespace {
 
-Output scalar_like(NodeContext& ctx, const Output& like, double v) {
-    Tensor t(like.type(), {});
-    convert_elements(&v, Type::f64, t.data(), like.type(), 1);
-    return ctx.constant(t);
-}
+Output scalar_like(NodeContext& ctx, const Output& like, double v) { return typed_scalar(ctx, like.type(), v); }
 
 // softmax(q k^T * scale + mask) v on [..., L, D] tensors; returns (output, probabilities).
 // head_dim 0: read the head size from q's shape at run time.

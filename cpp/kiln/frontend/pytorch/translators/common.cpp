@@ -103,4 +103,10 @@ Output int_list(NodeContext& ctx, size_t i) {
 
 Outs identity(NodeContext& ctx) { return {ctx.value(0)}; }
 
+Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape) {
+    Tensor x(t, std::move(shape));
+    convert_elements(&v, Type::f64, x.data(), t, 1);
+    return ctx.constant(x);
+}
+
 }  // namespace kiln::frontend::pytorch

@@ -33,5 +33,7 @@ Output dim_of(NodeContext& ctx, const Output& x, int64_t axis);
 Output int_list(NodeContext& ctx, size_t i);
 
 Outs identity(NodeContext& ctx);  // returns input 0
+// A constant holding `v` in element type t (shape {} or e.g. {1}).
+Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
 
 }  // namespace kiln::frontend::pytorch

@@ -7,9 +7,7 @@ namespace kiln::frontend::pytorch {
 namespace {
 
 Output filled(NodeContext& ctx, Output shape, double value, Type t) {
-    Tensor v(t, {});
-    convert_elements(&value, Type::f64, v.data(), t, 1);
-    return ctx.make<op::Broadcast>({ctx.constant(v), shape}, op::BroadcastMode::numpy);
+    return ctx.make<op::Broadcast>({typed_scalar(ctx, t, value), shape}, op::BroadcastMode::numpy);
 }
 
 // The dtype argument at position i, or `dflt` when it is None / absent.
@@ -78,11 +76,7 @@ Outs arange(NodeContext& ctx) {
     Type t = dtype_arg(ctx, nums, any_float ? Type::f32 : Type::i64);
     Type work = is_float(t) ? t : Type::i64;
     auto num = [&](size_t i) { return to_type(ctx, ctx.input(i), work); };
-    auto lit = [&](double v) {
-        Tensor x(work, {});
-        convert_elements(&v, Type::f64, x.data(), work, 1);
-        return ctx.constant(x);
-    };
+    auto lit = [&](double v) { return typed_scalar(ctx, work, v); };
     Output start = nums >= 2 ? num(0) : lit(0), end = nums >= 2 ? num(1) : num(0), step = nums == 3 ? num(2) : lit(1);
     return {to_type(ctx, ctx.make<op::Range>({start, end, step}, work), t)};
 }

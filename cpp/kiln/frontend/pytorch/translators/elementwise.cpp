@@ -25,10 +25,7 @@ Outs add_sub(NodeContext& ctx) {
         if (a.type() == Type::boolean) return {ctx.make<op::LogicalOr>({a, b})};  // torch: bool + bool
     }
     if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
-        Tensor alpha(b.type(), {});
-        double v = ctx.const_float(2);
-        convert_elements(&v, Type::f64, alpha.data(), b.type(), 1);
-        b = ctx.make<op::Multiply>({b, ctx.constant(alpha)});
+        b = ctx.make<op::Multiply>({b, typed_scalar(ctx, b.type(), ctx.const_float(2))});
     }
     return {ctx.make<T>({a, b})};
 }
@@ -36,10 +33,7 @@ Outs add_sub(NodeContext& ctx) {
 Outs rsub(NodeContext& ctx) {
     auto [a, b] = promoted(ctx, 0, 1);
     if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
-        Tensor alpha(a.type(), {});
-        double v = ctx.const_float(2);
-        convert_elements(&v, Type::f64, alpha.data(), a.type(), 1);
-        a = ctx.make<op::Multiply>({a, ctx.constant(alpha)});
+        a = ctx.make<op::Multiply>({a, typed_scalar(ctx, a.type(), ctx.const_float(2))});
     }
     return {ctx.make<op::Subtract>({b, a})};
 }
@@ -100,10 +94,7 @@ Outs unary_float(NodeContext& ctx) {
 Outs rsqrt(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    Tensor one(x.type(), {});
-    double v = 1.0;
-    convert_elements(&v, Type::f64, one.data(), x.type(), 1);
-    return {ctx.make<op::Divide>({ctx.constant(one), ctx.make<op::Sqrt>({x})}, false)};
+    return {ctx.make<op::Divide>({typed_scalar(ctx, x.type(), 1.0), ctx.make<op::Sqrt>({x})}, false)};
 }
 
 Outs relu6(NodeContext& ctx) { return {ctx.make<op::Clamp>({ctx.input(0)}, 0.0, 6.0)}; }
@@ -153,9 +144,7 @@ Outs elu(NodeContext& ctx) {
 Outs leaky_relu(NodeContext& ctx) {
     Output x = ctx.input(0);
     double slope = ctx.num_inputs() > 1 ? ctx.const_float(1) : 0.01;
-    Tensor s(x.type(), {1});
-    convert_elements(&slope, Type::f64, s.data(), x.type(), 1);
-    return {ctx.make<op::PRelu>({x, ctx.constant(s)})};
+    return {ctx.make<op::PRelu>({x, typed_scalar(ctx, x.type(), slope, {1})})};
 }
 
 Outs softplus(NodeContext& ctx) {
@@ -229,10 +218,7 @@ Outs square(NodeContext& ctx) {
 Outs reciprocal(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    Tensor one(x.type(), {});
-    double v = 1.0;
-    convert_elements(&v, Type::f64, one.data(), x.type(), 1);
-    return {ctx.make<op::Divide>({ctx.constant(one), x}, false)};
+    return {ctx.make<op::Divide>({typed_scalar(ctx, x.type(), 1.0), x}, false)};
 }
 
 }  // namespace

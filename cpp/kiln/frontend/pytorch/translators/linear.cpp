@@ -26,9 +26,7 @@ Outs addmm(NodeContext& ctx) {
     double alpha = ctx.num_inputs() > 4 ? ctx.const_float(4) : 1.0;
     auto scaled = [&](Output o, double s) {
         if (s == 1.0) return o;
-        Tensor t(o.type(), {});
-        convert_elements(&s, Type::f64, t.data(), o.type(), 1);
-        return ctx.make<op::Multiply>({o, ctx.constant(t)});
+        return ctx.make<op::Multiply>({o, typed_scalar(ctx, o.type(), s)});
     };
     return {ctx.make<op::Add>({scaled(ctx.input(0), beta), scaled(y, alpha)})};
 }

@@ -342,9 +342,7 @@ Outs pad(NodeContext& ctx) {
     OutputVector ins{x, ctx.make<op::Concat>(b, int64_t{0}), ctx.make<op::Concat>(e, int64_t{0})};
     if (m == op::PadMode::constant) {
         double v = ctx.num_inputs() > value_i && !ctx.is_none(value_i) ? ctx.const_float(value_i) : 0.0;
-        Tensor t(x.type(), {});
-        convert_elements(&v, Type::f64, t.data(), x.type(), 1);
-        ins.push_back(ctx.constant(t));
+        ins.push_back(typed_scalar(ctx, x.type(), v));
     }
     return {ctx.make<op::Pad>(ins, m)};
 }
