@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: C++ unit tests (ctest), then the Python suite (pytest).
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not large"` to skip the largest zoo models.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m large` for the largest zoo models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
