@@ -118,14 +118,22 @@ void MVN::visit_attributes(AttributeVisitor& v) {
                {{MVNEpsMode::inside_sqrt, "inside_sqrt"}, {MVNEpsMode::outside_sqrt, "outside_sqrt"}});
 }
 
+namespace {
+// Number of independent groups when `mask` marks the normalized axes: the product of the others.
+int64_t kept_groups(const Shape& shape, const std::vector<bool>& mask) {
+    int64_t groups = 1;
+    for (size_t d = 0; d < mask.size(); ++d)
+        if (!mask[d]) groups *= shape[d];
+    return groups;
+}
+}  // namespace
+
 void MVN::infer(InferContext& ctx) const { infer_axes_normalization(ctx); }
 
 void MVN::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
     auto mask = detail::axes_mask(*this, in[1].as_i64_vector(), in[0].rank());
     auto g = detail::group_index(in[0].shape(), mask);
-    int64_t groups = 1;
-    for (size_t d = 0; d < mask.size(); ++d)
-        if (!mask[d]) groups *= in[0].shape()[d];
+    int64_t groups = kept_groups(in[0].shape(), mask);
     visit_float(*this, in[0].type(), [&](auto tag) {
         using T = decltype(tag);
         const T* x = in[0].data<T>();
@@ -214,9 +222,7 @@ void NormalizeL2::infer(InferContext& ctx) const { infer_axes_normalization(ctx)
 void NormalizeL2::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
     auto mask = detail::axes_mask(*this, in[1].as_i64_vector(), in[0].rank());
     auto g = detail::group_index(in[0].shape(), mask);
-    int64_t groups = 1;
-    for (size_t d = 0; d < mask.size(); ++d)
-        if (!mask[d]) groups *= in[0].shape()[d];
+    int64_t groups = kept_groups(in[0].shape(), mask);
     visit_float(*this, in[0].type(), [&](auto tag) {
         using T = decltype(tag);
         const T* x = in[0].data<T>();
