@@ -55,7 +55,9 @@ Tensor tensor_from_array(nb::handle array, const char* what) {
     Shape shape;
     for (size_t i = 0; i < a.ndim(); ++i) shape.push_back(static_cast<int64_t>(a.shape(i)));
     int64_t expect = 1;
-    for (size_t i = a.ndim(); i-- > 0;) {
+    // An empty array has no elements to lay out: its strides mean nothing (numpy gives any).
+    bool empty = shape_size(shape) == 0;
+    for (size_t i = a.ndim(); i-- > 0 && !empty;) {
         if (shape[i] != 1 && a.stride(i) != expect)
             throw ValueError(str_cat(what, ": the array is not contiguous (shape ", to_string(shape),
                                      "); pass numpy.ascontiguousarray(x) or x.contiguous()"));

@@ -7,7 +7,7 @@ from kiln._kiln import PartialShape, Type, _translate_torch_graph
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.capture import capture
 from kiln.frontend.torch.decoder import describe_graph
-from kiln.frontend.torch.inputs import normalize_example, parse_input_spec
+from kiln.frontend.torch.inputs import parse_input_spec
 
 
 def convert_model(model, example_input=None, input=None, input_shape=None):  # noqa: A002
@@ -25,24 +25,15 @@ def convert_model(model, example_input=None, input=None, input_shape=None):  # n
     if input is not None and input_shape is not None:
         raise ValueError("give input= or input_shape= (its older name), not both")
     spec = input if input is not None else input_shape
-    example = normalize_example(example_input)
-    cap = capture(model, example)
+    cap = capture(model, example_input)
     names = cap.input_names
     described = parse_input_spec(spec, names)
-
-    # Example tensors by position, to default each input's rank and dtype.
-    ex_by_pos = {}
-    if isinstance(example, dict):
-        for k, v in example.items():
-            if k in names:
-                ex_by_pos[names.index(k)] = v
-    elif example is not None:
-        ex_by_pos = dict(enumerate(example))
+    examples = _examples_by_input(cap)
 
     inputs = []
     for i, name in enumerate(names):
         shape, dtype = described.get(i, (None, None))
-        ex = ex_by_pos.get(i)
+        ex = examples.get(i)
         if shape is None:
             shape = PartialShape.dynamic(ex.dim()) if isinstance(ex, torch.Tensor) else PartialShape()
         if dtype is None:
@@ -50,5 +41,18 @@ def convert_model(model, example_input=None, input=None, input_shape=None):  # n
         inputs.append((name, dtype, shape))
     model_name = type(model).__name__ if not hasattr(model, "original_name") else model.original_name
     self_obj = cap.keep_alive[0] if cap.has_self and cap.keep_alive else None
-    desc = describe_graph(cap.graph, cap.has_self, inputs, model_name, self_obj)
+    desc = describe_graph(cap.graph, cap.has_self, inputs, model_name, self_obj, cap.output_names)
     return _translate_torch_graph(desc)
+
+
+def _examples_by_input(cap) -> dict:
+    """Graph input index -> its example tensor: by name, or by position for a flat positional
+    example (a scripted graph names its inputs after the forward signature, as the example does)."""
+    ex = cap.example
+    if ex is None:
+        return {}
+    by_name = ex.by_name()
+    found = {i: by_name[n] for i, n in enumerate(cap.input_names) if n in by_name}
+    if not found and ex.flat and ex.positional:
+        found = dict(enumerate(ex.tensors[:len(cap.input_names)]))
+    return found

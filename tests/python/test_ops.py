@@ -1055,6 +1055,95 @@ def Bmm(self, a, b):
     return torch.bmm(a, b)
 
 
+# Spellings torch keeps in traced graphs (aliases of the ops above) and more transformer pieces.
+@fn
+def Aliases(self, a, b):
+    return (torch.multiply(a, b), torch.subtract(a, b), torch.divide(a, b), torch.true_divide(a, b),
+            torch.negative(a), torch.absolute(b))
+
+
+@fn
+def CompareAliases(self, a, b):
+    return (torch.greater(a, b), torch.greater_equal(a, b), torch.less(a, b), torch.less_equal(a, b),
+            torch.not_equal(a, b))
+
+
+@fn
+def BitwiseBool(self, a, b):
+    return torch.bitwise_and(a, b), torch.bitwise_or(a, b), torch.bitwise_xor(a, b), a ^ b, torch.bitwise_not(a), ~b
+
+
+@fn
+def Cumsum(self, a):
+    return torch.cumsum(a, 1)
+
+
+@fn
+def CumsumNeg(self, a):
+    return a.cumsum(-1)
+
+
+@fn
+def CumsumDtype(self, a):
+    return torch.cumsum(a, 0, dtype=torch.float32)
+
+
+@fn
+def CumsumInplace(self, a):
+    y = a.clone()
+    y.cumsum_(2)
+    return y
+
+
+@fn
+def Triu(self, a):
+    return torch.triu(a)
+
+
+@fn
+def TriuDiag(self, a):
+    return a.triu(1), a.triu(-2)
+
+
+@fn
+def Tril(self, a):
+    return torch.tril(a, -1), a.tril(2)
+
+
+@fn
+def TrilInplace(self, a):
+    y = a.clone()
+    y.tril_()
+    y.triu_(-1)
+    return y
+
+
+@fn
+def CausalMask(self, a):
+    n = a.size(-1)
+    return torch.ones(n, n, dtype=torch.bool).tril() & (a[0, 0, 0] > -100)
+
+
+@fn
+def Eye(self, a):
+    return a + torch.eye(a.size(-1))
+
+
+@fn
+def EyeRect(self, a):
+    return torch.eye(a.size(-2), a.size(-1), dtype=torch.int64) * 3
+
+
+@fn
+def Baddbmm(self, c, a, b):
+    return torch.baddbmm(c, a, b)
+
+
+@fn
+def BaddbmmScaled(self, c, a, b):
+    return torch.baddbmm(c, a, b, beta=0.5, alpha=2.0)
+
+
 @fn
 def Addmm(self, c, a, b):
     return torch.addmm(c, a, b)
@@ -1510,8 +1599,7 @@ CASES = [
     C("index", Index, [X, In((4, 2), alt=(3, 3), dtype="int64", values="idx:2")], ALL),
     C("index_middle", IndexMiddle, [X, In((4,), alt=(2,), dtype="int64", values="idx:3")]),
     C("index_two", IndexTwo, [X, In((4,), alt=(2,), dtype="int64", values="idx:2"),
-                              In((4,), alt=(2,), dtype="int64", values="idx:3")],
-      xfail={"all": "ConversionError: aten::index: indexing with more than one index tensor is not supported yet"}),
+                              In((4,), alt=(2,), dtype="int64", values="idx:3")]),
     C("index_mask", IndexMask, [In((4, 5)), In((4, 5), dtype="bool")], xfail={"all": "ConversionError: aten::index: boolean mask indexing is not supported (its shape depends on the data)"}),
     C("gather", Gather, [X, In((2, 4, 5, 7), alt=(3, 2, 5, 8), dtype="int64", values="idx:3")], INTS),
     C("roll", Roll, X, INTS),
@@ -1584,6 +1672,22 @@ CASES = [
     C("bmm", Bmm, [In((2, 4, 5), alt=(3, 2, 3)), In((2, 5, 6), alt=(3, 3, 4))]),
     C("addmm", Addmm, [In((4, 6), alt=(2, 3)), In((4, 5), alt=(2, 4)), In((5, 6), alt=(4, 3))]),
     C("addmm_scaled", AddmmScaled, [In((6,), alt=(3,)), In((4, 5), alt=(2, 4)), In((5, 6), alt=(4, 3))]),
+    C("baddbmm", Baddbmm, [In((3, 4, 6), alt=(2, 1, 3)), In((3, 4, 5), alt=(2, 2, 4)), In((3, 5, 6), alt=(2, 4, 3))]),
+    C("baddbmm_scaled", BaddbmmScaled, [In((1, 4, 6), alt=(1, 2, 3)), In((3, 4, 5), alt=(2, 2, 4)), In((3, 5, 6), alt=(2, 4, 3))]),
+    C("aliases", Aliases, [X, In((2, 3, 5, 7), values="nonzero")]),
+    C("compare_aliases", CompareAliases, XB, INTS),
+    C("bitwise_bool", BitwiseBool, XB, ("bool",)),
+    C("cumsum", Cumsum, X, ALL),
+    C("cumsum_neg", CumsumNeg, X),
+    C("cumsum_dtype", CumsumDtype, X, INTS),
+    C("cumsum_", CumsumInplace, X),
+    C("triu", Triu, X, ALL),
+    C("triu_diag", TriuDiag, In((5, 7), alt=(6, 4)), INTS),
+    C("tril", Tril, In((2, 5, 7), alt=(3, 7, 5)), INTS),
+    C("tril_", TrilInplace, X),
+    C("causal_mask", CausalMask, X),
+    C("eye", Eye, In((2, 4, 4), alt=(3, 5, 5))),
+    C("eye_rect", EyeRect, X),
     C("einsum", EinsumBmm, [In((2, 4, 5), alt=(3, 2, 3)), In((2, 5, 6), alt=(3, 3, 4))]),
     C("einsum_attention", EinsumAttention, [In((2, 3, 4, 5), alt=(1, 2, 6, 5)), In((2, 3, 6, 5), alt=(1, 2, 3, 5))]),
     C("einsum_trace", EinsumTrace, In((4, 4), alt=(3, 3)), xfail={"all": "ConversionError: aten::einsum: only two-operand einsum is supported, got 'ii->i'"}),
@@ -1608,8 +1712,8 @@ CASES = [
     C("min", MinAll, X, INTS),
     C("max_binary", MaxBinary, XB, INTS),
     C("min_binary", MinBinary, XB, INTS),
-    C("max_dim", MaxDim, X, INTS, xfail={"all": "ConversionError: aten::max: max/min along a dim (values and indices) is not supported yet"}),
-    C("min_dim", MinDim, X, xfail={"all": "ConversionError: aten::min: max/min along a dim (values and indices) is not supported yet"}),
+    C("max_dim", MaxDim, X, INTS),
+    C("min_dim", MinDim, X),
     # control flow, None checks, warnings, device/dtype queries
     C("is_none", OptionalArg, X, xfail={"script": "ValueError: the model takes 2 input(s) ['a', 'b'], got 1 (an Optional[Tensor] = None argument becomes a required model input)"}),
     C("warn", Warns, X),
@@ -1624,8 +1728,9 @@ def _matches(key: str, params: set) -> bool:
     return all(tok in params for tok in key.split("-"))
 
 
-def params():
-    for case in CASES:
+def params(cases=None):
+    """pytest params of `cases` (default: this module's CASES) for every dtype, capture and shape mode."""
+    for case in CASES if cases is None else cases:
         for dtype in case.dtypes:
             for cap in ("script", "trace"):
                 if cap == "script" and not case.script:
@@ -1680,10 +1785,19 @@ UNREACHABLE = {"aten::stop_gradient", "aten::lift_fresh_copy", "aten::lift_fresh
                "aten::float", "aten::int", "aten::long", "aten::bool"}
 
 
+def _all_cases() -> list:
+    """The cases of this module and of every per-family module beside it (test_ops_*.py)."""
+    import importlib
+    cases = list(CASES)
+    for path in sorted(Path(__file__).parent.glob("test_ops_*.py")):
+        cases += getattr(importlib.import_module(path.stem), "CASES", [])
+    return cases
+
+
 def test_every_table_op_has_a_case():
     seen = set()
     gen = torch.Generator().manual_seed(0)
-    for case in CASES:
+    for case in _all_cases():
         m = case.module().eval()
         xs = tuple(i.make(case.dtypes[0], 0, gen) for i in case.ins)
         for example in ((None, xs) if case.script else (xs,)):

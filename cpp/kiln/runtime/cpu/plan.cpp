@@ -168,9 +168,12 @@ void Plan::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, 
         for (size_t s : step.out) out.push_back(tensors[s]);
         try {
             step.kernel->execute(in, out);
+        } catch (const ValueError& e) {
+            // Bad input data (an index out of range): the user's fault, said with the torch line.
+            throw ValueError(str_cat(e.what(), step.source.empty() ? "" : "\n  at " + step.source));
         } catch (const std::exception& e) {
             throw Error(str_cat("[", step.node_type, " ", step.node_name, "] kernel ", step.kernel->name(),
-                                " failed: ", e.what()));
+                                " failed: ", e.what(), step.source.empty() ? "" : "\n  at " + step.source));
         }
     }
     for (auto& c : copies_) outputs[c.output_index] = tensors[c.from].copy();

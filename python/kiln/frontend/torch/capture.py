@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 
 from kiln._kiln import ConversionError
+from kiln.frontend.torch.inputs import Example, normalize_example
+from kiln.frontend.torch.structure import flatten_output
 
 
 @dataclass
@@ -25,6 +28,25 @@ class Captured:
     input_names: list[str]
     keep_alive: list = field(default_factory=list)  # owners of the constants' memory
     has_self: bool = True
+    output_names: list[str] = field(default_factory=list)  # empty: named by the C++ front end
+    example: Example | None = None
+
+
+class _Flattened(torch.nn.Module):
+    """What kiln traces: the model between flat tensors in and flat tensors out (structure.py)."""
+
+    def __init__(self, model, example: Example):
+        super().__init__()
+        self.model = model
+        self._example = example
+        self.output_names: list[str] = []
+
+    def forward(self, *leaves):
+        names, tensors = flatten_output(self._example.call(self.model, leaves))
+        if not tensors:
+            raise TypeError("the model returned no tensor")
+        self.output_names = names
+        return tuple(tensors)
 
 
 @contextlib.contextmanager
@@ -89,39 +111,57 @@ def _module_capture(script_module, method, names_hint) -> Captured:
     return Captured(graph, method, names, [frozen, script_module], True)
 
 
-def _trace(model, example):
-    if isinstance(example, dict):
-        return torch.jit.trace(model, example_kwarg_inputs=example, strict=False, check_trace=False)
-    return torch.jit.trace(model, tuple(example), strict=False, check_trace=False)
+def _trace(model, example: Example) -> Captured:
+    wrapper = _Flattened(model, example).eval()
+    traced = torch.jit.trace(wrapper, tuple(example.tensors), strict=False, check_trace=False)
+    cap = _module_capture(traced, "trace", example.names)
+    cap.output_names = wrapper.output_names
+    cap.example = example
+    return cap
 
 
-def capture(model, example=None) -> Captured:
+def capture(model, example_input=None) -> Captured:
     """Captures `model` (nn.Module, ScriptModule or ScriptFunction).
 
-    example: None, a tuple of torch tensors, or a dict name -> tensor. With an example the
-    model is traced first and scripted if tracing fails; without one it is scripted.
+    example_input: None, or what convert_model takes (a tensor, a tuple/list or a dict of them,
+    nested structures and transformers caches included). With an example the model is traced
+    first and scripted if tracing fails; without one it is scripted.
     """
     with _quiet(), torch.no_grad():
         if isinstance(model, torch.jit.ScriptFunction):
             graph = model.graph.copy()
             _simplify(graph)
-            return Captured(graph, "script_function", _graph_input_names(graph, False), [model], False)
+            return Captured(graph, "script_function", _graph_input_names(graph, False), [model], False,
+                            example=normalize_example(example_input))
         if isinstance(model, torch.jit.ScriptModule):
-            return _module_capture(model, "script", None)
+            cap = _module_capture(model, "script", None)
+            cap.example = normalize_example(example_input)
+            return cap
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"convert_model takes a torch.nn.Module, torch.jit.ScriptModule or "
                             f"torch.jit.ScriptFunction, got {type(model).__name__}")
         names = _forward_names(model)
+        example = normalize_example(example_input, names)
         if model.training:
             model.eval()
         errors = []
         if example is not None:
             try:
-                return _module_capture(_trace(model, example), "trace", names)
+                return _trace(model, example)
             except Exception as e:  # noqa: BLE001 - any tracing failure falls back to scripting
-                errors.append(f"tracing failed: {type(e).__name__}: {e}")
+                errors.append(f"tracing failed: {type(e).__name__}: {_short(e)}")
         try:
-            return _module_capture(torch.jit.script(model), "script", names)
+            cap = _module_capture(torch.jit.script(model), "script", names)
+            cap.example = example
+            return cap
         except Exception as e:  # noqa: BLE001
-            errors.append(f"scripting failed: {type(e).__name__}: {e}")
+            errors.append(f"scripting failed: {type(e).__name__}: {_short(e)}")
         raise ConversionError("kiln could not capture the model:\n" + "\n".join(errors))
+
+
+def _short(e: Exception, limit: int = 600) -> str:
+    """An exception's message without the tensors some of them print in full (the tracer's
+    "cannot infer type of ModelOutput(last_hidden_state=tensor([[...]]))")."""
+    text = re.sub(r"tensor\((\[[^()]*\])[^()]*\)", "tensor(...)", str(e), flags=re.S)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit] + " ..."

@@ -132,9 +132,10 @@ class _Walker:
         return ([v.unique() for v in inputs], out_nodes, [v.unique() for v in outputs])
 
 
-def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=None):
+def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=None, output_names=()):
     """inputs: [(name, kiln.Type, kiln.PartialShape)] for the graph's inputs after `self`;
-    self_obj: the (frozen) module behind `self`, for attributes freezing did not inline."""
+    self_obj: the (frozen) module behind `self`, for attributes freezing did not inline;
+    output_names: the names of the flattened outputs, when the capture knows them."""
     w = _Walker()
     if has_self and self_obj is not None:
         w.objects[next(graph.inputs()).unique()] = self_obj
@@ -143,4 +144,4 @@ def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=
         raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")
     desc_inputs = [(v.unique(), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
     body = w.block([], list(graph.nodes()), list(graph.outputs()))
-    return (name, desc_inputs, body, [], w.constants)
+    return (name, desc_inputs, body, list(output_names), w.constants)

@@ -1,11 +1,15 @@
 """Parsing convert_model's example_input and input= arguments."""
 from __future__ import annotations
 
+import dataclasses
+from typing import Callable
+
 import numpy as np
 import torch
 
 from kiln._kiln import Dimension, PartialShape, Tensor, Type
 from kiln.dtypes import to_kiln_type
+from kiln.frontend.torch.structure import flatten_input
 
 
 def to_torch(x, what="example_input"):
@@ -21,15 +25,60 @@ def to_torch(x, what="example_input"):
     raise TypeError(f"{what}: expected a kiln.Tensor, torch.Tensor or numpy.ndarray, got {type(x).__name__}")
 
 
-def normalize_example(example):
-    """-> None, a tuple of tensors, or a dict name -> tensor."""
+@dataclasses.dataclass
+class Example:
+    """example_input as flat named tensors (the leaves of nested inputs, see structure.py) and
+    the way to call a model with new tensors in their places."""
+    names: list
+    tensors: list
+    positional: bool                # the model takes the example's items as positional arguments
+    rebuild: Callable[[list], list | dict]
+    flat: bool                      # every item is one tensor (no nesting)
+
+    def call(self, model, leaves):
+        args = self.rebuild(list(leaves))
+        return model(*args) if self.positional else model(**args)
+
+    def by_name(self) -> dict:
+        return dict(zip(self.names, self.tensors))
+
+
+def normalize_example(example, param_names=None) -> Example | None:
+    """example_input -> Example. param_names: the model's forward parameters, which name the items
+    of a positional example and order the items of a dict (the rest follow in the dict's order)."""
     if example is None:
         return None
     if isinstance(example, dict):
-        return {k: to_torch(v, f"example_input['{k}']") for k, v in example.items()}
-    if isinstance(example, (list, tuple)):
-        return tuple(to_torch(v, f"example_input[{i}]") for i, v in enumerate(example))
-    return (to_torch(example),)
+        keys = list(example)
+        if param_names:
+            keys = [k for k in param_names if k in example] + [k for k in keys if k not in param_names]
+        parts = [(k, flatten_input(example[k], k, _leaf_to_torch)) for k in keys]
+        rebuild = lambda leaves: {k: f.rebuild(leaves[o:o + len(f.tensors)])  # noqa: E731
+                                  for (k, f), o in zip(parts, _offsets(parts))}
+        positional = False
+    else:
+        items = list(example) if isinstance(example, (list, tuple)) else [example]
+        names = list(param_names or [])
+        names += [f"input{i}" for i in range(len(names), len(items))]
+        parts = [(names[i], flatten_input(v, names[i], _leaf_to_torch)) for i, v in enumerate(items)]
+        rebuild = lambda leaves: [f.rebuild(leaves[o:o + len(f.tensors)])  # noqa: E731
+                                  for (_, f), o in zip(parts, _offsets(parts))]
+        positional = True
+    flat = all(len(f.tensors) == 1 and f.names == [k] for k, f in parts)
+    return Example([n for _, f in parts for n in f.names], [t for _, f in parts for t in f.tensors],
+                   positional, rebuild, flat)
+
+
+def _offsets(parts):
+    o, r = 0, []
+    for _, f in parts:
+        r.append(o)
+        o += len(f.tensors)
+    return r
+
+
+def _leaf_to_torch(x, name):
+    return to_torch(x, f"example_input['{name}']")
 
 
 def _is_dim(x) -> bool:

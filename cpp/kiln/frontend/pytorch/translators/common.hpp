@@ -33,6 +33,12 @@ Output dim_of(NodeContext& ctx, const Output& x, int64_t axis);
 Output int_list(NodeContext& ctx, size_t i);
 
 Outs identity(NodeContext& ctx);  // returns input 0
+
+// index.cpp: indices checked against `size` (IndexCheck; negatives allowed or not, as torch
+// does for the op), named after the model input they come from; i64.
+Output checked_indices(NodeContext& ctx, const Output& idx, const Output& size, bool allow_negative, const char* role);
+// Values and indices of the max (or min) along dim; the dim kept or squeezed.
+std::pair<Output, Output> extreme_along(NodeContext& ctx, const Output& x, int64_t dim, bool keep, bool is_max);
 // A constant holding `v` in element type t (shape {} or e.g. {1}).
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
 

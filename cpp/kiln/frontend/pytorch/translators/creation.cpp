@@ -107,9 +107,40 @@ Outs tensor(NodeContext& ctx) {
 Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }
 Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f32)}; }
 
+// triu(x, diagonal) / tril(x, diagonal): x where col - row >= diagonal (triu) or <= (tril), 0 elsewhere.
+template <bool Upper>
+Outs triangle(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t diag = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
+    ctx.check(static_rank(ctx, x) >= 2, "needs a tensor of rank 2 or more");
+    Output one = ctx.i64_scalar(1), zero = ctx.i64_scalar(0);
+    Output rows = ctx.make<op::Range>({zero, dim_of(ctx, x, -2), one}, Type::i64);
+    Output cols = ctx.make<op::Range>({zero, dim_of(ctx, x, -1), one}, Type::i64);
+    Output offset = ctx.make<op::Subtract>({cols, ctx.make<op::Unsqueeze>({rows, ctx.i64({1})})});
+    Output keep = Upper ? ctx.make<op::GreaterEqual>({offset, ctx.i64_scalar(diag)})
+                        : ctx.make<op::LessEqual>({offset, ctx.i64_scalar(diag)});
+    return {ctx.make<op::Select>({keep, x, typed_scalar(ctx, x.type(), 0.0)})};
+}
+
+// eye(n, m=None, dtype, ...): ones on the diagonal of an n x m matrix.
+Outs eye(NodeContext& ctx) {
+    bool has_m = ctx.num_inputs() > 1 && !ctx.is_none(1) &&
+                 !(ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind != ConstValue::Kind::integer);
+    Output one = ctx.i64_scalar(1), zero = ctx.i64_scalar(0);
+    Output n = to_type(ctx, ctx.input(0), Type::i64);
+    Output m = has_m ? to_type(ctx, ctx.input(1), Type::i64) : n;
+    Output rows = ctx.make<op::Range>({zero, n, one}, Type::i64);
+    Output cols = ctx.make<op::Range>({zero, m, one}, Type::i64);
+    Output diag = ctx.make<op::Equal>({ctx.make<op::Unsqueeze>({rows, ctx.i64({1})}), cols});
+    return {to_type(ctx, diag, dtype_arg(ctx, has_m ? 2 : 1, Type::f32))};
+}
+
 }  // namespace
 
 void add_creation_translators(TranslatorTable& t) {
+    t["aten::triu"] = t["aten::triu_"] = triangle<true>;
+    t["aten::eye"] = eye;
+    t["aten::tril"] = t["aten::tril_"] = triangle<false>;
     t["aten::zeros"] = zeros_ones<0>;
     t["aten::ones"] = zeros_ones<1>;
     t["aten::full"] = full;

@@ -3,6 +3,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -15,6 +16,27 @@ Outs binary(NodeContext& ctx) {
         if (a.type() == Type::boolean) return {ctx.make<op::LogicalAnd>({a, b})};  // torch: bool * bool
     }
     return {ctx.make<T>({a, b})};
+}
+
+// a == b / a != b where TorchScript gives one bool (the output type says so): on lists (shapes,
+// `key.shape != value.shape`) the lists are equal when every item is.
+template <bool Equal>
+Outs compare_eq(NodeContext& ctx) {
+    if (ctx.output_type(0) != "bool") return binary<std::conditional_t<Equal, op::Equal, op::NotEqual>>(ctx);
+    auto [a, b] = promoted(ctx, 0, 1);
+    auto& sa = a.shape();
+    auto& sb = b.shape();
+    if (sa.rank_is_static() && sa.rank() == 0 && sb.rank_is_static() && sb.rank() == 0)
+        return binary<std::conditional_t<Equal, op::Equal, op::NotEqual>>(ctx);
+    ctx.check(sa.rank_is_static() && sb.rank_is_static() && sa.rank() == 1 && sb.rank() == 1 && sa[0].is_static() &&
+                  sb[0].is_static(),
+              "compares lists whose lengths are not known at conversion time");
+    if (sa[0] != sb[0]) return {ConstValue::boolean(!Equal)};
+    if (sa[0].get_length() == 0) return {ConstValue::boolean(Equal)};
+    Output same = to_type(ctx, ctx.make<op::Equal>({a, b}), Type::i32);
+    Output all = to_type(ctx, ctx.make<op::ReduceMin>({same, ctx.i64({0})}, false), Type::boolean);
+    if (!Equal) all = ctx.make<op::LogicalNot>({all});
+    return {all};
 }
 
 // add/sub take an optional alpha: a + alpha * b.
@@ -209,6 +231,12 @@ Outs bitwise(NodeContext& ctx) {
     return {ctx.make<T>({a, b})};
 }
 
+Outs bitwise_not(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(x.type() == Type::boolean, "bitwise not on ", type_name(x.type()),
+              " tensors is not supported yet (only on bool)");
+    return {ctx.make<op::LogicalNot>({x})};
+}
 
 Outs square(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -225,25 +253,28 @@ Outs reciprocal(NodeContext& ctx) {
 
 void add_elementwise_translators(TranslatorTable& t) {
     t["aten::add"] = t["aten::add_"] = add_sub<op::Add>;
-    t["aten::sub"] = t["aten::sub_"] = add_sub<op::Subtract>;
+    t["aten::sub"] = t["aten::sub_"] = t["aten::subtract"] = add_sub<op::Subtract>;
     t["aten::rsub"] = rsub;
-    t["aten::mul"] = t["aten::mul_"] = binary<op::Multiply>;
-    t["aten::div"] = t["aten::div_"] = div;
+    t["aten::mul"] = t["aten::mul_"] = t["aten::multiply"] = binary<op::Multiply>;
+    t["aten::div"] = t["aten::div_"] = t["aten::divide"] = t["aten::true_divide"] = div;
     t["aten::floordiv"] = t["aten::floor_divide"] = floordiv;
     t["aten::remainder"] = remainder;
     t["aten::pow"] = pow;
     t["aten::maximum"] = binary<op::Maximum>;
     t["aten::minimum"] = binary<op::Minimum>;
-    t["aten::eq"] = binary<op::Equal>;
-    t["aten::ne"] = binary<op::NotEqual>;
-    t["aten::lt"] = binary<op::Less>;
-    t["aten::le"] = binary<op::LessEqual>;
-    t["aten::gt"] = binary<op::Greater>;
-    t["aten::ge"] = binary<op::GreaterEqual>;
+    t["aten::eq"] = compare_eq<true>;
+    t["aten::ne"] = compare_eq<false>;
+    t["aten::not_equal"] = binary<op::NotEqual>;
+    t["aten::lt"] = t["aten::less"] = binary<op::Less>;
+    t["aten::le"] = t["aten::less_equal"] = binary<op::LessEqual>;
+    t["aten::gt"] = t["aten::greater"] = binary<op::Greater>;
+    t["aten::ge"] = t["aten::greater_equal"] = binary<op::GreaterEqual>;
     t["aten::logical_and"] = logical<op::LogicalAnd>;
     t["aten::logical_or"] = logical<op::LogicalOr>;
-    t["aten::__and__"] = bitwise<op::LogicalAnd>;
-    t["aten::__or__"] = bitwise<op::LogicalOr>;
+    t["aten::__and__"] = t["aten::bitwise_and"] = bitwise<op::LogicalAnd>;
+    t["aten::__or__"] = t["aten::bitwise_or"] = bitwise<op::LogicalOr>;
+    t["aten::__xor__"] = t["aten::bitwise_xor"] = bitwise<op::LogicalXor>;
+    t["aten::bitwise_not"] = bitwise_not;
     t["aten::logical_xor"] = logical<op::LogicalXor>;
     t["aten::logical_not"] = logical_not;
     t["aten::relu"] = t["aten::relu_"] = unary<op::Relu>;
@@ -266,8 +297,8 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::erf"] = unary_float<op::Erf>;
     t["aten::sin"] = unary_float<op::Sin>;
     t["aten::cos"] = unary_float<op::Cos>;
-    t["aten::abs"] = unary<op::Abs>;
-    t["aten::neg"] = unary<op::Negative>;
+    t["aten::abs"] = t["aten::absolute"] = unary<op::Abs>;
+    t["aten::neg"] = t["aten::negative"] = unary<op::Negative>;
     t["aten::sign"] = unary<op::Sign>;
     t["aten::floor"] = unary<op::Floor>;
     t["aten::ceil"] = unary<op::Ceiling>;

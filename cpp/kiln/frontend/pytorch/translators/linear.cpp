@@ -19,7 +19,7 @@ Outs matmul(NodeContext& ctx) {
     return {ctx.make<op::MatMul>({a, b}, false, false)};
 }
 
-// addmm(bias, a, b, beta, alpha) = beta * bias + alpha * (a @ b)
+// addmm(bias, a, b, beta, alpha) = beta * bias + alpha * (a @ b); baddbmm: the same, batched.
 Outs addmm(NodeContext& ctx) {
     Output y = ctx.make<op::MatMul>({ctx.input(1), ctx.input(2)}, false, false);
     double beta = ctx.num_inputs() > 3 ? ctx.const_float(3) : 1.0;
@@ -96,7 +96,7 @@ Outs einsum(NodeContext& ctx) {
 void add_linear_translators(TranslatorTable& t) {
     t["aten::linear"] = linear;
     t["aten::matmul"] = t["aten::mm"] = t["aten::bmm"] = matmul;
-    t["aten::addmm"] = addmm;
+    t["aten::addmm"] = t["aten::baddbmm"] = addmm;
     t["aten::einsum"] = einsum;
 }
 

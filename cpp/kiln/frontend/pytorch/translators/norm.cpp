@@ -109,7 +109,8 @@ Outs max_min(NodeContext& ctx, bool is_max) {
         if (is_max) return {ctx.make<op::ReduceMax>({x, ctx.i64(all)}, false)};
         return {ctx.make<op::ReduceMin>({x, ctx.i64(all)}, false)};
     }
-    ctx.fail("max/min along a dim (values and indices) is not supported yet");
+    auto [v, i] = extreme_along(ctx, x, ctx.const_int(1), ctx.num_inputs() > 2 && ctx.const_bool(2), is_max);
+    return {v, i};
 }
 
 // norm(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim, keepdim, dtype): p = 1, 2 or inf.
@@ -132,9 +133,20 @@ Outs vector_norm(NodeContext& ctx) {
     ctx.fail("norm of order ", p, " is not supported yet (1, 2 and inf are)");
 }
 
+// cumsum(x, dim, dtype=None): integers and bools sum in int64, as in torch.
+Outs cumsum(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(2)));
+    else if (!is_float(x.type())) x = to_type(ctx, x, Type::i64);
+    if (static_rank(ctx, x) == 0) return {x};
+    return {ctx.make<op::CumSum>({x, ctx.i64_scalar(d)}, false, false)};
+}
+
 }  // namespace
 
 void add_norm_translators(TranslatorTable& t) {
+    t["aten::cumsum"] = t["aten::cumsum_"] = cumsum;
     t["aten::batch_norm"] = batch_norm;
     t["aten::layer_norm"] = layer_norm;
     t["aten::group_norm"] = group_norm;

@@ -134,6 +134,12 @@ Outs dtype(NodeContext& ctx) {
 
 Outs nothing(NodeContext& ctx) { return {}; }
 
+Outs is_floating_point(NodeContext& ctx) {
+    Type t = ctx.input(0).type();
+    ctx.check(t != Type::dynamic, "the input's element type is not known at conversion time");
+    return {ConstValue::boolean(is_float(t))};
+}
+
 // list.append(x): lists are values here, so the list input takes its new value in place.
 Outs append(NodeContext& ctx) {
     auto items = ctx.list(0);
@@ -238,6 +244,7 @@ void add_prim_translators(TranslatorTable& t) {
     t["aten::__isnot__"] = is_none<false>;
     t["prim::device"] = device;
     t["prim::dtype"] = dtype;
+    t["aten::is_floating_point"] = is_floating_point;
     t["aten::warn"] = t["prim::RaiseException"] = nothing;
     t["aten::append"] = append;
     t["aten::_set_item"] = set_item;

@@ -142,6 +142,14 @@ OutputVector promoted_list(NodeContext& ctx, size_t i) {
 Outs cat(NodeContext& ctx) {
     auto xs = promoted_list(ctx, 0);
     ctx.check(!xs.empty(), "cat of an empty list");
+    // torch skips 1-D empty tensors in cat whatever the other ranks (a cache that starts as
+    // torch.tensor([]) and grows by cat, as transformers' DynamicLayer does).
+    auto legacy_empty = [](const Output& x) { return x.shape() == PartialShape(Shape{0}); };
+    OutputVector kept;
+    for (auto& x : xs)
+        if (!legacy_empty(x)) kept.push_back(x);
+    if (kept.empty()) return {xs[0]};
+    xs = kept;
     int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
     if (d < 0) d = axis_of(ctx, xs[0], d);
     return {ctx.make<op::Concat>(xs, d)};
@@ -263,29 +271,6 @@ Outs select(NodeContext& ctx) {
     return {ctx.make<op::Gather>({x, idx, ctx.i64_scalar(d)}, int64_t{0})};
 }
 
-Outs index_select(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    int64_t d = axis_of(ctx, x, ctx.const_int(1));
-    return {ctx.make<op::Gather>({x, to_type(ctx, ctx.input(2), Type::i64), ctx.i64_scalar(d)}, int64_t{0})};
-}
-
-// x[idx] with one integer index tensor (other entries None): a Gather on that axis.
-Outs index(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    auto idx = ctx.list(1);
-    int64_t axis = -1;
-    Output ind;
-    for (size_t i = 0; i < idx.size(); ++i) {
-        if (idx[i].is_none()) continue;
-        ctx.check(axis < 0, "indexing with more than one index tensor is not supported yet");
-        axis = static_cast<int64_t>(i);
-        ind = ctx.tensor_of(idx[i]);
-    }
-    ctx.check(axis >= 0, "indexing without an index tensor");
-    ctx.check(ind.type() != Type::boolean, "boolean mask indexing is not supported (its shape depends on the data)");
-    return {ctx.make<op::Gather>({x, to_type(ctx, ind, Type::i64), ctx.i64_scalar(axis)}, int64_t{0})};
-}
-
 Outs gather(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.const_int(1));
@@ -395,8 +380,6 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::slice"] = slice;
     t["aten::narrow"] = narrow;
     t["aten::select"] = select;
-    t["aten::index_select"] = index_select;
-    t["aten::index"] = index;
     t["aten::gather"] = gather;
     t["aten::roll"] = roll;
     t["aten::pad"] = t["aten::constant_pad_nd"] = pad;
