@@ -26,10 +26,7 @@ std::vector<Port> model_outputs(const Model& m) {
     std::vector<Port> r;
     for (size_t i = 0; i < m.results().size(); ++i) {
         auto& res = m.results()[i];
-        auto& in = res->input(0);
-        auto names = in.node->output_names(in.index);
-        if (names.empty()) names.push_back(m.output_name(i));
-        r.push_back(Port{false, i, names, res->output_type(0), res->output_shape(0)});
+        r.push_back(Port{false, i, m.output_names(i), res->output_type(0), res->output_shape(0)});
     }
     return r;
 }

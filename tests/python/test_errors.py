@@ -396,3 +396,64 @@ def test_infer_requests_are_independent(two_outputs):
     b.infer()
     np.testing.assert_array_equal(np.asarray(a.get_tensor(1).data), np.full((2, 3), 3, np.float32))
     np.testing.assert_array_equal(np.asarray(b.get_tensor(1).data), np.full((2, 3), 15, np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input to a converted transformer: named inputs, dtypes, lengths past the position table,
+# token ids outside the vocabulary. Every one is an error naming the input; none reads out of
+# bounds or returns garbage.
+
+
+@pytest.fixture(scope="module", params=["bert", "gpt2"])
+def text_model(request):
+    from hf_models import build, make_inputs
+    model = build(request.param)
+    km = convert(model, example_input=make_inputs(request.param, 2, 7, pad=True))
+    feed = {k: v.numpy() for k, v in make_inputs(request.param, 1, 10, pad=False).items()}
+    return request.param, CORE.compile_model(km, "CPU"), feed
+
+
+def test_text_int32_ids_where_int64_declared(text_model):
+    _, compiled, feed = text_model
+    with pytest.raises(TypeError, match=r"input 'input_ids': expected element type i64, got i32"):
+        compiled({**feed, "input_ids": feed["input_ids"].astype(np.int32)})
+
+
+def test_text_float_mask(text_model):
+    _, compiled, feed = text_model
+    with pytest.raises(TypeError, match=r"input 'attention_mask': expected element type i64, got f32"):
+        compiled({**feed, "attention_mask": feed["attention_mask"].astype(np.float32)})
+
+
+def test_text_missing_and_unknown_inputs(text_model):
+    _, compiled, feed = text_model
+    with pytest.raises(ValueError, match=r"missing input\(s\) \['attention_mask'\]"):
+        compiled({k: v for k, v in feed.items() if k != "attention_mask"})
+    with pytest.raises(ValueError, match=r"no input named 'labels'"):
+        compiled({**feed, "labels": feed["input_ids"]})
+
+
+@pytest.mark.parametrize("bad", [99, 1000, -1])
+def test_text_token_id_out_of_vocabulary(text_model, bad):
+    """The table has 99 rows; torch raises IndexError, kiln a ValueError naming the input."""
+    name, compiled, feed = text_model
+    ids = feed["input_ids"].copy()
+    ids[0, 3] = bad
+    with pytest.raises(ValueError) as e:
+        compiled({**feed, "input_ids": ids})
+    msg = str(e.value)
+    assert f"the embedding indices of input 'input_ids': {bad} at flat position 3 is out of range [0, 99)" in msg, msg
+    assert "self.word_embeddings(input_ids)" in msg or "self.wte(input_ids)" in msg, msg
+    # The compiled model is still usable after the error.
+    assert compiled(feed)[0].shape[:2] == (1, 10)
+
+
+def test_text_sequence_longer_than_position_table(text_model):
+    """max_position_embeddings is 64: 70 tokens do not fit."""
+    name, compiled, feed = text_model
+    long = {k: np.concatenate([v] * 7, axis=1) for k, v in feed.items()}
+    with pytest.raises(ValueError) as e:
+        compiled(long)
+    msg = str(e.value)
+    assert "input shapes {input_ids: [1,70]" in msg and "do not fit the model" in msg, msg
+    assert ("position_embeddings" in msg) if name == "bert" else ("self.wpe(position_ids)" in msg and "[0, 64)" in msg), msg

@@ -1130,6 +1130,18 @@ def Eye(self, a):
 
 
 @fn
+def DictItems(self, a):
+    d = {"x": a + 1, "y": a * 2}
+    vals = list(d.values())
+    return d["y"] - vals[0] * len(list(d.keys()))
+
+
+@fn
+def EyeDtype(self, a):
+    return a - torch.eye(a.size(-1), dtype=torch.float32)
+
+
+@fn
 def EyeRect(self, a):
     return torch.eye(a.size(-2), a.size(-1), dtype=torch.int64) * 3
 
@@ -1162,6 +1174,21 @@ def EinsumBmm(self, a, b):
 @fn
 def EinsumAttention(self, q, k):
     return torch.einsum("bhqd,bhkd->bhqk", q, k)
+
+
+@fn
+def EinsumPermute(self, a):
+    return torch.einsum("ijbn->bnij", a)
+
+
+@fn
+def EinsumSum(self, a):
+    return torch.einsum("ijkl->lj", a), torch.einsum("ijkl->", a)
+
+
+@fn
+def EinsumOuterSummed(self, a, b):
+    return torch.einsum("ij,kj->ik", a.sum(1, keepdim=True) * a, b), torch.einsum("ij,kl->ik", a, b)
 
 
 @fn
@@ -1688,9 +1715,14 @@ CASES = [
     C("causal_mask", CausalMask, X),
     C("eye", Eye, In((2, 4, 4), alt=(3, 5, 5))),
     C("eye_rect", EyeRect, X),
+    C("eye_dtype", EyeDtype, In((2, 4, 4), alt=(3, 5, 5))),
+    C("dict_items", DictItems, X, INTS),
     C("einsum", EinsumBmm, [In((2, 4, 5), alt=(3, 2, 3)), In((2, 5, 6), alt=(3, 3, 4))]),
     C("einsum_attention", EinsumAttention, [In((2, 3, 4, 5), alt=(1, 2, 6, 5)), In((2, 3, 6, 5), alt=(1, 2, 3, 5))]),
-    C("einsum_trace", EinsumTrace, In((4, 4), alt=(3, 3)), xfail={"all": "ConversionError: aten::einsum: only two-operand einsum is supported, got 'ii->i'"}),
+    C("einsum_permute", EinsumPermute, X),
+    C("einsum_sum", EinsumSum, X),
+    C("einsum_summed_operand", EinsumOuterSummed, [In((3, 4), alt=(2, 5)), In((5, 4), alt=(3, 5))]),
+    C("einsum_trace", EinsumTrace, In((4, 4), alt=(3, 3)), xfail={"all": "ConversionError: aten::einsum: a label repeated in one operand (a diagonal) is not supported in 'ii->i'"}),
     # normalization, softmax, reductions
     C("batch_norm", BatchNorm, In((2, 3, 5, 7))),
     C("batch_norm_no_affine", lambda: BatchNorm(affine=False), In((2, 3, 5, 7))),

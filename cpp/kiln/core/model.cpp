@@ -17,11 +17,20 @@ std::string Model::input_name(size_t i) const {
     return n.empty() ? params_[i]->name() : n[0];
 }
 
-std::string Model::output_name(size_t i) const {
+std::vector<std::string> Model::output_names(size_t i) const {
     auto& r = results_.at(i);
-    auto& n = r->input(0).node->output_names(r->input(0).index);
-    return n.empty() ? r->name() : n[0];
+    std::vector<std::string> names;
+    if (!r->name().empty()) names.push_back(r->name());
+    // A graph input returned as an output keeps its names to itself (they would name the input).
+    auto& in = r->input(0);
+    if (!dynamic_cast<const op::Parameter*>(in.node.get()))
+        for (auto& n : in.node->output_names(in.index))
+            if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    if (names.empty()) names.push_back("output" + std::to_string(i));
+    return names;
 }
+
+std::string Model::output_name(size_t i) const { return output_names(i)[0]; }
 
 int64_t Model::input_index(const std::string& name) const {
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -33,6 +42,9 @@ int64_t Model::input_index(const std::string& name) const {
 }
 
 int64_t Model::output_index(const std::string& name) const {
+    // Result names first: two outputs of one tensor share its tensor names, not their own.
+    for (size_t i = 0; i < results_.size(); ++i)
+        if (results_[i]->name() == name) return static_cast<int64_t>(i);
     for (size_t i = 0; i < results_.size(); ++i) {
         auto& in = results_[i]->input(0);
         auto& names = in.node->output_names(in.index);
@@ -76,7 +88,7 @@ NodeVector Model::ordered_ops() const {
 }
 
 void Model::validate_and_infer() {
-    for (auto& n : ordered_ops()) n->validate_and_infer();
+    for (auto& n : ordered_ops()) with_source(*n, [&] { n->validate_and_infer(); });
 }
 
 void Model::reshape(const std::map<size_t, PartialShape>& shapes) {

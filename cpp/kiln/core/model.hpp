@@ -25,6 +25,8 @@ public:
     // The tensor name of input i / output i (first of its names).
     std::string input_name(size_t i) const;
     std::string output_name(size_t i) const;
+    // Every name of output i: its Result's name first, then the tensor names of what it returns.
+    std::vector<std::string> output_names(size_t i) const;
     // Index of the input / output with this tensor name, or -1.
     int64_t input_index(const std::string& name) const;
     int64_t output_index(const std::string& name) const;

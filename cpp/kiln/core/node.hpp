@@ -163,4 +163,23 @@ template <typename... A>
 // Attribute equality (through visit_attributes) and type; used by passes and tests.
 bool same_attributes(Node& a, Node& b);
 
+// Runs f() and rethrows a kiln error from it with the node's torch source line appended, keeping
+// the error's type (a ValueError stays a ValueError): errors met while re-inferring or folding a
+// model at compile time then say where in the user's code the failing node came from.
+template <typename F>
+void with_source(const Node& n, F&& f) {
+    auto at = [&](const Error& e) { return n.source().empty() ? std::string(e.what()) : str_cat(e.what(), "\n  at ", n.source()); };
+    try {
+        f();
+    } catch (const ValueError& e) {
+        throw ValueError(at(e));
+    } catch (const TypeError& e) {
+        throw TypeError(at(e));
+    } catch (const ConversionError& e) {
+        throw ConversionError(at(e));
+    } catch (const Error& e) {
+        throw Error(at(e));
+    }
+}
+
 }  // namespace kiln

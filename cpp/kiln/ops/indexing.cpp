@@ -36,8 +36,8 @@ void IndexCheck::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& ou
             for (int64_t i = 0; i < in[0].size(); ++i) {
                 auto v = static_cast<int64_t>(p[i]);
                 if (v < lo || v >= n)
-                    throw ValueError(str_cat("[IndexCheck ", name(), "] ", what, " holds ", v, " at flat position ", i,
-                                             ", out of range [", lo, ", ", n, ")"));
+                    throw ValueError(str_cat("[IndexCheck ", name(), "] ", what, ": ", v, " at flat position ", i,
+                                             " is out of range [", lo, ", ", n, ")"));
             }
         }
     });

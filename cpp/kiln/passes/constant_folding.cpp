@@ -25,7 +25,7 @@ size_t fold_constants(Model& m, int64_t max_elements) {
     for (auto& n : m.ordered_ops()) {
         if (is_type(*n, "Parameter") || is_type(*n, "Constant")) continue;
         // Inputs folded just before this node may make its shapes known: infer again.
-        n->validate_and_infer();
+        with_source(*n, [&] { n->validate_and_infer(); });
         if (is_type(*n, "Result")) continue;
         OutputVector replacement;
         if (is_type(*n, "ShapeOf") && n->input(0).shape().is_static()) {
@@ -61,7 +61,7 @@ size_t fold_constants(Model& m, int64_t max_elements) {
                 out.emplace_back(n->output_type(i), s.to_shape());
             }
             if (!ok) continue;
-            n->evaluate(in, out);
+            with_source(*n, [&] { n->evaluate(in, out); });
             for (auto& t : out) replacement.push_back(make<op::Constant>({}, std::move(t))->output(0));
         }
         for (size_t i = 0; i < replacement.size(); ++i) {

@@ -20,6 +20,7 @@ struct TValue {
     ConstValue c;
     std::vector<TValue> items;
     bool scalar = false;  // a torch int/float/bool computed at run time (a 0-d tensor here)
+    std::vector<std::string> keys;  // a dict (prim::DictConstruct): the key of each item
 
     TValue() = default;
     TValue(Output o) : kind(Kind::tensor), out(std::move(o)) {}
@@ -30,6 +31,12 @@ struct TValue {
         t.items = std::move(items);
         return t;
     }
+    static TValue dict(std::vector<std::string> keys, std::vector<TValue> items) {
+        TValue t = list(std::move(items));
+        t.keys = std::move(keys);
+        return t;
+    }
+    bool is_dict() const { return kind == Kind::list && !keys.empty(); }
     bool is_none() const { return kind == Kind::constant && c.kind == ConstValue::Kind::none; }
     // A constant, or a list whose items are all constants.
     bool is_const() const;

@@ -221,31 +221,39 @@ std::shared_ptr<Model> Translation::run() {
     std::set<std::string> used;
     for (size_t i = 0; i < g_.body.outputs.size(); ++i) {
         auto v = value(g_.body.outputs[i]);
-        std::vector<TValue> flat;
-        // Tuples and lists of tensors are flattened into several outputs, in order.
-        std::function<void(const TValue&)> flatten = [&](const TValue& x) {
+        std::vector<std::pair<std::string, TValue>> flat;
+        // Tuples, lists and dicts are flattened into several outputs, in order; dict items are
+        // named by their key path ("logits", "hidden_states.1"), as the trace path names them.
+        std::function<void(const TValue&, const std::string&)> flatten = [&](const TValue& x, const std::string& path) {
             if (x.kind == TValue::Kind::list) {
-                for (auto& item : x.items) flatten(item);
+                for (size_t j = 0; j < x.items.size(); ++j) {
+                    std::string part = x.is_dict() ? x.keys[j] : path.empty() ? "" : std::to_string(j);
+                    flatten(x.items[j], path.empty() ? part : part.empty() ? path : path + "." + part);
+                }
             } else {
-                flat.push_back(x);
+                flat.emplace_back(path, x);
             }
         };
-        flatten(v);
-        for (auto& x : flat) {
-            if (x.is_none()) continue;
+        flatten(v, "");
+        for (auto& [path, x] : flat) {
+            if (x.is_none() || (x.kind == TValue::Kind::constant && x.c.kind == ConstValue::Kind::string)) continue;
             NodeDesc d;
             d.kind = "graph output";
             NodeContext ctx(*this, d);
             Output o = ctx.tensor_of(x);
             size_t k = results.size();
-            std::string name = k < g_.output_names.size() ? g_.output_names[k] : "output" + std::to_string(k);
+            std::string name = k < g_.output_names.size() ? g_.output_names[k]
+                               : !path.empty()            ? path
+                                                          : "output" + std::to_string(k);
             if (used.count(name)) name += "_" + std::to_string(k);
             used.insert(name);
             auto r = make<op::Result>({o});
             r->set_name(name);
-            auto names = o.node->output_names(o.index);
-            names.push_back(name);
-            o.node->set_output_names(o.index, names);
+            if (!dynamic_cast<op::Parameter*>(o.node.get())) {  // an input keeps its own names
+                auto names = o.node->output_names(o.index);
+                names.push_back(name);
+                o.node->set_output_names(o.index, names);
+            }
             results.push_back(r);
         }
     }

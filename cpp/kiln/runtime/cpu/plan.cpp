@@ -53,15 +53,18 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     KILN_CHECK(input_shapes.size() == params.size(), "expected ", params.size(), " inputs, got ",
                input_shapes.size());
     for (size_t i = 0; i < params.size(); ++i) params[i]->shape = PartialShape(input_shapes[i]);
+    // Shapes that cannot flow, and values that fail once folded for these shapes (an index out of
+    // range computed from a length, as a position past the end of a position table), both come from
+    // these inputs: say so.
     try {
         m->validate_and_infer();
+        passes::fold_constants(*m);
     } catch (const Error& e) {
         std::string shapes;
         for (size_t i = 0; i < params.size(); ++i)
             shapes += (i ? ", " : "") + model.input_name(i) + ": " + to_string(input_shapes[i]);
         throw ValueError(str_cat("input shapes {", shapes, "} do not fit the model: ", e.what()));
     }
-    passes::fold_constants(*m);
     fuse_dnn_ops(*m);
 
     auto plan = std::make_shared<Plan>();

@@ -101,18 +101,36 @@ class _Walker:
     def __init__(self):
         self.constants = {}
         self.objects = {}  # value id -> module object, for attribute reads freezing left in place
+        # Value ids are unique within one torch graph only; a subgraph (prim::PythonOp's) is walked
+        # with its ids moved past every id seen so far.
+        self.offset = 0
+        self.max_id = 0
+
+    def id(self, v) -> int:
+        i = v.unique() + self.offset
+        self.max_id = max(self.max_id, i)
+        return i
+
+    def subgraph(self, g):
+        """A separate torch graph (the traced forward of an autograd Function) as a block."""
+        saved = self.offset
+        self.offset = self.max_id + 1
+        try:
+            return self.block(list(g.inputs()), list(g.nodes()), list(g.outputs()))
+        finally:
+            self.offset = saved
 
     def _get_attr(self, n) -> bool:
         """Resolves prim::GetAttr on a known module into a constant (or another module)."""
-        owner = self.objects.get(n.input().unique())
+        owner = self.objects.get(self.id(n.input()))
         if owner is None:
             return False
         name = n.s("name")
         val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
         if isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
-            self.objects[n.output().unique()] = val
+            self.objects[self.id(n.output())] = val
         else:
-            self.constants[n.output().unique()] = _convert_const(val)
+            self.constants[self.id(n.output())] = _convert_const(val)
         return True
 
     def block(self, inputs, nodes, outputs):
@@ -120,16 +138,18 @@ class _Walker:
         for n in nodes:
             kind = n.kind()
             if kind == "prim::Constant":
-                self.constants[n.output().unique()] = _constant(n.output())
+                self.constants[self.id(n.output())] = _constant(n.output())
                 continue
             if kind == "prim::GetAttr" and self._get_attr(n):
                 continue
             outs = list(n.outputs())
             name = outs[0].debugName() if outs else kind
             blocks = [self.block(list(b.inputs()), list(b.nodes()), list(b.outputs())) for b in n.blocks()]
-            out_nodes.append((kind, [v.unique() for v in n.inputs()], [v.unique() for v in outs],
+            if kind == "prim::PythonOp" and n.hasAttribute("Subgraph"):
+                blocks = [self.subgraph(n.g("Subgraph"))]
+            out_nodes.append((kind, [self.id(v) for v in n.inputs()], [self.id(v) for v in outs],
                               [_type_name(v) for v in outs], name, _source(n), blocks))
-        return ([v.unique() for v in inputs], out_nodes, [v.unique() for v in outputs])
+        return ([self.id(v) for v in inputs], out_nodes, [self.id(v) for v in outputs])
 
 
 def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=None, output_names=()):
@@ -138,10 +158,10 @@ def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=
     output_names: the names of the flattened outputs, when the capture knows them."""
     w = _Walker()
     if has_self and self_obj is not None:
-        w.objects[next(graph.inputs()).unique()] = self_obj
+        w.objects[w.id(next(graph.inputs()))] = self_obj
     graph_inputs = list(graph.inputs())[1 if has_self else 0:]
     if len(graph_inputs) != len(inputs):
         raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")
-    desc_inputs = [(v.unique(), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
+    desc_inputs = [(w.id(v), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
     body = w.block([], list(graph.nodes()), list(graph.outputs()))
     return (name, desc_inputs, body, list(output_names), w.constants)

@@ -34,6 +34,9 @@ Output int_list(NodeContext& ctx, size_t i);
 
 Outs identity(NodeContext& ctx);  // returns input 0
 
+// prim.cpp: d[key] for a dict value (key: input key_input, a constant).
+TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input);
+
 // index.cpp: indices checked against `size` (IndexCheck; negatives allowed or not, as torch
 // does for the op), named after the model input they come from; i64.
 Output checked_indices(NodeContext& ctx, const Output& idx, const Output& size, bool allow_negative, const char* role);

@@ -122,10 +122,10 @@ Outs triangle(NodeContext& ctx) {
     return {ctx.make<op::Select>({keep, x, typed_scalar(ctx, x.type(), 0.0)})};
 }
 
-// eye(n, m=None, dtype, ...): ones on the diagonal of an n x m matrix.
+// eye(n, dtype, layout, device, pin_memory) / eye(n, m, dtype, ...): ones on the diagonal of an
+// n x m matrix. The overloads differ by their argument count (a dtype is an int too).
 Outs eye(NodeContext& ctx) {
-    bool has_m = ctx.num_inputs() > 1 && !ctx.is_none(1) &&
-                 !(ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind != ConstValue::Kind::integer);
+    bool has_m = ctx.num_inputs() >= 6;
     Output one = ctx.i64_scalar(1), zero = ctx.i64_scalar(0);
     Output n = to_type(ctx, ctx.input(0), Type::i64);
     Output m = has_m ? to_type(ctx, ctx.input(1), Type::i64) : n;

@@ -48,7 +48,7 @@ namespace {
 // for gradients.
 Outs embedding(NodeContext& ctx) {
     Output w = ctx.input(0);
-    Output idx = checked_indices(ctx, ctx.input(1), dim_of(ctx, w, 0), false, "the token ids");
+    Output idx = checked_indices(ctx, ctx.input(1), dim_of(ctx, w, 0), false, "the embedding indices");
     return {ctx.make<op::Gather>({w, idx, ctx.i64_scalar(0)}, int64_t{0})};
 }
 

@@ -2,6 +2,7 @@
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/matmul.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -42,24 +43,34 @@ Outs einsum(NodeContext& ctx) {
     auto arrow = clean.find("->");
     ctx.check(arrow != std::string::npos, "equation '", eq, "' needs an explicit output ('->')");
     auto lhs = clean.substr(0, arrow), out = clean.substr(arrow + 2);
-    auto comma = lhs.find(',');
-    ctx.check(ops.size() == 2 && comma != std::string::npos, "only two-operand einsum is supported, got '", eq, "'");
-    std::string a = lhs.substr(0, comma), b = lhs.substr(comma + 1);
-    ctx.check(a.find('.') == std::string::npos && b.find('.') == std::string::npos, "ellipsis in einsum is not supported");
-    // Classify labels: batch (in a, b, out), m (a, out), n (b, out), k (a, b, not out).
-    std::string batch, m, n, k;
-    for (char c : a) {
-        bool in_b = b.find(c) != std::string::npos, in_o = out.find(c) != std::string::npos;
-        if (in_b && in_o) batch += c;
-        else if (in_o) m += c;
-        else if (in_b) k += c;
-        else ctx.fail("label '", c, "' summed over one operand only is not supported in '", eq, "'");
+    ctx.check(lhs.find('.') == std::string::npos, "ellipsis in einsum is not supported");
+    std::vector<std::string> terms;
+    for (size_t at = 0;;) {
+        auto c = lhs.find(',', at);
+        terms.push_back(lhs.substr(at, c == std::string::npos ? std::string::npos : c - at));
+        if (c == std::string::npos) break;
+        at = c + 1;
     }
-    for (char c : b)
-        if (a.find(c) == std::string::npos) {
-            ctx.check(out.find(c) != std::string::npos, "label '", c, "' summed over one operand only is not supported");
-            n += c;
+    ctx.check((ops.size() == 1 || ops.size() == 2) && terms.size() == ops.size(),
+              "only one- and two-operand einsum is supported, got '", eq, "'");
+    for (auto& t : terms)
+        for (size_t i = 0; i < t.size(); ++i)
+            ctx.check(t.find(t[i], i + 1) == std::string::npos, "a label repeated in one operand (a diagonal) is not "
+                                                                "supported in '", eq, "'");
+    // A label in one operand only and not in the output is summed out of that operand first.
+    for (size_t o = 0; o < ops.size(); ++o) {
+        const std::string& other = ops.size() == 2 ? terms[1 - o] : std::string();
+        std::vector<int64_t> axes;
+        std::string kept;
+        for (size_t i = 0; i < terms[o].size(); ++i) {
+            char c = terms[o][i];
+            if (out.find(c) == std::string::npos && other.find(c) == std::string::npos) axes.push_back(static_cast<int64_t>(i));
+            else kept += c;
         }
+        if (axes.empty()) continue;
+        ops[o] = ctx.make<op::ReduceSum>({ops[o], ctx.i64(axes)}, false);
+        terms[o] = kept;
+    }
     auto perm_to = [&](Output x, const std::string& from, const std::string& to) {
         std::vector<int64_t> perm;
         for (char c : to) perm.push_back(static_cast<int64_t>(from.find(c)));
@@ -67,6 +78,22 @@ Outs einsum(NodeContext& ctx) {
         for (size_t i = 0; i < perm.size(); ++i) id &= perm[i] == static_cast<int64_t>(i);
         return id ? x : ctx.make<op::Transpose>({x, ctx.i64(perm)});
     };
+    if (ops.size() == 1) {
+        for (char c : out)
+            ctx.check(terms[0].find(c) != std::string::npos, "output label '", c, "' is not in the operand of '", eq, "'");
+        return {perm_to(ops[0], terms[0], out)};
+    }
+    std::string a = terms[0], b = terms[1];
+    // Classify labels: batch (in a, b, out), m (a, out), n (b, out), k (a, b, not out).
+    std::string batch, m, n, k;
+    for (char c : a) {
+        bool in_b = b.find(c) != std::string::npos, in_o = out.find(c) != std::string::npos;
+        if (in_b && in_o) batch += c;
+        else if (in_o) m += c;
+        else k += c;
+    }
+    for (char c : b)
+        if (a.find(c) == std::string::npos) n += c;
     // Collapse each group into one dimension so the product is [B, M, K] x [B, K, N].
     auto dims = [&](Output x, const std::string& labels, const std::string& group) {
         OutputVector parts;

@@ -16,6 +16,32 @@ Outs list_construct(NodeContext& ctx) {
     return {TValue::list(items)};
 }
 
+// {k0: v0, k1: v1, ...}: the dict a model returns (transformers' outputs when scripted).
+Outs dict_construct(NodeContext& ctx) {
+    std::vector<std::string> keys;
+    std::vector<TValue> items;
+    for (size_t i = 0; i + 1 < ctx.num_inputs(); i += 2) {
+        auto k = ctx.value(i).as_const();
+        ctx.check(k.kind == ConstValue::Kind::string || k.kind == ConstValue::Kind::integer,
+                  "dict keys must be strings or ints known at conversion time");
+        keys.push_back(k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i));
+        items.push_back(ctx.value(i + 1));
+    }
+    if (keys.empty()) return {TValue::list({})};
+    return {TValue::dict(keys, items)};
+}
+
+// dict.keys() / dict.values()
+template <bool Keys>
+Outs dict_part(NodeContext& ctx) {
+    auto& d = ctx.value(0);
+    ctx.check(d.is_dict() || (d.kind == TValue::Kind::list && d.items.empty()), "expects a dict");
+    if (!Keys) return {TValue::list(d.items)};
+    std::vector<TValue> keys;
+    for (auto& k : d.keys) keys.emplace_back(ConstValue::string(k));
+    return {TValue::list(keys)};
+}
+
 Outs list_unpack(NodeContext& ctx) {
     auto& v = ctx.value(0);
     size_t n = ctx.desc().outputs.size();
@@ -134,6 +160,15 @@ Outs dtype(NodeContext& ctx) {
 
 Outs nothing(NodeContext& ctx) { return {}; }
 
+// A torch.autograd.Function applied in a traced model: its traced forward, inlined.
+Outs python_op(NodeContext& ctx) {
+    ctx.check(ctx.desc().blocks.size() == 1,
+              "a Python function kiln cannot see into (only traced autograd Functions carry their graph)");
+    std::vector<TValue> in;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) in.push_back(ctx.value(i));
+    return ctx.translate_block(ctx.desc().blocks[0], in);
+}
+
 Outs is_floating_point(NodeContext& ctx) {
     Type t = ctx.input(0).type();
     ctx.check(t != Type::dynamic, "the input's element type is not known at conversion time");
@@ -234,10 +269,22 @@ Outs bool_of(NodeContext& ctx) {
 
 }  // namespace
 
+TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input) {
+    auto k = ctx.value(key_input).as_const();
+    std::string key = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
+    for (size_t i = 0; i < d.keys.size(); ++i)
+        if (d.keys[i] == key) return d.items[i];
+    ctx.fail("the dict has no key '", key, "'");
+}
+
 void add_prim_translators(TranslatorTable& t) {
     t["prim::ListConstruct"] = t["prim::TupleConstruct"] = list_construct;
     t["prim::ListUnpack"] = t["prim::TupleUnpack"] = list_unpack;
     t["prim::TupleIndex"] = tuple_index;
+    t["prim::DictConstruct"] = dict_construct;
+    t["prim::PythonOp"] = python_op;
+    t["aten::keys"] = dict_part<true>;
+    t["aten::values"] = dict_part<false>;
     t["prim::If"] = prim_if;
     t["prim::Loop"] = prim_loop;
     t["aten::__is__"] = is_none<true>;

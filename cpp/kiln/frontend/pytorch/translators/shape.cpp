@@ -334,6 +334,7 @@ Outs pad(NodeContext& ctx) {
 
 Outs getitem(NodeContext& ctx) {
     auto& v = ctx.value(0);
+    if (v.is_dict()) return {dict_item(ctx, v, 1)};
     int64_t i = ctx.const_int(1);
     if (v.kind == TValue::Kind::tensor) {
         // A shape tensor used as a list.
