@@ -14,6 +14,7 @@ const TranslatorTable& table() {
         add_linear_translators(t);
         add_norm_translators(t);
         add_attention_translators(t);
+        add_resample_translators(t);
         return t;
     }();
     return t;
