@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kiln/ops/infer_util.hpp"
+#include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::op {
 
@@ -61,8 +62,20 @@ void Col2Im::infer(InferContext& ctx) const {
     const Type t = ctx.input_type(0);
     KILN_INFER_CHECK(ctx, d.rank_is_dynamic() || d.rank() == 2 || d.rank() == 3,
                      "data must be [N, C * kh * kw, L] or [C * kh * kw, L], got ", d.to_string());
-    auto os = known_ints(ctx, 1), ks = known_ints(ctx, 2);
-    if (os) KILN_INFER_CHECK(ctx, os->size() == 2, "output_size must have 2 values, got ", os->size());
+    auto ks = known_ints(ctx, 2);
+    // The output size may be known only in part (dims of another tensor).
+    auto osv = shape_value(ctx, 1);
+    std::optional<std::vector<int64_t>> os;
+    std::vector<Dimension> os_dims;
+    if (osv) {
+        KILN_INFER_CHECK(ctx, osv->size() == 2, "output_size must have 2 values, got ", osv->size());
+        bool all = true;
+        for (auto& e : *osv) {
+            os_dims.push_back(e.known ? Dimension(e.value) : e.dim);
+            all = all && e.known;
+        }
+        if (all) os = std::vector<int64_t>{(*osv)[0].value, (*osv)[1].value};
+    }
     if (ks) KILN_INFER_CHECK(ctx, ks->size() == 2, "kernel_size must have 2 values, got ", ks->size());
     if (d.rank_is_dynamic()) {
         ctx.set_output(0, t, PartialShape());
@@ -93,6 +106,9 @@ void Col2Im::infer(InferContext& ctx) const {
         }
         out.push_back(Dimension((*os)[0]));
         out.push_back(Dimension((*os)[1]));
+    } else if (!os_dims.empty()) {
+        out.push_back(os_dims[0]);
+        out.push_back(os_dims[1]);
     } else {
         out.push_back(Dimension::dynamic());
         out.push_back(Dimension::dynamic());

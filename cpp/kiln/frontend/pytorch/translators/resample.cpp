@@ -368,9 +368,10 @@ Outs im2col(NodeContext& ctx) {
 // col2im(input, output_size, kernel_size, dilation, padding, stride)
 Outs col2im(NodeContext& ctx) {
     Output x = ctx.input(0);
-    auto os = pair_arg(ctx, 1, "output_size"), k = pair_arg(ctx, 2, "kernel_size"), d = pair_arg(ctx, 3, "dilation"),
-         p = pair_arg(ctx, 4, "padding"), s = pair_arg(ctx, 5, "stride");
-    return {ctx.make<op::Col2Im>({x, ctx.i64(os), ctx.i64(k)}, s, d, p, p)};
+    // The output size may be computed at run time (fold back to x.shape[-2:]).
+    auto k = pair_arg(ctx, 2, "kernel_size"), d = pair_arg(ctx, 3, "dilation"), p = pair_arg(ctx, 4, "padding"),
+         s = pair_arg(ctx, 5, "stride");
+    return {ctx.make<op::Col2Im>({x, int_list(ctx, 1), ctx.i64(k)}, s, d, p, p)};
 }
 
 }  // namespace
