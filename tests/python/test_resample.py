@@ -183,9 +183,10 @@ for mode in ("bilinear", "bicubic"):
         C(f"{mode}_aa_down_size", interp("I", mode=mode, antialias=True, size=(4, 3)), X2S),
         C(f"{mode}_aa_up_size", interp("I", mode=mode, antialias=True, size=(11, 8)), X2),
         # align_corners with antialias: torch's step (in - 1) / (out - 1) is beyond the opset's
-        # Pillow modes; kiln resamples by constant matrices, so the sizes must be static.
-        C(f"{mode}_aa_ac_down", interp("I", mode=mode, antialias=True, align_corners=True, size=(4, 5)), X2S,
-          dynamic=False),
+        # Pillow modes; kiln resamples by weight matrices built in the graph.
+        C(f"{mode}_aa_ac_down", interp("I", mode=mode, antialias=True, align_corners=True, size=(4, 5)), X2S),
+        C(f"{mode}_aa_ac_scale", interp("I", mode=mode, antialias=True, align_corners=True, scale_factor=(0.6, 1.4)), X2S),
+        C(f"{mode}_aa_ac_to_1", interp("I", mode=mode, antialias=True, align_corners=True, size=(1, 3)), X2S),
     ]
 CASES += [
     C("interpolate_to_other_size", InterpLike, [X2, In((1, 1, 8, 4), alt=(1, 1, 3, 11))]),
@@ -233,12 +234,6 @@ def params():
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params()))
 def test_resample_op(case, dtype, capture, shapes):
     check(case.module(), case.ins, capture=capture, shapes=shapes, dtype=dtype)
-
-
-def test_aa_align_corners_needs_static_sizes():
-    m = interp("I", mode="bilinear", antialias=True, align_corners=True, size=(4, 5))().eval()
-    with pytest.raises(kiln.ConversionError, match="antialias with align_corners=True needs static spatial sizes"):
-        kiln.convert_model(m, example_input=torch.randn(1, 2, 9, 11))
 
 
 def test_nearest_uses_the_fast_kernel_and_matches_reference():

@@ -12,15 +12,13 @@
 // With scale_factors (and no recompute_scale_factor), torch uses 1 / scale as the input step
 // rather than in / out: that is the opset's scales mode, with the scales kept in f64 as torch
 // keeps them.
-#include <cmath>
-#include <limits>
-
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/col2im.hpp"
 #include "kiln/ops/grid_sample.hpp"
 #include "kiln/ops/interpolate.hpp"
 #include "kiln/ops/matmul.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -103,36 +101,58 @@ Output nearest2d_scales(NodeContext& ctx, const Output& x, const std::vector<dou
     return ctx.make<op::Concat>(parts, int64_t{0});
 }
 
-// A dense [out, in] matrix of one axis' taps.
-Tensor tap_matrix(const op::AxisTaps& t) {
-    Tensor m(Type::f32, {t.out, t.in});
-    std::fill(m.data<float>(), m.data<float>() + m.size(), 0.f);
-    for (int64_t o = 0; o < t.out; ++o)
-        for (int64_t k = 0; k < t.taps; ++k) {
-            size_t e = static_cast<size_t>(o * t.taps + k);
-            m.data<float>()[o * t.in + t.index[e]] += static_cast<float>(t.weight[e]);
-        }
-    return m;
+// The [out, in] matrix of Pillow's filter (triangle or cubic with a = -0.5) resampling one axis
+// with input step `ratio` (f32 scalar): row o weighs input j by filter((j - c + 0.5) / w),
+// c = ratio * (o + 0.5), w = max(ratio, 1), normalized. Pillow's window [c - S + 0.5, c + S + 0.5)
+// (S = support * w) is exactly where the filter is not 0, so the whole row can be weighed.
+Output pillow_matrix(NodeContext& ctx, bool cubic, const Output& in, const Output& out, const Output& ratio) {
+    auto f = [&](double v) { return typed_scalar(ctx, Type::f32, v); };
+    auto range = [&](const Output& n, std::vector<int64_t> shape) {
+        Output r = ctx.make<op::Range>({f(0), to_type(ctx, n, Type::f32), f(1)}, Type::f32);
+        return ctx.make<op::Reshape>({r, ctx.i64(shape)}, false);
+    };
+    Output inv = ctx.make<op::Divide>({f(1), ctx.make<op::Maximum>({ratio, f(1)})});
+    Output center = ctx.make<op::Multiply>({ctx.make<op::Add>({range(out, {-1, 1}), f(0.5)}), ratio});
+    Output x = ctx.make<op::Multiply>(
+        {ctx.make<op::Add>({ctx.make<op::Subtract>({range(in, {1, -1}), center}), f(0.5)}), inv});
+    Output ax = ctx.make<op::Abs>({x});
+    Output w;
+    if (!cubic) {
+        w = ctx.make<op::Relu>({ctx.make<op::Subtract>({f(1), ax})});
+    } else {
+        const double a = -0.5;
+        Output x2 = ctx.make<op::Multiply>({ax, ax});
+        // |x| < 1: ((a + 2)|x| - (a + 3)) x^2 + 1;  1 <= |x| < 2: (((|x| - 5)|x| + 8)|x| - 4) a
+        Output near = ctx.make<op::Add>(
+            {ctx.make<op::Multiply>({ctx.make<op::Subtract>({ctx.make<op::Multiply>({ax, f(a + 2)}), f(a + 3)}), x2}), f(1)});
+        Output far = ctx.make<op::Subtract>({ctx.make<op::Multiply>({ctx.make<op::Subtract>({ax, f(5)}), ax}), f(-8)});
+        far = ctx.make<op::Multiply>({ctx.make<op::Subtract>({ctx.make<op::Multiply>({far, ax}), f(4)}), f(a)});
+        w = ctx.make<op::Select>({ctx.make<op::Less>({ax, f(2)}), far, f(0)});
+        w = ctx.make<op::Select>({ctx.make<op::Less>({ax, f(1)}), near, w});
+    }
+    Output total = ctx.make<op::ReduceSum>({w, ctx.i64({1})}, true);
+    // A row of zeros (no input under the filter) stays zeros, as in torch.
+    total = ctx.make<op::Select>({ctx.make<op::Equal>({total, f(0)}), f(1), total});
+    return ctx.make<op::Divide>({w, total});
 }
 
 // Antialiased resampling with align_corners=True: torch then centres output d at
 // (d + 0.5) * (in - 1) / (out - 1), a step the opset's Pillow modes cannot take (they ignore
-// coordinate_transformation_mode). At static sizes the resampling is a constant matrix per axis.
-Output aa_align_corners(NodeContext& ctx, const Output& x, Kind kind, const std::vector<int64_t>& sizes) {
+// coordinate_transformation_mode): each axis becomes a MatMul by its weight matrix, built in
+// the graph from the sizes (constant once the sizes are known).
+Output aa_align_corners(NodeContext& ctx, const Output& x, Kind kind, const Output& sizes) {
     const int64_t r = static_rank(ctx, x);
     ctx.check(r == 4, "antialias needs a 4-D input, got rank ", r);
-    op::Interpolate pillow(kind == Kind::bicubic_aa ? InterpolateMode::bicubic_pillow : InterpolateMode::bilinear_pillow,
-                           ShapeCalcMode::scales, CoordinateTransformMode::half_pixel, NearestMode::floor, false,
-                           -0.5);
+    auto f = [&](double v) { return typed_scalar(ctx, Type::f32, v); };
     Output y = x;
     for (int k = 1; k >= 0; --k) {  // W, then H
-        const Dimension& d = x.shape()[static_cast<size_t>(2 + k)];
-        ctx.check(d.is_static(), "antialias with align_corners=True needs static spatial sizes, got ",
-                  x.shape().to_string());
-        const int64_t in = d.get_length(), out = sizes[static_cast<size_t>(k)];
-        const double scale = in > 1 && out > 1 ? static_cast<double>(out - 1) / static_cast<double>(in - 1)
-                                               : std::numeric_limits<double>::infinity();
-        Output m = ctx.constant(tap_matrix(pillow.axis_taps(in, out, scale, false)));
+        Output in = dim_of(ctx, x, 2 + k);
+        Output out = ctx.make<op::Gather>({sizes, ctx.i64_scalar(k), ctx.i64_scalar(0)}, int64_t{0});
+        Output fin = to_type(ctx, in, Type::f32), fout = to_type(ctx, out, Type::f32);
+        Output steps = ctx.make<op::Maximum>({ctx.make<op::Subtract>({fout, f(1)}), f(1)});
+        Output ratio = ctx.make<op::Divide>({ctx.make<op::Subtract>({fin, f(1)}), steps});
+        ratio = ctx.make<op::Select>({ctx.make<op::Greater>({fout, f(1)}), ratio, f(0)});
+        Output m = pillow_matrix(ctx, kind == Kind::bicubic_aa, in, out, ratio);
         y = k == 1 ? ctx.make<op::MatMul>({y, m}, false, true) : ctx.make<op::MatMul>({m, y}, false, false);
     }
     return y;
@@ -184,19 +204,20 @@ Outs upsample(NodeContext& ctx, Kind kind) {
     }
     const bool aa = kind == Kind::bilinear_aa || kind == Kind::bicubic_aa;
     if (aa && align_corners) {
-        std::vector<int64_t> sizes;
+        Output sizes;
         if (has_size) {
-            sizes = ctx.const_ints(1);
-        } else {
-            ctx.check(!sv.empty(), "antialias with align_corners=True needs constant scale factors");
+            sizes = int_list(ctx, 1);
+        } else {  // floor(in * scale), in f64 as torch
+            OutputVector parts;
             for (size_t k = 0; k < n; ++k) {
-                const Dimension& d = x.shape()[2 + k];
-                ctx.check(d.is_static(), "antialias with align_corners=True needs static spatial sizes, got ",
-                          x.shape().to_string());
-                sizes.push_back(op::scaled_length(d.get_length(), sv[k], Type::f64));
+                Output sk = ctx.make<op::Gather>({*scales, ctx.i64_scalar(static_cast<int64_t>(k)), ctx.i64_scalar(0)},
+                                                 int64_t{0});
+                Output len = ctx.make<op::Floor>(
+                    {ctx.make<op::Multiply>({to_type(ctx, dim_of(ctx, x, 2 + static_cast<int64_t>(k)), Type::f64), sk})});
+                parts.push_back(ctx.make<op::Unsqueeze>({to_type(ctx, len, Type::i64), ctx.i64({0})}));
             }
+            sizes = ctx.make<op::Concat>(parts, int64_t{0});
         }
-        ctx.check(sizes.size() == n, "expected ", n, " output sizes, got ", sizes.size());
         return {aa_align_corners(ctx, x, kind, sizes)};
     }
     if (kind == Kind::nearest && n == 2 && scales && !sv.empty()) scales = nearest2d_scales(ctx, x, sv);
