@@ -68,6 +68,15 @@ class UpsampleModules(nn.Module):
 
 
 @fn
+def UpsampleSizeAndScales(self, x):
+    # The older overload (what torch.export records): the size sets the output, the scales the
+    # step, and they need not agree.
+    return (torch._C._nn.upsample_bilinear2d(x, [10, 15], False, 2.0, 2.0),
+            torch._C._nn.upsample_nearest2d(x, [4, 15], 0.5, 1.7),
+            torch._C._nn.upsample_bicubic2d(x, [11, 3], False, 2.0, 0.5))
+
+
+@fn
 def PixelShuffle(self, x):
     return F.pixel_shuffle(x, 2)
 
@@ -192,6 +201,7 @@ CASES += [
     C("interpolate_to_other_size", InterpLike, [X2, In((1, 1, 8, 4), alt=(1, 1, 3, 11))]),
     C("interpolate_to_other_size_nearest", InterpLikeNearest, [X2, In((1, 1, 8, 4), alt=(1, 1, 3, 11))]),
     C("upsample_modules", UpsampleModules, X2, script=False),  # nn.Upsample does not script its float scale
+    C("upsample_size_and_scales", UpsampleSizeAndScales, X2),
     C("interpolate_1x1", interp("I", mode="bilinear", size=(1, 1)), X2),
     C("interpolate_from_1x1", interp("I", mode="bicubic", size=(4, 3), align_corners=False), In((2, 3, 1, 1), alt=(1, 3, 1, 1))),
 ]

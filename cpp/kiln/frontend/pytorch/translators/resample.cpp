@@ -72,33 +72,66 @@ std::optional<Output> scale_factors(NodeContext& ctx, size_t i, size_t n, std::v
 // torch's 2-D nearest (not 1-D or 3-D, not nearest-exact) copies when the output length equals
 // the input length and halves the index when it is twice the input length, even when a scale
 // factor says otherwise (scale 1.05 on 10 pixels gives 10 pixels read as 0..9, not by
-// floor(d / 1.05)). The scale that reproduces that is out / in itself.
-Output nearest2d_scales(NodeContext& ctx, const Output& x, const std::vector<double>& s) {
+// floor(d / 1.05)). The scale that reproduces that is out / in itself. `sizes`: the output
+// sizes when given beside the scales (else floor(in * scale)).
+Output nearest2d_scales(NodeContext& ctx, const Output& x, const std::vector<double>& s,
+                        const std::optional<Output>& sizes) {
     const int64_t r = static_rank(ctx, x);
-    OutputVector parts;
-    bool all_static = true;
+    const Tensor* given = sizes ? sizes->node->constant_value() : nullptr;
+    bool all_static = !sizes || given;
     std::vector<double> fixed = s;
-    for (size_t k = 0; k < s.size(); ++k) {
+    for (size_t k = 0; k < s.size() && all_static; ++k) {
         const Dimension& d = x.shape()[static_cast<size_t>(r - 2) + k];
         if (!d.is_static()) {
             all_static = false;
-            continue;
+            break;
         }
-        int64_t in = d.get_length(), out = op::scaled_length(in, s[k], Type::f64);
+        int64_t in = d.get_length();
+        int64_t out = given ? given->as_i64_vector().at(k) : op::scaled_length(in, s[k], Type::f64);
         if (out == in) fixed[k] = 1.0;
         else if (out == 2 * in) fixed[k] = 2.0;
     }
     if (all_static) return ctx.constant(Tensor::from_vector(fixed, {static_cast<int64_t>(s.size())}));
+    OutputVector parts;
     for (size_t k = 0; k < s.size(); ++k) {
         Output in = to_type(ctx, dim_of(ctx, x, r - 2 + static_cast<int64_t>(k)), Type::f64);
         Output sc = typed_scalar(ctx, Type::f64, s[k]);
-        Output out = ctx.make<op::Floor>({ctx.make<op::Multiply>({in, sc})});
+        Output out = sizes ? to_type(ctx, ctx.make<op::Gather>({*sizes, ctx.i64_scalar(static_cast<int64_t>(k)),
+                                                                 ctx.i64_scalar(0)}, int64_t{0}), Type::f64)
+                           : ctx.make<op::Floor>({ctx.make<op::Multiply>({in, sc})});
         Output twice = ctx.make<op::Multiply>({in, typed_scalar(ctx, Type::f64, 2.0)});
         Output e = ctx.make<op::Select>({ctx.make<op::Equal>({out, twice}), typed_scalar(ctx, Type::f64, 2.0), sc});
         e = ctx.make<op::Select>({ctx.make<op::Equal>({out, in}), typed_scalar(ctx, Type::f64, 1.0), e});
         parts.push_back(ctx.make<op::Unsqueeze>({e, ctx.i64({0})}));
     }
     return ctx.make<op::Concat>(parts, int64_t{0});
+}
+
+// The older overloads take an output size and the scales that set the step apart: output d
+// still reads where the scale puts it, past floor(in * scale) too, clamped into the input.
+// In scales mode the step does not depend on the output length, so: extend the input by
+// copies of its last element until floor(len * scale) covers the size, then cut to the size.
+Output sized_by_scales(NodeContext& ctx, const Output& x, const Output& scales, const Output& sizes,
+                       const std::vector<int64_t>& axes, const op::Interpolate& attrs) {
+    const size_t n = axes.size();
+    OutputVector ends{ctx.i64_scalar(0), ctx.i64_scalar(0)};
+    for (size_t k = 0; k < n; ++k) {
+        Output in = to_type(ctx, dim_of(ctx, x, axes[k]), Type::f64);
+        Output sk = ctx.make<op::Gather>({scales, ctx.i64_scalar(static_cast<int64_t>(k)), ctx.i64_scalar(0)}, int64_t{0});
+        Output out = to_type(ctx, ctx.make<op::Gather>({sizes, ctx.i64_scalar(static_cast<int64_t>(k)), ctx.i64_scalar(0)},
+                                                       int64_t{0}),
+                             Type::f64);
+        Output need = ctx.make<op::Subtract>(
+            {ctx.make<op::Add>({ctx.make<op::Ceiling>({ctx.make<op::Divide>({out, sk})}), typed_scalar(ctx, Type::f64, 1)}), in});
+        ends.push_back(to_type(ctx, ctx.make<op::Maximum>({need, typed_scalar(ctx, Type::f64, 0)}), Type::i64));
+    }
+    OutputVector parts;
+    for (auto& e : ends) parts.push_back(ctx.make<op::Unsqueeze>({e, ctx.i64({0})}));
+    Output pe = ctx.make<op::Concat>(parts, int64_t{0});
+    Output xp = ctx.make<op::Pad>({x, ctx.i64(std::vector<int64_t>(n + 2, 0)), pe}, op::PadMode::edge);
+    Output y = ctx.make<op::Interpolate>({xp, scales, ctx.i64(axes)}, attrs);
+    return ctx.make<op::Slice>({y, ctx.i64(std::vector<int64_t>(n, 0)), sizes, ctx.i64(std::vector<int64_t>(n, 1)),
+                                ctx.i64(axes)});
 }
 
 // The [out, in] matrix of Pillow's filter (triangle or cubic with a = -0.5) resampling one axis
@@ -220,15 +253,27 @@ Outs upsample(NodeContext& ctx, Kind kind) {
         }
         return {aa_align_corners(ctx, x, kind, sizes)};
     }
-    if (kind == Kind::nearest && n == 2 && scales && !sv.empty()) scales = nearest2d_scales(ctx, x, sv);
     // The coordinate step comes from the scales whenever torch has them (even beside an
     // output_size, as in the older overloads), else from the sizes; align_corners steps by
     // (in - 1) / (out - 1) whatever the scales say.
     const bool use_scales = scales.has_value() && !(align_corners && has_size);
-    Output sos = use_scales ? *scales : int_list(ctx, 1);
-    return {ctx.make<op::Interpolate>({x, sos, ctx.i64(axes)}, mode,
-                                      use_scales ? ShapeCalcMode::scales : ShapeCalcMode::sizes, ctm,
-                                      NearestMode::floor, false, cube)};
+    std::optional<Output> sizes;
+    if (has_size) sizes = int_list(ctx, 1);
+    if (kind == Kind::nearest && n == 2 && use_scales && !sv.empty()) scales = nearest2d_scales(ctx, x, sv, sizes);
+    op::Interpolate attrs(mode, use_scales ? ShapeCalcMode::scales : ShapeCalcMode::sizes, ctm, NearestMode::floor,
+                          false, cube);
+    if (use_scales && sizes) {
+        // Both given: scales mode already gives the sizes when they agree with floor(in * scale).
+        bool agree = !sv.empty();
+        const Tensor* sz = sizes->node->constant_value();
+        for (size_t k = 0; k < n && agree; ++k) {
+            const Dimension& d = x.shape()[2 + k];
+            agree = sz && d.is_static() &&
+                    op::scaled_length(d.get_length(), sv[k], Type::f64) == sz->as_i64_vector().at(k);
+        }
+        if (!agree) return {sized_by_scales(ctx, x, *scales, *sizes, axes, attrs)};
+    }
+    return {ctx.make<op::Interpolate>({x, use_scales ? *scales : *sizes, ctx.i64(axes)}, attrs)};
 }
 
 // grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners)
