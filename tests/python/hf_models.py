@@ -103,11 +103,6 @@ FIXED_LENGTH = {"funnel": 7}
 # What stops the rest, each an exact reason (strict xfails in the test).
 KNOWN_FAILURES = {
     "longformer": "aten::as_strided (the sliding-window chunking) has no translator yet",
-    "convbert": "aten::im2col (nn.functional.unfold) has no translator yet",
-    "beit": "aten::meshgrid and aten::upsample_bilinear2d have no translator yet",
-    "dinov2": "aten::upsample_bicubic2d has no translator yet",
-    "yolos": "aten::upsample_bicubic2d has no translator yet",
-    "mobilevit": "aten::upsample_bilinear2d has no translator yet",
     "mixtral": "torch.jit.trace itself fails on the grouped-mm experts ('strides should be multiple of 16 bytes')",
 }
 

@@ -16,10 +16,35 @@ const TValue& Translation::value(int64_t id) const {
     throw ConversionError(str_cat("value %", id, " is used before it is defined"));
 }
 
+namespace {
+bool same_const(const ConstValue& a, const ConstValue& b) {
+    using K = ConstValue::Kind;
+    if (a.kind != b.kind) return false;
+    switch (a.kind) {
+        case K::none: return true;
+        case K::boolean: return a.b == b.b;
+        case K::integer: return a.i == b.i;
+        case K::floating: return a.f == b.f || (a.f != a.f && b.f != b.f);
+        case K::string: return a.s == b.s;
+        case K::tensor: return a.tensor.data() == b.tensor.data() && a.tensor.shape() == b.tensor.shape() &&
+                               a.tensor.type() == b.tensor.type();
+        case K::list:
+            if (a.items.size() != b.items.size()) return false;
+            for (size_t i = 0; i < a.items.size(); ++i)
+                if (!same_const(a.items[i], b.items[i])) return false;
+            return true;
+    }
+    return false;
+}
+}  // namespace
+
 Output Translation::constant_for(int64_t id, const std::function<Output()>& make) {
+    ConstValue now = value(id).as_const();
     auto it = const_nodes_.find(id);
-    if (it != const_nodes_.end()) return it->second;
-    return const_nodes_[id] = make();
+    if (it != const_nodes_.end() && same_const(it->second.first, now)) return it->second.second;
+    Output o = make();
+    const_nodes_[id] = {std::move(now), o};
+    return o;
 }
 
 namespace {

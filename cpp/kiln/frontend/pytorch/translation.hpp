@@ -23,7 +23,9 @@ public:
 private:
     const GraphDesc& g_;
     std::map<int64_t, TValue> values_;
-    std::map<int64_t, Output> const_nodes_;
+    // The Constant made for a value id, with the constant it was made from: an id is rebound
+    // by each iteration of an unrolled loop, so a cached node is reused only for the same value.
+    std::map<int64_t, std::pair<ConstValue, Output>> const_nodes_;
     // Values that alias another tensor's memory in torch: the base value and the view ops
     // from it, which can be replayed on an index grid when the chain only selects elements.
     struct ViewInfo {

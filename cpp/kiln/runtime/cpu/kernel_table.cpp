@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
+#include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
@@ -24,6 +25,7 @@ constexpr KernelFactory kFamilies[] = {
     make_eltwise_kernel,
     make_reduce_norm_kernel,
     make_movement_kernel,
+    make_interpolate_kernel,
 };
 
 }  // namespace

@@ -16,7 +16,8 @@ void add_creation_translators(TranslatorTable& t);     // creation.cpp: zeros, a
 void add_conv_pool_translators(TranslatorTable& t);    // conv_pool.cpp
 void add_linear_translators(TranslatorTable& t);       // linear.cpp: linear, matmul, addmm, einsum
 void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer norm, softmax, reductions
-void add_attention_translators(TranslatorTable& t);
-void add_index_translators(TranslatorTable& t);        // index.cpp: embedding, x[i, j], argmax, topk, sort    // attention.cpp: fused multi-head attention, sdpa
+void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused multi-head attention, sdpa
+void add_resample_translators(TranslatorTable& t);     // resample.cpp: upsample, grid_sampler, pixel/channel shuffle, fold
+void add_index_translators(TranslatorTable& t);        // index.cpp: embedding, x[i, j], argmax, topk, sort
 
 }  // namespace kiln::frontend::pytorch
