@@ -17,6 +17,9 @@ const TValue& Translation::value(int64_t id) const {
 }
 
 Output Translation::constant_for(int64_t id, const std::function<Output()>& make) {
+    // Only the graph's own constants keep one value: a value computed to a constant (a loop's
+    // iteration number while unrolling, an index derived from it) has another one each time.
+    if (!g_.constants.count(id)) return make();
     auto it = const_nodes_.find(id);
     if (it != const_nodes_.end()) return it->second;
     return const_nodes_[id] = make();
@@ -125,8 +128,6 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
 }
 
-namespace {
-
 bool same_value(const TValue& a, const TValue& b) {
     if (a.kind != b.kind) return false;
     switch (a.kind) {
@@ -137,17 +138,19 @@ bool same_value(const TValue& a, const TValue& b) {
             for (size_t i = 0; i < a.items.size(); ++i)
                 if (!same_value(a.items[i], b.items[i])) return false;
             return true;
+        case TValue::Kind::runtime_list: return a.pieces == b.pieces;
     }
     return false;
 }
 
-// A constant list as a list of constant values, so that it merges item by item.
 TValue as_list(const TValue& v) {
     if (v.kind != TValue::Kind::constant || v.c.kind != ConstValue::Kind::list) return v;
     std::vector<TValue> items;
     for (auto& c : v.c.items) items.emplace_back(c);
     return TValue::list(items);
 }
+
+namespace {
 
 TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TValue& b0) {
     if (same_value(a0, b0)) return a0;
@@ -157,6 +160,8 @@ TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TVal
         for (size_t i = 0; i < a.items.size(); ++i) items.push_back(choose(ctx, cond, a.items[i], b.items[i]));
         return TValue::list(items);
     }
+    ctx.check(a.kind != TValue::Kind::runtime_list && b.kind != TValue::Kind::runtime_list,
+              "a list of run-time length differs between the branches of an `if`");
     ctx.check(!a.is_none() && !b.is_none(), "a branch on a run-time condition gives None on one side only");
     Output x = ctx.tensor_of(a), y = ctx.tensor_of(b);
     Type t = promote_types(x.type(), y.type());
@@ -224,7 +229,12 @@ std::shared_ptr<Model> Translation::run() {
         std::vector<TValue> flat;
         // Tuples and lists of tensors are flattened into several outputs, in order.
         std::function<void(const TValue&)> flatten = [&](const TValue& x) {
-            if (x.kind == TValue::Kind::list) {
+            if (x.kind == TValue::Kind::runtime_list) {
+                throw ConversionError(
+                    "the model returns a list whose length is known only at run time (a split, chunk or unbind "
+                    "of a dynamic dimension, or a list appended to in a loop): kiln needs a fixed number of "
+                    "outputs; stack or cat the list, unpack it into names, or give the dimension's size with input=");
+            } else if (x.kind == TValue::Kind::list) {
                 for (auto& item : x.items) flatten(item);
             } else {
                 flat.push_back(x);

@@ -7,6 +7,11 @@
 
 namespace kiln::frontend::pytorch {
 
+// Whether two torch values are the same value (the same kiln output, equal constants, ...).
+bool same_value(const TValue& a, const TValue& b);
+// A constant list as a list of constant values, so that it merges item by item.
+TValue as_list(const TValue& v);
+
 class Translation {
 public:
     explicit Translation(const GraphDesc& g) : g_(g) {}
