@@ -452,6 +452,10 @@ std::vector<TValue> NodeContext::translate_loop(const TValue& trip_count, const 
         results.push_back(make<op::Unsqueeze>({item, i64({0})}));
         grow_slots.push_back(i);
     }
+    if (n_leaves == 0 && grow_slots.empty()) {  // nothing carried out: the loop has no effect
+        t_.values() = before;
+        return {};
+    }
     auto body = make_body(results, params, outer, "body");
     auto n = std::make_shared<op::Loop>();
     n->body = body.model;
