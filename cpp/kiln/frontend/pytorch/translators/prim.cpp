@@ -142,12 +142,16 @@ Outs derive_index(NodeContext& ctx) {  // (index, start, step) -> start + index 
 template <bool Min>
 Outs min_max(NodeContext& ctx) {
     if (ctx.num_inputs() == 2) {
+        auto is_int = [&](size_t k) {
+            return ctx.value(k).kind == TValue::Kind::constant && ctx.value(k).c.kind == ConstValue::Kind::integer;
+        };
+        if (is_int(0) && is_int(1)) {  // exactly (enumerate's bound is INT64_MAX)
+            int64_t a = ctx.value(0).c.i, b = ctx.value(1).c.i;
+            return {ConstValue::integer(Min ? std::min(a, b) : std::max(a, b))};
+        }
         if (ctx.is_const(0) && ctx.is_const(1)) {
             double x = ctx.const_float(0), y = ctx.const_float(1);
-            bool ints = ctx.value(0).c.kind == ConstValue::Kind::integer && ctx.value(1).c.kind == ConstValue::Kind::integer;
-            double r = Min ? std::min(x, y) : std::max(x, y);
-            if (ints) return {ConstValue::integer(static_cast<int64_t>(r))};
-            return {ConstValue::floating(r)};
+            return {ConstValue::floating(Min ? std::min(x, y) : std::max(x, y))};
         }
         auto [x, y] = promoted(ctx, 0, 1);
         TValue r(Min ? ctx.make<op::Minimum>({x, y}) : ctx.make<op::Maximum>({x, y}));
