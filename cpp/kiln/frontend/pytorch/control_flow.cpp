@@ -167,9 +167,9 @@ bool holds(const PartialShape& outer, const PartialShape& inner) {
     return true;
 }
 
-// The If's view of one merged leaf: which If output it is (or the value itself if both agree).
+// The leaves where the two branches give different values: each becomes an If output.
 struct Merge {
-    std::vector<std::pair<TValue, TValue>> leaves;  // pairs that need an If output
+    std::vector<std::pair<TValue, TValue>> leaves;  // (then value, else value)
 };
 
 // a and b merged: where they differ, a placeholder (a tensor value with no node, its index the
