@@ -2,9 +2,11 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/graph_desc.cpp
   cpp/kiln/frontend/pytorch/node_context.cpp
   cpp/kiln/frontend/pytorch/translate.cpp
+  cpp/kiln/frontend/pytorch/control_flow.cpp
   cpp/kiln/frontend/pytorch/op_table.cpp
   cpp/kiln/frontend/pytorch/translators/common.cpp
   cpp/kiln/frontend/pytorch/translators/prim.cpp
+  cpp/kiln/frontend/pytorch/translators/lists.cpp
   cpp/kiln/frontend/pytorch/translators/elementwise.cpp
   cpp/kiln/frontend/pytorch/translators/shape.cpp
   cpp/kiln/frontend/pytorch/translators/creation.cpp

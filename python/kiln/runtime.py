@@ -12,7 +12,8 @@ from kiln._kiln import Model, Port, Tensor, _compile
 def _as_array(x, what):
     """numpy array / torch tensor / kiln.Tensor / number -> a contiguous CPU array object."""
     if isinstance(x, np.ndarray):
-        return np.ascontiguousarray(x)
+        # ascontiguousarray turns a 0-d array into shape (1,): keep scalars (a trip count) 0-d.
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     if isinstance(x, Tensor):
         return x.data
     mod = type(x).__module__

@@ -155,14 +155,10 @@ Q = In((2, 3, 5, 8), alt=(1, 3, 6, 8))
 KV = In((2, 3, 4, 8), alt=(1, 3, 7, 8))
 KV_SQUARE = In((2, 3, 5, 8), alt=(1, 3, 6, 8))
 
-# Cross-attention splits its packed weight at the query's embed size, dynamic when every dim is.
-RUNTIME_SPLIT = {"dynamic-trace": "ConversionError: aten::split_with_sizes: input 1 must be a constant int list, got a list computed at run time",
-                 "dynamic-script": "ConversionError: aten::split: input 1 must be a constant int list, got a list computed at run time"}
-
 CASES = [
-    C("mha", Mha, [seq(2, 5, 3, 4), seq(2, 6, 3, 2)], xfail=RUNTIME_SPLIT),
-    C("mha_seq_first", lambda: Mha(batch_first=False), [seq(5, 2, 4, 3), seq(6, 2, 2, 3)], xfail=RUNTIME_SPLIT),
-    C("mha_weights", MhaWeights, [seq(2, 5, 3, 4), seq(2, 6, 3, 2)], xfail=RUNTIME_SPLIT),
+    C("mha", Mha, [seq(2, 5, 3, 4), seq(2, 6, 3, 2)]),
+    C("mha_seq_first", lambda: Mha(batch_first=False), [seq(5, 2, 4, 3), seq(6, 2, 2, 3)]),
+    C("mha_weights", MhaWeights, [seq(2, 5, 3, 4), seq(2, 6, 3, 2)]),
     C("mha_kdim", lambda: Mha(kdim=12), [seq(2, 5, 3, 4), In((2, 6, 12), alt=(3, 2, 12))]),
     C("mha_self", MhaSelf, seq(2, 5, 3, 4)),
     C("mha_self_seq_first", lambda: MhaSelf(batch_first=False), seq(5, 2, 4, 3)),

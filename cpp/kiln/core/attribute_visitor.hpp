@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 namespace kiln {
 
 class Tensor;
+class Model;
 
 class AttributeVisitor {
 public:
@@ -28,6 +30,8 @@ public:
     virtual void on(const char* name, PartialShape& v) = 0;
     // Only Constant has one: its payload (the IR writer sends it to the .bin file).
     virtual void on_tensor(const char* name, Tensor& v) { (void)name; (void)v; }
+    // The body graphs of If and Loop (the IR writes each as a nested <body>); ignored by default.
+    virtual void on_body(const char* name, std::shared_ptr<Model>& body) { (void)name; (void)body; }
 };
 
 // Visits an enum attribute through its IR spelling.

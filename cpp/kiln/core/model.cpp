@@ -127,16 +127,16 @@ std::shared_ptr<Model> Model::clone() const {
     return std::make_shared<Model>(results, params, name_);
 }
 
-std::string Model::to_string() const {
-    std::ostringstream os;
+namespace {
+void dump(const Model& m, std::ostringstream& os, const std::string& indent) {
     std::unordered_map<Node*, size_t> id;
-    auto ops = ordered_ops();
-    os << "model " << name_ << " (" << params_.size() << " inputs, " << results_.size()
+    auto ops = m.ordered_ops();
+    os << "model " << m.name() << " (" << m.parameters().size() << " inputs, " << m.results().size()
        << " outputs, " << ops.size() << " nodes)\n";
     for (auto& n : ops) {
         size_t k = id.size();
         id[n.get()] = k;
-        os << "  %" << k << " = " << n->type_name() << "(";
+        os << indent << "  %" << k << " = " << n->type_name() << "(";
         for (size_t i = 0; i < n->num_inputs(); ++i) {
             auto& in = n->input(i);
             os << (i ? ", " : "") << "%" << id.at(in.node.get());
@@ -151,7 +151,18 @@ std::string Model::to_string() const {
                << n->output_shape(i).to_string();
         if (!n->name().empty()) os << "  # " << n->name();
         os << "\n";
+        for (auto& b : n->bodies()) {
+            if (!b) continue;
+            os << indent << "    body ";
+            dump(*b, os, indent + "    ");
+        }
     }
+}
+}  // namespace
+
+std::string Model::to_string() const {
+    std::ostringstream os;
+    dump(*this, os, "");
     return os.str();
 }
 
@@ -193,6 +204,14 @@ void validate_model(const Model& m) {
                             " was ", type_name(before[i].type), before[i].shape.to_string(),
                             " but re-inference gives ", type_name(n->output_type(i)),
                             n->output_shape(i).to_string());
+        }
+        for (auto& b : n->bodies()) {
+            KILN_CHECK_NODE(*n, b != nullptr, "has no body graph");
+            try {
+                validate_model(*b);
+            } catch (const Error& e) {
+                throw Error(str_cat("[", n->type_name(), " ", n->name(), "] body ", b->name(), ": ", e.what()));
+            }
         }
     }
 }

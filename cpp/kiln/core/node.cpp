@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "kiln/core/model.hpp"
+
 namespace kiln {
 
 Type Output::type() const { return node->output_type(index); }
@@ -88,6 +90,16 @@ struct Printer : AttributeVisitor {
     void on(const char* n, std::vector<double>& v) override { list(n, v); }
     void on(const char* n, Type& v) override { sep(n); os << type_name(v); }
     void on(const char* n, PartialShape& v) override { sep(n); os << v.to_string(); }
+    // A summary only: the text dump prints each body in full under its node.
+    void on_body(const char* n, std::shared_ptr<Model>& b) override {
+        sep(n);
+        if (!b) {
+            os << "none";
+            return;
+        }
+        os << "<" << b->parameters().size() << " inputs, " << b->results().size() << " outputs, "
+           << b->ordered_ops().size() << " nodes>";
+    }
     void on_tensor(const char* n, Tensor& t) override {
         sep(n);
         os << type_name(t.type()) << to_string(t.shape());
@@ -108,7 +120,14 @@ std::string Node::attributes_string() {
 }
 
 bool same_attributes(Node& a, Node& b) {
-    return std::string(a.type_name()) == b.type_name() && a.attributes_string() == b.attributes_string();
+    if (std::string(a.type_name()) != b.type_name() || a.attributes_string() != b.attributes_string()) return false;
+    // The attribute text only summarizes bodies; equal bodies print equal.
+    auto ba = a.bodies(), bb = b.bodies();
+    if (ba.size() != bb.size()) return false;
+    for (size_t i = 0; i < ba.size(); ++i)
+        if ((ba[i] == nullptr) != (bb[i] == nullptr) || (ba[i] && ba[i]->to_string() != bb[i]->to_string()))
+            return false;
+    return true;
 }
 
 }  // namespace kiln

@@ -15,6 +15,7 @@
 namespace kiln {
 
 class Node;
+class Model;
 
 // One output port of a node; this is what another node takes as an input.
 struct Output {
@@ -80,13 +81,19 @@ public:
     virtual void visit_attributes(AttributeVisitor&) {}
     // Pure shape/type inference.
     virtual void infer(InferContext& ctx) const = 0;
-    // Reference kernel: outputs arrive allocated with the inferred static shapes.
+    // Reference kernel: outputs arrive allocated with the inferred static shapes. An output whose
+    // shape infer() cannot know even from the input values (a Loop's concatenated output, whose
+    // length is the number of iterations the body's condition allows) arrives unallocated
+    // (data() == nullptr) and evaluate() allocates it.
     virtual void evaluate(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
     virtual bool has_evaluate() const { return true; }
     // The value of a Constant; nullptr for every other op.
     virtual const Tensor* constant_value() const { return nullptr; }
-    // A copy of this node (same attributes and name) taking new inputs.
+    // A copy of this node (same attributes and name) taking new inputs. Body graphs are copied too.
     virtual std::shared_ptr<Node> clone(const OutputVector& inputs) const = 0;
+    // The body graphs of If and Loop, empty for every other op: model-wide walks (validation, the
+    // text dump, the IR writer) reach them through this.
+    virtual std::vector<std::shared_ptr<Model>> bodies() const { return {}; }
 
     const std::string& name() const { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }

@@ -2,7 +2,10 @@
 
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
+
+#include "kiln/ops/control_flow.hpp"
 
 namespace kiln::passes {
 
@@ -17,11 +20,37 @@ std::shared_ptr<op::Constant> shape_constant(const Node& shape_of) {
     return make<op::Constant>({}, std::move(t));
 }
 
-}  // namespace
+// Copies the taken body of an If with a known condition into the graph in its place.
+void inline_if(Model& m, op::If& n, bool cond) {
+    size_t b = cond ? 0 : 1;
+    const Model& body = b ? *n.else_body : *n.then_body;
+    std::unordered_map<Node*, Output> map;  // body node -> its copy (output 0 for a parameter)
+    for (auto& d : n.inputs_of(b))
+        map[body.parameters().at(static_cast<size_t>(d.body_parameter_index)).get()] =
+            n.input(static_cast<size_t>(d.input_index));
+    std::unordered_map<Node*, NodePtr> copies;
+    for (auto& x : body.ordered_ops()) {
+        if (is_type(*x, "Parameter") || is_type(*x, "Result")) continue;
+        OutputVector ins;
+        for (auto& i : x->inputs()) {
+            auto p = map.find(i.node.get());
+            ins.push_back(p != map.end() ? p->second : Output{copies.at(i.node.get()), i.index});
+        }
+        auto c = x->clone(ins);
+        c->set_name(n.name() + "/" + x->name());
+        if (c->source().empty()) c->set_source(n.source());
+        copies[x.get()] = c;
+    }
+    for (auto& d : n.outputs_of(b)) {
+        auto& src = body.results().at(static_cast<size_t>(d.body_value_index))->input(0);
+        auto p = map.find(src.node.get());
+        Output to = p != map.end() ? p->second : Output{copies.at(src.node.get()), src.index};
+        replace_output(m, n.output(static_cast<size_t>(d.output_index)), to);
+    }
+}
 
-size_t fold_constants(Model& m, int64_t max_elements) {
+size_t fold_pass(Model& m, int64_t max_elements, bool& inlined) {
     size_t folded = 0;
-    std::unordered_set<Node*> result_inputs;
     for (auto& n : m.ordered_ops()) {
         if (is_type(*n, "Parameter") || is_type(*n, "Constant")) continue;
         // Inputs folded just before this node may make its shapes known: infer again.
@@ -37,8 +66,16 @@ size_t fold_constants(Model& m, int64_t max_elements) {
             replace_output(m, n->output(0), chosen);
             ++folded;
             continue;
+        } else if (auto* f = dynamic_cast<op::If*>(n.get()); f && n->input(0).node->constant_value()) {
+            // As fast as Choose once planned: the taken body becomes part of the graph (and is
+            // folded on the next round), the other one is dropped.
+            inline_if(m, *f, n->input(0).node->constant_value()->as_i64_vector().at(0) != 0);
+            inlined = true;
+            ++folded;
+            continue;
         } else {
-            bool all_const = n->num_inputs() > 0 && n->has_evaluate();
+            // A Loop over constants is left to run: folding it could take as long as the loop.
+            bool all_const = n->num_inputs() > 0 && n->has_evaluate() && !dynamic_cast<op::Loop*>(n.get());
             std::vector<Tensor> in;
             for (auto& i : n->inputs()) {
                 auto v = i.node->constant_value();
@@ -69,6 +106,18 @@ size_t fold_constants(Model& m, int64_t max_elements) {
             replace_output(m, n->output(i), replacement[i]);
         }
         ++folded;
+    }
+    return folded;
+}
+
+}  // namespace
+
+size_t fold_constants(Model& m, int64_t max_elements) {
+    size_t folded = 0;
+    for (int round = 0; round < 64; ++round) {
+        bool inlined = false;
+        folded += fold_pass(m, max_elements, inlined);
+        if (!inlined) break;  // inlined bodies are folded on the next round
     }
     return folded;
 }

@@ -9,7 +9,7 @@ namespace kiln::frontend::pytorch {
 
 bool TValue::is_const() const {
     if (kind == Kind::constant) return true;
-    if (kind == Kind::tensor) return false;
+    if (kind == Kind::tensor || kind == Kind::runtime_list) return false;
     for (auto& i : items)
         if (!i.is_const()) return false;
     return true;
@@ -120,6 +120,10 @@ Output NodeContext::tensor_of(const TValue& v) {
             }
             return make<op::Concat>(parts, int64_t{0});
         }
+        case TValue::Kind::runtime_list:
+            fail("a list whose length is known only at run time (from a split, chunk or unbind of a dynamic "
+                 "dimension, or appended to in a loop) is used as one tensor; unpack it into names, index it, "
+                 "or give the dimension's size with input=");
     }
     fail("unreachable");
 }
@@ -173,6 +177,7 @@ std::string NodeContext::const_str(size_t i) const {
 
 std::vector<int64_t> NodeContext::const_ints(size_t i) const {
     auto& v = value(i);
+    if (v.kind == TValue::Kind::runtime_list) fail("input ", i, " must be a constant int list, got a list of run-time length");
     if (v.kind == TValue::Kind::tensor) {
         if (auto c = v.out.node->constant_value()) return c->as_i64_vector();
         fail("input ", i, " must be a constant int list, got a value computed at run time");
@@ -208,6 +213,10 @@ std::vector<int64_t> NodeContext::const_ints(size_t i) const {
 std::vector<TValue> NodeContext::list(size_t i) const {
     auto& v = value(i);
     if (v.kind == TValue::Kind::list) return v.items;
+    if (v.kind == TValue::Kind::runtime_list)
+        fail("input ", i, " is a list whose length is known only at run time (from a split, chunk or unbind "
+             "of a dynamic dimension, or appended to in a loop); kiln needs its length here: unpack it into "
+             "names, or give the dimension's size with input=");
     if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::list) {
         std::vector<TValue> r;
         for (auto& c : v.c.items) r.emplace_back(c);

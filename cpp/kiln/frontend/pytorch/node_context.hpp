@@ -12,15 +12,28 @@
 
 namespace kiln::frontend::pytorch {
 
-// A torch value during translation: a kiln tensor, a constant, or a list/tuple of values.
+// The items of a list are the pieces of one tensor along an axis (split, chunk, unbind, or the
+// items a loop appends): `piece` is their length along axis (an i64 scalar; the last may be
+// shorter), or unset for single slices with the axis removed (unbind).
+struct Pieces {
+    Output data;
+    int64_t axis = 0;
+    Output piece;
+    bool unbound() const { return piece.node == nullptr; }
+};
+
+// A torch value during translation: a kiln tensor, a constant, a list/tuple of values, or a list
+// whose length is known only at run time (runtime_list: no items, only its `pieces`; ListUnpack,
+// __getitem__, len, cat and stack resolve it).
 struct TValue {
-    enum class Kind { tensor, constant, list };
+    enum class Kind { tensor, constant, list, runtime_list };
     Kind kind = Kind::constant;
     Output out;
     ConstValue c;
     std::vector<TValue> items;
     bool scalar = false;  // a torch int/float/bool computed at run time (a 0-d tensor here)
     std::vector<std::string> keys;  // a dict (prim::DictConstruct): the key of each item
+    std::shared_ptr<const Pieces> pieces;  // runtime_list always; a list when known (run-time indexing)
 
     TValue() = default;
     TValue(Output o) : kind(Kind::tensor), out(std::move(o)) {}
@@ -37,6 +50,12 @@ struct TValue {
         return t;
     }
     bool is_dict() const { return kind == Kind::list && !keys.empty(); }
+    static TValue runtime_list(Pieces p) {
+        TValue t;
+        t.kind = Kind::runtime_list;
+        t.pieces = std::make_shared<const Pieces>(std::move(p));
+        return t;
+    }
     bool is_none() const { return kind == Kind::constant && c.kind == ConstValue::Kind::none; }
     // A constant, or a list whose items are all constants.
     bool is_const() const;
@@ -105,6 +124,14 @@ public:
     // Translates both branches of an `if` on a run-time condition; each output, and each outer
     // value a branch rebinds (list mutation), becomes a Choose between the branches' values.
     std::vector<TValue> translate_if(const Output& cond, const BlockDesc& then_b, const BlockDesc& else_b);
+    // control_flow.cpp: an `if` on tensor data becomes an If whose bodies are the branches; the
+    // outer values they read become body parameters, the values they rebind extra outputs.
+    std::vector<TValue> translate_data_if(const Output& cond, const BlockDesc& then_b, const BlockDesc& else_b);
+    // control_flow.cpp: a loop whose trip count or condition is known only at run time becomes a
+    // Loop (carried values as back edges; outer values the body changes are carried too; a list
+    // the body only appends to becomes a concatenated output).
+    std::vector<TValue> translate_loop(const TValue& trip_count, const TValue& condition,
+                                       const std::vector<TValue>& carried, const BlockDesc& body);
 
     // Throws ConversionError with the node kind and source line.
     template <typename... A>
@@ -116,8 +143,14 @@ public:
         if (!cond) fail(a...);
     }
 
-private:
+    // Every torch value bound so far, and putting them back (a speculative unroll that stops).
+    std::map<int64_t, TValue> values_snapshot() const;
+    void restore_values(std::map<int64_t, TValue> values);
+
+    // Names the node after the torch node and gives it its source line (for nodes made by hand).
     void tag(Node& n);
+
+private:
     // Shape arithmetic on constants is computed at once, so that later translators can read
     // its values as constants (e.g. a view size computed from x.size(1) // 2).
     Output fold_small(const std::shared_ptr<Node>& n);
@@ -126,6 +159,9 @@ private:
     const NodeDesc& node_;
     int made_ = 0;
 };
+
+// Whether an `if` condition depends on tensor data (control_flow.cpp): real If, or Choose.
+bool depends_on_data(const Output& cond);
 
 using Translator = std::vector<TValue> (*)(NodeContext& ctx);
 

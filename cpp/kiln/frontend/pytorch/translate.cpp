@@ -16,35 +16,13 @@ const TValue& Translation::value(int64_t id) const {
     throw ConversionError(str_cat("value %", id, " is used before it is defined"));
 }
 
-namespace {
-bool same_const(const ConstValue& a, const ConstValue& b) {
-    using K = ConstValue::Kind;
-    if (a.kind != b.kind) return false;
-    switch (a.kind) {
-        case K::none: return true;
-        case K::boolean: return a.b == b.b;
-        case K::integer: return a.i == b.i;
-        case K::floating: return a.f == b.f || (a.f != a.f && b.f != b.f);
-        case K::string: return a.s == b.s;
-        case K::tensor: return a.tensor.data() == b.tensor.data() && a.tensor.shape() == b.tensor.shape() &&
-                               a.tensor.type() == b.tensor.type();
-        case K::list:
-            if (a.items.size() != b.items.size()) return false;
-            for (size_t i = 0; i < a.items.size(); ++i)
-                if (!same_const(a.items[i], b.items[i])) return false;
-            return true;
-    }
-    return false;
-}
-}  // namespace
-
 Output Translation::constant_for(int64_t id, const std::function<Output()>& make) {
-    ConstValue now = value(id).as_const();
+    // Only the graph's own constants keep one value: a value computed to a constant (a loop's
+    // iteration number while unrolling, an index derived from it) has another one each time.
+    if (!g_.constants.count(id)) return make();
     auto it = const_nodes_.find(id);
-    if (it != const_nodes_.end() && same_const(it->second.first, now)) return it->second.second;
-    Output o = make();
-    const_nodes_[id] = {std::move(now), o};
-    return o;
+    if (it != const_nodes_.end()) return it->second;
+    return const_nodes_[id] = make();
 }
 
 namespace {
@@ -150,8 +128,6 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
 }
 
-namespace {
-
 bool same_value(const TValue& a, const TValue& b) {
     if (a.kind != b.kind) return false;
     switch (a.kind) {
@@ -162,17 +138,19 @@ bool same_value(const TValue& a, const TValue& b) {
             for (size_t i = 0; i < a.items.size(); ++i)
                 if (!same_value(a.items[i], b.items[i])) return false;
             return true;
+        case TValue::Kind::runtime_list: return a.pieces == b.pieces;
     }
     return false;
 }
 
-// A constant list as a list of constant values, so that it merges item by item.
 TValue as_list(const TValue& v) {
     if (v.kind != TValue::Kind::constant || v.c.kind != ConstValue::Kind::list) return v;
     std::vector<TValue> items;
     for (auto& c : v.c.items) items.emplace_back(c);
     return TValue::list(items);
 }
+
+namespace {
 
 TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TValue& b0) {
     if (same_value(a0, b0)) return a0;
@@ -182,6 +160,8 @@ TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TVal
         for (size_t i = 0; i < a.items.size(); ++i) items.push_back(choose(ctx, cond, a.items[i], b.items[i]));
         return TValue::list(items);
     }
+    ctx.check(a.kind != TValue::Kind::runtime_list && b.kind != TValue::Kind::runtime_list,
+              "a list of run-time length differs between the branches of an `if`");
     ctx.check(!a.is_none() && !b.is_none(), "a branch on a run-time condition gives None on one side only");
     Output x = ctx.tensor_of(a), y = ctx.tensor_of(b);
     Type t = promote_types(x.type(), y.type());
@@ -250,7 +230,12 @@ std::shared_ptr<Model> Translation::run() {
         // Tuples, lists and dicts are flattened into several outputs, in order; dict items are
         // named by their key path ("logits", "hidden_states.1"), as the trace path names them.
         std::function<void(const TValue&, const std::string&)> flatten = [&](const TValue& x, const std::string& path) {
-            if (x.kind == TValue::Kind::list) {
+            if (x.kind == TValue::Kind::runtime_list) {
+                throw ConversionError(
+                    "the model returns a list whose length is known only at run time (a split, chunk or unbind "
+                    "of a dynamic dimension, or a list appended to in a loop): kiln needs a fixed number of "
+                    "outputs; stack or cat the list, unpack it into names, or give the dimension's size with input=");
+            } else if (x.kind == TValue::Kind::list) {
                 for (size_t j = 0; j < x.items.size(); ++j) {
                     std::string part = x.is_dict() ? x.keys[j] : path.empty() ? "" : std::to_string(j);
                     flatten(x.items[j], path.empty() ? part : part.empty() ? path : path + "." + part);

@@ -7,6 +7,11 @@
 
 namespace kiln::frontend::pytorch {
 
+// Whether two torch values are the same value (the same kiln output, equal constants, ...).
+bool same_value(const TValue& a, const TValue& b);
+// A constant list as a list of constant values, so that it merges item by item.
+TValue as_list(const TValue& v);
+
 class Translation {
 public:
     explicit Translation(const GraphDesc& g) : g_(g) {}
@@ -23,9 +28,8 @@ public:
 private:
     const GraphDesc& g_;
     std::map<int64_t, TValue> values_;
-    // The Constant made for a value id, with the constant it was made from: an id is rebound
-    // by each iteration of an unrolled loop, so a cached node is reused only for the same value.
-    std::map<int64_t, std::pair<ConstValue, Output>> const_nodes_;
+    // The Constant node made for each of the graph's own constants (their values never change).
+    std::map<int64_t, Output> const_nodes_;
     // Values that alias another tensor's memory in torch: the base value and the view ops
     // from it, which can be replayed on an index grid when the chain only selects elements.
     struct ViewInfo {

@@ -25,7 +25,9 @@ struct KernelShapes {
 class Kernel {
 public:
     virtual ~Kernel() = default;
-    // Inputs and outputs have the shapes given at creation; outputs are preallocated.
+    // Inputs and outputs have the shapes given at creation; outputs are preallocated. Kernels made
+    // by select_dynamic_kernel (kernel_table.hpp) get the outputs whose shape was not static at
+    // creation unallocated, and allocate them (fresh memory, shared with nothing).
     virtual void execute(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const = 0;
     // A short name for profiling and tests ("onednn_conv", "avx512_eltwise", "reference").
     virtual const char* name() const = 0;
@@ -46,6 +48,19 @@ public:
         node_->evaluate(in, out);
     }
     const char* name() const override { return "reference"; }
+
+private:
+    std::shared_ptr<const Node> node_;
+};
+
+// The reference kernel of a node whose output shapes are known only from its input values (or
+// only once it has run): infers them from the actual inputs at each call, allocates the outputs
+// (fresh memory), and runs evaluate(), which allocates any output infer() still cannot size.
+class DynamicReferenceKernel : public Kernel {
+public:
+    explicit DynamicReferenceKernel(std::shared_ptr<const Node> node) : node_(std::move(node)) {}
+    void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+    const char* name() const override { return "reference_dynamic"; }
 
 private:
     std::shared_ptr<const Node> node_;

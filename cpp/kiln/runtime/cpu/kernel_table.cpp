@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kiln/core/interpreter.hpp"
+#include "kiln/runtime/cpu/kernels/control_flow.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
@@ -35,10 +37,44 @@ bool reference_only() { return g_reference_only; }
 
 KernelPtr select_kernel(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {
     if (!g_reference_only) {
+        // If/Loop: their bodies compiled into plans of their own.
+        if (auto k = make_control_flow_kernel(node, shapes)) return k;
         for (auto f : kFamilies)
             if (auto k = f(*node, shapes)) return k;
     }
     return std::make_unique<ReferenceKernel>(node);
+}
+
+KernelPtr select_dynamic_kernel(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {
+    if (!g_reference_only)
+        if (auto k = make_control_flow_kernel(node, shapes)) return k;
+    if (!node->has_evaluate()) {
+        std::string outs;
+        for (auto& d : shapes.outputs) outs += (outs.empty() ? "" : ", ") + std::string(type_name(d.type)) + d.shape.to_string();
+        throw Error(str_cat("[", node->type_name(), " ", node->name(), "] its outputs (", outs,
+                            ") have data-dependent shapes and it has no kernel that can produce them"));
+    }
+    return std::make_unique<DynamicReferenceKernel>(node);
+}
+
+void DynamicReferenceKernel::execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    std::vector<TensorDesc> descs;
+    std::vector<const Tensor*> values;
+    for (auto& t : in) {
+        descs.push_back(TensorDesc{t.type(), PartialShape(t.shape())});
+        values.push_back(&t);
+    }
+    InferContext ctx(*node_, std::move(descs), std::move(values));
+    node_->infer(ctx);
+    for (size_t i = 0; i < out.size(); ++i) {
+        auto& d = ctx.outputs().at(i);
+        if (allocated(out[i])) continue;
+        if (d.shape.is_static() && d.type != Type::dynamic) out[i] = Tensor(d.type, d.shape.to_shape());
+    }
+    node_->evaluate(in, out);
+    for (size_t i = 0; i < out.size(); ++i)
+        KILN_CHECK_NODE(*node_, allocated(out[i]), "output ", i, " has shape ", ctx.outputs()[i].shape.to_string(),
+                        " even with every input known, and the reference kernel did not produce it");
 }
 
 }  // namespace kiln::cpu

@@ -1,8 +1,10 @@
-// prim:: nodes: lists and tuples, If with a known condition, Loop with a known trip count,
-// None checks, device/dtype queries.
+// prim:: nodes: lists and tuples, If and Loop (unrolled or resolved at conversion when their
+// condition and trip count are known; else real If/Loop ops, control_flow.cpp), None checks,
+// device/dtype queries.
 #include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/lists.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -53,6 +55,8 @@ Outs list_unpack(NodeContext& ctx) {
                                                 int64_t{0}));
         return r;
     }
+    // A split of a dynamic dimension: unpacking says how many pieces it has.
+    if (v.kind == TValue::Kind::runtime_list) return unpack_pieces(ctx, *v.pieces, n);
     auto items = ctx.list(0);
     ctx.check(items.size() == n, "unpacks ", n, " values from a list of ", items.size());
     return items;
@@ -90,38 +94,106 @@ Outs prim_if(NodeContext& ctx) {
     // An assertion (`if bad: raise ...`): a valid input takes the other branch.
     if (raises(bl[0]) != raises(bl[1])) return ctx.translate_block(bl[raises(bl[0]) ? 1 : 0], {});
     ctx.check(!raises(bl[0]), "both branches raise an exception");
-    // Known only at run time (typically a condition on a dynamic shape): both branches are
-    // translated and joined by Choose, which a plan resolves once the shapes are static.
-    return ctx.translate_if(ctx.input(0), bl[0], bl[1]);
+    Output cond = ctx.input(0);
+    // Known only at run time: on shapes only, both branches joined by Choose (a plan resolves it
+    // once the shapes are static); on tensor data, a real If (see depends_on_data).
+    if (depends_on_data(cond)) return ctx.translate_data_if(cond, bl[0], bl[1]);
+    return ctx.translate_if(cond, bl[0], bl[1]);
 }
 
 // Loop(max_trip_count, initial_condition, carried...): unrolled when the trip count and the
-// condition are known at conversion time.
+// condition are known at conversion time (up to kMaxUnroll iterations) and the body's condition
+// stays known; otherwise a real Loop.
 Outs prim_loop(NodeContext& ctx) {
-    auto& trip = ctx.value(0);
-    bool trips_known = ctx.is_const(0) || (trip.kind == TValue::Kind::tensor && trip.out.node->constant_value());
-    ctx.check(trips_known && known_bool(ctx, 1).has_value(),
-              "a loop whose trip count is known only at run time is not supported yet; trace the model "
-              "with example_input to unroll it");
-    int64_t trips = ctx.const_int(0);
-    bool cond = ctx.const_bool(1);
-    ctx.check(trips <= 4096, "a loop of ", trips, " iterations is too long to unroll");
+    constexpr int64_t kMaxUnroll = 4096;
     std::vector<TValue> carried;
     for (size_t i = 2; i < ctx.num_inputs(); ++i) carried.push_back(ctx.value(i));
     auto& body = ctx.desc().blocks.at(0);
-    for (int64_t it = 0; it < trips && cond; ++it) {
-        std::vector<TValue> in{TValue(ConstValue::integer(it))};
-        in.insert(in.end(), carried.begin(), carried.end());
-        auto out = ctx.translate_block(body, in);
-        if (out[0].kind == TValue::Kind::tensor && out[0].out.node->constant_value()) {
-            cond = out[0].out.node->constant_value()->as_i64_vector().at(0) != 0;
-        } else {
-            ctx.check(out[0].is_const(), "the loop condition must be known at conversion time");
-            cond = out[0].as_const().kind == ConstValue::Kind::boolean ? out[0].as_const().b : out[0].as_const().i != 0;
+    auto trips = known_int(ctx, 0);
+    auto cond = known_bool(ctx, 1);
+    if (trips && cond && *trips <= kMaxUnroll) {
+        auto before = ctx.values_snapshot();
+        std::vector<TValue> c = carried;
+        bool run = *cond, known = true;
+        for (int64_t it = 0; it < *trips && run; ++it) {
+            std::vector<TValue> in{TValue(ConstValue::integer(it))};
+            in.insert(in.end(), c.begin(), c.end());
+            auto out = ctx.translate_block(body, in);
+            if (out[0].kind == TValue::Kind::tensor && out[0].out.node->constant_value()) {
+                run = out[0].out.node->constant_value()->as_i64_vector().at(0) != 0;
+            } else if (out[0].is_const()) {
+                auto k = out[0].as_const();
+                run = k.kind == ConstValue::Kind::boolean ? k.b : k.i != 0;
+            } else {
+                known = false;  // a `while` on data: its iterations are decided at run time
+                break;
+            }
+            c.assign(out.begin() + 1, out.end());
         }
-        carried.assign(out.begin() + 1, out.end());
+        if (known) return c;
+        ctx.restore_values(before);
     }
-    return carried;
+    return ctx.translate_loop(ctx.value(0), ctx.value(1), carried, body);
+}
+
+// for i in range(start, stop, step): TorchScript counts the trips, then derives i from the count.
+Outs range_length(NodeContext& ctx) {
+    auto lo = known_int(ctx, 0), hi = known_int(ctx, 1), st = known_int(ctx, 2);
+    ctx.check(st.has_value() && *st != 0, "range() needs a nonzero step known at conversion time");
+    int64_t step = *st;
+    if (lo && hi) {
+        int64_t n = step > 0 ? (*hi - *lo + step - 1) / step : (*lo - *hi - step - 1) / -step;
+        return {ConstValue::integer(std::max<int64_t>(n, 0))};
+    }
+    Output a = to_type(ctx, ctx.input(0), Type::i64), b = to_type(ctx, ctx.input(1), Type::i64);
+    Output span = step > 0 ? ctx.make<op::Subtract>({b, a}) : ctx.make<op::Subtract>({a, b});
+    int64_t s = step > 0 ? step : -step;
+    Output n = ctx.make<op::Divide>({ctx.make<op::Add>({span, ctx.i64_scalar(s - 1)}), ctx.i64_scalar(s)}, true);
+    TValue r(ctx.make<op::Maximum>({n, ctx.i64_scalar(0)}));
+    r.scalar = true;
+    return {r};
+}
+
+Outs derive_index(NodeContext& ctx) {  // (index, start, step) -> start + index * step
+    auto i = known_int(ctx, 0), a = known_int(ctx, 1), st = known_int(ctx, 2);
+    if (i && a && st) return {ConstValue::integer(*a + *i * *st)};
+    Output idx = to_type(ctx, ctx.input(0), Type::i64);
+    TValue r(ctx.make<op::Add>({to_type(ctx, ctx.input(1), Type::i64),
+                                ctx.make<op::Multiply>({idx, to_type(ctx, ctx.input(2), Type::i64)})}));
+    r.scalar = true;
+    return {r};
+}
+
+// prim::min / prim::max of two numbers or of a list (enumerate() takes min(max int, len(list))).
+template <bool Min>
+Outs min_max(NodeContext& ctx) {
+    if (ctx.num_inputs() == 2) {
+        auto is_int = [&](size_t k) {
+            return ctx.value(k).kind == TValue::Kind::constant && ctx.value(k).c.kind == ConstValue::Kind::integer;
+        };
+        if (is_int(0) && is_int(1)) {  // exactly (enumerate's bound is INT64_MAX)
+            int64_t a = ctx.value(0).c.i, b = ctx.value(1).c.i;
+            return {ConstValue::integer(Min ? std::min(a, b) : std::max(a, b))};
+        }
+        if (ctx.is_const(0) && ctx.is_const(1)) {
+            double x = ctx.const_float(0), y = ctx.const_float(1);
+            return {ConstValue::floating(Min ? std::min(x, y) : std::max(x, y))};
+        }
+        auto [x, y] = promoted(ctx, 0, 1);
+        TValue r(Min ? ctx.make<op::Minimum>({x, y}) : ctx.make<op::Maximum>({x, y}));
+        r.scalar = true;
+        return {r};
+    }
+    auto items = ctx.list(0);
+    ctx.check(!items.empty(), "min()/max() of an empty list");
+    if (ctx.is_const(0)) {
+        auto v = ctx.const_ints(0);
+        return {ConstValue::integer(Min ? *std::min_element(v.begin(), v.end()) : *std::max_element(v.begin(), v.end()))};
+    }
+    Output all = ctx.tensor_of(ctx.value(0));
+    TValue r(Min ? ctx.make<op::ReduceMin>({all, ctx.i64({0})}, false) : ctx.make<op::ReduceMax>({all, ctx.i64({0})}, false));
+    r.scalar = true;
+    return {r};
 }
 
 // x is None / x is not None: known at conversion time.
@@ -287,6 +359,10 @@ void add_prim_translators(TranslatorTable& t) {
     t["aten::values"] = dict_part<false>;
     t["prim::If"] = prim_if;
     t["prim::Loop"] = prim_loop;
+    t["aten::__range_length"] = range_length;
+    t["aten::__derive_index"] = derive_index;
+    t["prim::min"] = min_max<true>;
+    t["prim::max"] = min_max<false>;
     t["aten::__is__"] = is_none<true>;
     t["aten::__isnot__"] = is_none<false>;
     t["prim::device"] = device;

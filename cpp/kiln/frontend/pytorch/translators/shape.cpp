@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/lists.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -140,6 +141,8 @@ OutputVector promoted_list(NodeContext& ctx, size_t i) {
 }
 
 Outs cat(NodeContext& ctx) {
+    if (ctx.value(0).kind == TValue::Kind::runtime_list)
+        return {cat_pieces(ctx, *ctx.value(0).pieces, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0)};
     auto xs = promoted_list(ctx, 0);
     ctx.check(!xs.empty(), "cat of an empty list");
     // torch skips 1-D empty tensors in cat whatever the other ranks (a cache that starts as
@@ -156,6 +159,8 @@ Outs cat(NodeContext& ctx) {
 }
 
 Outs stack(NodeContext& ctx) {
+    if (ctx.value(0).kind == TValue::Kind::runtime_list)
+        return {stack_pieces(ctx, *ctx.value(0).pieces, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0)};
     auto xs = promoted_list(ctx, 0);
     ctx.check(!xs.empty(), "stack of an empty list");
     int64_t d = ctx.num_inputs() > 1 ? ctx.const_int(1) : 0;
@@ -164,60 +169,69 @@ Outs stack(NodeContext& ctx) {
     return {ctx.make<op::Concat>(xs, d)};
 }
 
-Outs split_outputs(NodeContext& ctx, const std::shared_ptr<Node>& n) {
+// The outputs of a split as a list that remembers its pieces (for indexing it at run time).
+Outs split_outputs(NodeContext& ctx, const std::shared_ptr<Node>& n, Pieces p, bool squeeze = false) {
     std::vector<TValue> items;
-    for (size_t i = 0; i < n->num_outputs(); ++i) items.emplace_back(n->output(i));
-    return {TValue::list(items)};
+    for (size_t i = 0; i < n->num_outputs(); ++i)
+        items.emplace_back(squeeze ? ctx.make<op::Squeeze>({n->output(i), ctx.i64({p.axis})}) : n->output(i));
+    return {pieces_list(std::move(p), std::move(items))};
 }
 
-int64_t static_dim(NodeContext& ctx, const Output& x, int64_t axis) {
+std::optional<int64_t> static_dim(const Output& x, int64_t axis) {
     auto& d = x.shape()[static_cast<size_t>(axis)];
-    ctx.check(d.is_static(), "needs the size of dim ", axis, " at conversion time, it is dynamic (",
-              x.shape().to_string(), ")");
+    if (!d.is_static()) return std::nullopt;
     return d.get_length();
+}
+
+// Pieces of `step` along d: known ones when the dimension and the step are known at conversion,
+// else a list of run-time length (resolved when it is unpacked, indexed or measured).
+Outs split_by(NodeContext& ctx, const Output& x, int64_t d, const Output& step) {
+    auto len = static_dim(x, d);
+    auto c = step.node->constant_value();
+    Pieces p{x, d, step};
+    if (!len || !c) return {pieces_list(std::move(p))};
+    int64_t k = c->as_i64_vector().at(0);
+    ctx.check(k > 0, "split size must be positive, got ", k);
+    std::vector<int64_t> sizes;
+    for (int64_t s = 0; s < *len; s += k) sizes.push_back(std::min(k, *len - s));
+    if (sizes.empty()) sizes.push_back(0);
+    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), ctx.i64(sizes)});
+    return split_outputs(ctx, n, std::move(p));
 }
 
 // split(x, split_size_or_sections, dim)
 Outs split(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.num_inputs() > 2 ? ctx.const_int(2) : 0);
-    auto v = ctx.const_ints(1);
-    std::vector<int64_t> sizes;
     auto& val = ctx.value(1);
-    bool single = val.kind == TValue::Kind::constant && val.c.kind == ConstValue::Kind::integer;
-    if (single) {
-        int64_t len = static_dim(ctx, x, d), step = v[0];
-        ctx.check(step > 0, "split size must be positive, got ", step);
-        for (int64_t s = 0; s < len; s += step) sizes.push_back(std::min(step, len - s));
-    } else {
-        sizes = v;
-    }
-    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), ctx.i64(sizes)});
-    return split_outputs(ctx, n);
+    bool single = (val.kind == TValue::Kind::constant && val.c.kind == ConstValue::Kind::integer) ||
+                  (val.kind == TValue::Kind::tensor && val.scalar);
+    if (single) return split_by(ctx, x, d, to_type(ctx, ctx.input(1), Type::i64));
+    // Sections: their number is the list's, their sizes may be computed at run time.
+    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), int_list(ctx, 1)});
+    std::vector<TValue> items;
+    for (size_t i = 0; i < n->num_outputs(); ++i) items.emplace_back(n->output(i));
+    return {TValue::list(items)};
 }
 
 // chunk(x, chunks, dim): torch sizes chunks by ceil(len / chunks).
 Outs chunk(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t chunks = ctx.const_int(1);
+    ctx.check(chunks > 0, "chunks must be positive, got ", chunks);
     int64_t d = axis_of(ctx, x, ctx.num_inputs() > 2 ? ctx.const_int(2) : 0);
-    int64_t len = static_dim(ctx, x, d);
-    int64_t step = (len + chunks - 1) / chunks;
-    std::vector<int64_t> sizes;
-    for (int64_t s = 0; s < len; s += step) sizes.push_back(std::min(step, len - s));
-    auto n = ctx.make_node<op::VariadicSplit>({x, ctx.i64_scalar(d), ctx.i64(sizes)});
-    return split_outputs(ctx, n);
+    Output len = dim_of(ctx, x, d);
+    Output step = ctx.make<op::Divide>({ctx.make<op::Add>({len, ctx.i64_scalar(chunks - 1)}), ctx.i64_scalar(chunks)}, true);
+    return split_by(ctx, x, d, step);
 }
 
 Outs unbind(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0);
-    int64_t len = static_dim(ctx, x, d);
-    auto n = ctx.make_node<op::Split>({x, ctx.i64_scalar(d)}, len);
-    std::vector<TValue> items;
-    for (size_t i = 0; i < n->num_outputs(); ++i)
-        items.emplace_back(ctx.make<op::Squeeze>({n->output(i), ctx.i64({d})}));
-    return {TValue::list(items)};
+    auto len = static_dim(x, d);
+    if (!len) return {pieces_list(Pieces{x, d, {}})};
+    auto n = ctx.make_node<op::Split>({x, ctx.i64_scalar(d)}, *len);
+    return split_outputs(ctx, n, Pieces{x, d, {}}, true);
 }
 
 // list[start:end:step] (aten::slice.t): on a list value, or on a shape tensor used as a list.
@@ -335,6 +349,15 @@ Outs pad(NodeContext& ctx) {
 Outs getitem(NodeContext& ctx) {
     auto& v = ctx.value(0);
     if (v.is_dict()) return {dict_item(ctx, v, 1)};
+    if (!known_int(ctx, 1) || v.kind == TValue::Kind::runtime_list) {
+        // An index known only at run time (a loop counter), or a list of run-time length.
+        if (v.kind == TValue::Kind::tensor) {
+            TValue r(ctx.make<op::Gather>({v.out, to_type(ctx, ctx.input(1), Type::i64), ctx.i64_scalar(0)}, int64_t{0}));
+            r.scalar = true;
+            return {r};
+        }
+        return {list_item(ctx, v, ctx.input(1))};
+    }
     int64_t i = ctx.const_int(1);
     if (v.kind == TValue::Kind::tensor) {
         // A shape tensor used as a list.
@@ -352,7 +375,7 @@ Outs len(NodeContext& ctx) {
     if (v.kind == TValue::Kind::tensor) return {dim_of(ctx, v.out, 0)};
     if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::string)
         return {ConstValue::integer(static_cast<int64_t>(v.c.s.size()))};
-    return {ConstValue::integer(static_cast<int64_t>(ctx.list(0).size()))};
+    return {list_length(ctx, v)};
 }
 
 }  // namespace
