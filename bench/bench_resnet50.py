@@ -6,29 +6,17 @@ the ratio of each to kiln; a lone absolute time means little on a shared machine
     .venv/bin/python bench/bench_resnet50.py [--model resnet50] [--runs 30] [--threads N]
 """
 import argparse
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
 import torch
 import torchvision
 
-import kiln
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_info, measure_round_robin  # noqa: E402
 
-
-def measure_round_robin(fns: dict, runs: int, warmup: int = 3) -> dict:
-    """Median ms per runtime, timed in turns (one call each per round) so that noise from a shared
-    machine falls on every runtime alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+import kiln  # noqa: E402
 
 
 def main():
@@ -93,7 +81,7 @@ def main():
 
     med = measure_round_robin(fns, a.runs)
     k = med["kiln"]
-    print(f"\n{a.model}, batch {a.batch}, {a.size}x{a.size}, {threads} threads, median of {a.runs} "
+    print(f"\n{cpu_info()}\n{a.model}, batch {a.batch}, {a.size}x{a.size}, {threads} threads, median of {a.runs} "
           f"round-robin runs, torch {torch.__version__}\n")
     print("| runtime | median ms | time / kiln time | max err / max |")
     print("|---|---:|---:|---:|")
