@@ -11,7 +11,8 @@ namespace {
 PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& kernel,
                         const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
                         const std::vector<int64_t>& pads_begin,
-                        const std::vector<int64_t>& pads_end, PadType auto_pad, bool ceil_mode) {
+                        const std::vector<int64_t>& pads_end, PadType auto_pad, RoundingType rounding) {
+    const bool ceil_mode = rounding != RoundingType::floor;
     ctx.check_inputs(1);
     const PartialShape& data = ctx.input_shape(0);
     if (data.rank_is_dynamic()) {
@@ -36,7 +37,7 @@ PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& ker
         if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
         int64_t extent = (kernel[i] - 1) * di[i] + 1;
         out.push_back(window::out_dim(ctx, data[2 + i], extent, st[i], pb[i], pe[i], auto_pad,
-                                      ceil_mode, i));
+                                      ceil_mode, i, rounding == RoundingType::ceil_torch));
     }
     return PartialShape(out);
 }
@@ -236,7 +237,7 @@ void MaxPool::visit_attributes(AttributeVisitor& v) {
 
 void MaxPool::infer(InferContext& ctx) const {
     auto s = infer_pool(ctx, kernel, strides, dilations, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+                        rounding_type);
     check_index_type(ctx, index_element_type);
     if (s.rank_is_static()) {
         int64_t r = s.rank();
@@ -280,7 +281,7 @@ void AvgPool::visit_attributes(AttributeVisitor& v) {
 
 void AvgPool::infer(InferContext& ctx) const {
     auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+                        rounding_type);
     ctx.set_output(0, ctx.input_type(0), s);
 }
 

@@ -63,10 +63,50 @@ Output convolution(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t dil_i
 // traced form with padding given as 'same' / 'valid'.
 Outs conv_nd(NodeContext& ctx) { return {convolution(ctx, 3, 4, 5, 6)}; }
 
-Outs convolution_full(NodeContext& ctx) {  // aten::_convolution / aten::convolution
-    ctx.check(!ctx.const_bool(6), "transposed convolution is not supported yet");
+// Transposed convolution: weights [C_in, C_out/G, k...] (torch) -> ConvolutionBackpropData
+// [C_in, C_out, k...] or GroupConvolutionBackpropData [G, C_in/G, C_out/G, k...].
+Output conv_transpose(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t out_pad_i, size_t groups_i,
+                      size_t dil_i) {
+    Output x = ctx.input(0), w = ctx.input(1);
+    ctx.check(w.shape().rank_is_static(), "the weight's rank must be known");
+    size_t n = static_cast<size_t>(w.shape().rank() - 2);
+    ctx.check(n >= 1 && n <= 3, "transposed convolution needs 1 to 3 spatial axes, the weight is ",
+              w.shape().to_string());
+    auto strides = spatial(ctx, stride_i, n, 1);
+    auto pads = spatial(ctx, pad_i, n, 0);
+    auto out_pad = spatial(ctx, out_pad_i, n, 0);
+    auto dil = spatial(ctx, dil_i, n, 1);
+    int64_t groups = ctx.const_int(groups_i);
+    Output y;
+    if (groups == 1) {
+        y = ctx.make<op::ConvolutionBackpropData>({x, w}, strides, pads, pads, dil, op::PadType::explicit_pad, out_pad);
+    } else {
+        ctx.check(w.shape().is_static(), "grouped transposed convolution needs a static weight shape");
+        int64_t ci = w.shape()[0].get_length();
+        ctx.check(ci % groups == 0, "input channels ", ci, " are not divisible by groups ", groups);
+        std::vector<int64_t> s{groups, ci / groups};
+        for (size_t k = 1; k < static_cast<size_t>(w.shape().rank()); ++k) s.push_back(w.shape()[k].get_length());
+        Output gw = ctx.make<op::Reshape>({w, ctx.i64(s)}, false);
+        y = ctx.make<op::GroupConvolutionBackpropData>({x, gw}, strides, pads, pads, dil, op::PadType::explicit_pad,
+                                                       out_pad);
+    }
+    if (ctx.has_input(2)) {
+        std::vector<int64_t> bs{1, -1};
+        for (size_t k = 0; k < n; ++k) bs.push_back(1);
+        y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(bs)}, false)});
+    }
+    return y;
+}
+
+// aten::_convolution / aten::convolution(input, weight, bias, stride, padding, dilation,
+// transposed, output_padding, groups, ...)
+Outs convolution_full(NodeContext& ctx) {
+    if (ctx.const_bool(6)) return {conv_transpose(ctx, 3, 4, 7, 8, 5)};
     return {convolution(ctx, 3, 4, 5, 8)};
 }
+
+// conv_transposeNd(input, weight, bias, stride, padding, output_padding, groups, dilation)
+Outs conv_transpose_nd(NodeContext& ctx) { return {conv_transpose(ctx, 3, 4, 5, 6, 7)}; }
 
 size_t spatial_rank(const NodeContext& ctx, const char* kind) {
     std::string k = ctx.kind();
@@ -75,7 +115,12 @@ size_t spatial_rank(const NodeContext& ctx, const char* kind) {
     return 2;
 }
 
-// max_poolNd(input, kernel_size, stride, padding, dilation, ceil_mode)
+// Pooling's ceil_mode is torch's rule (ceil_torch, opset14): a last window that would start
+// in the end padding is dropped.
+op::RoundingType rounding(bool ceil) { return ceil ? op::RoundingType::ceil_torch : op::RoundingType::floor; }
+
+// max_poolNd(input, kernel_size, stride, padding, dilation, ceil_mode); the _with_indices forms
+// also return the indices of the maxima, flat over each (n, c) plane's spatial axes (axis 2).
 Outs max_pool(NodeContext& ctx, bool with_indices) {
     size_t n = spatial_rank(ctx, "");
     auto k = spatial(ctx, 1, n, 1);
@@ -84,8 +129,10 @@ Outs max_pool(NodeContext& ctx, bool with_indices) {
     auto p = spatial(ctx, 3, n, 0);
     auto d = spatial(ctx, 4, n, 1);
     bool ceil = ctx.num_inputs() > 5 && ctx.const_bool(5);
-    auto node = ctx.make_node<op::MaxPool>({ctx.input(0)}, s, d, p, p, k,
-                                           ceil ? op::RoundingType::ceil : op::RoundingType::floor,
+    for (size_t i = 0; i < n; ++i)
+        ctx.check(2 * p[i] <= k[i], "padding ", p[i], " must be at most half the kernel size ", k[i],
+                  " (torch rejects it too)");
+    auto node = ctx.make_node<op::MaxPool>({ctx.input(0)}, s, d, p, p, k, rounding(ceil),
                                            op::PadType::explicit_pad, Type::i64, int64_t{2});
     if (with_indices) return {node->output(0), node->output(1)};
     return {node->output(0)};
@@ -93,6 +140,7 @@ Outs max_pool(NodeContext& ctx, bool with_indices) {
 
 // avg_poolNd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 Outs avg_pool(NodeContext& ctx) {
+    Output x = ctx.input(0);
     size_t n = spatial_rank(ctx, "");
     auto k = spatial(ctx, 1, n, 1);
     auto s = spatial(ctx, 2, n, 0);
@@ -100,9 +148,36 @@ Outs avg_pool(NodeContext& ctx) {
     auto p = spatial(ctx, 3, n, 0);
     bool ceil = ctx.num_inputs() > 4 && ctx.const_bool(4);
     bool include_pad = ctx.num_inputs() > 5 ? ctx.const_bool(5) : true;
-    ctx.check(ctx.num_inputs() <= 6 || ctx.is_none(6), "divisor_override is not supported");
-    return {ctx.make<op::AvgPool>({ctx.input(0)}, s, p, p, k, !include_pad,
-                                  ceil ? op::RoundingType::ceil : op::RoundingType::floor, op::PadType::explicit_pad)};
+    for (size_t i = 0; i < n; ++i)
+        ctx.check(2 * p[i] <= k[i], "padding ", p[i], " must be at most half the kernel size ", k[i],
+                  " (torch rejects it too)");
+    Output y = ctx.make<op::AvgPool>({x}, s, p, p, k, !include_pad, rounding(ceil), op::PadType::explicit_pad);
+    if (ctx.num_inputs() <= 6 || ctx.is_none(6)) return {y};
+    // divisor_override: the window sums divided by one number. Zero-pad the input so that every
+    // window torch takes lies inside it (the ceil reach needs at most stride - 1 more at the
+    // end), average with no padding (each window's full size divides), and keep as many
+    // outputs as the pooling above gives.
+    int64_t divisor = ctx.const_int(6);
+    ctx.check(divisor != 0, "divisor_override must not be zero");
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> pb(static_cast<size_t>(r), 0), pe(static_cast<size_t>(r), 0);
+    int64_t window = 1;
+    for (size_t i = 0; i < n; ++i) {
+        size_t a = static_cast<size_t>(r) - n + i;
+        pb[a] = p[i];
+        pe[a] = p[i] + (ceil ? s[i] - 1 : 0);
+        window *= k[i];
+    }
+    Output padded = ctx.make<op::Pad>({x, ctx.i64(pb), ctx.i64(pe), typed_scalar(ctx, x.type(), 0.0)}, op::PadMode::constant);
+    std::vector<int64_t> none(n, 0);
+    Output sums = ctx.make<op::AvgPool>({padded}, s, none, none, k, false, op::RoundingType::floor, op::PadType::explicit_pad);
+    if (ceil) {
+        std::vector<int64_t> axes, zeros(n, 0), ones(n, 1);
+        for (size_t i = 0; i < n; ++i) axes.push_back(r - static_cast<int64_t>(n) + static_cast<int64_t>(i));
+        Output stop = ctx.make<op::Gather>({shape_of(ctx, y), ctx.i64(axes), ctx.i64_scalar(0)}, int64_t{0});
+        sums = ctx.make<op::Slice>({sums, ctx.i64(zeros), stop, ctx.i64(ones), ctx.i64(axes)});
+    }
+    return {ctx.make<op::Multiply>({sums, typed_scalar(ctx, x.type(), static_cast<double>(window) / static_cast<double>(divisor))})};
 }
 
 Outs adaptive_avg_pool(NodeContext& ctx) {
@@ -127,8 +202,10 @@ void add_conv_pool_translators(TranslatorTable& t) {
     t["aten::conv1d"] = t["aten::conv2d"] = t["aten::conv3d"] = conv_nd;
     t["aten::_convolution"] = t["aten::convolution"] = convolution_full;
     t["aten::_convolution_mode"] = conv_nd;
+    t["aten::conv_transpose1d"] = t["aten::conv_transpose2d"] = t["aten::conv_transpose3d"] = conv_transpose_nd;
     t["aten::max_pool1d"] = t["aten::max_pool2d"] = t["aten::max_pool3d"] = [](NodeContext& c) { return max_pool(c, false); };
-    t["aten::max_pool2d_with_indices"] = [](NodeContext& c) { return max_pool(c, true); };
+    t["aten::max_pool1d_with_indices"] = t["aten::max_pool2d_with_indices"] = t["aten::max_pool3d_with_indices"] =
+        [](NodeContext& c) { return max_pool(c, true); };
     t["aten::avg_pool1d"] = t["aten::avg_pool2d"] = t["aten::avg_pool3d"] = avg_pool;
     t["aten::adaptive_avg_pool1d"] = t["aten::adaptive_avg_pool2d"] = t["aten::adaptive_avg_pool3d"] = adaptive_avg_pool;
     t["aten::adaptive_max_pool1d"] = t["aten::adaptive_max_pool2d"] = t["aten::adaptive_max_pool3d"] = adaptive_max_pool;
