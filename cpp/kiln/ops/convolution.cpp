@@ -125,6 +125,10 @@ template void conv_reference<float>(const window::Geometry&, int64_t, const floa
                                     const float*, float*);
 template void conv_reference<double>(const window::Geometry&, int64_t, const double*,
                                      const double*, const double*, double*);
+template void conv_reference<int64_t>(const window::Geometry&, int64_t, const int64_t*,
+                                      const int64_t*, const int64_t*, int64_t*);
+template void conv_reference<int32_t>(const window::Geometry&, int64_t, const int32_t*,
+                                      const int32_t*, const int32_t*, int32_t*);
 
 void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension& groups,
                 const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
@@ -213,9 +217,13 @@ void eval_conv(const Conv& c, const std::vector<Tensor>& in, std::vector<Tensor>
     else if (x.type() == Type::f64)
         conv_reference<double>(g, groups, x.data<double>(), w.data<double>(), nullptr,
                                out[0].data<double>());
+    else if (x.type() == Type::i64)
+        conv_reference<int64_t>(g, groups, x.data<int64_t>(), w.data<int64_t>(), nullptr, out[0].data<int64_t>());
+    else if (x.type() == Type::i32)
+        conv_reference<int32_t>(g, groups, x.data<int32_t>(), w.data<int32_t>(), nullptr, out[0].data<int32_t>());
     else
         throw Error(str_cat("[", c.type_name(), " ", c.name(), "] element type ",
-                            type_name(x.type()), " has no reference kernel (f32, f64)"));
+                            type_name(x.type()), " has no reference kernel (f32, f64, i64, i32)"));
 }
 }  // namespace
 
@@ -303,6 +311,10 @@ template void deconv_reference<float>(const window::Geometry&, int64_t, const fl
                                       const float*, const float*, float*);
 template void deconv_reference<double>(const window::Geometry&, int64_t, const double*,
                                        const double*, const double*, double*);
+template void deconv_reference<int64_t>(const window::Geometry&, int64_t, const int64_t*,
+                                        const int64_t*, const int64_t*, int64_t*);
+template void deconv_reference<int32_t>(const window::Geometry&, int64_t, const int32_t*,
+                                        const int32_t*, const int32_t*, int32_t*);
 
 Dimension deconv_out_dim(const Dimension& in, int64_t extent, int64_t stride, int64_t pad_begin,
                          int64_t pad_end, int64_t output_padding, PadType pad) {
@@ -442,9 +454,13 @@ void eval_deconv(const Conv& c, const std::vector<Tensor>& in, std::vector<Tenso
     else if (x.type() == Type::f64)
         deconv_reference<double>(g, groups, x.data<double>(), w.data<double>(), nullptr,
                                  out[0].data<double>());
+    else if (x.type() == Type::i64)
+        deconv_reference<int64_t>(g, groups, x.data<int64_t>(), w.data<int64_t>(), nullptr, out[0].data<int64_t>());
+    else if (x.type() == Type::i32)
+        deconv_reference<int32_t>(g, groups, x.data<int32_t>(), w.data<int32_t>(), nullptr, out[0].data<int32_t>());
     else
         throw Error(str_cat("[", c.type_name(), " ", c.name(), "] element type ",
-                            type_name(x.type()), " has no reference kernel (f32, f64)"));
+                            type_name(x.type()), " has no reference kernel (f32, f64, i64, i32)"));
 }
 
 }  // namespace

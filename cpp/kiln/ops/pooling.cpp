@@ -48,6 +48,20 @@ void check_float(const Node& n, Type t) {
                             " has no reference kernel (f32, f64)"));
 }
 
+// MaxPool and AvgPool also take integers (as torch's CPU pooling does).
+template <typename F>
+void dispatch_numeric(const Node& n, Type t, F&& f) {
+    switch (t) {
+        case Type::f32: f(float{}); break;
+        case Type::f64: f(double{}); break;
+        case Type::i64: f(int64_t{}); break;
+        case Type::i32: f(int32_t{}); break;
+        default:
+            throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
+                                " has no reference kernel (f32, f64, i64, i32)"));
+    }
+}
+
 void store_index(Tensor& t, int64_t i, int64_t v) {
     if (t.type() == Type::i32) t.data<int32_t>()[i] = static_cast<int32_t>(v);
     else t.data<int64_t>()[i] = v;
@@ -256,15 +270,14 @@ int64_t MaxPool::index_span(const Shape& data) const {
 }
 
 void MaxPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float(*this, in[0].type());
     auto g = pool_geometry(in[0].shape(), out[0].shape(), kernel, strides, dilations, pads_begin,
                            pads_end, auto_pad);
     Tensor* idx = out.size() > 1 ? &out[1] : nullptr;
     int64_t span = index_span(in[0].shape());
-    if (in[0].type() == Type::f32)
-        max_pool_ref<float>(g, in[0].data<float>(), out[0].data<float>(), idx, span);
-    else
-        max_pool_ref<double>(g, in[0].data<double>(), out[0].data<double>(), idx, span);
+    dispatch_numeric(*this, in[0].type(), [&](auto v) {
+        using T = decltype(v);
+        max_pool_ref<T>(g, in[0].data<T>(), out[0].data<T>(), idx, span);
+    });
 }
 
 // ---- AvgPool
@@ -286,13 +299,12 @@ void AvgPool::infer(InferContext& ctx) const {
 }
 
 void AvgPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float(*this, in[0].type());
     auto g = pool_geometry(in[0].shape(), out[0].shape(), kernel, strides, {}, pads_begin,
                            pads_end, auto_pad);
-    if (in[0].type() == Type::f32)
-        avg_pool_ref<float>(g, exclude_pad, in[0].data<float>(), out[0].data<float>());
-    else
-        avg_pool_ref<double>(g, exclude_pad, in[0].data<double>(), out[0].data<double>());
+    dispatch_numeric(*this, in[0].type(), [&](auto v) {
+        using T = decltype(v);
+        avg_pool_ref<T>(g, exclude_pad, in[0].data<T>(), out[0].data<T>());
+    });
 }
 
 // ---- Adaptive pools

@@ -1,5 +1,8 @@
 // Pooling: MaxPool (opset8), AvgPool (opset1), AdaptiveAvgPool and AdaptiveMaxPool (opset8).
 // Data is [N, C, spatial...] with 1 to 3 spatial axes; pooling runs over the spatial axes.
+// MaxPool and AvgPool take f32, f64, i64 and i32 (an integer average is the window sum
+// divided by the count, truncated toward zero as torch's integer pooling does); the adaptive
+// pools take f32 and f64.
 #pragma once
 #include "kiln/ops/convolution.hpp"
 

@@ -3,6 +3,7 @@
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/convolution.hpp"
 #include "kiln/ops/pooling.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -16,6 +17,18 @@ std::vector<int64_t> spatial(const NodeContext& ctx, size_t i, size_t n, int64_t
     if (v.size() == 1 && n > 1) v.assign(n, v[0]);
     ctx.check(v.size() == n, "expected ", n, " values for argument ", i, ", got ", v.size());
     return v;
+}
+
+// Weights [A, B, k...] -> [G, A/G, B, k...] (the weight's shape may be known only at run time).
+Output grouped_weights(NodeContext& ctx, const Output& w, int64_t groups) {
+    if (w.shape().is_static()) {
+        std::vector<int64_t> s{groups, w.shape()[0].get_length() / groups};
+        for (size_t k = 1; k < static_cast<size_t>(w.shape().rank()); ++k) s.push_back(w.shape()[k].get_length());
+        return ctx.make<op::Reshape>({w, ctx.i64(s)}, false);
+    }
+    int64_t r = w.shape().rank();
+    Output rest = ctx.make<op::Slice>({shape_of(ctx, w), ctx.i64({1}), ctx.i64({r}), ctx.i64({1}), ctx.i64({0})});
+    return ctx.make<op::Reshape>({w, ctx.make<op::Concat>(OutputVector{ctx.i64({groups, -1}), rest}, int64_t{0})}, false);
 }
 
 // conv(input, weight, bias, stride, padding, dilation, [transposed, output_padding,] groups)
@@ -42,12 +55,10 @@ Output convolution(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t dil_i
         y = ctx.make<op::Convolution>({x, w}, strides, pads, pads, dil, auto_pad);
     } else {
         // weights [O, I/G, k...] -> [G, O/G, I/G, k...]
-        ctx.check(w.shape()[0].is_static(), "grouped convolution needs a static weight shape");
-        int64_t o = w.shape()[0].get_length();
-        ctx.check(o % groups == 0, "output channels ", o, " are not divisible by groups ", groups);
-        std::vector<int64_t> s{groups, o / groups};
-        for (size_t k = 1; k < static_cast<size_t>(w.shape().rank()); ++k) s.push_back(w.shape()[k].get_length());
-        Output gw = ctx.make<op::Reshape>({w, ctx.i64(s)}, false);
+        if (w.shape()[0].is_static())
+            ctx.check(w.shape()[0].get_length() % groups == 0, "output channels ", w.shape()[0].get_length(),
+                      " are not divisible by groups ", groups);
+        Output gw = grouped_weights(ctx, w, groups);
         y = ctx.make<op::GroupConvolution>({x, gw}, strides, pads, pads, dil, auto_pad);
     }
     if (ctx.has_input(2)) {
@@ -81,12 +92,10 @@ Output conv_transpose(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t ou
     if (groups == 1) {
         y = ctx.make<op::ConvolutionBackpropData>({x, w}, strides, pads, pads, dil, op::PadType::explicit_pad, out_pad);
     } else {
-        ctx.check(w.shape().is_static(), "grouped transposed convolution needs a static weight shape");
-        int64_t ci = w.shape()[0].get_length();
-        ctx.check(ci % groups == 0, "input channels ", ci, " are not divisible by groups ", groups);
-        std::vector<int64_t> s{groups, ci / groups};
-        for (size_t k = 1; k < static_cast<size_t>(w.shape().rank()); ++k) s.push_back(w.shape()[k].get_length());
-        Output gw = ctx.make<op::Reshape>({w, ctx.i64(s)}, false);
+        if (w.shape()[0].is_static())
+            ctx.check(w.shape()[0].get_length() % groups == 0, "input channels ", w.shape()[0].get_length(),
+                      " are not divisible by groups ", groups);
+        Output gw = grouped_weights(ctx, w, groups);
         y = ctx.make<op::GroupConvolutionBackpropData>({x, gw}, strides, pads, pads, dil, op::PadType::explicit_pad,
                                                        out_pad);
     }
@@ -168,7 +177,10 @@ Outs avg_pool(NodeContext& ctx) {
         pe[a] = p[i] + (ceil ? s[i] - 1 : 0);
         window *= k[i];
     }
-    Output padded = ctx.make<op::Pad>({x, ctx.i64(pb), ctx.i64(pe), typed_scalar(ctx, x.type(), 0.0)}, op::PadMode::constant);
+    // Integers sum exactly in f64 and divide truncating toward zero, as torch's do.
+    const bool integral = !is_float(x.type());
+    Output xs = integral ? to_type(ctx, x, Type::f64) : x;
+    Output padded = ctx.make<op::Pad>({xs, ctx.i64(pb), ctx.i64(pe), typed_scalar(ctx, xs.type(), 0.0)}, op::PadMode::constant);
     std::vector<int64_t> none(n, 0);
     Output sums = ctx.make<op::AvgPool>({padded}, s, none, none, k, false, op::RoundingType::floor, op::PadType::explicit_pad);
     if (ceil) {
@@ -176,6 +188,11 @@ Outs avg_pool(NodeContext& ctx) {
         for (size_t i = 0; i < n; ++i) axes.push_back(r - static_cast<int64_t>(n) + static_cast<int64_t>(i));
         Output stop = ctx.make<op::Gather>({shape_of(ctx, y), ctx.i64(axes), ctx.i64_scalar(0)}, int64_t{0});
         sums = ctx.make<op::Slice>({sums, ctx.i64(zeros), stop, ctx.i64(ones), ctx.i64(axes)});
+    }
+    if (integral) {
+        sums = ctx.make<op::Round>({ctx.make<op::Multiply>({sums, typed_scalar(ctx, Type::f64, static_cast<double>(window))})},
+                                   op::RoundMode::half_to_even);
+        return {to_type(ctx, ctx.make<op::Divide>({sums, typed_scalar(ctx, Type::f64, static_cast<double>(divisor))}), x.type())};
     }
     return {ctx.make<op::Multiply>({sums, typed_scalar(ctx, x.type(), static_cast<double>(window) / static_cast<double>(divisor))})};
 }
@@ -196,6 +213,32 @@ Outs adaptive_max_pool(NodeContext& ctx) {
     return {node->output(0), node->output(1)};
 }
 
+// prelu(x, weight): weight has one value or one per channel (dim 1); shaped [C, 1, ...] so
+// plain broadcasting applies it on dim 1 whatever the rank and sizes.
+Outs prelu(NodeContext& ctx) {
+    Output x = ctx.input(0), w = ctx.input(1);
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> ws{-1};
+    for (int64_t i = 2; i < r; ++i) ws.push_back(1);
+    if (r < 2) ws = {-1};
+    return {ctx.make<op::PRelu>({x, ctx.make<op::Reshape>({w, ctx.i64(ws)}, false)})};
+}
+
+// _weight_norm(v, g, dim) = v * (g / ||v||), the 2-norm over every axis but `dim` (dim -1:
+// over every axis), as nn.utils.weight_norm and its parametrization compute the weight.
+Outs weight_norm(NodeContext& ctx) {
+    Output v = ctx.input(0), g = ctx.input(1);
+    int64_t r = static_rank(ctx, v);
+    int64_t dim = ctx.num_inputs() > 2 ? ctx.const_int(2) : 0;
+    std::vector<int64_t> axes;
+    int64_t keep = dim == -1 ? -1 : axis_of(ctx, v, dim);
+    for (int64_t i = 0; i < r; ++i)
+        if (i != keep) axes.push_back(i);
+    Output norm = ctx.make<op::ReduceL2>({v, ctx.i64(axes)}, true);
+    if (dim == -1) norm = ctx.make<op::Reshape>({norm, ctx.i64({})}, false);
+    return {ctx.make<op::Multiply>({v, ctx.make<op::Divide>({g, norm})})};
+}
+
 }  // namespace
 
 void add_conv_pool_translators(TranslatorTable& t) {
@@ -208,6 +251,8 @@ void add_conv_pool_translators(TranslatorTable& t) {
         [](NodeContext& c) { return max_pool(c, true); };
     t["aten::avg_pool1d"] = t["aten::avg_pool2d"] = t["aten::avg_pool3d"] = avg_pool;
     t["aten::adaptive_avg_pool1d"] = t["aten::adaptive_avg_pool2d"] = t["aten::adaptive_avg_pool3d"] = adaptive_avg_pool;
+    t["aten::prelu"] = prelu;
+    t["aten::_weight_norm"] = weight_norm;
     t["aten::adaptive_max_pool1d"] = t["aten::adaptive_max_pool2d"] = t["aten::adaptive_max_pool3d"] = adaptive_max_pool;
 }
 
