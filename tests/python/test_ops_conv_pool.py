@@ -274,3 +274,70 @@ CASES = [
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params(CASES)))
 def test_op(case, dtype, capture, shapes):
     check(case.module(), case.ins, capture=capture, shapes=shapes, dtype=dtype)
+
+
+# ---- a small model of the family: a U-Net with transposed convolutions, against torch
+
+
+class TinyUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+
+        self.d1, self.d2, self.mid = block(3, 8), block(8, 16), block(16, 32)
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.u2 = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.c2 = block(32, 16)
+        self.u1 = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1, groups=2)
+        self.c1 = block(16, 8)
+        self.out = nn.Conv2d(8, 2, 1)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        a = self.d1(x)
+        b = self.d2(self.pool(a))
+        c = self.mid(self.pool(b))
+        b2 = self.c2(torch.cat([self.u2(c), b], 1))
+        return self.out(self.c1(torch.cat([self.u1(b2), a], 1)))
+
+
+class TinyAutoencoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.enc = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.PReLU(8), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU())
+        self.dec = nn.Sequential(nn.ConvTranspose2d(16, 8, 3, 2, 1, output_padding=1), nn.ReLU(),
+                                 nn.ConvTranspose2d(8, 1, 4, 2, 1, bias=False), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.dec(self.enc(x))
+
+
+@pytest.mark.parametrize("capture", ["trace", "script"])
+@pytest.mark.parametrize("make,channels", [(TinyUNet, 3), (TinyAutoencoder, 1)], ids=["unet", "autoencoder"])
+def test_transposed_conv_models(make, channels, capture):
+    """One converted model (every dim dynamic) at two image sizes, against torch."""
+    import warnings
+
+    import kiln
+
+    model = make().eval()
+    kw = {"example_input": torch.randn(1, channels, 32, 32)} if capture == "trace" else {}
+    kw["input"] = [kiln.PartialShape([-1, channels, -1, -1])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = kiln.Core().compile_model(kiln.convert_model(model, **kw), "CPU")
+    g = torch.Generator().manual_seed(3)
+    for shape in ((1, channels, 32, 32), (2, channels, 48, 40)):
+        x = torch.randn(shape, generator=g)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = compiled(x.numpy())[0]
+        assert got.shape == want.shape
+        assert abs(got - want).max() <= 1e-3 * abs(want).max(), f"{shape}: max diff {abs(got - want).max()}"
