@@ -59,6 +59,21 @@ def Addbmm(self, c, a, b):
 
 
 @fn
+def InplaceProducts(self, c, a, v, m, b1, b2):
+    y = c * 1
+    y.addmv_(m, v)
+    z = m * 1
+    z.addr_(a, v, beta=2)
+    w = m * 1
+    w.addbmm_(b1, b2)
+    x = m * 1
+    x.addmm_(m, b2[0], alpha=3)
+    u = b1 * 1
+    u.baddbmm_(b1, b2, beta=2)
+    return y, z, w, x, u
+
+
+@fn
 def Kron(self, a, b):
     return torch.kron(a, b)
 
@@ -177,6 +192,8 @@ CASES = [
     C("addr", Addr, [In((5, 4), alt=(3, 6)), V, In((4,), alt=(6,))], ALL),
     C("addr_scaled", AddrScaled, [In((1, 4), alt=(1, 6)), V, In((4,), alt=(6,))], INTS),
     C("addbmm", Addbmm, [In((4, 6), alt=(2, 3)), In((3, 4, 5), alt=(2, 2, 4)), In((3, 5, 6), alt=(2, 4, 3))], INTS),
+    C("inplace_products", InplaceProducts, [In((4,), alt=(4,)), In((4,), alt=(4,)), In((5,), alt=(5,)), In((4, 5), alt=(4, 5)),
+                                            In((3, 4, 5), alt=(2, 4, 5)), In((3, 5, 5), alt=(2, 5, 5))], INTS),
     C("kron", Kron, [In((2, 3), alt=(3, 2)), In((4, 2), alt=(2, 5))], ALL),
     C("kron_ranks", Kron, [In((3,), alt=(2,)), In((2, 2, 3), alt=(1, 3, 2))], INTS),
     C("cross", Cross, [In((2, 3, 4), alt=(1, 3, 5)), In((2, 3, 4), alt=(1, 3, 5))], INTS),

@@ -397,9 +397,9 @@ void add_linalg_translators(TranslatorTable& t) {
     t["aten::outer"] = t["aten::ger"] = outer;
     t["aten::dot"] = t["aten::vdot"] = dot;
     t["aten::mv"] = mv;
-    t["aten::addmv"] = addmv;
-    t["aten::addr"] = addr;
-    t["aten::addbmm"] = addbmm;
+    t["aten::addmv"] = t["aten::addmv_"] = addmv;
+    t["aten::addr"] = t["aten::addr_"] = addr;
+    t["aten::addbmm"] = t["aten::addbmm_"] = addbmm;
     t["aten::kron"] = kron;
     t["aten::cross"] = t["aten::linalg_cross"] = cross;
     t["aten::matrix_power"] = t["aten::linalg_matrix_power"] = matrix_power;

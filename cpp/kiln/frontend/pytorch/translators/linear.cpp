@@ -39,7 +39,7 @@ Outs addmm(NodeContext& ctx) {
 void add_linear_translators(TranslatorTable& t) {
     t["aten::linear"] = linear;
     t["aten::matmul"] = t["aten::mm"] = t["aten::bmm"] = matmul;
-    t["aten::addmm"] = t["aten::baddbmm"] = addmm;
+    t["aten::addmm"] = t["aten::baddbmm"] = t["aten::addmm_"] = t["aten::baddbmm_"] = addmm;
 }
 
 }  // namespace kiln::frontend::pytorch
