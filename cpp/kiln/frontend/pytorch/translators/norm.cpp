@@ -91,8 +91,10 @@ Outs reduce(NodeContext& ctx) {
     }
     const bool has_dtype = ctx.num_inputs() > dtype_i && !ctx.is_none(dtype_i);
     if (has_dtype) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(dtype_i)));
-    if (std::is_same_v<T, op::ReduceMean> && !is_float(x.type()))
-        ctx.fail("mean of a ", type_name(x.type()), " tensor: torch cannot infer the output dtype either; pass dtype=");
+    // torch rejects the mean of an integer tensor without dtype=; such a node can still sit in a
+    // branch that never runs (both branches of a shape-dependent `if` are converted), so it
+    // converts (as f32) rather than failing the whole model.
+    if (std::is_same_v<T, op::ReduceMean> && !is_float(x.type())) x = to_type(ctx, x, Type::f32);
     // sum and prod of bools and integers accumulate in int64 unless a dtype is given.
     if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !has_dtype && !is_float(x.type()))
         x = to_type(ctx, x, Type::i64);
