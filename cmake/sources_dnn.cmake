@@ -1,11 +1,13 @@
 set(KILN_DNN_SOURCES
   cpp/kiln/ops/convolution.cpp
   cpp/kiln/ops/matmul.cpp
+  cpp/kiln/ops/linalg.cpp
   cpp/kiln/ops/pooling.cpp
   cpp/kiln/ops/internal/fused.cpp
   cpp/kiln/passes/fuse_dnn.cpp
   cpp/kiln/runtime/cpu/onednn/onednn_common.cpp
   cpp/kiln/runtime/cpu/onednn/conv.cpp
+  cpp/kiln/runtime/cpu/onednn/deconv.cpp
   cpp/kiln/runtime/cpu/onednn/matmul.cpp
   cpp/kiln/runtime/cpu/onednn/pooling.cpp
 )

@@ -12,6 +12,7 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/creation.cpp
   cpp/kiln/frontend/pytorch/translators/conv_pool.cpp
   cpp/kiln/frontend/pytorch/translators/linear.cpp
+  cpp/kiln/frontend/pytorch/translators/linalg.cpp
   cpp/kiln/frontend/pytorch/translators/norm.cpp
   cpp/kiln/frontend/pytorch/translators/attention.cpp
   cpp/kiln/frontend/pytorch/translators/index.cpp

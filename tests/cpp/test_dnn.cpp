@@ -441,6 +441,130 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{{1, 4, 5, 7, 6}, 6, 1, {3, 3, 3}, {1, 2, 1}, {1, 1, 1}, {1, 1, 1}, {1, 0, 1}},  // 3-D
         ConvCase{{2, 4, 6, 5, 5}, 8, 2, {1, 3, 3}, {1, 1, 1}, {1, 1, 2}, {0, 1, 2}, {0, 1, 2}}));
 
+// ---------------------------------------------------------------- transposed convolution
+
+TEST(ConvolutionBackpropData, Shapes) {
+    auto dc = [](PartialShape x, PartialShape w, V s, V pb, V pe, V d, V op, PadType pad = PadType::explicit_pad) {
+        auto n = make<op::ConvolutionBackpropData>({param(x)->output(0), param(w)->output(0)}, s, pb, pe, d, pad, op);
+        return n->output_shape(0).to_string();
+    };
+    // (in - 1) * s + (k - 1) * d + 1 - pb - pe + op
+    EXPECT_EQ(dc({1, 3, 4, 5}, {3, 2, 3, 3}, V{2, 2}, V{0, 0}, V{0, 0}, V{1, 1}, V{}), "[1,2,9,11]");
+    EXPECT_EQ(dc({2, 4, 4, 5}, {4, 6, 3, 3}, V{2, 2}, V{1, 1}, V{1, 1}, V{2, 2}, V{1, 1}), "[2,6,10,12]");
+    EXPECT_EQ(dc({2, 4, 5}, {4, 6, 3}, V{3}, V{0}, V{0}, V{1}, V{2}), "[2,6,17]");
+    EXPECT_EQ(dc({1, 2, 3, 4, 3}, {2, 3, 2, 2, 2}, V{2, 2, 2}, V{1, 1, 1}, V{1, 1, 1}, V{}, V{1, 1, 1}), "[1,3,5,7,5]");
+    EXPECT_EQ(dc({1, 3, 4, 5}, {3, 2, 3, 3}, V{2, 3}, V{}, V{}, V{}, V{}, PadType::same_upper), "[1,2,8,15]");
+    EXPECT_EQ(dc({1, 3, 4, 5}, {3, 2, 3, 3}, V{2, 2}, V{9, 9}, V{9, 9}, V{}, V{}, PadType::valid), "[1,2,9,11]");
+    EXPECT_EQ(dc({Dimension(), 3, Dimension(), 5}, {3, 2, 3, 3}, V{2, 2}, V{1, 1}, V{1, 1}, V{}, V{}), "[?,2,?,9]");
+    auto g = make<op::GroupConvolutionBackpropData>({param({2, 4, 4, 5})->output(0), param({2, 2, 3, 3, 3})->output(0)},
+                                                    V{2, 2}, V{1, 1}, V{1, 1}, V{2, 2}, PadType::explicit_pad, V{1, 1});
+    EXPECT_EQ(g->output_shape(0).to_string(), "[2,6,10,12]");
+    EXPECT_NE(fail_message([&] { dc({1, 3, 4, 5}, {2, 2, 3, 3}, V{2, 2}, V{}, V{}, V{}, V{}); }).find("input channels"),
+              std::string::npos);
+    EXPECT_NE(fail_message([&] { dc({1, 3, 4, 5}, {3, 2, 3, 3}, V{2, 2}, V{}, V{}, V{}, V{2, 0}); }).find("output_padding 2"),
+              std::string::npos);
+    EXPECT_NE(fail_message([&] { dc({1, 3, 1, 1}, {3, 2, 1, 1}, V{1, 1}, V{1, 0}, V{1, 0}, V{}, V{}); }).find("crop away"),
+              std::string::npos);
+    EXPECT_NE(fail_message([] {
+                  make<op::ConvolutionBackpropData>({param({1, 3, 4, 5})->output(0), param({3, 2, 3, 3})->output(0),
+                                                     cst(Tensor::from_vector<int64_t>({8, 8}, {2}))},
+                                                    V{2, 2}, V{}, V{}, V{});
+              }).find("output_shape input is not supported"),
+              std::string::npos);
+    expect_round_trip(op::ConvolutionBackpropData(V{2, 2}, V{1, 0}, V{0, 1}, V{1, 2}, PadType::explicit_pad, V{1, 0}),
+                      {"strides", "pads_begin", "pads_end", "dilations", "auto_pad", "output_padding"});
+    expect_round_trip(op::GroupConvolutionBackpropData(V{2}, V{1}, V{0}, V{1}, PadType::same_lower, V{1}),
+                      {"strides", "pads_begin", "pads_end", "dilations", "auto_pad", "output_padding"});
+}
+
+TEST(Reference, ConvolutionBackpropDataByHand) {
+    // 1-D: x = [1, 2], w = [1, 10, 100], stride 2: y[2i + k] += x[i] * w[k].
+    auto x = cst(Tensor::from_vector<float>({1, 2}, {1, 1, 2}));
+    auto w = cst(Tensor::from_vector<float>({1, 10, 100}, {1, 1, 3}));
+    auto d = make<op::ConvolutionBackpropData>({x, w}, V{2}, V{0}, V{0}, V{1});
+    EXPECT_EQ(run_reference(*d, inputs_of(*d, 0))[0].as_f64_vector(), (std::vector<double>{1, 10, 102, 20, 200}));
+    // pads crop both ends, output_padding adds a zero (no tap reaches it).
+    auto p = make<op::ConvolutionBackpropData>({x, w}, V{2}, V{1}, V{2}, V{1}, PadType::explicit_pad, V{1});
+    EXPECT_EQ(run_reference(*p, inputs_of(*p, 0))[0].as_f64_vector(), (std::vector<double>{10, 102, 20}));
+    auto q = make<op::ConvolutionBackpropData>({x, w}, V{3}, V{0}, V{0}, V{1}, PadType::explicit_pad, V{2});
+    EXPECT_EQ(run_reference(*q, inputs_of(*q, 0))[0].as_f64_vector(), (std::vector<double>{1, 10, 100, 2, 20, 200, 0, 0}));
+    // Groups: each group maps its own channel.
+    auto x2 = cst(Tensor::from_vector<float>({1, 2}, {1, 2, 1}));
+    auto w2 = cst(Tensor::from_vector<float>({3, 5}, {2, 1, 1, 1}));
+    auto g = make<op::GroupConvolutionBackpropData>({x2, w2}, V{1}, V{0}, V{0}, V{1});
+    EXPECT_EQ(run_reference(*g, inputs_of(*g, 0))[0].as_f64_vector(), (std::vector<double>{3, 10}));
+}
+
+struct DeconvCase {
+    Shape x;
+    int64_t oc, groups;
+    V k, s, d, pb, pe, op;
+    PadType pad = PadType::explicit_pad;
+};
+
+class DeconvKernels : public ::testing::TestWithParam<DeconvCase> {};
+
+TEST_P(DeconvKernels, MatchReference) {
+    const DeconvCase& c = GetParam();
+    Shape ws;
+    if (c.groups == 1) ws = {c.x[1], c.oc};
+    else ws = {c.groups, c.x[1] / c.groups, c.oc / c.groups};
+    ws.insert(ws.end(), c.k.begin(), c.k.end());
+    auto x = param(PartialShape(c.x));
+    auto w = cst(random_tensor(ws, 7));
+    NodePtr n;
+    if (c.groups == 1) n = make<op::ConvolutionBackpropData>({x->output(0), w}, c.s, c.pb, c.pe, c.d, c.pad, c.op);
+    else n = make<op::GroupConvolutionBackpropData>({x->output(0), w}, c.s, c.pb, c.pe, c.d, c.pad, c.op);
+    const char* name = nullptr;
+    auto in = inputs_of(*n, 3);
+    auto fast = run_fast(*n, in, &name);
+    EXPECT_STREQ(name, "onednn_deconv");
+    EXPECT_TRUE(close(fast[0], run_reference(*n, in)[0]));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DeconvKernels,
+    ::testing::Values(
+        DeconvCase{{1, 3, 4, 5}, 2, 1, {3, 3}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {}},
+        DeconvCase{{2, 4, 4, 5}, 6, 2, {3, 3}, {2, 2}, {2, 2}, {1, 1}, {1, 1}, {1, 1}},
+        DeconvCase{{2, 4, 5}, 6, 2, {3}, {3}, {1}, {0}, {0}, {2}},                   // output_padding past the taps
+        DeconvCase{{1, 1, 1, 1}, 1, 1, {1, 1}, {1, 1}, {1, 1}, {0, 0}, {0, 0}, {}},  // all ones
+        DeconvCase{{1, 16, 7, 9}, 8, 1, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {}},
+        DeconvCase{{1, 8, 5, 5}, 8, 8, {4, 4}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, {}},  // depthwise
+        DeconvCase{{1, 5, 3, 4}, 3, 1, {2, 3}, {1, 2}, {1, 1}, {0, 1}, {1, 0}, {0, 1}},
+        DeconvCase{{1, 6, 4, 4}, 4, 1, {3, 3}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {}, PadType::same_upper},
+        DeconvCase{{1, 6, 4, 4}, 4, 1, {3, 3}, {2, 2}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, PadType::same_lower},
+        DeconvCase{{1, 2, 3, 4, 3}, 3, 1, {2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},  // 3-D
+        DeconvCase{{1, 4, 3, 3, 4}, 2, 2, {3, 3, 3}, {1, 2, 1}, {2, 1, 1}, {0, 0, 0}, {0, 0, 0}, {}}));
+
+TEST(Pooling, CeilTorchRounding) {
+    // torch drops a last window that would start in the end padding: L = 4, k = 2, s = 3, p = 1
+    // gives 3 windows by the opset-8 ceil rule and 2 by torch's.
+    auto mp = [](RoundingType r, Shape x) {
+        auto n = make<op::MaxPool>({param(PartialShape(x))->output(0)}, V{3}, V{}, V{1}, V{1}, V{2}, r);
+        return n->output_shape(0).to_string();
+    };
+    EXPECT_EQ(mp(RoundingType::ceil, {1, 1, 4}), "[1,1,3]");
+    EXPECT_EQ(mp(RoundingType::ceil_torch, {1, 1, 4}), "[1,1,2]");
+    EXPECT_EQ(mp(RoundingType::ceil_torch, {1, 1, 6}), "[1,1,3]");  // the last window starts at 5 < 6 + 1
+    auto ap = make<op::AvgPool>({param({1, 1, 4})->output(0)}, V{3}, V{1}, V{1}, V{2}, false, RoundingType::ceil_torch);
+    EXPECT_EQ(ap->output_shape(0).to_string(), "[1,1,2]");
+    EXPECT_STREQ(ap->opset(), "opset14");
+    expect_round_trip(op::MaxPool(V{3}, V{}, V{1}, V{1}, V{2}, RoundingType::ceil_torch), {"rounding_type"});
+}
+
+TEST(Reference, IntegerConvAndPooling) {
+    auto x = cst(Tensor::from_vector<int64_t>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3}));
+    auto w = cst(Tensor::from_vector<int64_t>({1, 1, 1, 1}, {1, 1, 2, 2}));
+    auto c = make<op::Convolution>({x, w}, V{1, 1}, V{0, 0}, V{0, 0}, V{1, 1});
+    EXPECT_EQ(run_reference(*c, inputs_of(*c, 0))[0].as_i64_vector(), (std::vector<int64_t>{12, 16, 24, 28}));
+    auto mp = make<op::MaxPool>({x}, V{2, 2}, V{}, V{0, 0}, V{0, 0}, V{2, 2}, RoundingType::ceil_torch);
+    EXPECT_EQ(run_reference(*mp, inputs_of(*mp, 0))[0].as_i64_vector(), (std::vector<int64_t>{5, 6, 8, 9}));
+    // Integer averages truncate toward zero: (1 + 2 + 4 + 5) / 4 = 3, (3 + 6) / 2 = 4.
+    auto ap = make<op::AvgPool>({x}, V{2, 2}, V{0, 0}, V{0, 0}, V{2, 2}, true, RoundingType::ceil_torch);
+    EXPECT_EQ(run_reference(*ap, inputs_of(*ap, 0))[0].as_i64_vector(), (std::vector<int64_t>{3, 4, 7, 9}));
+}
+
 TEST(FusedKernels, ConvolutionWithEveryPostOp) {
     using K = PostOp::Kind;
     std::vector<std::vector<PostOp>> chains = {

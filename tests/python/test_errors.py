@@ -29,14 +29,14 @@ def convert(*args, **kwargs):
 class Unsupported(nn.Module):
     def forward(self, x):
         a = torch.fft.fft(x)
-        b = torch.linalg.det(x)
+        b = torch.linalg.svd(x)
         c = torch.nonzero(x)
-        d = torch.linalg.slogdet(x)
+        d = torch.linalg.qr(x)
         return a, b, c, d
 
 
-UNSUPPORTED = {"aten::fft_fft": "torch.fft.fft(x)", "aten::linalg_det": "torch.linalg.det(x)",
-               "aten::nonzero": "torch.nonzero(x)", "aten::linalg_slogdet": "torch.linalg.slogdet(x)"}
+UNSUPPORTED = {"aten::fft_fft": "torch.fft.fft(x)", "aten::linalg_svd": "torch.linalg.svd(x)",
+               "aten::nonzero": "torch.nonzero(x)", "aten::linalg_qr": "torch.linalg.qr(x)"}
 
 
 def _line_of(func, text) -> int:

@@ -92,6 +92,10 @@ template void matmul_reference<float>(const float*, const Shape&, const float*, 
                                       bool, bool, float*, const Shape&);
 template void matmul_reference<double>(const double*, const Shape&, const double*, const Shape&,
                                        bool, bool, double*, const Shape&);
+template void matmul_reference<int64_t>(const int64_t*, const Shape&, const int64_t*, const Shape&,
+                                        bool, bool, int64_t*, const Shape&);
+template void matmul_reference<int32_t>(const int32_t*, const Shape&, const int32_t*, const Shape&,
+                                        bool, bool, int32_t*, const Shape&);
 
 void MatMul::visit_attributes(AttributeVisitor& v) {
     v.on("transpose_a", transpose_a);
@@ -116,9 +120,15 @@ void MatMul::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) c
     else if (a.type() == Type::f64)
         matmul_reference<double>(a.data<double>(), a.shape(), b.data<double>(), b.shape(),
                                  transpose_a, transpose_b, out[0].data<double>(), out[0].shape());
+    else if (a.type() == Type::i64)
+        matmul_reference<int64_t>(a.data<int64_t>(), a.shape(), b.data<int64_t>(), b.shape(),
+                                  transpose_a, transpose_b, out[0].data<int64_t>(), out[0].shape());
+    else if (a.type() == Type::i32)
+        matmul_reference<int32_t>(a.data<int32_t>(), a.shape(), b.data<int32_t>(), b.shape(),
+                                  transpose_a, transpose_b, out[0].data<int32_t>(), out[0].shape());
     else
         throw Error(str_cat("[MatMul ", name(), "] element type ", kiln::type_name(a.type()),
-                            " has no reference kernel (f32, f64)"));
+                            " has no reference kernel (f32, f64, i64, i32)"));
 }
 
 }  // namespace kiln::op

@@ -11,7 +11,8 @@ namespace {
 PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& kernel,
                         const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
                         const std::vector<int64_t>& pads_begin,
-                        const std::vector<int64_t>& pads_end, PadType auto_pad, bool ceil_mode) {
+                        const std::vector<int64_t>& pads_end, PadType auto_pad, RoundingType rounding) {
+    const bool ceil_mode = rounding != RoundingType::floor;
     ctx.check_inputs(1);
     const PartialShape& data = ctx.input_shape(0);
     if (data.rank_is_dynamic()) {
@@ -36,7 +37,7 @@ PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& ker
         if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
         int64_t extent = (kernel[i] - 1) * di[i] + 1;
         out.push_back(window::out_dim(ctx, data[2 + i], extent, st[i], pb[i], pe[i], auto_pad,
-                                      ceil_mode, i));
+                                      ceil_mode, i, rounding == RoundingType::ceil_torch));
     }
     return PartialShape(out);
 }
@@ -45,6 +46,20 @@ void check_float(const Node& n, Type t) {
     if (t != Type::f32 && t != Type::f64)
         throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
                             " has no reference kernel (f32, f64)"));
+}
+
+// MaxPool and AvgPool also take integers (as torch's CPU pooling does).
+template <typename F>
+void dispatch_numeric(const Node& n, Type t, F&& f) {
+    switch (t) {
+        case Type::f32: f(float{}); break;
+        case Type::f64: f(double{}); break;
+        case Type::i64: f(int64_t{}); break;
+        case Type::i32: f(int32_t{}); break;
+        default:
+            throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
+                                " has no reference kernel (f32, f64, i64, i32)"));
+    }
 }
 
 void store_index(Tensor& t, int64_t i, int64_t v) {
@@ -236,7 +251,7 @@ void MaxPool::visit_attributes(AttributeVisitor& v) {
 
 void MaxPool::infer(InferContext& ctx) const {
     auto s = infer_pool(ctx, kernel, strides, dilations, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+                        rounding_type);
     check_index_type(ctx, index_element_type);
     if (s.rank_is_static()) {
         int64_t r = s.rank();
@@ -255,15 +270,14 @@ int64_t MaxPool::index_span(const Shape& data) const {
 }
 
 void MaxPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float(*this, in[0].type());
     auto g = pool_geometry(in[0].shape(), out[0].shape(), kernel, strides, dilations, pads_begin,
                            pads_end, auto_pad);
     Tensor* idx = out.size() > 1 ? &out[1] : nullptr;
     int64_t span = index_span(in[0].shape());
-    if (in[0].type() == Type::f32)
-        max_pool_ref<float>(g, in[0].data<float>(), out[0].data<float>(), idx, span);
-    else
-        max_pool_ref<double>(g, in[0].data<double>(), out[0].data<double>(), idx, span);
+    dispatch_numeric(*this, in[0].type(), [&](auto v) {
+        using T = decltype(v);
+        max_pool_ref<T>(g, in[0].data<T>(), out[0].data<T>(), idx, span);
+    });
 }
 
 // ---- AvgPool
@@ -280,18 +294,17 @@ void AvgPool::visit_attributes(AttributeVisitor& v) {
 
 void AvgPool::infer(InferContext& ctx) const {
     auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+                        rounding_type);
     ctx.set_output(0, ctx.input_type(0), s);
 }
 
 void AvgPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float(*this, in[0].type());
     auto g = pool_geometry(in[0].shape(), out[0].shape(), kernel, strides, {}, pads_begin,
                            pads_end, auto_pad);
-    if (in[0].type() == Type::f32)
-        avg_pool_ref<float>(g, exclude_pad, in[0].data<float>(), out[0].data<float>());
-    else
-        avg_pool_ref<double>(g, exclude_pad, in[0].data<double>(), out[0].data<double>());
+    dispatch_numeric(*this, in[0].type(), [&](auto v) {
+        using T = decltype(v);
+        avg_pool_ref<T>(g, exclude_pad, in[0].data<T>(), out[0].data<T>());
+    });
 }
 
 // ---- Adaptive pools

@@ -1,11 +1,14 @@
 // Pooling: MaxPool (opset8), AvgPool (opset1), AdaptiveAvgPool and AdaptiveMaxPool (opset8).
 // Data is [N, C, spatial...] with 1 to 3 spatial axes; pooling runs over the spatial axes.
+// MaxPool and AvgPool take f32, f64, i64 and i32 (an integer average is the window sum
+// divided by the count, truncated toward zero as torch's integer pooling does); the adaptive
+// pools take f32 and f64.
 #pragma once
 #include "kiln/ops/convolution.hpp"
 
 namespace kiln::op {
 
-// MaxPool-8. One input; outputs: values, and indices (index_element_type) of each maximum,
+// MaxPool-8 (MaxPool-14 with rounding_type ceil_torch). One input; outputs: values, and indices (index_element_type) of each maximum,
 // flattened over the input axes from `axis` on (axis 0: over the whole tensor). Padding
 // counts as -inf; a window that sees only padding (possible under ceil rounding) gives the
 // lowest finite value and index 0.
@@ -22,7 +25,8 @@ public:
           kernel(std::move(kernel)), rounding_type(rounding_type), auto_pad(auto_pad),
           index_element_type(index_element_type), axis(axis) {}
     const char* type_name() const override { return "MaxPool"; }
-    const char* opset() const override { return "opset8"; }
+    // ceil_torch rounding is MaxPool-14's.
+    const char* opset() const override { return rounding_type == RoundingType::ceil_torch ? "opset14" : "opset8"; }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
@@ -37,7 +41,7 @@ public:
     int64_t axis = 0;
 };
 
-// AvgPool-1. exclude_pad (IR "exclude-pad"): padded elements are not counted in the divisor;
+// AvgPool-1 (AvgPool-14 with rounding_type ceil_torch). exclude_pad (IR "exclude-pad"): padded elements are not counted in the divisor;
 // otherwise the divisor counts the window clipped to the padded input (pads_end included,
 // the extra reach of ceil rounding not).
 class AvgPool : public Op<AvgPool> {
@@ -51,7 +55,8 @@ public:
           pads_end(std::move(pads_end)), kernel(std::move(kernel)), exclude_pad(exclude_pad),
           rounding_type(rounding_type), auto_pad(auto_pad) {}
     const char* type_name() const override { return "AvgPool"; }
-    const char* opset() const override { return "opset1"; }
+    // ceil_torch rounding is AvgPool-14's.
+    const char* opset() const override { return rounding_type == RoundingType::ceil_torch ? "opset14" : "opset1"; }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;

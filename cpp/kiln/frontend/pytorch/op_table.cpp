@@ -15,6 +15,7 @@ const TranslatorTable& table() {
         add_norm_translators(t);
         add_attention_translators(t);
         add_index_translators(t);
+        add_linalg_translators(t);
         add_resample_translators(t);
         return t;
     }();

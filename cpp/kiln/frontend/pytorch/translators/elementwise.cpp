@@ -42,6 +42,21 @@ Outs compare_eq(NodeContext& ctx) {
 // add/sub take an optional alpha: a + alpha * b.
 template <typename T>
 Outs add_sub(NodeContext& ctx) {
+    if constexpr (std::is_same_v<T, op::Add>) {
+        // list + list concatenates (e.g. [n, g] + list(x.size()[2:]) in F.group_norm's check).
+        auto is_list = [&](size_t i) {
+            const TValue& v = ctx.value(i);
+            return v.kind == TValue::Kind::list || (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::list);
+        };
+        if (ctx.num_inputs() == 2 && is_list(0) && is_list(1)) {
+            auto items = ctx.list(0);
+            for (auto& v : ctx.list(1)) items.push_back(v);
+            return {TValue::list(items)};
+        }
+        if (ctx.num_inputs() == 2 && ctx.output_type(0) == "int[]")  // a list held as a shape tensor
+            return {ctx.make<op::Concat>(OutputVector{to_type(ctx, ctx.input(0), Type::i64), to_type(ctx, ctx.input(1), Type::i64)},
+                                         int64_t{0})};
+    }
     auto [a, b] = promoted(ctx, 0, 1);
     if constexpr (std::is_same_v<T, op::Add>) {
         if (a.type() == Type::boolean) return {ctx.make<op::LogicalOr>({a, b})};  // torch: bool + bool

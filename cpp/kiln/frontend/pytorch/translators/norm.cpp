@@ -73,7 +73,9 @@ Outs reduce(NodeContext& ctx) {
     Output x = ctx.input(0);
     bool keep = false;
     Output axes;
-    if (ctx.num_inputs() == 1 || (ctx.num_inputs() == 2 && ctx.is_none(1)) ||
+    const bool dtype_only = ctx.num_inputs() == 2 && !std::is_same_v<T, op::ReduceMax> && !std::is_same_v<T, op::ReduceMin>;
+    size_t dtype_i = dtype_only ? 1 : 3;  // sum/mean/prod(x, dtype) over every axis
+    if (ctx.num_inputs() == 1 || dtype_only ||
         (ctx.num_inputs() >= 2 && !ctx.is_none(1) && ctx.is_const(1) && ctx.const_ints(1).empty())) {
         // Over every axis.
         int64_t r = static_rank(ctx, x);
@@ -87,9 +89,14 @@ Outs reduce(NodeContext& ctx) {
         axes = int_list(ctx, 1);
         keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
     }
-    if (ctx.num_inputs() > 3 && !ctx.is_none(3)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(3)));
+    const bool has_dtype = ctx.num_inputs() > dtype_i && !ctx.is_none(dtype_i);
+    if (has_dtype) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(dtype_i)));
+    // torch rejects the mean of an integer tensor without dtype=; such a node can still sit in a
+    // branch that never runs (both branches of a shape-dependent `if` are converted), so it
+    // converts (as f32) rather than failing the whole model.
     if (std::is_same_v<T, op::ReduceMean> && !is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && (x.type() == Type::boolean || x.type() == Type::i32 || x.type() == Type::u8 || x.type() == Type::i8))
+    // sum and prod of bools and integers accumulate in int64 unless a dtype is given.
+    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !has_dtype && !is_float(x.type()))
         x = to_type(ctx, x, Type::i64);
     return {ctx.make<T>({x, axes}, keep)};
 }
@@ -113,24 +120,240 @@ Outs max_min(NodeContext& ctx, bool is_max) {
     return {v, i};
 }
 
-// norm(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim, keepdim, dtype): p = 1, 2 or inf.
-Outs vector_norm(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    double p = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 2.0;
-    Output axes;
-    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && !(ctx.is_const(2) && ctx.const_ints(2).empty())) {
-        axes = int_list(ctx, 2);
-    } else {
-        std::vector<int64_t> all;
-        for (int64_t i = 0; i < static_rank(ctx, x); ++i) all.push_back(i);
-        axes = ctx.i64(all);
+// The axes a `dim` argument names (normalized), or every axis when it is None / empty.
+std::vector<int64_t> dims_or_all(NodeContext& ctx, const Output& x, size_t i) {
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> axes;
+    if (i < ctx.num_inputs() && !ctx.is_none(i)) {
+        ctx.check(ctx.is_const(i), "the dims to reduce must be known at conversion time");
+        for (int64_t d : ctx.const_ints(i)) axes.push_back(axis_of(ctx, x, d));
     }
+    if (axes.empty())
+        for (int64_t k = 0; k < r; ++k) axes.push_back(k);
+    return axes;
+}
+
+// Removes the (sorted, distinct) axes of a keep_dims result.
+Output squeeze_axes(NodeContext& ctx, const Output& x, std::vector<int64_t> axes) {
+    if (axes.empty()) return x;
+    return ctx.make<op::Squeeze>({x, ctx.i64(axes)});
+}
+
+// ||x||_p over axes: p = 2, 1, inf, -inf, 0 (the count of non-zeros) or any other (sum |x|^p)^(1/p).
+Output p_norm(NodeContext& ctx, const Output& x, double p, const std::vector<int64_t>& axes, bool keep) {
+    Output ax = ctx.i64(axes);
+    if (p == 2.0) return ctx.make<op::ReduceL2>({x, ax}, keep);
+    if (p == 1.0) return ctx.make<op::ReduceL1>({x, ax}, keep);
+    if (std::isinf(p)) {
+        Output a = ctx.make<op::Abs>({x});
+        if (p > 0) return ctx.make<op::ReduceMax>({a, ax}, keep);
+        return ctx.make<op::ReduceMin>({a, ax}, keep);
+    }
+    if (p == 0.0) {
+        Output nz = ctx.make<op::NotEqual>({x, typed_scalar(ctx, x.type(), 0.0)});
+        return ctx.make<op::ReduceSum>({to_type(ctx, nz, x.type()), ax}, keep);
+    }
+    Output powed = ctx.make<op::Power>({ctx.make<op::Abs>({x}), typed_scalar(ctx, x.type(), p)});
+    Output sum = ctx.make<op::ReduceSum>({powed, ax}, keep);
+    return ctx.make<op::Power>({sum, typed_scalar(ctx, x.type(), 1.0 / p)});
+}
+
+// The matrix norms of x over axes (a, b) (rows, columns) that need no singular values.
+Output matrix_norm(NodeContext& ctx, const Output& x, const std::string& ord, double p, int64_t a, int64_t b,
+                   bool keep) {
+    auto sorted = [](int64_t u, int64_t v) { return u < v ? std::vector<int64_t>{u, v} : std::vector<int64_t>{v, u}; };
+    ctx.check(a != b, "the two matrix dims must differ, got ", a, " twice");
+    if (ord == "fro") return ctx.make<op::ReduceL2>({x, ctx.i64(sorted(a, b))}, keep);
+    if (ord == "nuc" || (ord.empty() && std::abs(p) == 2.0))
+        ctx.fail("the matrix norm of order ", ord.empty() ? std::to_string(static_cast<int>(p)) : "'" + ord + "'",
+                 " is a sum or extreme of singular values, which kiln cannot compute (no SVD); orders 'fro', 1, -1, inf "
+                 "and -inf work");
+    ctx.check(ord.empty() && (std::abs(p) == 1.0 || std::isinf(p)), "matrix norm order ", ord.empty() ? std::to_string(p) : ord,
+              " is not one torch defines ('fro', 'nuc', 1, -1, 2, -2, inf, -inf)");
+    // 1: the largest column sum of |x| (sum over rows a, extreme over columns b); inf: the rows'.
+    int64_t sum_axis = std::isinf(p) ? b : a, ext_axis = std::isinf(p) ? a : b;
+    Output sums = ctx.make<op::ReduceSum>({ctx.make<op::Abs>({x}), ctx.i64({sum_axis})}, true);
+    Output ext = p > 0 ? ctx.make<op::ReduceMax>({sums, ctx.i64({ext_axis})}, true)
+                       : ctx.make<op::ReduceMin>({sums, ctx.i64({ext_axis})}, true);
+    return keep ? ext : squeeze_axes(ctx, ext, sorted(a, b));
+}
+
+// An optional dtype argument converts first; integers are normed as f32, as torch rejects them.
+Output norm_input(NodeContext& ctx, Output x, size_t dtype_i) {
+    if (dtype_i < ctx.num_inputs() && !ctx.is_none(dtype_i)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(dtype_i)));
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    return x;
+}
+
+// norm(x, p=2, dim=None, keepdim=False, dtype=None) / linalg_vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None)
+Outs vector_norm(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), 4);
+    if (ctx.kind() == "aten::norm" && ctx.num_inputs() == 3) x = norm_input(ctx, ctx.input(0), 2);  // norm(x, p, dtype)
+    double p = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 2.0;
+    bool has_dim = ctx.num_inputs() > 3;
+    auto axes = has_dim ? dims_or_all(ctx, x, 2) : dims_or_all(ctx, x, ctx.num_inputs());
+    bool keep = has_dim && ctx.const_bool(3);
+    return {p_norm(ctx, x, p, axes, keep)};
+}
+
+// frobenius_norm(x, dim, keepdim)
+Outs frobenius_norm(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), ctx.num_inputs());
+    auto axes = dims_or_all(ctx, x, 1);
+    bool keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
+    return {ctx.make<op::ReduceL2>({x, ctx.i64(axes)}, keep)};
+}
+
+// linalg_matrix_norm(x, ord='fro', dim=(-2, -1), keepdim=False, dtype=None)
+Outs linalg_matrix_norm(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), 4);
+    std::string ord;
+    double p = 0;
+    if (ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind == ConstValue::Kind::string) ord = ctx.const_str(1);
+    else p = ctx.const_float(1);
+    auto dims = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_ints(2) : std::vector<int64_t>{-2, -1};
+    ctx.check(dims.size() == 2, "a matrix norm needs two dims, got ", dims.size());
     bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
-    if (p == 2.0) return {ctx.make<op::ReduceL2>({x, axes}, keep)};
-    if (p == 1.0) return {ctx.make<op::ReduceL1>({x, axes}, keep)};
-    if (std::isinf(p) && p > 0) return {ctx.make<op::ReduceMax>({ctx.make<op::Abs>({x}), axes}, keep)};
-    ctx.fail("norm of order ", p, " is not supported yet (1, 2 and inf are)");
+    return {matrix_norm(ctx, x, ord, p, axis_of(ctx, x, dims[0]), axis_of(ctx, x, dims[1]), keep)};
+}
+
+// linalg_norm(x, ord=None, dim=None, keepdim=False, dtype=None): a vector norm for one dim (or
+// none, ord None: of all elements), a matrix norm for two (or none, a 2-D input and an ord).
+Outs linalg_norm(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), 4);
+    bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
+    std::string ord;
+    bool has_ord = ctx.num_inputs() > 1 && !ctx.is_none(1);
+    double p = 2.0;
+    if (has_ord) {
+        if (ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind == ConstValue::Kind::string) ord = ctx.const_str(1);
+        else p = ctx.const_float(1);
+    }
+    std::vector<int64_t> dims;
+    bool has_dim = ctx.num_inputs() > 2 && !ctx.is_none(2);
+    if (has_dim) dims = ctx.const_ints(2);
+    int64_t r = static_rank(ctx, x);
+    if (!has_dim) {
+        if (!has_ord) return {p_norm(ctx, x, 2.0, dims_or_all(ctx, x, ctx.num_inputs()), keep)};
+        ctx.check(r == 1 || r == 2, "an ord without dim needs a 1-D or 2-D input, got rank ", r);
+        if (r == 2) dims = {0, 1};
+        else dims = {0};
+    }
+    if (dims.size() == 1) {
+        ctx.check(ord.empty(), "ord '", ord, "' is a matrix norm, but one dim was given");
+        return {p_norm(ctx, x, p, {axis_of(ctx, x, dims[0])}, keep)};
+    }
+    ctx.check(dims.size() == 2, "linalg.norm takes one or two dims, got ", dims.size());
+    if (!has_ord) ord = "fro";
+    return {matrix_norm(ctx, x, ord, p, axis_of(ctx, x, dims[0]), axis_of(ctx, x, dims[1]), keep)};
+}
+
+// std/var(x, unbiased) / (x, dim, unbiased, keepdim) / (x, dim, correction=, keepdim) and the
+// _mean forms: sum((x - mean)^2) / max(N - correction, 0) over the dims, N their element count.
+Outs variance(NodeContext& ctx, bool is_std, bool with_mean) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "std and var take floating point tensors, got ", type_name(x.type()));
+    size_t dim_i = 1, corr_i = 2, keep_i = 3;
+    if (ctx.num_inputs() == 2) {  // (x, unbiased)
+        dim_i = ctx.num_inputs();
+        corr_i = 1;
+        keep_i = ctx.num_inputs();
+    }
+    auto axes = dims_or_all(ctx, x, dim_i);
+    double correction = 1.0;
+    if (corr_i < ctx.num_inputs() && !ctx.is_none(corr_i)) {
+        const TValue& c = ctx.value(corr_i);
+        if (c.kind == TValue::Kind::constant && c.c.kind == ConstValue::Kind::boolean) correction = c.c.b ? 1.0 : 0.0;
+        else correction = ctx.const_float(corr_i);
+    }
+    bool keep = keep_i < ctx.num_inputs() && ctx.const_bool(keep_i);
+    Output ax = ctx.i64(axes);
+    Output mean = ctx.make<op::ReduceMean>({x, ax}, true);
+    Output d = ctx.make<op::Subtract>({x, mean});
+    Output ss = ctx.make<op::ReduceSum>({ctx.make<op::Multiply>({d, d}), ax}, keep);
+    Output n = ctx.make<op::ReduceProd>({ctx.make<op::Gather>({shape_of(ctx, x), ax, ctx.i64_scalar(0)}, int64_t{0}),
+                                         ctx.i64({0})}, false);
+    Output denom = ctx.make<op::Maximum>({ctx.make<op::Subtract>({to_type(ctx, n, x.type()), typed_scalar(ctx, x.type(), correction)}),
+                                          typed_scalar(ctx, x.type(), 0.0)});
+    Output v = ctx.make<op::Divide>({ss, denom});
+    if (is_std) v = ctx.make<op::Sqrt>({v});
+    if (!with_mean) return {v};
+    return {v, keep ? mean : squeeze_axes(ctx, mean, axes)};
+}
+
+// cdist(x1 [..., P, M], x2 [..., R, M], p=2, compute_mode) -> [..., P, R]
+Outs cdist(NodeContext& ctx) {
+    Output a = ctx.input(0), b = ctx.input(1);
+    ctx.check(is_float(a.type()) && is_float(b.type()), "cdist takes floating point tensors");
+    double p = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_float(2) : 2.0;
+    ctx.check(p >= 0, "cdist needs p >= 0, got ", p);
+    Output diff = ctx.make<op::Subtract>({ctx.make<op::Unsqueeze>({a, ctx.i64({-2})}), ctx.make<op::Unsqueeze>({b, ctx.i64({-3})})});
+    return {p_norm(ctx, diff, p, {static_rank(ctx, diff) - 1}, false)};
+}
+
+// pairwise_distance(x1, x2, p=2, eps=1e-6, keepdim=False) = ||x1 - x2 + eps||_p over the last dim
+Outs pairwise_distance(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if (!is_float(a.type())) {
+        a = to_type(ctx, a, Type::f32);
+        b = to_type(ctx, b, Type::f32);
+    }
+    double p = ctx.num_inputs() > 2 ? ctx.const_float(2) : 2.0;
+    double eps = ctx.num_inputs() > 3 ? ctx.const_float(3) : 1e-6;
+    bool keep = ctx.num_inputs() > 4 && ctx.const_bool(4);
+    Output d = ctx.make<op::Add>({ctx.make<op::Subtract>({a, b}), typed_scalar(ctx, a.type(), eps)});
+    int64_t r = static_rank(ctx, d);
+    if (r == 0) return {ctx.make<op::Abs>({d})};
+    return {p_norm(ctx, d, p, {r - 1}, keep)};
+}
+
+// cosine_similarity(x1, x2, dim=1, eps=1e-8): both broadcast, each divided by its norm clamped
+// to eps, then the products summed over dim (torch's order of operations).
+Outs cosine_similarity(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if (!is_float(a.type())) {
+        a = to_type(ctx, a, Type::f32);
+        b = to_type(ctx, b, Type::f32);
+    }
+    int64_t dim = ctx.num_inputs() > 2 ? ctx.const_int(2) : 1;
+    double eps = ctx.num_inputs() > 3 ? ctx.const_float(3) : 1e-8;
+    Output shape = shape_of(ctx, ctx.make<op::Add>({a, b}));
+    a = ctx.make<op::Broadcast>({a, shape}, op::BroadcastMode::numpy);
+    b = ctx.make<op::Broadcast>({b, shape}, op::BroadcastMode::numpy);
+    int64_t d = axis_of(ctx, a, dim);
+    auto unit = [&](const Output& v) {
+        Output n = ctx.make<op::ReduceL2>({v, ctx.i64({d})}, true);
+        return ctx.make<op::Divide>({v, ctx.make<op::Maximum>({n, typed_scalar(ctx, v.type(), eps)})});
+    };
+    return {ctx.make<op::ReduceSum>({ctx.make<op::Multiply>({unit(a), unit(b)}), ctx.i64({d})}, false)};
+}
+
+// instance_norm(x, weight, bias, running_mean, running_var, use_input_stats, momentum, eps, cudnn):
+// each (n, c) plane normalized by its own statistics, or by the running ones (eval with
+// track_running_stats), then the optional per-channel affine.
+Outs instance_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "instance_norm needs [N, C, ...], got rank ", r);
+    bool use_input_stats = ctx.const_bool(5);
+    double eps = ctx.const_float(7);
+    std::vector<int64_t> cs{-1};
+    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
+    auto channel = [&](size_t i) { return ctx.make<op::Reshape>({ctx.input(i), ctx.i64(cs)}, false); };
+    Output y;
+    if (use_input_stats) {
+        std::vector<int64_t> axes;
+        for (int64_t i = 2; i < r; ++i) axes.push_back(i);
+        y = axes.empty() ? ctx.make<op::Multiply>({x, typed_scalar(ctx, x.type(), 0.0)})
+                         : ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
+    } else {
+        ctx.check(ctx.has_input(3) && ctx.has_input(4), "instance_norm without input statistics needs running_mean and running_var");
+        Output inv = ctx.make<op::Sqrt>({ctx.make<op::Add>({channel(4), typed_scalar(ctx, x.type(), eps)})});
+        y = ctx.make<op::Divide>({ctx.make<op::Subtract>({x, channel(3)}), inv});
+    }
+    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, channel(1)});
+    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, channel(2)});
+    return {y};
 }
 
 // cumsum(x, dim, dtype=None): integers and bools sum in int64, as in torch.
@@ -158,6 +381,17 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::amin"] = reduce<op::ReduceMin>;
     t["aten::prod"] = reduce<op::ReduceProd>;
     t["aten::norm"] = t["aten::linalg_vector_norm"] = vector_norm;
+    t["aten::frobenius_norm"] = frobenius_norm;
+    t["aten::linalg_matrix_norm"] = linalg_matrix_norm;
+    t["aten::linalg_norm"] = linalg_norm;
+    t["aten::std"] = [](NodeContext& c) { return variance(c, true, false); };
+    t["aten::var"] = [](NodeContext& c) { return variance(c, false, false); };
+    t["aten::std_mean"] = [](NodeContext& c) { return variance(c, true, true); };
+    t["aten::var_mean"] = [](NodeContext& c) { return variance(c, false, true); };
+    t["aten::cdist"] = cdist;
+    t["aten::pairwise_distance"] = pairwise_distance;
+    t["aten::cosine_similarity"] = cosine_similarity;
+    t["aten::instance_norm"] = instance_norm;
     t["aten::max"] = [](NodeContext& c) { return max_min(c, true); };
     t["aten::min"] = [](NodeContext& c) { return max_min(c, false); };
 }

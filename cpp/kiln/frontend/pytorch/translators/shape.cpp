@@ -336,7 +336,25 @@ Outs pad(NodeContext& ctx) {
     op::PadMode m = op::PadMode::constant;
     if (mode == "reflect") m = op::PadMode::reflect;
     else if (mode == "replicate") m = op::PadMode::edge;
-    else if (mode == "circular") ctx.fail("circular padding is not supported yet");
+    else if (mode == "circular") {
+        // Wrap around: each padded dim becomes [x[-b:], x, x[:e]] (torch requires b, e <= size).
+        for (size_t i = 0; i < n / 2; ++i) {
+            auto d = static_cast<int64_t>(r) - 1 - static_cast<int64_t>(i);
+            ctx.check(items[2 * i].is_const() && items[2 * i + 1].is_const(),
+                      "circular padding needs pad amounts known at conversion time");
+            int64_t pb = items[2 * i].as_const().i, pe = items[2 * i + 1].as_const().i;
+            ctx.check(pb >= 0 && pe >= 0, "circular padding by a negative amount (", pb, ", ", pe, ") is not supported");
+            OutputVector parts;
+            auto piece = [&](int64_t start, int64_t stop) {
+                return ctx.make<op::Slice>({x, ctx.i64({start}), ctx.i64({stop}), ctx.i64({1}), ctx.i64({d})});
+            };
+            if (pb > 0) parts.push_back(piece(-pb, std::numeric_limits<int64_t>::max()));
+            parts.push_back(x);
+            if (pe > 0) parts.push_back(piece(0, pe));
+            if (parts.size() > 1) x = ctx.make<op::Concat>(parts, d);
+        }
+        return {x};
+    }
     else if (mode != "constant") ctx.fail("padding mode '", mode, "' is not supported");
     OutputVector ins{x, ctx.make<op::Concat>(b, int64_t{0}), ctx.make<op::Concat>(e, int64_t{0})};
     if (m == op::PadMode::constant) {

@@ -15,6 +15,7 @@ void add_shape_translators(TranslatorTable& t);        // shape.cpp: view, permu
 void add_creation_translators(TranslatorTable& t);     // creation.cpp: zeros, arange, full, ...
 void add_conv_pool_translators(TranslatorTable& t);    // conv_pool.cpp
 void add_linear_translators(TranslatorTable& t);       // linear.cpp: linear, matmul, addmm, einsum
+void add_linalg_translators(TranslatorTable& t);       // linalg.cpp: einsum, tensordot, inverse, det, ...
 void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer norm, softmax, reductions
 void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused multi-head attention, sdpa
 void add_resample_translators(TranslatorTable& t);     // resample.cpp: upsample, grid_sampler, pixel/channel shuffle, fold

@@ -1,4 +1,5 @@
-// kiln's oneDNN kernels: Convolution, GroupConvolution, FusedConvolution, MatMul, FusedMatMul,
+// kiln's oneDNN kernels: Convolution, GroupConvolution, FusedConvolution, the two
+// *ConvolutionBackpropData, MatMul, FusedMatMul,
 // MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool (f32). Activations enter and leave
 // every kernel as plain row-major tensors.
 #pragma once
@@ -20,6 +21,7 @@ namespace onednn {
 // itself prefers plain (e.g. a 3-channel input) no reorder happens.
 enum class ConvLayout { automatic, plain, blocked };
 KernelPtr make_conv_kernel(const Node& node, const KernelShapes& shapes, ConvLayout layout);
+KernelPtr make_deconv_kernel(const Node& node, const KernelShapes& shapes);
 KernelPtr make_matmul_kernel(const Node& node, const KernelShapes& shapes);
 KernelPtr make_pooling_kernel(const Node& node, const KernelShapes& shapes);
 }  // namespace onednn

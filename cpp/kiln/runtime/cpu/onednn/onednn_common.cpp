@@ -141,6 +141,8 @@ KernelPtr make_onednn_kernel(const Node& node, const KernelShapes& shapes) {
     try {
         if (t == "Convolution" || t == "GroupConvolution" || t == "FusedConvolution")
             return onednn::make_conv_kernel(node, shapes, onednn::ConvLayout::automatic);
+        if (t == "ConvolutionBackpropData" || t == "GroupConvolutionBackpropData")
+            return onednn::make_deconv_kernel(node, shapes);
         if (t == "MatMul" || t == "FusedMatMul") return onednn::make_matmul_kernel(node, shapes);
         if (t == "MaxPool" || t == "AvgPool" || t == "AdaptiveAvgPool" || t == "AdaptiveMaxPool")
             return onednn::make_pooling_kernel(node, shapes);

@@ -1,0 +1,412 @@
+// Linear algebra: einsum (any number of operands, diagonals, ellipsis), tensordot, outer, dot,
+// mv, addmv, addr, addbmm, kron, cross, matrix_power, chain_matmul / multi_dot, inverse, det,
+// slogdet.
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/linalg.hpp"
+#include "kiln/ops/matmul.hpp"
+#include "kiln/ops/reduction.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// a * b; logical and for booleans.
+Output mul(NodeContext& ctx, const Output& a, const Output& b) {
+    if (a.type() == Type::boolean) return ctx.make<op::LogicalAnd>({a, b});
+    return ctx.make<op::Multiply>({a, b});
+}
+
+// Elements [from, to) of x's shape as an i64 1-D tensor.
+Output shape_part(NodeContext& ctx, const Output& x, int64_t from, int64_t to) {
+    return ctx.make<op::Slice>({shape_of(ctx, x), ctx.i64({from}), ctx.i64({to}), ctx.i64({1}), ctx.i64({0})});
+}
+
+// The product of shape elements [from, to) as an i64 [1].
+Output shape_prod(NodeContext& ctx, const Output& x, int64_t from, int64_t to) {
+    return ctx.make<op::ReduceProd>({shape_part(ctx, x, from, to), ctx.i64({0})}, true);
+}
+
+Output permuted(NodeContext& ctx, const Output& x, const std::string& from, const std::string& to) {
+    std::vector<int64_t> perm;
+    for (char c : to) perm.push_back(static_cast<int64_t>(from.find(c)));
+    bool id = true;
+    for (size_t i = 0; i < perm.size(); ++i) id &= perm[i] == static_cast<int64_t>(i);
+    return id ? x : ctx.make<op::Transpose>({x, ctx.i64(perm)});
+}
+
+// The diagonal of x over its axes i < j (equal sizes): those two axes become one, the last.
+Output diagonal(NodeContext& ctx, Output x, std::string& labels, size_t i, size_t j) {
+    char c = labels[i];
+    std::string rest;
+    for (size_t k = 0; k < labels.size(); ++k)
+        if (k != i && k != j) rest += labels[k];
+    std::string order = rest + std::string{c, '\x01'};
+    std::string with_pair = labels;
+    with_pair[j] = '\x01';
+    x = permuted(ctx, x, with_pair, order);
+    int64_t r = static_cast<int64_t>(order.size());
+    Output n = shape_part(ctx, x, r - 1, r);
+    Output flat = ctx.make<op::Reshape>({x, ctx.make<op::Concat>(OutputVector{shape_part(ctx, x, 0, r - 2), ctx.i64({-1})}, int64_t{0})}, false);
+    Output step = ctx.make<op::Add>({n, ctx.i64({1})});
+    x = ctx.make<op::Slice>({flat, ctx.i64({0}), ctx.i64({kMax}), step, ctx.i64({r - 2})});
+    labels = rest + c;
+    return x;
+}
+
+// Contracts two operands: labels in both and kept become (broadcasting) batch axes of one MatMul,
+// labels in both and not kept are summed by it. `keep`: the labels wanted after this step.
+Output contract_pair(NodeContext& ctx, Output A, std::string a, Output B, std::string b, const std::string& keep,
+                     std::string& out_labels) {
+    if (A.type() != B.type()) {
+        Type t = promote_types(A.type(), B.type());
+        A = to_type(ctx, A, t);
+        B = to_type(ctx, B, t);
+    }
+    std::string batch, m, k, n;
+    for (char c : a) {
+        bool in_b = b.find(c) != std::string::npos, kept = keep.find(c) != std::string::npos;
+        if (in_b && kept) batch += c;
+        else if (in_b) k += c;
+        else m += c;
+    }
+    for (char c : b)
+        if (a.find(c) == std::string::npos) n += c;
+    if (batch.empty() && k.empty()) {  // an outer product: a broadcast multiply
+        Output Ap = permuted(ctx, A, a, m);
+        std::vector<int64_t> tail;
+        for (size_t i = 0; i < n.size(); ++i) tail.push_back(static_cast<int64_t>(m.size() + i));
+        if (!tail.empty()) Ap = ctx.make<op::Unsqueeze>({Ap, ctx.i64(tail)});
+        out_labels = m + n;
+        return mul(ctx, Ap, permuted(ctx, B, b, n));
+    }
+    int64_t nb = static_cast<int64_t>(batch.size()), nm = static_cast<int64_t>(m.size()), nk = static_cast<int64_t>(k.size());
+    Output Ap = permuted(ctx, A, a, batch + m + k), Bp = permuted(ctx, B, b, batch + k + n);
+    int64_t ra = nb + nm + nk, rb = nb + nk + static_cast<int64_t>(n.size());
+    Output A3 = ctx.make<op::Reshape>({Ap, ctx.make<op::Concat>(OutputVector{shape_part(ctx, Ap, 0, nb), shape_prod(ctx, Ap, nb, nb + nm),
+                                                                            shape_prod(ctx, Ap, nb + nm, ra)}, int64_t{0})}, false);
+    Output B3 = ctx.make<op::Reshape>({Bp, ctx.make<op::Concat>(OutputVector{shape_part(ctx, Bp, 0, nb), shape_prod(ctx, Bp, nb, nb + nk),
+                                                                            shape_prod(ctx, Bp, nb + nk, rb)}, int64_t{0})}, false);
+    Output C = ctx.make<op::MatMul>({A3, B3}, false, false);
+    Output shape = ctx.make<op::Concat>(OutputVector{shape_part(ctx, C, 0, nb), shape_part(ctx, Ap, nb, nb + nm),
+                                                     shape_part(ctx, Bp, nb + nk, rb)}, int64_t{0});
+    out_labels = batch + m + n;
+    return ctx.make<op::Reshape>({C, shape}, false);
+}
+
+// General contraction of operands with labelled axes into the `out` labels.
+Output contract(NodeContext& ctx, OutputVector ops, std::vector<std::string> terms, const std::string& out) {
+    for (size_t o = 0; o < ops.size(); ++o) {
+        // A label repeated in one operand: its diagonal.
+        for (bool again = true; again;) {
+            again = false;
+            std::string& t = terms[o];
+            for (size_t i = 0; i < t.size() && !again; ++i) {
+                size_t j = t.find(t[i], i + 1);
+                if (j == std::string::npos) continue;
+                ops[o] = diagonal(ctx, ops[o], t, i, j);
+                again = true;
+            }
+        }
+    }
+    // Labels needed after operand o (by the output or a later operand).
+    auto needed_after = [&](size_t o) {
+        std::string s = out;
+        for (size_t p = o + 1; p < terms.size(); ++p) s += terms[p];
+        return s;
+    };
+    auto sum_unused = [&](Output x, std::string& t, const std::string& other) {
+        std::vector<int64_t> axes;
+        std::string kept;
+        for (size_t i = 0; i < t.size(); ++i) {
+            if (other.find(t[i]) == std::string::npos) axes.push_back(static_cast<int64_t>(i));
+            else kept += t[i];
+        }
+        if (axes.empty()) return x;
+        t = kept;
+        // torch sums these out with sum(), which accumulates bools and integers in int64.
+        if (!is_float(x.type()) && x.type() != Type::i64) x = to_type(ctx, x, Type::i64);
+        return ctx.make<op::ReduceSum>({x, ctx.i64(axes)}, false);
+    };
+    Output acc = ops[0];
+    std::string labels = terms[0];
+    acc = sum_unused(acc, labels, needed_after(0));
+    for (size_t o = 1; o < ops.size(); ++o) {
+        std::string keep = needed_after(o);
+        std::string t = terms[o];
+        Output x = sum_unused(ops[o], t, keep + labels);
+        std::string kept_acc = labels;
+        acc = sum_unused(acc, kept_acc, keep + t);
+        std::string result;
+        acc = contract_pair(ctx, acc, kept_acc, x, t, keep, result);
+        labels = result;
+    }
+    acc = sum_unused(acc, labels, out);
+    for (char c : out)
+        ctx.check(labels.find(c) != std::string::npos, "output label '", c, "' is in no operand");
+    return permuted(ctx, acc, labels, out);
+}
+
+// einsum(equation, operands, path=None)
+Outs einsum(NodeContext& ctx) {
+    std::string eq;
+    for (char c : ctx.const_str(0))
+        if (c != ' ') eq += c;
+    auto ops = ctx.tensor_list(1);
+    auto arrow = eq.find("->");
+    std::string lhs = eq.substr(0, arrow);
+    std::vector<std::string> terms;
+    for (size_t at = 0;;) {
+        auto c = lhs.find(',', at);
+        terms.push_back(lhs.substr(at, c == std::string::npos ? std::string::npos : c - at));
+        if (c == std::string::npos) break;
+        at = c + 1;
+    }
+    ctx.check(terms.size() == ops.size(), "equation '", eq, "' has ", terms.size(), " operands, got ", ops.size());
+    // Ellipsis: the dims it covers get labels of their own ('0', '1', ... right-aligned).
+    const std::string ell_labels = "0123456789";
+    size_t max_ell = 0;
+    std::vector<size_t> ell(terms.size(), 0);
+    for (size_t o = 0; o < terms.size(); ++o) {
+        auto e = terms[o].find("...");
+        if (e == std::string::npos) continue;
+        int64_t r = static_rank(ctx, ops[o]);
+        int64_t named = static_cast<int64_t>(terms[o].size()) - 3;
+        ctx.check(r >= named, "operand ", o, " has rank ", r, ", fewer than its ", named, " labels");
+        ell[o] = static_cast<size_t>(r - named);
+        max_ell = std::max(max_ell, ell[o]);
+    }
+    ctx.check(max_ell <= ell_labels.size(), "an ellipsis over more than 10 dims is not supported");
+    std::string all_ell = ell_labels.substr(0, max_ell);
+    for (size_t o = 0; o < terms.size(); ++o) {
+        auto e = terms[o].find("...");
+        if (e != std::string::npos) terms[o].replace(e, 3, all_ell.substr(max_ell - ell[o]));
+        ctx.check(static_cast<int64_t>(terms[o].size()) == static_rank(ctx, ops[o]), "operand ", o, " has rank ",
+                  static_rank(ctx, ops[o]), " but '", terms[o], "' labels");
+    }
+    std::string out;
+    if (arrow == std::string::npos) {  // implicit: the ellipsis, then labels seen once, sorted
+        std::map<char, int> count;
+        for (auto& t : terms)
+            for (char c : t) count[c]++;
+        out = all_ell;
+        for (auto& [c, n] : count)
+            if (n == 1 && ell_labels.find(c) == std::string::npos) out += c;
+    } else {
+        out = eq.substr(arrow + 2);
+        auto e = out.find("...");
+        if (e != std::string::npos) out.replace(e, 3, all_ell);
+    }
+    return {contract(ctx, ops, terms, out)};
+}
+
+// tensordot(a, b, dims_a, dims_b): the listed dims contracted pairwise, a's free dims then b's.
+Outs tensordot(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    auto da = ctx.const_ints(2), db = ctx.const_ints(3);
+    ctx.check(da.size() == db.size(), "dims lists differ in length: ", da.size(), " and ", db.size());
+    int64_t ra = static_rank(ctx, a), rb = static_rank(ctx, b);
+    ctx.check(ra + rb <= 52, "too many dims for tensordot");
+    const std::string letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    std::string ta = letters.substr(0, static_cast<size_t>(ra)), tb(static_cast<size_t>(rb), ' ');
+    size_t next = static_cast<size_t>(ra);
+    for (size_t i = 0; i < da.size(); ++i) tb[static_cast<size_t>(axis_of(ctx, b, db[i]))] = ta[static_cast<size_t>(axis_of(ctx, a, da[i]))];
+    for (auto& c : tb)
+        if (c == ' ') c = letters[next++];
+    std::string out;
+    for (char c : ta)
+        if (tb.find(c) == std::string::npos) out += c;
+    for (char c : tb)
+        if (ta.find(c) == std::string::npos) out += c;
+    return {contract(ctx, {a, b}, {ta, tb}, out)};
+}
+
+// beta * input + alpha * product (input ignored when beta is 0, as torch does).
+Output add_scaled(NodeContext& ctx, const Output& input, const Output& product, size_t beta_i, size_t alpha_i) {
+    double beta = ctx.num_inputs() > beta_i ? ctx.const_float(beta_i) : 1.0;
+    double alpha = ctx.num_inputs() > alpha_i ? ctx.const_float(alpha_i) : 1.0;
+    Type t = product.type();
+    if (t == Type::boolean) {
+        Output p = alpha != 0 ? product : ctx.make<op::LogicalAnd>({product, typed_scalar(ctx, t, 0.0)});
+        if (beta == 0) return ctx.make<op::Broadcast>({p, shape_of(ctx, input)}, op::BroadcastMode::bidirectional);
+        return ctx.make<op::LogicalOr>({input, p});
+    }
+    auto scaled = [&](Output o, double s) { return s == 1.0 ? o : ctx.make<op::Multiply>({o, typed_scalar(ctx, t, s)}); };
+    if (beta == 0) return ctx.make<op::Broadcast>({scaled(product, alpha), shape_of(ctx, input)}, op::BroadcastMode::bidirectional);
+    return ctx.make<op::Add>({scaled(to_type(ctx, input, t), beta), scaled(product, alpha)});
+}
+
+Output outer_of(NodeContext& ctx, const Output& a, const Output& b) {
+    return mul(ctx, ctx.make<op::Unsqueeze>({a, ctx.i64({1})}), ctx.make<op::Unsqueeze>({b, ctx.i64({0})}));
+}
+
+Outs outer(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {outer_of(ctx, a, b)};
+}
+
+Outs dot(NodeContext& ctx) {  // dot / vdot of real vectors
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {ctx.make<op::ReduceSum>({ctx.make<op::Multiply>({a, b}), ctx.i64({0})}, false)};
+}
+
+Outs mv(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    return {ctx.make<op::MatMul>({a, b}, false, false)};
+}
+
+// addmv(input, mat, vec, beta, alpha)
+Outs addmv(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 1, 2);
+    return {add_scaled(ctx, ctx.input(0), ctx.make<op::MatMul>({a, b}, false, false), 3, 4)};
+}
+
+// addr(input, vec1, vec2, beta, alpha)
+Outs addr(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 1, 2);
+    return {add_scaled(ctx, ctx.input(0), outer_of(ctx, a, b), 3, 4)};
+}
+
+// addbmm(input, batch1, batch2, beta, alpha): the batch of products summed.
+Outs addbmm(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 1, 2);
+    Output p = ctx.make<op::ReduceSum>({ctx.make<op::MatMul>({a, b}, false, false), ctx.i64({0})}, false);
+    return {add_scaled(ctx, ctx.input(0), p, 3, 4)};
+}
+
+// kron(a, b): [a0*b0, a1*b1, ...] (the lower rank padded with leading 1s).
+Outs kron(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    int64_t ra = static_rank(ctx, a), rb = static_rank(ctx, b), r = std::max(ra, rb);
+    auto lift = [&](Output x, int64_t rx) {
+        if (rx == r) return x;
+        std::vector<int64_t> lead;
+        for (int64_t i = 0; i < r - rx; ++i) lead.push_back(i);
+        return ctx.make<op::Unsqueeze>({x, ctx.i64(lead)});
+    };
+    a = lift(a, ra);
+    b = lift(b, rb);
+    std::vector<int64_t> odd, even;
+    for (int64_t i = 0; i < r; ++i) {
+        odd.push_back(2 * i + 1);
+        even.push_back(2 * i);
+    }
+    Output prod = mul(ctx, ctx.make<op::Unsqueeze>({a, ctx.i64(odd)}), ctx.make<op::Unsqueeze>({b, ctx.i64(even)}));
+    Output shape = ctx.make<op::Multiply>({shape_of(ctx, a), shape_of(ctx, b)});
+    return {ctx.make<op::Reshape>({prod, shape}, false)};
+}
+
+// cross(a, b, dim=None) / linalg_cross(a, b, dim=-1): along a dim of size 3 (None: the first).
+Outs cross(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    int64_t dim;
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2)) {
+        dim = ctx.const_int(2);
+    } else {
+        dim = -1;
+        ctx.check(a.shape().rank_is_static(), "cross without dim needs the input's rank");
+        for (int64_t i = 0; i < a.shape().rank(); ++i)
+            if (a.shape()[i] == Dimension(3)) {
+                dim = i;
+                break;
+            }
+        ctx.check(dim >= 0, "cross without dim needs a dim of size 3 known at conversion time, got ", a.shape().to_string());
+    }
+    int64_t r = std::max(static_rank(ctx, a), static_rank(ctx, b));
+    if (dim < 0) dim += r;
+    int64_t ax = dim - r;  // counted from the end, so it names the same dim of both operands
+    auto rot = [&](const Output& x, std::vector<int64_t> idx) {
+        return ctx.make<op::Gather>({x, ctx.i64(idx), ctx.i64_scalar(ax)}, int64_t{0});
+    };
+    Output l = ctx.make<op::Multiply>({rot(a, {1, 2, 0}), rot(b, {2, 0, 1})});
+    Output rr = ctx.make<op::Multiply>({rot(a, {2, 0, 1}), rot(b, {1, 2, 0})});
+    return {ctx.make<op::Subtract>({l, rr})};
+}
+
+// matrix_power(A, n): repeated squaring; n < 0 powers the inverse, n = 0 gives the identity.
+Outs matrix_power(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t n = ctx.const_int(1);
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "matrix_power needs [..., N, N], got rank ", r);
+    if (n < 0) {
+        ctx.check(is_float(x.type()), "a negative matrix power needs a floating point matrix");
+        x = ctx.make<op::Inverse>({x}, false);
+        n = -n;
+    }
+    if (n == 0) {
+        Output size = dim_of(ctx, x, r - 1);
+        Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), size, ctx.i64_scalar(1)}, Type::i64);
+        Output eye = to_type(ctx, ctx.make<op::Equal>({ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), ctx.make<op::Unsqueeze>({idx, ctx.i64({0})})}),
+                             x.type());
+        return {ctx.make<op::Broadcast>({eye, shape_of(ctx, x)}, op::BroadcastMode::numpy)};
+    }
+    Output result, base = x;
+    bool have = false;
+    while (n > 0) {
+        if (n & 1) {
+            result = have ? ctx.make<op::MatMul>({result, base}, false, false) : base;
+            have = true;
+        }
+        n >>= 1;
+        if (n) base = ctx.make<op::MatMul>({base, base}, false, false);
+    }
+    return {result};
+}
+
+// chain_matmul(matrices) / linalg_multi_dot(tensors): the product, left to right (multi_dot's
+// first and last operand may be vectors).
+Outs multi_dot(NodeContext& ctx) {
+    auto ops = ctx.tensor_list(0);
+    ctx.check(!ops.empty(), "needs at least one tensor");
+    Output acc = ops[0];
+    for (size_t i = 1; i < ops.size(); ++i) acc = ctx.make<op::MatMul>({acc, ops[i]}, false, false);
+    return {acc};
+}
+
+Outs inverse(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "inverse takes floating point matrices, got ", type_name(x.type()));
+    return {ctx.make<op::Inverse>({x}, false)};
+}
+
+Outs det(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "det takes floating point matrices, got ", type_name(x.type()));
+    return {ctx.make<op::Determinant>({x})};
+}
+
+Outs slogdet(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "slogdet takes floating point matrices, got ", type_name(x.type()));
+    auto n = ctx.make_node<op::LogDeterminant>({x});
+    return {n->output(0), n->output(1)};
+}
+
+}  // namespace
+
+void add_linalg_translators(TranslatorTable& t) {
+    t["aten::einsum"] = einsum;
+    t["aten::tensordot"] = tensordot;
+    t["aten::outer"] = t["aten::ger"] = outer;
+    t["aten::dot"] = t["aten::vdot"] = dot;
+    t["aten::mv"] = mv;
+    t["aten::addmv"] = t["aten::addmv_"] = addmv;
+    t["aten::addr"] = t["aten::addr_"] = addr;
+    t["aten::addbmm"] = t["aten::addbmm_"] = addbmm;
+    t["aten::kron"] = kron;
+    t["aten::cross"] = t["aten::linalg_cross"] = cross;
+    t["aten::matrix_power"] = t["aten::linalg_matrix_power"] = matrix_power;
+    t["aten::chain_matmul"] = t["aten::linalg_multi_dot"] = multi_dot;
+    t["aten::inverse"] = t["aten::linalg_inv"] = inverse;
+    t["aten::det"] = t["aten::linalg_det"] = det;
+    t["aten::slogdet"] = t["aten::linalg_slogdet"] = slogdet;
+}
+
+}  // namespace kiln::frontend::pytorch
