@@ -19,6 +19,9 @@ Output to_type(NodeContext& ctx, Output x, Type t);
 // python scalars and 0-d tensors adopt the other operand's type unless that would lose the
 // float category; otherwise float beats integer, wider beats narrower, anything beats bool.
 std::pair<Output, Output> promoted(NodeContext& ctx, size_t a, size_t b);
+// The element type torch's type promotion gives these inputs (tensors with dims over 0-d
+// tensors over Python numbers, unless a lower group is of a higher category).
+Type result_type(NodeContext& ctx, const std::vector<size_t>& inputs);
 Type promote_types(Type a, Type b);
 
 // Rank of x; fails (with the node and source) when it is not known at conversion time.

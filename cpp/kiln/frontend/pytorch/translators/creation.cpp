@@ -34,9 +34,15 @@ Outs like(NodeContext& ctx) {  // zeros_like(x, dtype, ...)
     return {filled(ctx, shape_of(ctx, x), V, dtype_arg(ctx, 1, x.type()))};
 }
 
+// A fill value known only at run time (a 0-d tensor, x.max().item()) is broadcast as it is.
+Output filled_with(NodeContext& ctx, Output shape, size_t value, Type t) {
+    if (ctx.is_const(value)) return filled(ctx, shape, ctx.const_float(value), t);
+    return ctx.make<op::Broadcast>({to_type(ctx, ctx.input(value), t), shape}, op::BroadcastMode::numpy);
+}
+
 Outs full_like(NodeContext& ctx) {  // full_like(x, value, dtype, ...)
     Output x = ctx.input(0);
-    return {filled(ctx, shape_of(ctx, x), ctx.const_float(1), dtype_arg(ctx, 2, x.type()))};
+    return {filled_with(ctx, shape_of(ctx, x), 1, dtype_arg(ctx, 2, x.type()))};
 }
 
 template <int V>
@@ -47,7 +53,7 @@ Outs new_filled(NodeContext& ctx) {  // new_zeros(self, size, dtype, ...)
 
 Outs new_full(NodeContext& ctx) {  // new_full(self, size, value, dtype, ...)
     Output x = ctx.input(0);
-    return {filled(ctx, int_list(ctx, 1), ctx.const_float(2), dtype_arg(ctx, 3, x.type()))};
+    return {filled_with(ctx, int_list(ctx, 1), 2, dtype_arg(ctx, 3, x.type()))};
 }
 
 // arange(end, dtype...) / arange(start, end, dtype...) / arange(start, end, step, dtype...)

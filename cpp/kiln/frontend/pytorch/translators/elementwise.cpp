@@ -221,23 +221,6 @@ Outs logical(NodeContext& ctx) {
     return {ctx.make<T>({to_type(ctx, ctx.input(0), Type::boolean), to_type(ctx, ctx.input(1), Type::boolean)})};
 }
 
-// a & b, a | b: logical on booleans; integers would need bitwise ops, which kiln lacks yet.
-template <typename T>
-Outs bitwise(NodeContext& ctx) {
-    Output a = ctx.input(0), b = ctx.input(1);
-    ctx.check(a.type() == Type::boolean && b.type() == Type::boolean,
-              "bitwise operations on ", type_name(a.type()), "/", type_name(b.type()),
-              " tensors are not supported yet (only on bool)");
-    return {ctx.make<T>({a, b})};
-}
-
-Outs bitwise_not(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    ctx.check(x.type() == Type::boolean, "bitwise not on ", type_name(x.type()),
-              " tensors is not supported yet (only on bool)");
-    return {ctx.make<op::LogicalNot>({x})};
-}
-
 Outs square(NodeContext& ctx) {
     Output x = ctx.input(0);
     return {ctx.make<op::Multiply>({x, x})};
@@ -271,10 +254,6 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::ge"] = t["aten::greater_equal"] = binary<op::GreaterEqual>;
     t["aten::logical_and"] = logical<op::LogicalAnd>;
     t["aten::logical_or"] = logical<op::LogicalOr>;
-    t["aten::__and__"] = t["aten::bitwise_and"] = bitwise<op::LogicalAnd>;
-    t["aten::__or__"] = t["aten::bitwise_or"] = bitwise<op::LogicalOr>;
-    t["aten::__xor__"] = t["aten::bitwise_xor"] = bitwise<op::LogicalXor>;
-    t["aten::bitwise_not"] = bitwise_not;
     t["aten::logical_xor"] = logical<op::LogicalXor>;
     t["aten::logical_not"] = logical_not;
     t["aten::relu"] = t["aten::relu_"] = unary<op::Relu>;

@@ -216,18 +216,10 @@ Outs is_none(NodeContext& ctx) {
 Outs device(NodeContext& ctx) { return {ConstValue::string("cpu")}; }
 
 Outs dtype(NodeContext& ctx) {
-    switch (ctx.input(0).type()) {
-        case Type::u8: return {ConstValue::integer(0)};
-        case Type::i8: return {ConstValue::integer(1)};
-        case Type::i32: return {ConstValue::integer(3)};
-        case Type::i64: return {ConstValue::integer(4)};
-        case Type::f16: return {ConstValue::integer(5)};
-        case Type::f32: return {ConstValue::integer(6)};
-        case Type::f64: return {ConstValue::integer(7)};
-        case Type::boolean: return {ConstValue::integer(11)};
-        case Type::bf16: return {ConstValue::integer(15)};
-        default: ctx.fail("the input's element type is not known at conversion time");
-    }
+    Type t = ctx.input(0).type();
+    int64_t code = torch_dtype_code(t);
+    ctx.check(code >= 0, "the input's element type is not known at conversion time");
+    return {ConstValue::integer(code)};
 }
 
 Outs nothing(NodeContext& ctx) { return {}; }
@@ -321,12 +313,20 @@ Outs all_any(NodeContext& ctx) {
         for (bool b : bits) r = All ? (r && b) : (r || b);
         return {ConstValue::boolean(r)};
     }
-    Output x = to_type(ctx, to_type(ctx, v.out, Type::boolean), Type::i32);
+    // torch.all(x) / all(x, dim, keepdim) / all(x, dims, keepdim): bool, or uint8 for uint8 input.
+    Type in_t = v.out.type();
+    Output x = to_type(ctx, to_type(ctx, v.out, Type::boolean), Type::u8);
     int64_t rank = static_rank(ctx, x);
     std::vector<int64_t> axes;
-    for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
-    Output r = All ? ctx.make<op::ReduceMin>({x, ctx.i64(axes)}, false) : ctx.make<op::ReduceMax>({x, ctx.i64(axes)}, false);
-    return {to_type(ctx, r, Type::boolean)};
+    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
+        for (int64_t a : ctx.const_ints(1)) axes.push_back(axis_of(ctx, x, a));
+    } else {
+        for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+    }
+    bool keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
+    if (rank == 0) return {to_type(ctx, to_type(ctx, x, Type::boolean), in_t == Type::u8 ? Type::u8 : Type::boolean)};
+    Output r = All ? ctx.make<op::ReduceMin>({x, ctx.i64(axes)}, keep) : ctx.make<op::ReduceMax>({x, ctx.i64(axes)}, keep);
+    return {in_t == Type::u8 ? r : to_type(ctx, r, Type::boolean)};
 }
 
 template <bool V>
