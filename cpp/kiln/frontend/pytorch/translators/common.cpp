@@ -111,6 +111,44 @@ Output int_list(NodeContext& ctx, size_t i) {
 
 Outs identity(NodeContext& ctx) { return {ctx.value(0)}; }
 
+Outs half_via_f32(NodeContext& ctx, Translator f, bool only_with_scalars) {
+    Type half = Type::dynamic;
+    bool mixed = false, scalar = false;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+        auto& v = ctx.value(i);
+        if (v.kind == TValue::Kind::tensor && is_half(v.out.type())) {
+            mixed = mixed || (half != Type::dynamic && half != v.out.type());
+            half = v.out.type();
+        }
+        scalar = scalar || ctx.is_scalar(i);
+    }
+    if (half == Type::dynamic || mixed || (only_with_scalars && !scalar)) return f(ctx);
+    std::vector<std::pair<size_t, TValue>> saved;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+        auto v = ctx.value(i);
+        if (v.kind != TValue::Kind::tensor || v.out.type() != half) continue;
+        saved.emplace_back(i, v);
+        TValue w(ctx.make<op::Convert>({v.out}, Type::f32));
+        w.scalar = v.scalar;
+        ctx.set_input_value(i, w);
+    }
+    Outs r;
+    try {
+        r = f(ctx);
+    } catch (...) {
+        for (auto& [i, v] : saved) ctx.set_input_value(i, v);
+        throw;
+    }
+    for (auto& [i, v] : saved) ctx.set_input_value(i, v);
+    for (auto& o : r)
+        if (o.kind == TValue::Kind::tensor && o.out.type() == Type::f32) {
+            bool sc = o.scalar;
+            o = TValue(ctx.make<op::Convert>({o.out}, half));
+            o.scalar = sc;
+        }
+    return r;
+}
+
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape) {
     Tensor x(t, std::move(shape));
     convert_elements(&v, Type::f64, x.data(), t, 1);

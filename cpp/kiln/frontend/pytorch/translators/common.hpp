@@ -37,6 +37,17 @@ Output int_list(NodeContext& ctx, size_t i);
 
 Outs identity(NodeContext& ctx);  // returns input 0
 
+// torch computes an op on f16 / bf16 tensors in f32 and rounds its result once, and keeps Python
+// scalars beside them in f32: a translator that builds an op from several kiln ops (or takes a
+// Python scalar) runs with the half-type tensor inputs widened to f32, and its f32 results are
+// rounded back to that half type. only_with_scalars: widen only when a Python number is among
+// the inputs (a lone op on two half tensors rounds the same either way).
+Outs half_via_f32(NodeContext& ctx, Translator f, bool only_with_scalars = false);
+template <Translator F>
+Outs in_f32(NodeContext& ctx) { return half_via_f32(ctx, F); }
+template <Translator F>
+Outs in_f32_with_scalars(NodeContext& ctx) { return half_via_f32(ctx, F, true); }
+
 // prim.cpp: d[key] for a dict value (key: input key_input, a constant).
 TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input);
 

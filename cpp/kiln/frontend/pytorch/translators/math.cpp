@@ -123,7 +123,7 @@ Outs glu(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.num_inputs() > 1 ? ctx.const_int(1) : -1);
     auto& dim = x.shape()[static_cast<size_t>(d)];
-    ctx.check(!dim.is_static() || dim.get_length() % 2 == 0, "halves dim ", d, " of odd size ", dim.get_length());
+    ctx.check(!dim.is_static() || dim.get_length() % 2 == 0, "halves dim ", d, " of odd size ", dim.to_string());
     auto halves = ctx.make_node<op::Split>({x, ctx.i64_scalar(d)}, int64_t{2});
     return {ctx.make<op::Multiply>({halves->output(0), ctx.make<op::Sigmoid>({halves->output(1)})})};
 }
@@ -132,8 +132,6 @@ Outs log_sigmoid(NodeContext& ctx) {
     Output x = ctx.input(0);
     return {ctx.make<op::Negative>({ctx.make<op::SoftPlus>({ctx.make<op::Negative>({x})})})};
 }
-
-Outs softsign(NodeContext& ctx) { return {ctx.make<op::SoftSign>({ctx.input(0)})}; }
 
 Outs hardshrink(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -364,43 +362,42 @@ Outs implicit(NodeContext& ctx) {
 }  // namespace
 
 void add_math_translators(TranslatorTable& t) {
-    t["aten::erfc"] = t["aten::erfc_"] = t["aten::special_erfc"] = erfc;
-    t["aten::expm1"] = t["aten::expm1_"] = t["aten::special_expm1"] = expm1;
-    t["aten::log1p"] = t["aten::log1p_"] = t["aten::special_log1p"] = log1p;
-    t["aten::log2"] = t["aten::log2_"] = log_base<2>;
-    t["aten::log10"] = t["aten::log10_"] = log_base<10>;
+    t["aten::erfc"] = t["aten::erfc_"] = in_f32<erfc>;
+    t["aten::expm1"] = t["aten::expm1_"] = in_f32<expm1>;
+    t["aten::log1p"] = t["aten::log1p_"] = in_f32<log1p>;
+    t["aten::log2"] = t["aten::log2_"] = in_f32<log_base<2>>;
+    t["aten::log10"] = t["aten::log10_"] = in_f32<log_base<10>>;
     t["aten::tan"] = t["aten::tan_"] = float_unary<op::Tan>;
-    t["aten::asin"] = t["aten::asin_"] = t["aten::arcsin"] = float_unary<op::Asin>;
-    t["aten::acos"] = t["aten::acos_"] = t["aten::arccos"] = float_unary<op::Acos>;
-    t["aten::atan"] = t["aten::atan_"] = t["aten::arctan"] = float_unary<op::Atan>;
+    t["aten::asin"] = t["aten::asin_"] = float_unary<op::Asin>;
+    t["aten::acos"] = t["aten::acos_"] = float_unary<op::Acos>;
+    t["aten::atan"] = t["aten::atan_"] = float_unary<op::Atan>;
     t["aten::sinh"] = t["aten::sinh_"] = float_unary<op::Sinh>;
     t["aten::cosh"] = t["aten::cosh_"] = float_unary<op::Cosh>;
-    t["aten::asinh"] = t["aten::asinh_"] = t["aten::arcsinh"] = float_unary<op::Asinh>;
-    t["aten::acosh"] = t["aten::acosh_"] = t["aten::arccosh"] = float_unary<op::Acosh>;
-    t["aten::atanh"] = t["aten::atanh_"] = t["aten::arctanh"] = float_unary<op::Atanh>;
+    t["aten::asinh"] = t["aten::asinh_"] = float_unary<op::Asinh>;
+    t["aten::acosh"] = t["aten::acosh_"] = float_unary<op::Acosh>;
+    t["aten::atanh"] = t["aten::atanh_"] = float_unary<op::Atanh>;
     t["aten::sin_"] = float_unary<op::Sin>;
     t["aten::cos_"] = float_unary<op::Cos>;
-    t["aten::atan2"] = t["aten::atan2_"] = t["aten::arctan2"] = atan2;
-    t["aten::round"] = t["aten::round_"] = round;
-    t["aten::trunc"] = t["aten::trunc_"] = t["aten::fix"] = t["aten::fix_"] = trunc;
-    t["aten::frac"] = t["aten::frac_"] = frac;
+    t["aten::atan2"] = t["aten::atan2_"] = in_f32<atan2>;
+    t["aten::round"] = t["aten::round_"] = in_f32<round>;
+    t["aten::trunc"] = t["aten::trunc_"] = t["aten::fix"] = trunc;
+    t["aten::frac"] = t["aten::frac_"] = in_f32<frac>;
     t["aten::fmod"] = t["aten::fmod_"] = fmod;
-    t["aten::celu"] = t["aten::celu_"] = celu;
-    t["aten::selu"] = t["aten::selu_"] = selu;
-    t["aten::glu"] = glu;
-    t["aten::log_sigmoid"] = log_sigmoid;
-    t["aten::softsign"] = softsign;
-    t["aten::hardshrink"] = hardshrink;
-    t["aten::softshrink"] = softshrink;
-    t["aten::threshold"] = t["aten::threshold_"] = threshold;
-    t["aten::logit"] = t["aten::logit_"] = t["aten::special_logit"] = logit;
-    t["aten::xlogy"] = t["aten::xlogy_"] = t["aten::special_xlogy"] = xlogy;
-    t["aten::addcmul"] = t["aten::addcmul_"] = addc<false>;
-    t["aten::addcdiv"] = t["aten::addcdiv_"] = addc<true>;
-    t["aten::lerp"] = t["aten::lerp_"] = lerp;
-    t["aten::logsumexp"] = t["aten::special_logsumexp"] = logsumexp;
-    t["aten::logaddexp"] = logaddexp;
-    t["aten::copysign"] = t["aten::copysign_"] = copysign;
+    t["aten::celu"] = t["aten::celu_"] = in_f32<celu>;
+    t["aten::selu"] = t["aten::selu_"] = in_f32<selu>;
+    t["aten::glu"] = in_f32<glu>;
+    t["aten::log_sigmoid"] = in_f32<log_sigmoid>;
+    t["aten::hardshrink"] = hardshrink;  // torch compares in the tensor's own type
+    t["aten::softshrink"] = in_f32<softshrink>;
+    t["aten::threshold"] = t["aten::threshold_"] = in_f32<threshold>;
+    t["aten::logit"] = t["aten::logit_"] = in_f32<logit>;
+    t["aten::xlogy"] = t["aten::xlogy_"] = in_f32<xlogy>;
+    t["aten::addcmul"] = t["aten::addcmul_"] = in_f32<addc<false>>;
+    t["aten::addcdiv"] = t["aten::addcdiv_"] = in_f32<addc<true>>;
+    t["aten::lerp"] = t["aten::lerp_"] = in_f32<lerp>;
+    t["aten::logsumexp"] = in_f32<logsumexp>;
+    t["aten::logaddexp"] = in_f32<logaddexp>;
+    t["aten::copysign"] = t["aten::copysign_"] = in_f32<copysign>;
     t["aten::isnan"] = classify<op::IsNaN>;
     t["aten::isinf"] = classify<op::IsInf>;
     t["aten::isfinite"] = classify<op::IsFinite>;
@@ -423,7 +420,7 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::IntImplicit"] = implicit<Type::i64>;
     t["aten::FloatImplicit"] = implicit<Type::f32>;
     t["aten::ScalarImplicit"] = implicit<Type::dynamic>;
-    for (const char* k : {"aten::alias", "aten::detach_", "aten::positive", "aten::resolve_conj", "aten::resolve_neg"})
+    for (const char* k : {"aten::alias", "aten::positive", "aten::resolve_conj", "aten::resolve_neg"})
         t[k] = identity;
 }
 

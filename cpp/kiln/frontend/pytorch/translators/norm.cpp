@@ -89,7 +89,9 @@ Outs reduce(NodeContext& ctx) {
     }
     if (ctx.num_inputs() > 3 && !ctx.is_none(3)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(3)));
     if (std::is_same_v<T, op::ReduceMean> && !is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && (x.type() == Type::boolean || x.type() == Type::i32 || x.type() == Type::u8 || x.type() == Type::i8))
+    // torch sums and multiplies bools and every integer type narrower than int64 in int64.
+    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !is_float(x.type()) &&
+        x.type() != Type::i64 && x.type() != Type::u64 && x.type() != Type::dynamic)
         x = to_type(ctx, x, Type::i64);
     return {ctx.make<T>({x, axes}, keep)};
 }
