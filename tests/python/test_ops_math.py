@@ -554,6 +554,126 @@ class Alias(nn.Module):
         return torch.ops.aten.alias(a) * 2
 
 
+# ---------------------------------------------------------------------------------------------
+# Regressions of the fidelity issue: out=, type promotion, all/any, common forms of supported ops
+
+
+@fn
+def AddOut(self, a, b, o):
+    torch.add(a, b, out=o)
+    return o, o * 2
+
+
+@fn
+def MulOutView(self, a, b):
+    o = torch.zeros_like(a)
+    torch.mul(a[0], b, out=o[0])
+    return o
+
+
+@fn
+def SumOutCast(self, a, o):
+    torch.sum(a, 1, out=o)
+    return o + 1
+
+
+@fn
+def MixedFloat(self, a, b):
+    return a + b, a * b, torch.maximum(a, b)
+
+
+@fn
+def IntWithZeroDimFloat(self, a, b):
+    return a * b.sum(), a + 2.5, a // 2
+
+
+@fn
+def Uint8Int8(self, a, b):
+    return a + b, a * b
+
+
+@fn
+def HalfWithFloatZeroDim(self, a, b):
+    return a + b.sum(), a * 0.1
+
+
+@fn
+def ReduceDtypes(self, a):
+    return a.prod(), a.sum(1), torch.cumsum(a, 0), a.amax(1), a.prod(0)
+
+
+@fn
+def AllAnyDims(self, a):
+    return torch.all(a > 0, 1), torch.any(a > 0, dim=2, keepdim=True), torch.all(a > -9), torch.any(a < -1, 0)
+
+
+@fn
+def AllAnyUint8(self, a):
+    return torch.all(a, 1), torch.any(a, dim=0, keepdim=True), torch.all(a)
+
+
+@fn
+def VectorNorms(self, a):
+    r = []
+    for p in [0.0, 1.0, -1.0, 2.0, -2.0, float("inf"), float("-inf"), 0.5, 3.0]:
+        r.append(torch.linalg.vector_norm(a, p, dim=(1, 3)))
+    return torch.stack(r)
+
+
+@fn
+def NormDtype(self, a):
+    return torch.linalg.vector_norm(a, 2, dim=(1,), dtype=torch.float64), torch.norm(a, p=3)
+
+
+@fn
+def MatrixNorms(self, a):
+    return (torch.linalg.matrix_norm(a), torch.linalg.matrix_norm(a, 1), torch.linalg.matrix_norm(a, -1),
+            torch.linalg.matrix_norm(a, float("inf"), dim=(0, 2)), torch.linalg.matrix_norm(a, float("-inf"), keepdim=True),
+            torch.linalg.norm(a, dim=(0, 1)), torch.linalg.norm(a))
+
+
+@fn
+def MatrixNorm2(self, a):
+    return torch.linalg.matrix_norm(a, 2)
+
+
+@fn
+def ReduceDimNone(self, a):
+    return a.sum(dim=None), torch.sum(a, dim=None, keepdim=True), a.mean(dim=None)
+
+
+@fn
+def ReduceRuntimeDim(self, a):
+    d = a.dim() - 1
+    return a.sum(d), torch.amax(a, d), torch.amin(a, dim=d - 1, keepdim=True)
+
+
+@fn
+def NarrowRuntime(self, a, s):
+    return a.narrow(1, s.sum(), 2), a.narrow(-1, s.sum() - 3, 2)
+
+
+@fn
+def FullLikeRuntime(self, a):
+    return torch.full_like(a, a.max().item()), a.new_full((2, 3), a.min().item())
+
+
+@fn
+def WhereNonzero(self, a):
+    i, j = torch.where(a > 0.5)
+    return i, j, a[i, j]
+
+
+@fn
+def ArangeTensorEnds(self, a, n):
+    return torch.arange(n.sum()) * 2, torch.arange(n.sum() - 4, n.sum(), 2), torch.arange(n.max().float() / 2)
+
+
+@fn
+def TensorOfScalars(self, a):
+    return a * torch.tensor([a.sum().item(), 2.0, a.max().item()]), a + torch.tensor([1, 2, 3])
+
+
 def _cases():
     big = In((2, 3, 5, 7), alt=(3, 3, 5, 8))
     return [
@@ -647,6 +767,32 @@ def _cases():
         C("IntImplicit", IntImplicit, [In((3, 6), alt=(2, 5)), In((2,), alt=(2,), dtype="int64", values="idx:3")],
           ("float32", "int64"), trace_dynamic=False),
         C("FloatImplicit", FloatImplicit, X, ("float32", "float64"), trace_dynamic=False),
+        # out= (the result lands in the out tensor, views and dtype casts included)
+        C("out", AddOut, [X, X, In((2, 3, 5, 7))], ("float32", "int64", "float16")),
+        C("out_view", MulOutView, [In((2, 3, 5)), In((3, 5), alt=(3, 6))], ("float32", "int32")),
+        C("out_cast", SumOutCast, [In((2, 3, 5)), In((2, 5), dtype="float64")], ("float32", "int64"), dynamic=False),
+        # torch's type promotion
+        C("mixed_float", MixedFloat, [X, In((5, 7), alt=(5, 8), dtype="float64")], ("float32", "float16", "int32")),
+        C("int_with_0d_float", IntWithZeroDimFloat, [X, In((3,), dtype="float64")], ("int32", "int16", "uint8")),
+        C("uint8_int8", Uint8Int8, [In((2, 3, 5, 7), dtype="uint8"), In((5, 7), alt=(5, 8), dtype="int8")]),
+        C("half_with_f32_0d", HalfWithFloatZeroDim, [X, In((3,), dtype="float32")], ("float16", "bfloat16")),
+        C("reduce_dtypes", ReduceDtypes, In((2, 3, 4), values="unit"), ("int32", "int16", "int8", "uint8", "bool", "float16")),
+        C("all_any_dims", AllAnyDims, X, FLOATS + ("int64",)),
+        C("all_any_uint8", AllAnyUint8, In((3, 4, 5), alt=(2, 3, 6)), ("uint8",)),
+        # norms of any order, with dtype=
+        C("vector_norms", VectorNorms, X, FLOATS),
+        C("norm_dtype", NormDtype, X, ("float32", "float16")),
+        C("matrix_norms", MatrixNorms, In((4, 5, 6), alt=(3, 4, 7)), ("float32", "float64")),
+        C("matrix_norm_2", MatrixNorm2, In((4, 5)), xfail={"all": "ConversionError: aten::linalg_matrix_norm: the matrix norm of order 2 needs singular values, which kiln has no op for yet (1, -1, inf, -inf and 'fro' are supported)"}),
+        # reductions over dim=None or a dim computed at conversion
+        C("reduce_dim_none", ReduceDimNone, X, ("float32",)),
+        C("reduce_runtime_dim", ReduceRuntimeDim, X, ("float32", "int64")),
+        # values known only at run time
+        C("narrow_runtime", NarrowRuntime, [X, In((1,), alt=(1,), dtype="int64", values="idx:2")], ("float32",), trace_dynamic=False),
+        C("full_like_runtime", FullLikeRuntime, X, ("float32", "int64"), trace_dynamic=False),
+        C("where_nonzero", WhereNonzero, In((4, 5), alt=(6, 3))),
+        C("arange_tensor_ends", ArangeTensorEnds, [X, In((1,), alt=(1,), dtype="int64", values="pos")], ("float32",), trace_dynamic=False),
+        C("tensor_of_scalars", TensorOfScalars, In((2, 3), alt=(4, 3)), ("float32",), trace_dynamic=False),
     ]
 
 
@@ -656,3 +802,100 @@ CASES = _cases()
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params(CASES)))
 def test_op(case, dtype, capture, shapes):
     check(case.module(), case.ins, capture=capture, shapes=shapes, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs, constants and errors
+
+
+class Scale(nn.Module):
+    def forward(self, x, s):
+        return x * s + s
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_zero_dim_inputs(kind):
+    """A 0-d numpy array or torch tensor stays 0-d on the way in (it used to become shape (1,))."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = kiln.convert_model(Scale(), example_input=(torch.ones(2, 3), torch.tensor(2.0)))
+    compiled = CORE.compile_model(model, "CPU")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    s = np.array(1.5, dtype=np.float32) if kind == "numpy" else torch.tensor(1.5)
+    assert model.inputs[1].partial_shape.rank == 0
+    np.testing.assert_allclose(compiled([x, s])[0], x * 1.5 + 1.5)
+
+
+def _convert_error(module, example=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(kiln.ConversionError) as e:
+            kiln.convert_model(module, example_input=example) if example is not None else kiln.convert_model(module)
+    return str(e.value)
+
+
+class EmptyDict(nn.Module):
+    def forward(self, x):
+        d: dict[str, torch.Tensor] = {}
+        d["y"] = x * 2
+        return d["y"] + 1
+
+
+def test_empty_dict_constant():
+    """An empty {} constant is a dict (torchvision's detection models script one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = kiln.convert_model(EmptyDict(), input=[[2, 3]])
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(CORE.compile_model(model, "CPU")(x)[0], x * 2 + 1)
+
+
+class ComplexConstant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.ones(3, dtype=torch.complex64))
+
+    def forward(self, x):
+        return x + self.w
+
+
+def test_unrepresentable_constant_names_its_node():
+    """A constant kiln cannot hold fails at the node that uses it, with the source line."""
+    msg = _convert_error(ComplexConstant(), (torch.ones(2, 3),))
+    assert "constant kiln cannot represent: a torch.complex64 tensor" in msg and "test_ops_math.py" in msg, msg
+
+
+def test_quantized_module_is_a_conversion_error():
+    """Packed quantized parameters (a ScriptObject) end in one ConversionError naming the node
+    and its source line, not a bare TypeError from the constant conversion."""
+    qm = nn.Sequential(torch.ao.nn.quantized.Quantize(0.1, 0, torch.quint8), torch.ao.nn.quantized.Linear(4, 3),
+                       torch.ao.nn.quantized.DeQuantize()).eval()
+    for example in (None, (torch.randn(2, 4),)):
+        msg = _convert_error(qm, example)
+        assert "quantize" in msg, msg
+
+
+class EmptyMatrixConstant(nn.Module):
+    def forward(self, x):
+        e = torch.zeros(0, 0)
+        return x.sum() + e.sum()
+
+
+def test_empty_matrix_constant():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for ex in (None, (torch.ones(2, 3),)):
+            model = (kiln.convert_model(EmptyMatrixConstant(), example_input=ex) if ex
+                     else kiln.convert_model(EmptyMatrixConstant(), input=[[2, 3]]))
+            np.testing.assert_allclose(CORE.compile_model(model, "CPU")(np.ones((2, 3), np.float32))[0], 6.0)
+
+
+def test_dtype_table_round_trip():
+    """Every torch dtype kiln takes maps to one kiln type and back (one table for both ways)."""
+    from kiln.dtypes import to_kiln_type, torch_dtype_code
+    for dt in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+               torch.int16, torch.int8, torch.uint8, torch.bool, torch.uint16, torch.uint32, torch.uint64):
+        assert to_kiln_type(dt) is not None
+        assert torch_dtype_code(dt) >= 0
+    with pytest.raises(TypeError, match="complex64"):
+        to_kiln_type(torch.complex64)

@@ -56,6 +56,9 @@ TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input);
 Output checked_indices(NodeContext& ctx, const Output& idx, const Output& size, bool allow_negative, const char* role);
 // Values and indices of the max (or min) along dim; the dim kept or squeezed.
 std::pair<Output, Output> extreme_along(NodeContext& ctx, const Output& x, int64_t dim, bool keep, bool is_max);
+// math.cpp: the p-norm of float x over axes, any order p (0: the count of nonzeros, +-inf: the
+// largest / smallest |x|, negative and fractional orders included).
+Output vector_norm_of(NodeContext& ctx, const Output& x, double p, const Output& axes, bool keep);
 // A constant holding `v` in element type t (shape {} or e.g. {1}).
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
 

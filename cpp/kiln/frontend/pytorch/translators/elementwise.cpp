@@ -3,6 +3,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/nonzero.hpp"
 #include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
@@ -219,8 +220,20 @@ Outs softplus(NodeContext& ctx) {
     return {ctx.make<op::SoftPlus>({x})};
 }
 
+// torch.where(cond) = cond.nonzero(as_tuple=True): one index tensor per dim, as long as the
+// count of nonzeros (known only at run time: NonZero ends the static part of a plan).
+Outs where_nonzero(NodeContext& ctx) {
+    Output c = ctx.input(0);
+    int64_t r = std::max<int64_t>(static_rank(ctx, c), 1);
+    Output idx = ctx.make<op::NonZero>({c}, Type::i64);
+    std::vector<TValue> items;
+    for (int64_t i = 0; i < r; ++i)
+        items.emplace_back(ctx.make<op::Gather>({idx, ctx.i64_scalar(i), ctx.i64_scalar(0)}, int64_t{0}));
+    return {TValue::list(items)};
+}
+
 Outs where(NodeContext& ctx) {
-    ctx.check(ctx.num_inputs() == 3, "the one-argument form torch.where(cond) is not supported");
+    if (ctx.num_inputs() == 1) return where_nonzero(ctx);
     Output c = to_type(ctx, ctx.input(0), Type::boolean);
     auto [a, b] = promoted(ctx, 1, 2);
     return {ctx.make<op::Select>({c, a, b})};

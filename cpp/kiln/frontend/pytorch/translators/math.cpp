@@ -349,6 +349,16 @@ Outs fill_diagonal(NodeContext& ctx) {
     return {ctx.make<op::Select>({mask, v, x})};
 }
 
+// x.item(): the one element of x as a Python number (a 0-d tensor flagged scalar).
+Outs item(NodeContext& ctx) {
+    auto& v = ctx.value(0);
+    if (v.kind == TValue::Kind::constant) return {v};
+    Output x = ctx.input(0);
+    TValue r(ctx.make<op::Reshape>({x, ctx.constant(Tensor(Type::i64, {0}))}, false));
+    r.scalar = true;
+    return {r};
+}
+
 // Scripting's implicit conversions of a 0-d tensor used as an int, a float or a number.
 template <Type T>
 Outs implicit(NodeContext& ctx) {
@@ -359,7 +369,72 @@ Outs implicit(NodeContext& ctx) {
     return {r};
 }
 
+// linalg_matrix_norm(x, ord, dim=[-2, -1], keepdim, dtype): 'fro', and the orders 1, -1, inf,
+// -inf (largest / smallest absolute column or row sum). 2, -2 and 'nuc' need singular values.
+Output matrix_norm_of(NodeContext& ctx, Output x, const ConstValue& ord, std::vector<int64_t> dims, bool keep) {
+    ctx.check(dims.size() == 2, "a matrix norm takes two dims, got ", dims.size());
+    for (auto& d : dims) d = axis_of(ctx, x, d);
+    ctx.check(dims[0] != dims[1], "a matrix norm takes two different dims");
+    if (ord.kind == ConstValue::Kind::string) {
+        if (ord.s == "fro") return vector_norm_of(ctx, x, 2.0, ctx.i64(dims), keep);
+        ctx.fail("the matrix norm '", ord.s, "' needs singular values, which kiln has no op for yet");
+    }
+    double p = ord.kind == ConstValue::Kind::floating ? ord.f : static_cast<double>(ord.i);
+    ctx.check(std::isinf(p) || p == 1.0 || p == -1.0, "the matrix norm of order ", p,
+              " needs singular values, which kiln has no op for yet (1, -1, inf, -inf and 'fro' are supported)");
+    // Order +-1: sum over rows (dims[0]), extreme over columns; +-inf the other way round.
+    bool cols = !std::isinf(p);
+    int64_t sum_axis = cols ? dims[0] : dims[1], ext_axis = cols ? dims[1] : dims[0];
+    Output sums = ctx.make<op::ReduceSum>({ctx.make<op::Abs>({x}), ctx.i64({sum_axis})}, true);
+    Output r = p > 0 ? ctx.make<op::ReduceMax>({sums, ctx.i64({ext_axis})}, true)
+                     : ctx.make<op::ReduceMin>({sums, ctx.i64({ext_axis})}, true);
+    if (keep) return r;
+    return ctx.make<op::Squeeze>({r, ctx.i64(dims)});
+}
+
+Outs matrix_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (ctx.num_inputs() > 4 && !ctx.is_none(4)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(4)));
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    std::vector<int64_t> dims = ctx.num_inputs() > 2 ? ctx.const_ints(2) : std::vector<int64_t>{-2, -1};
+    bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
+    return {matrix_norm_of(ctx, x, ctx.value(1).as_const(), dims, keep)};
+}
+
+// linalg_norm(x, ord=None, dim=None, keepdim, dtype): a matrix norm for two dims (or a string
+// order), else a vector norm; no ord and no dim is the 2-norm of the flattened tensor.
+Outs linalg_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (ctx.num_inputs() > 4 && !ctx.is_none(4)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(4)));
+    if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
+    bool has_ord = ctx.num_inputs() > 1 && !ctx.is_none(1);
+    bool has_dim = ctx.num_inputs() > 2 && !ctx.is_none(2);
+    std::vector<int64_t> dims;
+    if (has_dim) dims = ctx.const_ints(2);
+    ConstValue ord = has_ord ? ctx.value(1).as_const() : ConstValue::floating(2.0);
+    bool matrix = ord.kind == ConstValue::Kind::string || (has_ord && (has_dim ? dims.size() == 2 : static_rank(ctx, x) == 2));
+    if (matrix) return {matrix_norm_of(ctx, x, ord, has_dim ? dims : std::vector<int64_t>{-2, -1}, keep)};
+    if (!has_dim)
+        for (int64_t i = 0; i < static_rank(ctx, x); ++i) dims.push_back(i);
+    double p = ord.kind == ConstValue::Kind::floating ? ord.f : static_cast<double>(ord.i);
+    return {vector_norm_of(ctx, x, p, ctx.i64(dims), keep)};
+}
+
 }  // namespace
+
+Output vector_norm_of(NodeContext& ctx, const Output& x, double p, const Output& axes, bool keep) {
+    if (p == 2.0) return ctx.make<op::ReduceL2>({x, axes}, keep);
+    if (p == 1.0) return ctx.make<op::ReduceL1>({x, axes}, keep);
+    Output ax = ctx.make<op::Abs>({x});
+    if (std::isinf(p)) return p > 0 ? ctx.make<op::ReduceMax>({ax, axes}, keep) : ctx.make<op::ReduceMin>({ax, axes}, keep);
+    if (p == 0.0) {
+        Output nz = to_type(ctx, ctx.make<op::NotEqual>({x, scalar_like(ctx, x, 0.0)}), x.type());
+        return ctx.make<op::ReduceSum>({nz, axes}, keep);
+    }
+    Output s = ctx.make<op::ReduceSum>({ctx.make<op::Power>({ax, scalar_like(ctx, x, p)}), axes}, keep);
+    return ctx.make<op::Power>({s, scalar_like(ctx, x, 1.0 / p)});
+}
 
 void add_math_translators(TranslatorTable& t) {
     t["aten::erfc"] = t["aten::erfc_"] = in_f32<erfc>;
@@ -417,6 +492,9 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::cummin"] = cum_extreme<false>;
     t["aten::diff"] = diff;
     t["aten::fill_diagonal_"] = fill_diagonal;
+    t["aten::linalg_matrix_norm"] = in_f32<matrix_norm>;
+    t["aten::linalg_norm"] = in_f32<linalg_norm>;
+    t["aten::item"] = item;
     t["aten::IntImplicit"] = implicit<Type::i64>;
     t["aten::FloatImplicit"] = implicit<Type::f32>;
     t["aten::ScalarImplicit"] = implicit<Type::dynamic>;

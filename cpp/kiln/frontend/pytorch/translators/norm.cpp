@@ -73,8 +73,7 @@ Outs reduce(NodeContext& ctx) {
     Output x = ctx.input(0);
     bool keep = false;
     Output axes;
-    if (ctx.num_inputs() == 1 || (ctx.num_inputs() == 2 && ctx.is_none(1)) ||
-        (ctx.num_inputs() >= 2 && !ctx.is_none(1) && ctx.is_const(1) && ctx.const_ints(1).empty())) {
+    if (ctx.num_inputs() == 1 || ctx.is_none(1) || (ctx.is_const(1) && ctx.const_ints(1).empty())) {
         // Over every axis.
         int64_t r = static_rank(ctx, x);
         std::vector<int64_t> all;
@@ -93,6 +92,10 @@ Outs reduce(NodeContext& ctx) {
     if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !is_float(x.type()) &&
         x.type() != Type::i64 && x.type() != Type::u64 && x.type() != Type::dynamic)
         x = to_type(ctx, x, Type::i64);
+    if constexpr (std::is_same_v<T, op::ReduceMax> || std::is_same_v<T, op::ReduceMin>) {
+        if (x.type() == Type::boolean)  // amax/amin of bools: as bytes
+            return {to_type(ctx, ctx.make<T>({to_type(ctx, x, Type::u8), axes}, keep), Type::boolean)};
+    }
     return {ctx.make<T>({x, axes}, keep)};
 }
 
@@ -115,9 +118,11 @@ Outs max_min(NodeContext& ctx, bool is_max) {
     return {v, i};
 }
 
-// norm(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim, keepdim, dtype): p = 1, 2 or inf.
+// norm(x, p, dim, keepdim[, dtype]) / linalg_vector_norm(x, ord, dim, keepdim, dtype): any order
+// (vector_norm_of, math.cpp); dim None or [] is every axis.
 Outs vector_norm(NodeContext& ctx) {
     Output x = ctx.input(0);
+    if (ctx.num_inputs() > 4 && !ctx.is_none(4)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(4)));
     if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
     double p = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 2.0;
     Output axes;
@@ -129,10 +134,7 @@ Outs vector_norm(NodeContext& ctx) {
         axes = ctx.i64(all);
     }
     bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
-    if (p == 2.0) return {ctx.make<op::ReduceL2>({x, axes}, keep)};
-    if (p == 1.0) return {ctx.make<op::ReduceL1>({x, axes}, keep)};
-    if (std::isinf(p) && p > 0) return {ctx.make<op::ReduceMax>({ctx.make<op::Abs>({x}), axes}, keep)};
-    ctx.fail("norm of order ", p, " is not supported yet (1, 2 and inf are)");
+    return {vector_norm_of(ctx, x, p, axes, keep)};
 }
 
 // cumsum(x, dim, dtype=None): integers and bools sum in int64, as in torch.
@@ -159,7 +161,7 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::amax"] = reduce<op::ReduceMax>;
     t["aten::amin"] = reduce<op::ReduceMin>;
     t["aten::prod"] = reduce<op::ReduceProd>;
-    t["aten::norm"] = t["aten::linalg_vector_norm"] = vector_norm;
+    t["aten::norm"] = t["aten::linalg_vector_norm"] = in_f32<vector_norm>;
     t["aten::max"] = [](NodeContext& c) { return max_min(c, true); };
     t["aten::min"] = [](NodeContext& c) { return max_min(c, false); };
 }

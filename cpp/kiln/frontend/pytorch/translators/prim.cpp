@@ -1,6 +1,7 @@
 // prim:: nodes: lists and tuples, If and Loop (unrolled or resolved at conversion when their
 // condition and trip count are known; else real If/Loop ops, control_flow.cpp), None checks,
 // device/dtype queries.
+#include <algorithm>
 #include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -248,8 +249,28 @@ Outs append(NodeContext& ctx) {
     return {updated};
 }
 
-// list[i] = x: the list input takes its new value in place.
+// list[i] = x / dict[key] = x: the list or dict input takes its new value in place.
 Outs set_item(NodeContext& ctx) {
+    auto key = ctx.value(1);
+    if (ctx.value(0).is_dict() || (key.kind == TValue::Kind::constant && key.c.kind == ConstValue::Kind::string)) {
+        auto d = ctx.value(0);
+        ctx.check(key.is_const(), "dict keys must be known at conversion time");
+        auto k = key.as_const();
+        std::string name = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
+        std::vector<std::string> keys = d.keys;
+        std::vector<TValue> items = d.items;
+        auto at = std::find(keys.begin(), keys.end(), name);
+        if (at == keys.end()) {
+            keys.push_back(name);
+            items.push_back(ctx.value(2));
+        } else {
+            items[static_cast<size_t>(at - keys.begin())] = ctx.value(2);
+        }
+        auto updated = TValue::dict(keys, items);
+        ctx.set_input_value(0, updated);
+        if (ctx.desc().outputs.empty()) return {};  // dict.__setitem__ returns nothing
+        return {updated};
+    }
     auto items = ctx.list(0);
     int64_t i = ctx.const_int(1), n = static_cast<int64_t>(items.size());
     if (i < 0) i += n;
