@@ -210,6 +210,15 @@ TEST(MathOps, BitwiseAndShifts) {
     EXPECT_EQ(values<bool>(run_ref(node_for<op::BitwiseXor>({t, f}), {t, f})[0]), (std::vector<bool>{false, true, true}));
 }
 
+TEST(MathOps, GcdLcm) {
+    auto a = Tensor::from_vector<int32_t>({-4, 0, 0, 21, 7}, {5});
+    auto b = Tensor::from_vector<int32_t>({6, 0, -5, 6, 1}, {5});
+    EXPECT_EQ(values<int32_t>(run_ref(node_for<op::Gcd>({a, b}), {a, b})[0]), (std::vector<int32_t>{2, 0, 5, 3, 1}));
+    EXPECT_EQ(values<int32_t>(run_ref(node_for<op::Lcm>({a, b}), {a, b})[0]), (std::vector<int32_t>{12, 0, 0, 42, 7}));
+    EXPECT_NE(error_of([&] { make<op::Gcd>({param(Type::f32, {2}), param(Type::f32, {2})}); }).find("expected integer inputs"),
+              std::string::npos);
+}
+
 TEST(MathOps, Scans) {
     auto x = Tensor::from_vector<float>({1, 3, 3, NAN, 2, 2, -1, 5}, {2, 4});
     auto ax = Tensor::scalar<int64_t>(1);

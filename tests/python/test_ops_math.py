@@ -187,7 +187,11 @@ def FmodScalar(self, a):
 
 @fn
 def Gcd(self, a, b):
-    return torch.gcd(a, b)
+    y = a.clone()
+    y.gcd_(b)
+    z = a.clone()
+    z.lcm_(b)
+    return torch.gcd(a, b), torch.lcm(a, b), y, z
 
 
 # ---------------------------------------------------------------------------------------------
@@ -649,6 +653,12 @@ def ReduceRuntimeDim(self, a):
 
 
 @fn
+def ReduceDataDim(self, a, n):
+    d = int(n.sum())
+    return a.sum(d), torch.amax(a, d, keepdim=True), torch.amin(a, dim=[d])
+
+
+@fn
 def NarrowRuntime(self, a, s):
     return a.narrow(1, s.sum(), 2), a.narrow(-1, s.sum() - 3, 2)
 
@@ -704,7 +714,7 @@ def _cases():
         C("round_", RoundInplace, X, FLOATS),
         C("fmod", Fmod, [X, NZ], NUMERIC),
         C("fmod_scalar", FmodScalar, X, NUMERIC),
-        C("gcd", Gcd, X2, ("int64",), xfail={"all": "ConversionError: kiln cannot convert this model: 1 operation kind(s) have no translator yet: aten::gcd (the OpenVINO opset has no gcd; a Euclid loop per element is not built yet)"}),
+        C("gcd_lcm", Gcd, XB, INTEGERS),
         # activations and compositions
         C("celu", Celu, X, FLOATS),
         C("selu", Selu, X, FLOATS),
@@ -787,6 +797,8 @@ def _cases():
         # reductions over dim=None or a dim computed at conversion
         C("reduce_dim_none", ReduceDimNone, X, ("float32",)),
         C("reduce_runtime_dim", ReduceRuntimeDim, X, ("float32", "int64")),
+        C("reduce_data_dim", ReduceDataDim, [X, In((1,), alt=(1,), dtype="int64", values="idx:4")], ("float32",),
+          trace_dynamic=False),
         # values known only at run time
         C("narrow_runtime", NarrowRuntime, [X, In((1,), alt=(1,), dtype="int64", values="idx:2")], ("float32",), trace_dynamic=False),
         C("full_like_runtime", FullLikeRuntime, X, ("float32", "int64"), trace_dynamic=False),

@@ -48,7 +48,7 @@ private:
 
 namespace op {
 
-enum class BinaryKind { arithmetic, comparison, logical, bitwise, shift };
+enum class BinaryKind { arithmetic, comparison, logical, bitwise, shift, integer };
 
 // Shared shape/type inference and the auto_broadcast attribute of the binary ops.
 template <typename Derived, BinaryKind K>
@@ -207,6 +207,21 @@ public:
     using BinaryElementwise::BinaryElementwise;
     const char* type_name() const override { return "BitwiseRightShift"; }
     const char* opset() const override { return "opset15"; }
+};
+
+// gcd(a, b) >= 0 and lcm(a, b) >= 0 of integers, as torch.gcd / torch.lcm (gcd(0, 0) = 0,
+// lcm(0, b) = 0). The OpenVINO opset has neither: kiln's own ops (integer inputs only).
+class Gcd : public BinaryElementwise<Gcd, BinaryKind::integer> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "Gcd"; }
+    const char* opset() const override { return "kiln"; }
+};
+class Lcm : public BinaryElementwise<Lcm, BinaryKind::integer> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "Lcm"; }
+    const char* opset() const override { return "kiln"; }
 };
 
 // a / b. m_pythondiv (default true): integer division rounds toward -inf, as Python's //;

@@ -284,6 +284,13 @@ Outs bitwise(NodeContext& ctx) {
     return {ctx.make<T>({a, b})};
 }
 
+template <typename T>
+Outs gcd_lcm(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    ctx.check(is_integral(a.type()), "gcd/lcm take integers, got ", type_name(a.type()), " (as in torch)");
+    return {ctx.make<T>({a, b})};
+}
+
 Outs bitwise_not(NodeContext& ctx) {
     Output x = ctx.input(0);
     ctx.check(!is_float(x.type()), "bitwise not is not defined on ", type_name(x.type()), " (as in torch)");
@@ -487,6 +494,8 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::__rshift__"] = t["aten::bitwise_right_shift"] = t["aten::__irshift__"] = t["aten::bitwise_right_shift_"] =
         bitwise<op::BitwiseRightShift>;
     t["aten::bitwise_not"] = t["aten::bitwise_not_"] = bitwise_not;
+    t["aten::gcd"] = t["aten::gcd_"] = gcd_lcm<op::Gcd>;
+    t["aten::lcm"] = t["aten::lcm_"] = gcd_lcm<op::Lcm>;
     t["aten::cumprod"] = t["aten::cumprod_"] = cumprod;
     t["aten::cummax"] = cum_extreme<true>;
     t["aten::cummin"] = cum_extreme<false>;
