@@ -582,6 +582,22 @@ def SumOutCast(self, a, o):
 
 
 @fn
+def Empties(self, a):
+    e = torch.empty(2, 3)
+    f = torch.empty_like(a, dtype=torch.int32)
+    g = a.new_empty((4,))
+    return e.shape[0] + f.shape[1] + g.shape[0] + a, f * 0
+
+
+@fn
+def MaxOutTuple(self, a):
+    v = torch.empty(0)
+    i = torch.empty(0, dtype=torch.long)
+    torch.max(a, 1, out=(v, i))
+    return v * 2, i
+
+
+@fn
 def MixedFloat(self, a, b):
     return a + b, a * b, torch.maximum(a, b)
 
@@ -780,6 +796,8 @@ def _cases():
         # out= (the result lands in the out tensor, views and dtype casts included)
         C("out", AddOut, [X, X, In((2, 3, 5, 7))], ("float32", "int64", "float16")),
         C("out_view", MulOutView, [In((2, 3, 5)), In((3, 5), alt=(3, 6))], ("float32", "int32")),
+        C("empty", Empties, X, ("float32", "int64")),
+        C("out_tuple", MaxOutTuple, In((3, 5), alt=(4, 6)), ("float32",), script=False),
         C("out_cast", SumOutCast, [In((2, 3, 5)), In((2, 5), dtype="float64")], ("float32", "int64"), dynamic=False),
         # torch's type promotion
         C("mixed_float", MixedFloat, [X, In((5, 7), alt=(5, 8), dtype="float64")], ("float32", "float16", "int32")),
