@@ -906,9 +906,13 @@ def test_quantized_module_is_a_conversion_error():
 
 
 class EmptyMatrixConstant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.zeros(0, 0))  # a [0, 0] constant after freezing
+
     def forward(self, x):
         e = torch.zeros(0, 0)
-        return x.sum() + e.sum()
+        return x.sum() + e.sum() + self.b.sum()
 
 
 def test_empty_matrix_constant():
