@@ -782,6 +782,7 @@ def _cases():
         C("fill_", Fill, X, NUMERIC),
         C("fill_tensor", FillTensor, [X, In((3,))], ("float32", "int64")),
         C("fill_diagonal_", FillDiagonal, In((5, 7), alt=(8, 3)), ("float32", "int64", "bool")),
+        C("fill_diagonal_3d", FillDiagonal, In((4, 4, 4), alt=(3, 3, 3)), ("float32", "int64")),
         C("fill_diagonal_wrap", FillDiagonalWrap, In((9, 4), alt=(4, 6)), ("float32", "int32")),
         C("identity_kinds", IdentityKinds, X, ("float32", "int64")),
         C("alias", Alias, X, ("float32",), script=False),

@@ -339,9 +339,23 @@ Outs diff(NodeContext& ctx) {
 // diagonal starts again every columns + 1 rows (flat positions k * (columns + 1)).
 Outs fill_diagonal(NodeContext& ctx) {
     Output x = ctx.input(0);
-    ctx.check(static_rank(ctx, x) == 2, "only 2-D tensors are supported (torch also takes N-D tensors of equal dims)");
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "needs a tensor of rank 2 or more");
     bool wrap = ctx.num_inputs() > 2 && ctx.const_bool(2);
     Output zero = ctx.i64_scalar(0), one = ctx.i64_scalar(1);
+    if (r > 2) {
+        // All dims equal (torch checks): the diagonal is every flat position k * (1 + n + ... + n^(r-1)).
+        Output n = dim_of(ctx, x, 0), step = one, power = one;
+        for (int64_t j = 1; j < r; ++j) {
+            power = ctx.make<op::Multiply>({power, n});
+            step = ctx.make<op::Add>({step, power});
+        }
+        Output shape = shape_of(ctx, x);
+        Output count = ctx.make<op::ReduceProd>({shape, ctx.i64({0})}, false);
+        Output flat = ctx.make<op::Reshape>({ctx.make<op::Range>({zero, count, one}, Type::i64), shape}, false);
+        Output mask = ctx.make<op::Equal>({ctx.make<op::FloorMod>({flat, step}), zero});
+        return {ctx.make<op::Select>({mask, to_type(ctx, ctx.input(1), x.type()), x})};
+    }
     Output rows = ctx.make<op::Unsqueeze>({ctx.make<op::Range>({zero, dim_of(ctx, x, 0), one}, Type::i64), ctx.i64({1})});
     Output ncols = dim_of(ctx, x, 1);
     Output cols = ctx.make<op::Range>({zero, ncols, one}, Type::i64);
