@@ -8,6 +8,7 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/prim.cpp
   cpp/kiln/frontend/pytorch/translators/lists.cpp
   cpp/kiln/frontend/pytorch/translators/elementwise.cpp
+  cpp/kiln/frontend/pytorch/translators/math.cpp
   cpp/kiln/frontend/pytorch/translators/shape.cpp
   cpp/kiln/frontend/pytorch/translators/creation.cpp
   cpp/kiln/frontend/pytorch/translators/conv_pool.cpp

@@ -20,12 +20,16 @@ Type type_from_dlpack(nb::dlpack::dtype d) {
         if (code == C::Bfloat && d.bits == 16) return Type::bf16;
         if (code == C::Int && d.bits == 64) return Type::i64;
         if (code == C::Int && d.bits == 32) return Type::i32;
+        if (code == C::Int && d.bits == 16) return Type::i16;
         if (code == C::Int && d.bits == 8) return Type::i8;
         if (code == C::UInt && d.bits == 8) return Type::u8;
+        if (code == C::UInt && d.bits == 16) return Type::u16;
+        if (code == C::UInt && d.bits == 32) return Type::u32;
+        if (code == C::UInt && d.bits == 64) return Type::u64;
         if (code == C::Bool && d.bits == 8) return Type::boolean;
     }
     throw TypeError(str_cat("arrays of DLPack type code ", int(d.code), " with ", int(d.bits),
-                            " bits are not supported (kiln takes f32, f64, f16, bf16, i64, i32, i8, u8, bool)"));
+                            " bits are not supported (kiln takes f32, f64, f16, bf16, i64, i32, i16, i8, u8, u16, u32, u64, bool)"));
 }
 
 static nb::dlpack::dtype dlpack_from_type(Type t) {
@@ -38,8 +42,12 @@ static nb::dlpack::dtype dlpack_from_type(Type t) {
         case Type::bf16: return mk(C::Bfloat, 16);
         case Type::i64: return mk(C::Int, 64);
         case Type::i32: return mk(C::Int, 32);
+        case Type::i16: return mk(C::Int, 16);
         case Type::i8: return mk(C::Int, 8);
         case Type::u8: return mk(C::UInt, 8);
+        case Type::u16: return mk(C::UInt, 16);
+        case Type::u32: return mk(C::UInt, 32);
+        case Type::u64: return mk(C::UInt, 64);
         case Type::boolean: return mk(C::Bool, 8);
         default: break;
     }
@@ -99,8 +107,21 @@ void init_core(nb::module_& m) {
         .value("bf16", Type::bf16)
         .value("f32", Type::f32)
         .value("f64", Type::f64)
+        .value("i16", Type::i16)
+        .value("u16", Type::u16)
+        .value("u32", Type::u32)
+        .value("u64", Type::u64)
         .def_prop_ro("type_name", [](Type t) { return std::string(type_name(t)); }, "The IR name, e.g. 'f32'.")
         .def_prop_ro("size", [](Type t) { return type_size(t); }, "Bytes per element.");
+
+    m.def("_torch_dtype", [](const std::string& name) -> nb::object {
+              const TorchDtype* d = torch_dtype_by_name(name);
+              if (!d) return nb::none();
+              return nb::make_tuple(d->code, d->type == Type::dynamic ? nb::none() : nb::cast(d->type));
+          }, "name"_a,
+          "(ScalarType code, kiln.Type or None) of a torch dtype name ('float32', 'torch.complex64'), or None "
+          "when torch has no such dtype: the one dtype table (core/type.hpp).");
+    m.def("_torch_dtypes_supported", &torch_dtypes_supported, "The torch dtypes kiln takes, for messages.");
 
     nb::class_<Dimension>(m, "Dimension", "One dimension: static, dynamic, or an interval [min, max].")
         .def(nb::init<>(), "A fully dynamic dimension.")

@@ -12,7 +12,20 @@ using namespace kiln::frontend::pytorch;
 
 namespace {
 
+ConstValue parse_const_value(nb::handle v);
+
+// Any constant kiln cannot represent becomes an `unsupported` value: the node that uses it fails
+// with what it is and the torch source line (a graph may also carry constants nothing uses).
 ConstValue parse_const(nb::handle v) {
+    try {
+        return parse_const_value(v);
+    } catch (const std::exception& e) {
+        std::string type = nb::cast<std::string>(nb::str(v.type().attr("__name__")));
+        return ConstValue::unsupported_value(str_cat("a ", type, " (", e.what(), ")"));
+    }
+}
+
+ConstValue parse_const_value(nb::handle v) {
     if (v.is_none()) return ConstValue::none();
     if (nb::isinstance<nb::bool_>(v)) return ConstValue::boolean(nb::cast<bool>(v));
     if (nb::isinstance<nb::int_>(v)) return ConstValue::integer(nb::cast<int64_t>(v));
@@ -24,6 +37,17 @@ ConstValue parse_const(nb::handle v) {
         for (auto item : v) items.push_back(parse_const(item));
         return ConstValue::list(std::move(items));
     }
+    if (nb::isinstance<nb::dict>(v)) {  // a dict constant ({} included): keys as text, as prim::DictConstruct
+        ConstValue c = ConstValue::list({});
+        for (auto [k, item] : nb::cast<nb::dict>(v)) {
+            c.keys.push_back(nb::cast<std::string>(nb::str(k)));
+            c.items.push_back(parse_const(item));
+        }
+        return c;
+    }
+    // The decoder hands over what it cannot convert as ("unsupported", description).
+    if (nb::hasattr(v, "kiln_unsupported"))
+        return ConstValue::unsupported_value(nb::cast<std::string>(v.attr("kiln_unsupported")));
     return ConstValue::tensor_value(tensor_from_array(v, "constant"));
 }
 
@@ -37,7 +61,8 @@ BlockDesc parse_block(nb::handle b);
 
 NodeDesc parse_node(nb::handle n) {
     auto t = nb::cast<nb::tuple>(n);
-    if (t.size() != 7) throw ValueError("graph description: a node is (kind, inputs, outputs, output_types, name, source, blocks)");
+    if (t.size() != 7 && t.size() != 8)
+        throw ValueError("graph description: a node is (kind, inputs, outputs, output_types, name, source, blocks[, out_args])");
     NodeDesc d;
     d.kind = nb::cast<std::string>(t[0]);
     d.inputs = ids(t[1]);
@@ -46,6 +71,7 @@ NodeDesc parse_node(nb::handle n) {
     d.name = nb::cast<std::string>(t[4]);
     d.source = nb::cast<std::string>(t[5]);
     for (auto b : t[6]) d.blocks.push_back(parse_block(b));
+    if (t.size() == 8) d.out_args = ids(t[7]);
     return d;
 }
 

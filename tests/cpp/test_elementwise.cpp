@@ -814,7 +814,7 @@ TEST(EltwiseFast, DeclinesWhatItDoesNotCover) {
     EXPECT_EQ(cpu::make_eltwise_kernel(*relu64, shapes(relu64)), nullptr);
     auto eq = make<op::Equal>({param(Type::f32, {4}), param(Type::f32, {4})});
     EXPECT_EQ(cpu::make_eltwise_kernel(*eq, shapes(eq)), nullptr);
-    auto cvt = make<op::Convert>({param(Type::f32, {4})}, Type::f16);
+    auto cvt = make<op::Convert>({param(Type::f32, {4})}, Type::f64);
     EXPECT_EQ(cpu::make_eltwise_kernel(*cvt, shapes(cvt)), nullptr);
     auto relu = make<op::Relu>({param(Type::f32, {4})});
     auto k = cpu::make_eltwise_kernel(*relu, shapes(relu));

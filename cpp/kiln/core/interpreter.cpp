@@ -42,7 +42,7 @@ std::vector<Tensor> evaluate_model(const Model& m, const std::vector<Tensor>& in
             if (d.shape.is_static() && d.type != Type::dynamic) out.emplace_back(d.type, d.shape.to_shape());
             else out.emplace_back();
         }
-        n->evaluate(in, out);
+        n->evaluate_reference(in, out);
         for (size_t i = 0; i < out.size(); ++i)
             KILN_CHECK_NODE(*n, allocated(out[i]), "output ", i, " has shape ", ctx.outputs()[i].shape.to_string(),
                             " even with every input known, and the reference kernel did not produce it");

@@ -36,6 +36,42 @@ void Node::evaluate(const std::vector<Tensor>&, std::vector<Tensor>&) const {
     throw Error(str_cat("[", type_name(), " ", name(), "] has no reference kernel"));
 }
 
+void Node::evaluate_reference(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    bool half = false;
+    for (auto& t : in) half = half || is_half(t.type());
+    for (auto& t : out) half = half || is_half(t.type());
+    if (!half || !bodies().empty()) {
+        evaluate(in, out);
+        return;
+    }
+    std::vector<Tensor> win, wout;
+    for (auto& t : in) {
+        if (!is_half(t.type())) {
+            win.push_back(t);
+            continue;
+        }
+        Tensor w(Type::f32, t.shape());
+        convert_elements(t.data(), t.type(), w.data(), Type::f32, static_cast<size_t>(t.size()));
+        win.push_back(std::move(w));
+    }
+    for (auto& t : out) {
+        if (!is_half(t.type())) wout.push_back(t);  // shares the caller's memory (or stays unallocated)
+        else if (t.data() == nullptr) wout.emplace_back();
+        else wout.emplace_back(Type::f32, t.shape());
+    }
+    evaluate(win, wout);
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (!is_half(out[i].type())) {
+            out[i] = wout[i];
+            continue;
+        }
+        if (out[i].data() == nullptr) out[i] = Tensor(out[i].type(), wout[i].shape());
+        KILN_CHECK_NODE(*this, out[i].shape() == wout[i].shape(), "output ", i, " has shape ",
+                        to_string(wout[i].shape()), ", expected ", to_string(out[i].shape()));
+        convert_elements(wout[i].data(), Type::f32, out[i].data(), out[i].type(), static_cast<size_t>(out[i].size()));
+    }
+}
+
 OutputVector Node::outputs() {
     OutputVector r;
     for (size_t i = 0; i < outputs_.size(); ++i) r.push_back(output(i));

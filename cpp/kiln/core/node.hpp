@@ -87,6 +87,11 @@ public:
     // (data() == nullptr) and evaluate() allocates it.
     virtual void evaluate(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
     virtual bool has_evaluate() const { return true; }
+    // evaluate() as every caller runs it: f16 and bf16 inputs are widened to f32, evaluate() runs
+    // in f32, and each f16/bf16 output is rounded back (torch's CPU kernels compute half types in
+    // float and round each op's result the same way). Nodes with bodies get their tensors as
+    // they are (the bodies widen node by node).
+    void evaluate_reference(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const;
     // The value of a Constant; nullptr for every other op.
     virtual const Tensor* constant_value() const { return nullptr; }
     // A copy of this node (same attributes and name) taking new inputs. Body graphs are copied too.

@@ -34,7 +34,6 @@ Tensor Tensor::copy() const {
     return t;
 }
 
-namespace {
 float f16_to_f32(uint16_t h) {
     uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
     if (exp == 0) {
@@ -87,6 +86,7 @@ uint16_t f32_to_bf16(float f) {
     return static_cast<uint16_t>(x >> 16);
 }
 
+namespace {
 template <typename D>
 void convert_to(const void* src, Type st, D* dst, size_t n) {
     if (st == Type::f16) {

@@ -60,8 +60,9 @@ private:
     std::shared_ptr<void> owner_;
 };
 
-// Calls f(T{}) with the C++ type for t (f32, f64, i64, i32, i8, u8, boolean).
-// Throws for types the reference kernels do not cover (f16, bf16).
+// Calls f(T{}) with the C++ type for t (f32, f64, i64, i32, i16, i8, u8, u16, u32, u64, boolean).
+// Throws for f16 and bf16: reference kernels never see them, Node::evaluate_reference widens
+// them to f32 around evaluate() and rounds the results back.
 template <typename F>
 decltype(auto) visit_type(Type t, F&& f) {
     switch (t) {
@@ -72,13 +73,24 @@ decltype(auto) visit_type(Type t, F&& f) {
         case Type::i8: return f(int8_t{});
         case Type::u8: return f(uint8_t{});
         case Type::boolean: return f(bool{});
+        case Type::i16: return f(int16_t{});
+        case Type::u16: return f(uint16_t{});
+        case Type::u32: return f(uint32_t{});
+        case Type::u64: return f(uint64_t{});
         default: break;
     }
     throw std::runtime_error(std::string("element type ") + type_name(t) +
                              " is not supported by this kernel");
 }
 
-// Converts elements between any two supported types (also f16/bf16 <-> f32).
+// Converts elements between any two element types (f16/bf16 through f32, rounding to nearest
+// even as torch does). Float to integer truncates toward zero; to boolean: x != 0.
 void convert_elements(const void* src, Type src_type, void* dst, Type dst_type, size_t n);
+
+// One f16 / bf16 value <-> f32 (round to nearest even; NaN stays NaN).
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
 
 }  // namespace kiln

@@ -117,6 +117,12 @@ T wrap_mul(T a, T b) {
 }
 
 template <typename T>
+bool negative_value(T x) {
+    if constexpr (std::is_signed_v<T>) return x < 0;
+    else return false;
+}
+
+template <typename T>
 T int_pow(T base, T exp) {
     if constexpr (std::is_signed_v<T>) {
         if (exp < 0) {
@@ -226,6 +232,51 @@ bool logical(bool a, bool b) {
     else return a != b;
 }
 
+template <typename Derived, typename T>
+T bitwise(T a, T b) {
+    if constexpr (std::is_same_v<T, bool>) {
+        if constexpr (std::is_same_v<Derived, BitwiseAnd>) return a && b;
+        else if constexpr (std::is_same_v<Derived, BitwiseOr>) return a || b;
+        else return a != b;
+    } else {
+        if constexpr (std::is_same_v<Derived, BitwiseAnd>) return static_cast<T>(a & b);
+        else if constexpr (std::is_same_v<Derived, BitwiseOr>) return static_cast<T>(a | b);
+        else return static_cast<T>(a ^ b);
+    }
+}
+
+template <typename Derived, typename T>
+T shift(T a, T b) {
+    constexpr int64_t bits = sizeof(T) * 8;
+    const bool in_range = !negative_value(b) && static_cast<uint64_t>(b) < static_cast<uint64_t>(bits);
+    using U = std::make_unsigned_t<T>;
+    if constexpr (std::is_same_v<Derived, BitwiseLeftShift>) {
+        if (!in_range) return 0;
+        return static_cast<T>(static_cast<U>(static_cast<U>(a) << b));
+    } else {
+        if (!in_range) return negative_value(a) ? static_cast<T>(-1) : T(0);
+        return static_cast<T>(a >> b);  // arithmetic for signed types (C++20)
+    }
+}
+
+template <typename Derived, typename T>
+T gcd_lcm(T a, T b) {
+    using U = std::make_unsigned_t<T>;
+    auto mag = [](T v) { return negative_value(v) ? static_cast<U>(U(0) - static_cast<U>(v)) : static_cast<U>(v); };
+    U x = mag(a), y = mag(b);
+    while (y != 0) {
+        U r = static_cast<U>(x % y);
+        x = y;
+        y = r;
+    }
+    if constexpr (std::is_same_v<Derived, Gcd>) {
+        return static_cast<T>(x);
+    } else {
+        if (x == 0) return T(0);
+        return static_cast<T>(static_cast<U>(mag(a) / x) * mag(b));
+    }
+}
+
 Type same_input_types(InferContext& ctx) {
     Type a = ctx.input_type(0), b = ctx.input_type(1);
     if (a != Type::dynamic && b != Type::dynamic && a != b)
@@ -246,9 +297,16 @@ void BinaryElementwise<Derived, K>::infer(InferContext& ctx) const {
     } else if constexpr (K == BinaryKind::logical) {
         if (t != Type::boolean && t != Type::dynamic)
             ctx.fail("expected boolean inputs, got ", kiln::type_name(t));
+    } else if constexpr (K == BinaryKind::bitwise) {
+        if (t != Type::dynamic && !is_integral(t) && t != Type::boolean)
+            ctx.fail("expected integer or boolean inputs, got ", kiln::type_name(t));
+    } else if constexpr (K == BinaryKind::shift || K == BinaryKind::integer) {
+        if (t != Type::dynamic && !is_integral(t)) ctx.fail("expected integer inputs, got ", kiln::type_name(t));
     }
     PartialShape s = elementwise_shape(ctx.input_shape(0), ctx.input_shape(1), auto_broadcast, ctx);
-    ctx.set_output(0, K == BinaryKind::arithmetic ? t : Type::boolean, std::move(s));
+    constexpr bool same = K == BinaryKind::arithmetic || K == BinaryKind::bitwise || K == BinaryKind::shift ||
+                          K == BinaryKind::integer;
+    ctx.set_output(0, same ? t : Type::boolean, std::move(s));
 }
 
 template <typename Derived, BinaryKind K>
@@ -264,6 +322,22 @@ void BinaryElementwise<Derived, K>::evaluate(const std::vector<Tensor>& in,
             } else {
                 broadcast_apply<T, T>(in[0], in[1], out[0],
                                       [&](T a, T b) { return arithmetic<Derived, T>(self, a, b); });
+            }
+        } else if constexpr (K == BinaryKind::integer) {
+            if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, bool>) {
+                throw Error(str_cat("[", this->type_name(), " ", this->name(), "] element type ",
+                                    kiln::type_name(in[0].type()), " is not supported"));
+            } else {
+                broadcast_apply<T, T>(in[0], in[1], out[0], [](T a, T b) { return gcd_lcm<Derived, T>(a, b); });
+            }
+        } else if constexpr (K == BinaryKind::bitwise || K == BinaryKind::shift) {
+            if constexpr (std::is_floating_point_v<T> || (K == BinaryKind::shift && std::is_same_v<T, bool>)) {
+                throw Error(str_cat("[", this->type_name(), " ", this->name(), "] element type ",
+                                    kiln::type_name(in[0].type()), " is not supported"));
+            } else if constexpr (K == BinaryKind::bitwise) {
+                broadcast_apply<T, T>(in[0], in[1], out[0], [](T a, T b) { return bitwise<Derived, T>(a, b); });
+            } else {
+                broadcast_apply<T, T>(in[0], in[1], out[0], [](T a, T b) { return shift<Derived, T>(a, b); });
             }
         } else if constexpr (K == BinaryKind::comparison) {
             broadcast_apply<T, bool>(in[0], in[1], out[0], [](T a, T b) { return compare<Derived>(a, b); });
@@ -293,6 +367,13 @@ template class BinaryElementwise<GreaterEqual, BinaryKind::comparison>;
 template class BinaryElementwise<LogicalAnd, BinaryKind::logical>;
 template class BinaryElementwise<LogicalOr, BinaryKind::logical>;
 template class BinaryElementwise<LogicalXor, BinaryKind::logical>;
+template class BinaryElementwise<BitwiseAnd, BinaryKind::bitwise>;
+template class BinaryElementwise<BitwiseOr, BinaryKind::bitwise>;
+template class BinaryElementwise<BitwiseXor, BinaryKind::bitwise>;
+template class BinaryElementwise<BitwiseLeftShift, BinaryKind::shift>;
+template class BinaryElementwise<BitwiseRightShift, BinaryKind::shift>;
+template class BinaryElementwise<Gcd, BinaryKind::integer>;
+template class BinaryElementwise<Lcm, BinaryKind::integer>;
 
 Shape prelu_slope_shape(const Shape& data, const Shape& slope) {
     if (slope.size() == 1 && data.size() >= 2 && slope[0] == data[1] && slope[0] != 1) {

@@ -6,6 +6,10 @@
 //   arithmetic (Add ... Mod):       any numeric type (not boolean); output type = input type
 //   comparison (Equal ... Greater): any type; output boolean
 //   logical (LogicalAnd/Or/Xor):    boolean inputs; output boolean
+//   bitwise (BitwiseAnd/Or/Xor, opset13): integer or boolean inputs; output = input type
+//   shift (BitwiseLeftShift/RightShift, opset15): integer inputs; output = input type. A shift
+//                                   by a negative amount or by the bit width or more gives 0
+//                                   (right shifts of negative values: -1), as torch does.
 // PRelu(data, slope) has no attributes; see its comment for how slope is broadcast.
 #pragma once
 #include "kiln/core/node.hpp"
@@ -44,7 +48,7 @@ private:
 
 namespace op {
 
-enum class BinaryKind { arithmetic, comparison, logical };
+enum class BinaryKind { arithmetic, comparison, logical, bitwise, shift, integer };
 
 // Shared shape/type inference and the auto_broadcast attribute of the binary ops.
 template <typename Derived, BinaryKind K>
@@ -172,6 +176,52 @@ public:
     using BinaryElementwise::BinaryElementwise;
     const char* type_name() const override { return "LogicalXor"; }
     const char* opset() const override { return "opset1"; }
+};
+
+class BitwiseAnd : public BinaryElementwise<BitwiseAnd, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseAnd"; }
+    const char* opset() const override { return "opset13"; }
+};
+class BitwiseOr : public BinaryElementwise<BitwiseOr, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseOr"; }
+    const char* opset() const override { return "opset13"; }
+};
+class BitwiseXor : public BinaryElementwise<BitwiseXor, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseXor"; }
+    const char* opset() const override { return "opset13"; }
+};
+class BitwiseLeftShift : public BinaryElementwise<BitwiseLeftShift, BinaryKind::shift> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseLeftShift"; }
+    const char* opset() const override { return "opset15"; }
+};
+class BitwiseRightShift : public BinaryElementwise<BitwiseRightShift, BinaryKind::shift> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseRightShift"; }
+    const char* opset() const override { return "opset15"; }
+};
+
+// gcd(a, b) >= 0 and lcm(a, b) >= 0 of integers, as torch.gcd / torch.lcm (gcd(0, 0) = 0,
+// lcm(0, b) = 0). The OpenVINO opset has neither: kiln's own ops (integer inputs only).
+class Gcd : public BinaryElementwise<Gcd, BinaryKind::integer> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "Gcd"; }
+    const char* opset() const override { return "kiln"; }
+};
+class Lcm : public BinaryElementwise<Lcm, BinaryKind::integer> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "Lcm"; }
+    const char* opset() const override { return "kiln"; }
 };
 
 // a / b. m_pythondiv (default true): integer division rounds toward -inf, as Python's //;

@@ -93,6 +93,21 @@ T unary_value(const Derived& node, T x) {
     else if constexpr (std::is_same_v<Derived, Sin>) return via_double(x, [](double v) { return std::sin(v); });
     else if constexpr (std::is_same_v<Derived, Cos>) return via_double(x, [](double v) { return std::cos(v); });
     else if constexpr (std::is_same_v<Derived, Tanh>) return via_double(x, [](double v) { return std::tanh(v); });
+    else if constexpr (std::is_same_v<Derived, Tan>) return via_double(x, [](double v) { return std::tan(v); });
+    else if constexpr (std::is_same_v<Derived, Asin>) return via_double(x, [](double v) { return std::asin(v); });
+    else if constexpr (std::is_same_v<Derived, Acos>) return via_double(x, [](double v) { return std::acos(v); });
+    else if constexpr (std::is_same_v<Derived, Atan>) return via_double(x, [](double v) { return std::atan(v); });
+    else if constexpr (std::is_same_v<Derived, Sinh>) return via_double(x, [](double v) { return std::sinh(v); });
+    else if constexpr (std::is_same_v<Derived, Cosh>) return via_double(x, [](double v) { return std::cosh(v); });
+    else if constexpr (std::is_same_v<Derived, Asinh>) return via_double(x, [](double v) { return std::asinh(v); });
+    else if constexpr (std::is_same_v<Derived, Acosh>) return via_double(x, [](double v) { return std::acosh(v); });
+    else if constexpr (std::is_same_v<Derived, Atanh>) return via_double(x, [](double v) { return std::atanh(v); });
+    else if constexpr (std::is_same_v<Derived, SoftSign>)
+        return via_double(x, [](double v) { return v / (1.0 + std::fabs(v)); });
+    else if constexpr (std::is_same_v<Derived, BitwiseNot>) {
+        if constexpr (std::is_integral_v<T>) return static_cast<T>(~x);
+        else static_assert(sizeof(T) == 0, "BitwiseNot of a float");
+    }
     else if constexpr (std::is_same_v<Derived, Erf>) return via_double(x, [](double v) { return std::erf(v); });
     else if constexpr (std::is_same_v<Derived, Sigmoid>)
         return via_double(x, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
@@ -132,6 +147,8 @@ void UnaryElementwise<Derived, K>::infer(InferContext& ctx) const {
             ctx.fail("expected a floating-point element type, got ", kiln::type_name(t));
         if (K == UnaryKind::logical && t != Type::boolean)
             ctx.fail("expected boolean element type, got ", kiln::type_name(t));
+        if (K == UnaryKind::bitwise && !is_integral(t) && t != Type::boolean)
+            ctx.fail("expected an integer or boolean element type, got ", kiln::type_name(t));
     }
     ctx.set_output(0, t, ctx.input_shape(0));
 }
@@ -145,7 +162,16 @@ void UnaryElementwise<Derived, K>::evaluate(const std::vector<Tensor>& in,
         using T = decltype(tag);
         const T* x = in[0].data<T>();
         T* y = out[0].data<T>();
-        if constexpr (K == UnaryKind::logical) {
+        if constexpr (K == UnaryKind::bitwise) {
+            if constexpr (std::is_same_v<T, bool>) {
+                auto xb = reinterpret_cast<const uint8_t*>(x);
+                for (int64_t i = 0; i < n; ++i) y[i] = xb[i] == 0;
+                return;
+            } else if constexpr (std::is_integral_v<T>) {
+                for (int64_t i = 0; i < n; ++i) y[i] = unary_value<Derived, T>(self, x[i]);
+                return;
+            }
+        } else if constexpr (K == UnaryKind::logical) {
             if constexpr (std::is_same_v<T, bool>) {
                 // Read bytes: a stored byte other than 0/1 would be undefined as bool.
                 auto xb = reinterpret_cast<const uint8_t*>(x);
@@ -177,6 +203,17 @@ template class UnaryElementwise<Sin, UnaryKind::numeric>;
 template class UnaryElementwise<Cos, UnaryKind::numeric>;
 template class UnaryElementwise<Sign, UnaryKind::numeric>;
 template class UnaryElementwise<LogicalNot, UnaryKind::logical>;
+template class UnaryElementwise<Tan, UnaryKind::numeric>;
+template class UnaryElementwise<Asin, UnaryKind::numeric>;
+template class UnaryElementwise<Acos, UnaryKind::numeric>;
+template class UnaryElementwise<Atan, UnaryKind::numeric>;
+template class UnaryElementwise<Sinh, UnaryKind::numeric>;
+template class UnaryElementwise<Cosh, UnaryKind::numeric>;
+template class UnaryElementwise<Asinh, UnaryKind::numeric>;
+template class UnaryElementwise<Acosh, UnaryKind::numeric>;
+template class UnaryElementwise<Atanh, UnaryKind::numeric>;
+template class UnaryElementwise<SoftSign, UnaryKind::floating>;
+template class UnaryElementwise<BitwiseNot, UnaryKind::bitwise>;
 template class UnaryElementwise<SoftPlus, UnaryKind::floating>;
 template class UnaryElementwise<Mish, UnaryKind::floating>;
 template class UnaryElementwise<HSwish, UnaryKind::floating>;
@@ -210,6 +247,40 @@ void Round::visit_attributes(AttributeVisitor& v) {
                {{RoundMode::half_to_even, "half_to_even"},
                 {RoundMode::half_away_from_zero, "half_away_from_zero"}});
 }
+
+template <typename Derived, FloatClass C>
+void FloatClassify<Derived, C>::infer(InferContext& ctx) const {
+    ctx.check_inputs(1);
+    const Type t = ctx.input_type(0);
+    if (t == Type::boolean) ctx.fail("expected a numeric element type, got boolean");
+    ctx.set_output(0, Type::boolean, ctx.input_shape(0));
+}
+
+template <typename Derived, FloatClass C>
+void FloatClassify<Derived, C>::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    const int64_t n = in[0].size();
+    bool* y = out[0].data<bool>();
+    visit_type(in[0].type(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = in[0].data<T>();
+        for (int64_t i = 0; i < n; ++i) {
+            if constexpr (!std::is_floating_point_v<T>) {
+                y[i] = C == FloatClass::finite;
+            } else if constexpr (C == FloatClass::nan) {
+                y[i] = std::isnan(x[i]);
+            } else if constexpr (C == FloatClass::finite) {
+                y[i] = std::isfinite(x[i]);
+            } else {
+                const auto& self = static_cast<const IsInf&>(*this);
+                y[i] = std::isinf(x[i]) && (x[i] > 0 ? self.detect_positive : self.detect_negative);
+            }
+        }
+    });
+}
+
+template class FloatClassify<IsNaN, FloatClass::nan>;
+template class FloatClassify<IsInf, FloatClass::inf>;
+template class FloatClassify<IsFinite, FloatClass::finite>;
 
 void Swish::infer(InferContext& ctx) const {
     ctx.check_inputs(1, 2);

@@ -7,12 +7,13 @@
 //             computed in double and rounded to the nearest integer.
 //   floating: floating-point types only (the activations whose OpenVINO spec says so).
 //   logical:  boolean only.
+//   bitwise:  integer or boolean types.
 #pragma once
 #include "kiln/ops/elementwise_binary.hpp"
 
 namespace kiln::op {
 
-enum class UnaryKind { numeric, floating, logical };
+enum class UnaryKind { numeric, floating, logical, bitwise };
 
 template <typename Derived, UnaryKind K>
 class UnaryElementwise : public Op<Derived> {
@@ -93,6 +94,63 @@ class Sign : public UnaryElementwise<Sign, UnaryKind::numeric> {
 public:
     const char* type_name() const override { return "Sign"; }
     const char* opset() const override { return "opset1"; }
+};
+class Tan : public UnaryElementwise<Tan, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Tan"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Asin : public UnaryElementwise<Asin, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Asin"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Acos : public UnaryElementwise<Acos, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Acos"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Atan : public UnaryElementwise<Atan, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Atan"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Sinh : public UnaryElementwise<Sinh, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Sinh"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Cosh : public UnaryElementwise<Cosh, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Cosh"; }
+    const char* opset() const override { return "opset1"; }
+};
+class Asinh : public UnaryElementwise<Asinh, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Asinh"; }
+    const char* opset() const override { return "opset4"; }
+};
+class Acosh : public UnaryElementwise<Acosh, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Acosh"; }
+    const char* opset() const override { return "opset4"; }
+};
+class Atanh : public UnaryElementwise<Atanh, UnaryKind::numeric> {
+public:
+    const char* type_name() const override { return "Atanh"; }
+    const char* opset() const override { return "opset4"; }
+};
+// x / (1 + |x|)
+class SoftSign : public UnaryElementwise<SoftSign, UnaryKind::floating> {
+public:
+    const char* type_name() const override { return "SoftSign"; }
+    const char* opset() const override { return "opset9"; }
+};
+// ~x on integers, logical not on booleans
+class BitwiseNot : public UnaryElementwise<BitwiseNot, UnaryKind::bitwise> {
+public:
+    const char* type_name() const override { return "BitwiseNot"; }
+    const char* opset() const override { return "opset13"; }
 };
 class LogicalNot : public UnaryElementwise<LogicalNot, UnaryKind::logical> {
 public:
@@ -179,6 +237,40 @@ public:
     void visit_attributes(AttributeVisitor& v) override;
 
     RoundMode mode = RoundMode::half_to_even;
+};
+
+// IsNaN, IsInf, IsFinite (opset10): a boolean of the input's shape. Integer inputs are never NaN
+// or infinite (torch accepts them; the spec lists floating types).
+enum class FloatClass { nan, inf, finite };
+template <typename Derived, FloatClass C>
+class FloatClassify : public Op<Derived> {
+public:
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+};
+class IsNaN : public FloatClassify<IsNaN, FloatClass::nan> {
+public:
+    const char* type_name() const override { return "IsNaN"; }
+    const char* opset() const override { return "opset10"; }
+};
+class IsFinite : public FloatClassify<IsFinite, FloatClass::finite> {
+public:
+    const char* type_name() const override { return "IsFinite"; }
+    const char* opset() const override { return "opset10"; }
+};
+// detect_negative / detect_positive: which infinities count.
+class IsInf : public FloatClassify<IsInf, FloatClass::inf> {
+public:
+    IsInf() = default;
+    IsInf(bool neg, bool pos) : detect_negative(neg), detect_positive(pos) {}
+    const char* type_name() const override { return "IsInf"; }
+    const char* opset() const override { return "opset10"; }
+    void visit_attributes(AttributeVisitor& v) override {
+        v.on("detect_negative", detect_negative);
+        v.on("detect_positive", detect_positive);
+    }
+    bool detect_negative = true;
+    bool detect_positive = true;
 };
 
 // Swish(x[, beta]) = x * sigmoid(beta * x); beta is a scalar (rank 0 or shape [1]) of x's type,

@@ -1,5 +1,7 @@
 #include "kiln/ops/matmul.hpp"
 
+#include <type_traits>
+
 #include <algorithm>
 
 namespace kiln::op {
@@ -80,11 +82,14 @@ void matmul_reference(const T* a, const Shape& a_shape, const T* b, const Shape&
         T* po = out + bi * M * N;
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n) {
-                T acc = T(0);
+                // Integers accumulate with wrap-around (as torch's CPU kernel does), without the
+                // undefined behaviour of signed overflow.
+                using Acc = std::conditional_t<std::is_integral_v<T>, uint64_t, T>;
+                Acc acc = Acc(0);
                 for (int64_t k = 0; k < K; ++k)
-                    acc += (transpose_a ? pa[k * M + m] : pa[m * K + k]) *
-                           (transpose_b ? pb[n * K + k] : pb[k * N + n]);
-                po[m * N + n] = acc;
+                    acc += static_cast<Acc>(transpose_a ? pa[k * M + m] : pa[m * K + k]) *
+                           static_cast<Acc>(transpose_b ? pb[n * K + k] : pb[k * N + n]);
+                po[m * N + n] = static_cast<T>(acc);
             }
     }
 }
@@ -94,8 +99,6 @@ template void matmul_reference<double>(const double*, const Shape&, const double
                                        bool, bool, double*, const Shape&);
 template void matmul_reference<int64_t>(const int64_t*, const Shape&, const int64_t*, const Shape&,
                                         bool, bool, int64_t*, const Shape&);
-template void matmul_reference<int32_t>(const int32_t*, const Shape&, const int32_t*, const Shape&,
-                                        bool, bool, int32_t*, const Shape&);
 
 void MatMul::visit_attributes(AttributeVisitor& v) {
     v.on("transpose_a", transpose_a);
@@ -120,15 +123,20 @@ void MatMul::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) c
     else if (a.type() == Type::f64)
         matmul_reference<double>(a.data<double>(), a.shape(), b.data<double>(), b.shape(),
                                  transpose_a, transpose_b, out[0].data<double>(), out[0].shape());
-    else if (a.type() == Type::i64)
+    else if (a.type() == Type::i64 && b.type() == Type::i64)
         matmul_reference<int64_t>(a.data<int64_t>(), a.shape(), b.data<int64_t>(), b.shape(),
                                   transpose_a, transpose_b, out[0].data<int64_t>(), out[0].shape());
-    else if (a.type() == Type::i32)
-        matmul_reference<int32_t>(a.data<int32_t>(), a.shape(), b.data<int32_t>(), b.shape(),
-                                  transpose_a, transpose_b, out[0].data<int32_t>(), out[0].shape());
-    else
+    else if (is_integral(a.type()) && a.type() == b.type()) {
+        // Integer products (torch.matmul of int tensors; oneDNN has none): in int64, wrapped back.
+        Tensor wa(Type::i64, a.shape()), wb(Type::i64, b.shape()), wo(Type::i64, out[0].shape());
+        convert_elements(a.data(), a.type(), wa.data(), Type::i64, static_cast<size_t>(a.size()));
+        convert_elements(b.data(), b.type(), wb.data(), Type::i64, static_cast<size_t>(b.size()));
+        matmul_reference<int64_t>(wa.data<int64_t>(), a.shape(), wb.data<int64_t>(), b.shape(), transpose_a,
+                                  transpose_b, wo.data<int64_t>(), out[0].shape());
+        convert_elements(wo.data(), Type::i64, out[0].data(), out[0].type(), static_cast<size_t>(wo.size()));
+    } else
         throw Error(str_cat("[MatMul ", name(), "] element type ", kiln::type_name(a.type()),
-                            " has no reference kernel (f32, f64, i64, i32)"));
+                            " has no reference kernel (f32, f64, integers)"));
 }
 
 }  // namespace kiln::op

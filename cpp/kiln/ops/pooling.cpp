@@ -270,12 +270,13 @@ int64_t MaxPool::index_span(const Shape& data) const {
 }
 
 void MaxPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    if (in[0].type() == Type::boolean) check_float(*this, in[0].type());
     auto g = pool_geometry(in[0].shape(), out[0].shape(), kernel, strides, dilations, pads_begin,
                            pads_end, auto_pad);
     Tensor* idx = out.size() > 1 ? &out[1] : nullptr;
     int64_t span = index_span(in[0].shape());
-    dispatch_numeric(*this, in[0].type(), [&](auto v) {
-        using T = decltype(v);
+    visit_type(in[0].type(), [&](auto tag) {  // integers too: torch max-pools them
+        using T = decltype(tag);
         max_pool_ref<T>(g, in[0].data<T>(), out[0].data<T>(), idx, span);
     });
 }
@@ -335,14 +336,12 @@ void AdaptiveMaxPool::infer(InferContext& ctx) const {
 }
 
 void AdaptiveMaxPool::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float(*this, in[0].type());
+    if (in[0].type() == Type::boolean) check_float(*this, in[0].type());
     Tensor* idx = out.size() > 1 ? &out[1] : nullptr;
-    if (in[0].type() == Type::f32)
-        adaptive_ref<float>(in[0].shape(), out[0].shape(), in[0].data<float>(),
-                            out[0].data<float>(), idx, true);
-    else
-        adaptive_ref<double>(in[0].shape(), out[0].shape(), in[0].data<double>(),
-                             out[0].data<double>(), idx, true);
+    visit_type(in[0].type(), [&](auto tag) {
+        using T = decltype(tag);
+        adaptive_ref<T>(in[0].shape(), out[0].shape(), in[0].data<T>(), out[0].data<T>(), idx, true);
+    });
 }
 
 }  // namespace kiln::op

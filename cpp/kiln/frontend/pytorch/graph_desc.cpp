@@ -11,13 +11,16 @@ std::string ConstValue::to_string() const {
         case Kind::string: return "'" + s + "'";
         case Kind::tensor: return std::string("Tensor<") + type_name(tensor.type()) + kiln::to_string(tensor.shape()) + ">";
         case Kind::list: {
-            std::string r = "[";
+            bool dict = !keys.empty();
+            std::string r = dict ? "{" : "[";
             for (size_t k = 0; k < items.size(); ++k) {
                 if (k) r += ", ";
+                if (dict && k < keys.size()) r += "'" + keys[k] + "': ";
                 r += items[k].to_string();
             }
-            return r + "]";
+            return r + (dict ? "}" : "]");
         }
+        case Kind::unsupported: return "<" + s + ">";
     }
     return "?";
 }

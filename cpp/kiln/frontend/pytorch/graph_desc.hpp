@@ -12,15 +12,18 @@
 
 namespace kiln::frontend::pytorch {
 
-// A constant argument: None, bool, int, float, string, a list of those, or a tensor.
+// A constant argument: None, bool, int, float, string, a list of those, a dict (a list with
+// `keys`), or a tensor. `unsupported` is a constant kiln cannot represent (a ScriptObject, a
+// complex tensor, ...): `s` says what it is, and the node that uses it fails with that.
 struct ConstValue {
-    enum class Kind { none, boolean, integer, floating, string, list, tensor };
+    enum class Kind { none, boolean, integer, floating, string, list, tensor, unsupported };
     Kind kind = Kind::none;
     bool b = false;
     int64_t i = 0;
     double f = 0;
     std::string s;
     std::vector<ConstValue> items;
+    std::vector<std::string> keys;  // a dict: the key of each item (empty for lists and {})
     Tensor tensor;
 
     static ConstValue none() { return {}; }
@@ -30,6 +33,7 @@ struct ConstValue {
     static ConstValue string(std::string v) { ConstValue c; c.kind = Kind::string; c.s = std::move(v); return c; }
     static ConstValue list(std::vector<ConstValue> v) { ConstValue c; c.kind = Kind::list; c.items = std::move(v); return c; }
     static ConstValue tensor_value(Tensor t) { ConstValue c; c.kind = Kind::tensor; c.tensor = std::move(t); return c; }
+    static ConstValue unsupported_value(std::string what) { ConstValue c; c.kind = Kind::unsupported; c.s = std::move(what); return c; }
     std::string to_string() const;
 };
 
@@ -43,6 +47,9 @@ struct NodeDesc {
     std::string name;                       // debug name of the first output
     std::string source;                     // "file.py:12: x = self.conv(x)"
     std::vector<BlockDesc> blocks;          // bodies of prim::If / prim::Loop
+    // The out= tensors of an aten "out" overload (torch.add(a, b, out=o)), which the decoder takes
+    // off `inputs`: out_args[k] aliases outputs[k] after the node, so later uses see the result.
+    std::vector<int64_t> out_args;
 };
 
 struct BlockDesc {

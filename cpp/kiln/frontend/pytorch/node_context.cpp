@@ -26,7 +26,10 @@ NodeContext::NodeContext(Translation& t, const NodeDesc& node) : t_(t), node_(no
 
 const TValue& NodeContext::value(size_t i) const {
     if (i >= node_.inputs.size()) fail("expected at least ", i + 1, " inputs, got ", node_.inputs.size());
-    return t_.value(node_.inputs[i]);
+    const TValue& v = t_.value(node_.inputs[i]);
+    if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::unsupported)
+        fail("input ", i, " is a constant kiln cannot represent: ", v.c.s);
+    return v;
 }
 
 void NodeContext::set_input_value(size_t i, TValue v) {
@@ -53,7 +56,7 @@ Output NodeContext::fold_small(const std::shared_ptr<Node>& n) {
         in.push_back(*v);
     }
     std::vector<Tensor> out{Tensor(n->output_type(0), s.to_shape())};
-    n->evaluate(in, out);
+    n->evaluate_reference(in, out);
     auto c = std::make_shared<op::Constant>(std::move(out[0]));
     c->set_name(n->name());
     c->set_source(n->source());

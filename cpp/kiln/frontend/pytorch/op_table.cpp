@@ -8,6 +8,7 @@ const TranslatorTable& table() {
         TranslatorTable t;
         add_prim_translators(t);
         add_elementwise_translators(t);
+        add_math_translators(t);
         add_shape_translators(t);
         add_creation_translators(t);
         add_conv_pool_translators(t);

@@ -96,7 +96,36 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
             set_value(n.inputs[0], value(n.outputs[0]));
             if (view != views_.end()) write_back(view->second, value(n.outputs[0]).out, n);
         }
+        for (size_t k = 0; k < n.out_args.size() && k < n.outputs.size(); ++k) bind_out_arg(n, k, ctx);
     }
+}
+
+// torch.add(a, b, out=o): o (and the base of a view o is) takes the result, in o's element type
+// (torch casts the result into the out tensor).
+void Translation::bind_out_arg(const NodeDesc& n, size_t k, NodeContext& ctx) {
+    int64_t id = n.out_args[k];
+    TValue r = value(n.outputs[k]);
+    const TValue& o = value(id);
+    auto where = [&] { return n.source.empty() ? std::string() : "\n  at " + n.source; };
+    if (r.kind != TValue::Kind::tensor) {
+        set_value(id, r);
+        return;
+    }
+    if (o.kind == TValue::Kind::tensor && o.out.type() != Type::dynamic && o.out.type() != r.out.type()) {
+        try {
+            r = TValue(to_type(ctx, r.out, o.out.type()));
+        } catch (const std::exception& e) {
+            throw ConversionError(str_cat(n.kind, ": ", e.what(), where()));
+        }
+    }
+    set_value(n.outputs[k], r);
+    set_value(id, r);
+    auto view = views_.find(id);
+    if (view == views_.end()) return;
+    if (!view->second.replayable)
+        throw ConversionError(str_cat(n.kind, ": out= into a view made by an expand, split, unbind or indexing is "
+                                      "not supported yet; write the result out of place", where()));
+    write_back(view->second, r.out, n);
 }
 
 // base[view] = updated: the view's chain replayed on an index grid of the base gives the flat
@@ -212,7 +241,14 @@ std::shared_ptr<Model> Translation::run() {
         }
         throw ConversionError(msg);
     }
-    for (auto& [id, c] : g_.constants) set_value(id, TValue(c));
+    for (auto& [id, c] : g_.constants) {
+        if (c.kind == ConstValue::Kind::list && !c.keys.empty()) {  // a dict constant
+            std::vector<TValue> items(c.items.begin(), c.items.end());
+            set_value(id, TValue::dict(c.keys, items));
+        } else {
+            set_value(id, TValue(c));
+        }
+    }
     ParameterVector params;
     for (auto& in : g_.inputs) {
         auto p = make<op::Parameter>({}, in.type, in.shape);

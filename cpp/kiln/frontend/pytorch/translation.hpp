@@ -38,6 +38,7 @@ private:
         bool replayable;
     };
     void write_back(const ViewInfo& view, const Output& updated, const NodeDesc& at);
+    void bind_out_arg(const NodeDesc& n, size_t k, NodeContext& ctx);
 
     std::map<int64_t, ViewInfo> views_;
 };

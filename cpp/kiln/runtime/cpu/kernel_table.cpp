@@ -71,7 +71,7 @@ void DynamicReferenceKernel::execute(const std::vector<Tensor>& in, std::vector<
         if (allocated(out[i])) continue;
         if (d.shape.is_static() && d.type != Type::dynamic) out[i] = Tensor(d.type, d.shape.to_shape());
     }
-    node_->evaluate(in, out);
+    node_->evaluate_reference(in, out);
     for (size_t i = 0; i < out.size(); ++i)
         KILN_CHECK_NODE(*node_, allocated(out[i]), "output ", i, " has shape ", ctx.outputs()[i].shape.to_string(),
                         " even with every input known, and the reference kernel did not produce it");

@@ -4,9 +4,13 @@ The description is plain Python data handed to C++ in one call (kiln._kiln._tran
     graph = (name, inputs, body, output_names, constants)
     inputs = [(value id, name, kiln.Type, kiln.PartialShape)]
     body / block = (input ids, nodes, output ids)
-    node = (kind, input ids, output ids, output types, name, source, blocks)
-    constants = {value id: None | bool | int | float | str | list | tensor}
-Tensor constants are the frozen weights themselves (shared memory, no copy).
+    node = (kind, input ids, output ids, output types, name, source, blocks, out ids)
+    constants = {value id: None | bool | int | float | str | list | dict | tensor | Unsupported}
+Tensor constants are the frozen weights themselves (shared memory, no copy). `out ids` are the
+out= tensors of an aten out overload (torch.add(a, b, out=o)), taken off the inputs: each aliases
+the node's output of the same position. A constant kiln cannot represent (a ScriptObject such as
+quantized packed parameters, a complex tensor) is an Unsupported saying what it is; the node that
+uses it fails with that and its source line.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import os
 import re
 
 import torch
+
+from kiln.dtypes import torch_dtype_code
 
 _SCRIPT_RE = re.compile(r'File "([^"]+)", line (\d+)')   # scripted: the innermost source line
 _TRACE_RE = re.compile(r"^(.+)\((\d+)\): (\S+)$")         # traced: one "file(line): function" per frame
@@ -74,27 +80,64 @@ def _constant(value):
     return _convert_const(v)
 
 
+class Unsupported:
+    """A constant kiln cannot represent; `kiln_unsupported` says what it is (the binding reads it)."""
+
+    def __init__(self, what: str):
+        self.kiln_unsupported = what
+
+
+_KILN_TENSOR_DTYPES = {torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
+                       torch.int16, torch.int8, torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.bool}
+
+
 def _convert_const(v):
     if isinstance(v, torch.Tensor):
+        if v.is_quantized or v.dtype not in _KILN_TENSOR_DTYPES:
+            return Unsupported(f"a {v.dtype} tensor of shape {list(v.shape)}")
         t = v.detach()
         if t.device.type != "cpu":
             t = t.cpu()
         if not t.is_contiguous():
             t = t.contiguous()
-        if t.dtype == torch.int16:
-            t = t.to(torch.int32)
         return t
     if isinstance(v, torch.device):
         return str(v)
     if isinstance(v, torch.dtype):
-        return _DTYPE_CODES.get(v, -1)
+        return torch_dtype_code(v)
     if isinstance(v, (list, tuple)):
         return [_convert_const(x) for x in v]
-    return v
+    if isinstance(v, dict):
+        return {k: _convert_const(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (torch.layout, torch.memory_format)):
+        return 0  # torch.strided / contiguous_format: the only ones an inference graph on the CPU takes
+    return Unsupported(f"a {type(v).__module__}.{type(v).__qualname__}" +
+                       (f" ({v._type().qualified_name()})" if hasattr(v, "_type") else ""))
 
 
-_DTYPE_CODES = {torch.uint8: 0, torch.int8: 1, torch.int32: 3, torch.int64: 4, torch.float16: 5,
-                torch.float32: 6, torch.float64: 7, torch.bool: 11, torch.bfloat16: 15}
+_SCHEMA_OUTS = {}
+
+
+def _out_positions(n) -> list:
+    """Positions of the out= arguments of an aten out overload (aten::add.out's `out`)."""
+    if not n.kind().startswith("aten::"):
+        return []
+    try:
+        schema = n.schema()
+    except RuntimeError:
+        return []
+    if "!" not in schema:
+        return []
+    pos = _SCHEMA_OUTS.get(schema)
+    if pos is None:
+        try:
+            pos = [i for i, a in enumerate(torch._C.parse_schema(schema).arguments) if a.is_out]
+        except RuntimeError:
+            pos = []
+        _SCHEMA_OUTS[schema] = pos
+    return pos
 
 
 class _Walker:
@@ -129,6 +172,9 @@ class _Walker:
         val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
         if isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
             self.objects[self.id(n.output())] = val
+            if not isinstance(val, (torch._C.ScriptModule, torch.nn.Module)):
+                # A ScriptObject (quantized packed parameters): a node reading it says so.
+                self.constants[self.id(n.output())] = _convert_const(val)
         else:
             self.constants[self.id(n.output())] = _convert_const(val)
         return True
@@ -147,8 +193,12 @@ class _Walker:
             blocks = [self.block(list(b.inputs()), list(b.nodes()), list(b.outputs())) for b in n.blocks()]
             if kind == "prim::PythonOp" and n.hasAttribute("Subgraph"):
                 blocks = [self.subgraph(n.g("Subgraph"))]
-            out_nodes.append((kind, [self.id(v) for v in n.inputs()], [self.id(v) for v in outs],
-                              [_type_name(v) for v in outs], name, _source(n), blocks))
+            ins = [self.id(v) for v in n.inputs()]
+            outs_pos = _out_positions(n)
+            out_args = [ins[i] for i in outs_pos if i < len(ins)]
+            ins = [x for i, x in enumerate(ins) if i not in outs_pos]
+            out_nodes.append((kind, ins, [self.id(v) for v in outs], [_type_name(v) for v in outs], name,
+                              _source(n), blocks, out_args))
         return ([self.id(v) for v in inputs], out_nodes, [self.id(v) for v in outputs])
 
 

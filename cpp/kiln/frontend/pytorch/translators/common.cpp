@@ -3,20 +3,10 @@
 namespace kiln::frontend::pytorch {
 
 Type torch_dtype(const NodeContext& ctx, int64_t code) {
-    switch (code) {
-        case 0: return Type::u8;
-        case 1: return Type::i8;
-        case 3: return Type::i32;
-        case 4: return Type::i64;
-        case 5: return Type::f16;
-        case 6: return Type::f32;
-        case 7: return Type::f64;
-        case 11: return Type::boolean;
-        case 15: return Type::bf16;
-        default: break;
-    }
-    ctx.fail("torch dtype code ", code, " is not supported (kiln takes uint8, int8, int32, int64, float16, "
-             "bfloat16, float32, float64, bool)");
+    const TorchDtype* d = torch_dtype_by_code(code);
+    if (d && d->type != Type::dynamic) return d->type;
+    if (d) ctx.fail("torch.", d->name, " tensors are not supported (kiln takes ", torch_dtypes_supported(), ")");
+    ctx.fail("torch dtype code ", code, " is not known (kiln takes ", torch_dtypes_supported(), ")");
 }
 
 Output to_type(NodeContext& ctx, Output x, Type t) {
@@ -30,17 +20,27 @@ int type_rank(Type t) {
         case Type::boolean: return 0;
         case Type::u8: return 1;
         case Type::i8: return 2;
-        case Type::i32: return 3;
-        case Type::i64: return 4;
-        case Type::f16: return 5;
-        case Type::bf16: return 6;
-        case Type::f32: return 7;
-        case Type::f64: return 8;
+        case Type::i16: return 3;
+        case Type::i32: return 4;
+        case Type::i64: return 5;
+        case Type::f16: return 6;
+        case Type::bf16: return 7;
+        case Type::f32: return 8;
+        case Type::f64: return 9;
+        // torch does not promote the wide unsigned types with anything else; rank them by width.
+        case Type::u16: return 3;
+        case Type::u32: return 4;
+        case Type::u64: return 5;
         default: return -1;
     }
 }
-bool is_dimless(const NodeContext& ctx, size_t i, const Output& o) {
-    return ctx.is_scalar(i) || (o.shape().rank_is_static() && o.shape().rank() == 0);
+// torch's combine_categories: `higher` (a group of higher priority) wins unless `lower` is of a
+// higher category (float over integer over bool).
+Type combine_categories(Type higher, Type lower) {
+    if (higher == Type::dynamic) return lower;
+    if (lower == Type::dynamic || is_float(higher)) return higher;
+    if (higher == Type::boolean || is_float(lower)) return promote_types(higher, lower);
+    return higher;
 }
 }  // namespace
 
@@ -49,26 +49,34 @@ Type promote_types(Type a, Type b) {
     if (a == Type::dynamic) return b;
     if (b == Type::dynamic) return a;
     if ((a == Type::f16 && b == Type::bf16) || (a == Type::bf16 && b == Type::f16)) return Type::f32;
-    if ((a == Type::u8 && b == Type::i8) || (a == Type::i8 && b == Type::u8)) return Type::i32;
+    if ((a == Type::u8 && b == Type::i8) || (a == Type::i8 && b == Type::u8)) return Type::i16;
     return type_rank(a) >= type_rank(b) ? a : b;
 }
 
-std::pair<Output, Output> promoted(NodeContext& ctx, size_t ia, size_t ib) {
-    Output a = ctx.input(ia), b = ctx.input(ib);
-    Type ta = a.type(), tb = b.type();
-    if (ta == tb) return {a, b};
-    bool da = is_dimless(ctx, ia, a), db = is_dimless(ctx, ib, b);
-    Type t;
-    if (da != db) {
-        // The dimensioned tensor decides unless the scalar is of a higher category.
-        Type tensor_t = da ? tb : ta, scalar_t = da ? ta : tb;
-        bool cat_up = (is_float(scalar_t) && !is_float(tensor_t)) ||
-                      (is_integral(scalar_t) && tensor_t == Type::boolean);
-        t = cat_up ? (is_float(scalar_t) ? Type::f32 : Type::i64) : tensor_t;
-    } else {
-        t = promote_types(ta, tb);
+Type result_type(NodeContext& ctx, const std::vector<size_t>& inputs) {
+    // torch's result_type: operands in three groups of falling priority — tensors with dims,
+    // 0-d tensors, Python numbers (a float among these counts as the default dtype, f32) —
+    // each promoted within itself; a lower group only matters when its category is higher.
+    Type dim = Type::dynamic, zero = Type::dynamic, wrapped = Type::dynamic;
+    for (size_t i : inputs) {
+        Output o = ctx.input(i);
+        Type t = o.type();
+        if (ctx.is_scalar(i)) {
+            if (is_float(t)) t = Type::f32;
+            else if (t != Type::boolean) t = Type::i64;
+            wrapped = promote_types(wrapped, t);
+        } else if (o.shape().rank_is_static() && o.shape().rank() == 0) {
+            zero = promote_types(zero, t);
+        } else {
+            dim = promote_types(dim, t);
+        }
     }
-    return {to_type(ctx, a, t), to_type(ctx, b, t)};
+    return combine_categories(dim, combine_categories(zero, wrapped));
+}
+
+std::pair<Output, Output> promoted(NodeContext& ctx, size_t ia, size_t ib) {
+    Type t = result_type(ctx, {ia, ib});
+    return {to_type(ctx, ctx.input(ia), t), to_type(ctx, ctx.input(ib), t)};
 }
 
 int64_t static_rank(const NodeContext& ctx, const Output& x) {
@@ -102,6 +110,44 @@ Output int_list(NodeContext& ctx, size_t i) {
 }
 
 Outs identity(NodeContext& ctx) { return {ctx.value(0)}; }
+
+Outs half_via_f32(NodeContext& ctx, Translator f, bool only_with_scalars) {
+    Type half = Type::dynamic;
+    bool mixed = false, scalar = false;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+        auto& v = ctx.value(i);
+        if (v.kind == TValue::Kind::tensor && is_half(v.out.type())) {
+            mixed = mixed || (half != Type::dynamic && half != v.out.type());
+            half = v.out.type();
+        }
+        scalar = scalar || ctx.is_scalar(i);
+    }
+    if (half == Type::dynamic || mixed || (only_with_scalars && !scalar)) return f(ctx);
+    std::vector<std::pair<size_t, TValue>> saved;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+        auto v = ctx.value(i);
+        if (v.kind != TValue::Kind::tensor || v.out.type() != half) continue;
+        saved.emplace_back(i, v);
+        TValue w(ctx.make<op::Convert>({v.out}, Type::f32));
+        w.scalar = v.scalar;
+        ctx.set_input_value(i, w);
+    }
+    Outs r;
+    try {
+        r = f(ctx);
+    } catch (...) {
+        for (auto& [i, v] : saved) ctx.set_input_value(i, v);
+        throw;
+    }
+    for (auto& [i, v] : saved) ctx.set_input_value(i, v);
+    for (auto& o : r)
+        if (o.kind == TValue::Kind::tensor && o.out.type() == Type::f32) {
+            bool sc = o.scalar;
+            o = TValue(ctx.make<op::Convert>({o.out}, half));
+            o.scalar = sc;
+        }
+    return r;
+}
 
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape) {
     Tensor x(t, std::move(shape));

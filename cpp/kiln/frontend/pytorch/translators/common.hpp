@@ -19,6 +19,9 @@ Output to_type(NodeContext& ctx, Output x, Type t);
 // python scalars and 0-d tensors adopt the other operand's type unless that would lose the
 // float category; otherwise float beats integer, wider beats narrower, anything beats bool.
 std::pair<Output, Output> promoted(NodeContext& ctx, size_t a, size_t b);
+// The element type torch's type promotion gives these inputs (tensors with dims over 0-d
+// tensors over Python numbers, unless a lower group is of a higher category).
+Type result_type(NodeContext& ctx, const std::vector<size_t>& inputs);
 Type promote_types(Type a, Type b);
 
 // Rank of x; fails (with the node and source) when it is not known at conversion time.
@@ -33,6 +36,17 @@ Output dim_of(NodeContext& ctx, const Output& x, int64_t axis);
 Output int_list(NodeContext& ctx, size_t i);
 
 Outs identity(NodeContext& ctx);  // returns input 0
+
+// torch computes an op on f16 / bf16 tensors in f32 and rounds its result once, and keeps Python
+// scalars beside them in f32: a translator that builds an op from several kiln ops (or takes a
+// Python scalar) runs with the half-type tensor inputs widened to f32, and its f32 results are
+// rounded back to that half type. only_with_scalars: widen only when a Python number is among
+// the inputs (a lone op on two half tensors rounds the same either way).
+Outs half_via_f32(NodeContext& ctx, Translator f, bool only_with_scalars = false);
+template <Translator F>
+Outs in_f32(NodeContext& ctx) { return half_via_f32(ctx, F); }
+template <Translator F>
+Outs in_f32_with_scalars(NodeContext& ctx) { return half_via_f32(ctx, F, true); }
 
 // prim.cpp: d[key] for a dict value (key: input key_input, a constant).
 TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input);

@@ -1,4 +1,5 @@
 // Tensor creation: zeros, ones, full, *_like, new_*, arange, scalar conversions.
+#include "kiln/frontend/pytorch/translation.hpp"
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 
@@ -34,9 +35,15 @@ Outs like(NodeContext& ctx) {  // zeros_like(x, dtype, ...)
     return {filled(ctx, shape_of(ctx, x), V, dtype_arg(ctx, 1, x.type()))};
 }
 
+// A fill value known only at run time (a 0-d tensor, x.max().item()) is broadcast as it is.
+Output filled_with(NodeContext& ctx, Output shape, size_t value, Type t) {
+    if (ctx.is_const(value)) return filled(ctx, shape, ctx.const_float(value), t);
+    return ctx.make<op::Broadcast>({to_type(ctx, ctx.input(value), t), shape}, op::BroadcastMode::numpy);
+}
+
 Outs full_like(NodeContext& ctx) {  // full_like(x, value, dtype, ...)
     Output x = ctx.input(0);
-    return {filled(ctx, shape_of(ctx, x), ctx.const_float(1), dtype_arg(ctx, 2, x.type()))};
+    return {filled_with(ctx, shape_of(ctx, x), 1, dtype_arg(ctx, 2, x.type()))};
 }
 
 template <int V>
@@ -47,7 +54,7 @@ Outs new_filled(NodeContext& ctx) {  // new_zeros(self, size, dtype, ...)
 
 Outs new_full(NodeContext& ctx) {  // new_full(self, size, value, dtype, ...)
     Output x = ctx.input(0);
-    return {filled(ctx, int_list(ctx, 1), ctx.const_float(2), dtype_arg(ctx, 3, x.type()))};
+    return {filled_with(ctx, int_list(ctx, 1), 2, dtype_arg(ctx, 3, x.type()))};
 }
 
 // arange(end, dtype...) / arange(start, end, dtype...) / arange(start, end, step, dtype...)
@@ -94,14 +101,43 @@ Outs copy_(NodeContext& ctx) {
     return {ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), x.type()), shape_of(ctx, x)}, op::BroadcastMode::numpy)};
 }
 
+// The dtype torch.tensor infers from (nested lists of) numbers: float (f32) over int (i64) over bool.
+int number_rank(NodeContext& ctx, const TValue& v) {
+    if (v.kind == TValue::Kind::list) {
+        int r = 0;
+        for (auto& i : v.items) r = std::max(r, number_rank(ctx, i));
+        return r;
+    }
+    if (v.kind == TValue::Kind::constant) {
+        if (v.c.kind == ConstValue::Kind::list) return number_rank(ctx, as_list(v));
+        return v.c.kind == ConstValue::Kind::floating ? 2 : v.c.kind == ConstValue::Kind::integer ? 1 : 0;
+    }
+    Type t = ctx.tensor_of(v).type();
+    return is_float(t) ? 2 : t == Type::boolean ? 0 : 1;
+}
+
+// (Nested) lists whose items are known only at run time (x.sum().item()): each item in the
+// target type, stacked along a new leading axis per level.
+Output list_tensor(NodeContext& ctx, const TValue& v, Type t) {
+    TValue l = as_list(v);
+    if (l.kind != TValue::Kind::list) {
+        Output o = to_type(ctx, ctx.tensor_of(l), t);
+        return o.shape().rank_is_static() && o.shape().rank() == 0 ? o : ctx.make<op::Reshape>({o, ctx.constant(Tensor(Type::i64, {0}))}, false);
+    }
+    OutputVector parts;
+    for (auto& i : l.items) parts.push_back(ctx.make<op::Unsqueeze>({list_tensor(ctx, i, t), ctx.i64({0})}));
+    ctx.check(!parts.empty(), "torch.tensor of an empty list is not supported");
+    return parts.size() == 1 ? parts[0] : ctx.make<op::Concat>(parts, int64_t{0});
+}
+
 // torch.tensor(data, dtype, device, requires_grad) from numbers or lists of numbers.
 Outs tensor(NodeContext& ctx) {
     auto& v = ctx.value(0);
-    Output t = ctx.tensor_of(v);
-    bool is_int = v.kind == TValue::Kind::constant ? v.c.kind == ConstValue::Kind::integer : !is_float(t.type());
-    Type dflt = is_int ? Type::i64 : Type::f32;
-    if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::boolean) dflt = Type::boolean;
-    return {to_type(ctx, t, dtype_arg(ctx, 1, dflt))};
+    int rank = number_rank(ctx, v);
+    Type dflt = rank == 2 ? Type::f32 : rank == 1 ? Type::i64 : Type::boolean;
+    Type t = dtype_arg(ctx, 1, dflt);
+    if (v.kind == TValue::Kind::list && !v.is_const()) return {list_tensor(ctx, v, t)};
+    return {to_type(ctx, ctx.tensor_of(v), t)};
 }
 
 Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }

@@ -3,6 +3,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/nonzero.hpp"
 #include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
@@ -10,12 +11,21 @@ namespace kiln::frontend::pytorch {
 namespace {
 
 template <typename T>
-Outs binary(NodeContext& ctx) {
+Outs binary_impl(NodeContext& ctx) {
     auto [a, b] = promoted(ctx, 0, 1);
     if constexpr (std::is_same_v<T, op::Multiply>) {
         if (a.type() == Type::boolean) return {ctx.make<op::LogicalAnd>({a, b})};  // torch: bool * bool
     }
     return {ctx.make<T>({a, b})};
+}
+
+// A Python number beside a half-type tensor stays f32 in torch (the op runs in f32, rounded once).
+bool scalar_operand(const NodeContext& ctx) { return ctx.is_scalar(0) || (ctx.num_inputs() > 1 && ctx.is_scalar(1)); }
+
+template <typename T>
+Outs binary(NodeContext& ctx) {
+    if (scalar_operand(ctx)) return half_via_f32(ctx, binary_impl<T>);
+    return binary_impl<T>(ctx);
 }
 
 // a == b / a != b where TorchScript gives one bool (the output type says so): on lists (shapes,
@@ -40,6 +50,19 @@ Outs compare_eq(NodeContext& ctx) {
 }
 
 // add/sub take an optional alpha: a + alpha * b.
+bool has_alpha(const NodeContext& ctx) { return ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0; }
+
+template <typename T>
+Outs add_sub_impl(NodeContext& ctx) {
+    auto [a, b] = promoted(ctx, 0, 1);
+    if constexpr (std::is_same_v<T, op::Add>) {
+        if (a.type() == Type::boolean) return {ctx.make<op::LogicalOr>({a, b})};  // torch: bool + bool
+    }
+    if (has_alpha(ctx)) b = ctx.make<op::Multiply>({b, typed_scalar(ctx, b.type(), ctx.const_float(2))});
+    return {ctx.make<T>({a, b})};
+}
+
+// a + alpha * b runs in f32 for half types (one rounding), as torch's kernel does.
 template <typename T>
 Outs add_sub(NodeContext& ctx) {
     if constexpr (std::is_same_v<T, op::Add>) {
@@ -57,14 +80,8 @@ Outs add_sub(NodeContext& ctx) {
             return {ctx.make<op::Concat>(OutputVector{to_type(ctx, ctx.input(0), Type::i64), to_type(ctx, ctx.input(1), Type::i64)},
                                          int64_t{0})};
     }
-    auto [a, b] = promoted(ctx, 0, 1);
-    if constexpr (std::is_same_v<T, op::Add>) {
-        if (a.type() == Type::boolean) return {ctx.make<op::LogicalOr>({a, b})};  // torch: bool + bool
-    }
-    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_float(2) != 1.0) {
-        b = ctx.make<op::Multiply>({b, typed_scalar(ctx, b.type(), ctx.const_float(2))});
-    }
-    return {ctx.make<T>({a, b})};
+    if (has_alpha(ctx) || scalar_operand(ctx)) return half_via_f32(ctx, add_sub_impl<T>);
+    return add_sub_impl<T>(ctx);
 }
 
 Outs rsub(NodeContext& ctx) {
@@ -97,6 +114,13 @@ Outs div(NodeContext& ctx) {
         return {ctx.make<op::Multiply>({ctx.make<op::Sign>({q}), ctx.make<op::Floor>({ctx.make<op::Abs>({q})})})};
     }
     ctx.fail("rounding_mode '", mode, "' is not one of None, 'trunc', 'floor'");
+}
+
+// torch divides half types in f32 and rounds once, except for rounding_mode='trunc', whose
+// kernel divides in the half type itself before truncating.
+Outs div_any(NodeContext& ctx) {
+    bool trunc = ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_str(2) == "trunc";
+    return trunc ? div(ctx) : half_via_f32(ctx, div);
 }
 
 Outs floordiv(NodeContext& ctx) {
@@ -142,15 +166,33 @@ Outs hardtanh(NodeContext& ctx) {
     return {ctx.make<op::Clamp>({ctx.input(0)}, lo, hi)};
 }
 
+// A bound of clamp in x's element type: torch casts a Python int into an integer dtype with
+// wrap-around (clamp(uint8, -1, 2) has min 255), a float as it is.
+double clamp_bound(NodeContext& ctx, size_t i, Type t) {
+    auto& v = ctx.value(i);
+    if (is_float(t) || v.kind != TValue::Kind::constant || v.c.kind != ConstValue::Kind::integer) return ctx.const_float(i);
+    Tensor b(t, {});
+    convert_elements(&v.c.i, Type::i64, b.data(), t, 1);
+    return b.as_f64_vector()[0];
+}
+
+// clamp(x, min, max): the bounds take part in type promotion (clamp(int, 0.5) is float); with
+// min > max every element is max, as torch's min(max(x, min), max) gives.
 Outs clamp(NodeContext& ctx) {
-    Output x = ctx.input(0);
     bool has_lo = ctx.num_inputs() > 1 && !ctx.is_none(1), has_hi = ctx.num_inputs() > 2 && !ctx.is_none(2);
+    std::vector<size_t> idx{0};
+    if (has_lo) idx.push_back(1);
+    if (has_hi) idx.push_back(2);
+    Type t = result_type(ctx, idx);
+    Output x = to_type(ctx, ctx.input(0), t);
     if ((!has_lo || ctx.is_const(1)) && (!has_hi || ctx.is_const(2)) && (has_lo || has_hi)) {
-        double lo = has_lo ? ctx.const_float(1) : -INFINITY, hi = has_hi ? ctx.const_float(2) : INFINITY;
+        double lo = has_lo ? clamp_bound(ctx, 1, t) : -INFINITY, hi = has_hi ? clamp_bound(ctx, 2, t) : INFINITY;
         if (lo <= hi) return {ctx.make<op::Clamp>({x}, lo, hi)};
+        if (has_lo) x = ctx.make<op::Maximum>({x, typed_scalar(ctx, t, lo)});
+        return {ctx.make<op::Minimum>({x, typed_scalar(ctx, t, hi)})};
     }
-    if (has_lo) x = ctx.make<op::Maximum>({x, to_type(ctx, ctx.input(1), x.type())});
-    if (has_hi) x = ctx.make<op::Minimum>({x, to_type(ctx, ctx.input(2), x.type())});
+    if (has_lo) x = ctx.make<op::Maximum>({x, to_type(ctx, ctx.input(1), t)});
+    if (has_hi) x = ctx.make<op::Minimum>({x, to_type(ctx, ctx.input(2), t)});
     return {x};
 }
 
@@ -193,8 +235,20 @@ Outs softplus(NodeContext& ctx) {
     return {ctx.make<op::SoftPlus>({x})};
 }
 
+// torch.where(cond) = cond.nonzero(as_tuple=True): one index tensor per dim, as long as the
+// count of nonzeros (known only at run time: NonZero ends the static part of a plan).
+Outs where_nonzero(NodeContext& ctx) {
+    Output c = ctx.input(0);
+    int64_t r = std::max<int64_t>(static_rank(ctx, c), 1);
+    Output idx = ctx.make<op::NonZero>({c}, Type::i64);
+    std::vector<TValue> items;
+    for (int64_t i = 0; i < r; ++i)
+        items.emplace_back(ctx.make<op::Gather>({idx, ctx.i64_scalar(i), ctx.i64_scalar(0)}, int64_t{0}));
+    return {TValue::list(items)};
+}
+
 Outs where(NodeContext& ctx) {
-    ctx.check(ctx.num_inputs() == 3, "the one-argument form torch.where(cond) is not supported");
+    if (ctx.num_inputs() == 1) return where_nonzero(ctx);
     Output c = to_type(ctx, ctx.input(0), Type::boolean);
     auto [a, b] = promoted(ctx, 1, 2);
     return {ctx.make<op::Select>({c, a, b})};
@@ -236,23 +290,6 @@ Outs logical(NodeContext& ctx) {
     return {ctx.make<T>({to_type(ctx, ctx.input(0), Type::boolean), to_type(ctx, ctx.input(1), Type::boolean)})};
 }
 
-// a & b, a | b: logical on booleans; integers would need bitwise ops, which kiln lacks yet.
-template <typename T>
-Outs bitwise(NodeContext& ctx) {
-    Output a = ctx.input(0), b = ctx.input(1);
-    ctx.check(a.type() == Type::boolean && b.type() == Type::boolean,
-              "bitwise operations on ", type_name(a.type()), "/", type_name(b.type()),
-              " tensors are not supported yet (only on bool)");
-    return {ctx.make<T>({a, b})};
-}
-
-Outs bitwise_not(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    ctx.check(x.type() == Type::boolean, "bitwise not on ", type_name(x.type()),
-              " tensors is not supported yet (only on bool)");
-    return {ctx.make<op::LogicalNot>({x})};
-}
-
 Outs square(NodeContext& ctx) {
     Output x = ctx.input(0);
     return {ctx.make<op::Multiply>({x, x})};
@@ -269,12 +306,12 @@ Outs reciprocal(NodeContext& ctx) {
 void add_elementwise_translators(TranslatorTable& t) {
     t["aten::add"] = t["aten::add_"] = add_sub<op::Add>;
     t["aten::sub"] = t["aten::sub_"] = t["aten::subtract"] = add_sub<op::Subtract>;
-    t["aten::rsub"] = rsub;
+    t["aten::rsub"] = in_f32<rsub>;
     t["aten::mul"] = t["aten::mul_"] = t["aten::multiply"] = binary<op::Multiply>;
-    t["aten::div"] = t["aten::div_"] = t["aten::divide"] = t["aten::true_divide"] = div;
-    t["aten::floordiv"] = t["aten::floor_divide"] = floordiv;
+    t["aten::div"] = t["aten::div_"] = t["aten::divide"] = t["aten::true_divide"] = div_any;
+    t["aten::floordiv"] = t["aten::floor_divide"] = in_f32<floordiv>;
     t["aten::remainder"] = remainder;
-    t["aten::pow"] = pow;
+    t["aten::pow"] = in_f32_with_scalars<pow>;
     t["aten::maximum"] = binary<op::Maximum>;
     t["aten::minimum"] = binary<op::Minimum>;
     t["aten::eq"] = compare_eq<true>;
@@ -286,10 +323,6 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::ge"] = t["aten::greater_equal"] = binary<op::GreaterEqual>;
     t["aten::logical_and"] = logical<op::LogicalAnd>;
     t["aten::logical_or"] = logical<op::LogicalOr>;
-    t["aten::__and__"] = t["aten::bitwise_and"] = bitwise<op::LogicalAnd>;
-    t["aten::__or__"] = t["aten::bitwise_or"] = bitwise<op::LogicalOr>;
-    t["aten::__xor__"] = t["aten::bitwise_xor"] = bitwise<op::LogicalXor>;
-    t["aten::bitwise_not"] = bitwise_not;
     t["aten::logical_xor"] = logical<op::LogicalXor>;
     t["aten::logical_not"] = logical_not;
     t["aten::relu"] = t["aten::relu_"] = unary<op::Relu>;
@@ -308,7 +341,7 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::exp"] = unary_float<op::Exp>;
     t["aten::log"] = unary_float<op::Log>;
     t["aten::sqrt"] = unary_float<op::Sqrt>;
-    t["aten::rsqrt"] = rsqrt;
+    t["aten::rsqrt"] = in_f32<rsqrt>;
     t["aten::erf"] = unary_float<op::Erf>;
     t["aten::sin"] = unary_float<op::Sin>;
     t["aten::cos"] = unary_float<op::Cos>;

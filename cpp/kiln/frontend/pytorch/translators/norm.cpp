@@ -75,8 +75,7 @@ Outs reduce(NodeContext& ctx) {
     Output axes;
     const bool dtype_only = ctx.num_inputs() == 2 && !std::is_same_v<T, op::ReduceMax> && !std::is_same_v<T, op::ReduceMin>;
     size_t dtype_i = dtype_only ? 1 : 3;  // sum/mean/prod(x, dtype) over every axis
-    if (ctx.num_inputs() == 1 || dtype_only ||
-        (ctx.num_inputs() >= 2 && !ctx.is_none(1) && ctx.is_const(1) && ctx.const_ints(1).empty())) {
+    if (ctx.num_inputs() == 1 || dtype_only || ctx.is_none(1) || (ctx.is_const(1) && ctx.const_ints(1).empty())) {
         // Over every axis.
         int64_t r = static_rank(ctx, x);
         std::vector<int64_t> all;
@@ -95,9 +94,15 @@ Outs reduce(NodeContext& ctx) {
     // branch that never runs (both branches of a shape-dependent `if` are converted), so it
     // converts (as f32) rather than failing the whole model.
     if (std::is_same_v<T, op::ReduceMean> && !is_float(x.type())) x = to_type(ctx, x, Type::f32);
-    // sum and prod of bools and integers accumulate in int64 unless a dtype is given.
-    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !has_dtype && !is_float(x.type()))
+    // torch sums and multiplies bools and every integer type narrower than int64 in int64, unless a
+    // dtype is given.
+    if ((std::is_same_v<T, op::ReduceSum> || std::is_same_v<T, op::ReduceProd>) && !has_dtype && !is_float(x.type()) &&
+        x.type() != Type::i64 && x.type() != Type::u64 && x.type() != Type::dynamic)
         x = to_type(ctx, x, Type::i64);
+    if constexpr (std::is_same_v<T, op::ReduceMax> || std::is_same_v<T, op::ReduceMin>) {
+        if (x.type() == Type::boolean)  // amax/amin of bools: as bytes
+            return {to_type(ctx, ctx.make<T>({to_type(ctx, x, Type::u8), axes}, keep), Type::boolean)};
+    }
     return {ctx.make<T>({x, axes}, keep)};
 }
 
@@ -380,10 +385,10 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::amax"] = reduce<op::ReduceMax>;
     t["aten::amin"] = reduce<op::ReduceMin>;
     t["aten::prod"] = reduce<op::ReduceProd>;
-    t["aten::norm"] = t["aten::linalg_vector_norm"] = vector_norm;
-    t["aten::frobenius_norm"] = frobenius_norm;
-    t["aten::linalg_matrix_norm"] = linalg_matrix_norm;
-    t["aten::linalg_norm"] = linalg_norm;
+    t["aten::norm"] = t["aten::linalg_vector_norm"] = in_f32<vector_norm>;
+    t["aten::frobenius_norm"] = in_f32<frobenius_norm>;
+    t["aten::linalg_matrix_norm"] = in_f32<linalg_matrix_norm>;
+    t["aten::linalg_norm"] = in_f32<linalg_norm>;
     t["aten::std"] = [](NodeContext& c) { return variance(c, true, false); };
     t["aten::var"] = [](NodeContext& c) { return variance(c, false, false); };
     t["aten::std_mean"] = [](NodeContext& c) { return variance(c, true, true); };

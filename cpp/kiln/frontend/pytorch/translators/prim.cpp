@@ -1,6 +1,7 @@
 // prim:: nodes: lists and tuples, If and Loop (unrolled or resolved at conversion when their
 // condition and trip count are known; else real If/Loop ops, control_flow.cpp), None checks,
 // device/dtype queries.
+#include <algorithm>
 #include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -216,18 +217,10 @@ Outs is_none(NodeContext& ctx) {
 Outs device(NodeContext& ctx) { return {ConstValue::string("cpu")}; }
 
 Outs dtype(NodeContext& ctx) {
-    switch (ctx.input(0).type()) {
-        case Type::u8: return {ConstValue::integer(0)};
-        case Type::i8: return {ConstValue::integer(1)};
-        case Type::i32: return {ConstValue::integer(3)};
-        case Type::i64: return {ConstValue::integer(4)};
-        case Type::f16: return {ConstValue::integer(5)};
-        case Type::f32: return {ConstValue::integer(6)};
-        case Type::f64: return {ConstValue::integer(7)};
-        case Type::boolean: return {ConstValue::integer(11)};
-        case Type::bf16: return {ConstValue::integer(15)};
-        default: ctx.fail("the input's element type is not known at conversion time");
-    }
+    Type t = ctx.input(0).type();
+    int64_t code = torch_dtype_code(t);
+    ctx.check(code >= 0, "the input's element type is not known at conversion time");
+    return {ConstValue::integer(code)};
 }
 
 Outs nothing(NodeContext& ctx) { return {}; }
@@ -256,8 +249,28 @@ Outs append(NodeContext& ctx) {
     return {updated};
 }
 
-// list[i] = x: the list input takes its new value in place.
+// list[i] = x / dict[key] = x: the list or dict input takes its new value in place.
 Outs set_item(NodeContext& ctx) {
+    auto key = ctx.value(1);
+    if (ctx.value(0).is_dict() || (key.kind == TValue::Kind::constant && key.c.kind == ConstValue::Kind::string)) {
+        auto d = ctx.value(0);
+        ctx.check(key.is_const(), "dict keys must be known at conversion time");
+        auto k = key.as_const();
+        std::string name = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
+        std::vector<std::string> keys = d.keys;
+        std::vector<TValue> items = d.items;
+        auto at = std::find(keys.begin(), keys.end(), name);
+        if (at == keys.end()) {
+            keys.push_back(name);
+            items.push_back(ctx.value(2));
+        } else {
+            items[static_cast<size_t>(at - keys.begin())] = ctx.value(2);
+        }
+        auto updated = TValue::dict(keys, items);
+        ctx.set_input_value(0, updated);
+        if (ctx.desc().outputs.empty()) return {};  // dict.__setitem__ returns nothing
+        return {updated};
+    }
     auto items = ctx.list(0);
     int64_t i = ctx.const_int(1), n = static_cast<int64_t>(items.size());
     if (i < 0) i += n;
@@ -321,12 +334,20 @@ Outs all_any(NodeContext& ctx) {
         for (bool b : bits) r = All ? (r && b) : (r || b);
         return {ConstValue::boolean(r)};
     }
-    Output x = to_type(ctx, to_type(ctx, v.out, Type::boolean), Type::i32);
+    // torch.all(x) / all(x, dim, keepdim) / all(x, dims, keepdim): bool, or uint8 for uint8 input.
+    Type in_t = v.out.type();
+    Output x = to_type(ctx, to_type(ctx, v.out, Type::boolean), Type::u8);
     int64_t rank = static_rank(ctx, x);
     std::vector<int64_t> axes;
-    for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
-    Output r = All ? ctx.make<op::ReduceMin>({x, ctx.i64(axes)}, false) : ctx.make<op::ReduceMax>({x, ctx.i64(axes)}, false);
-    return {to_type(ctx, r, Type::boolean)};
+    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
+        for (int64_t a : ctx.const_ints(1)) axes.push_back(axis_of(ctx, x, a));
+    } else {
+        for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+    }
+    bool keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
+    if (rank == 0) return {to_type(ctx, to_type(ctx, x, Type::boolean), in_t == Type::u8 ? Type::u8 : Type::boolean)};
+    Output r = All ? ctx.make<op::ReduceMin>({x, ctx.i64(axes)}, keep) : ctx.make<op::ReduceMax>({x, ctx.i64(axes)}, keep);
+    return {in_t == Type::u8 ? r : to_type(ctx, r, Type::boolean)};
 }
 
 template <bool V>

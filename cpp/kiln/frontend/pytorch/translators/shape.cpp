@@ -274,6 +274,12 @@ Outs narrow(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.const_int(1));
     Output start = int_list(ctx, 2);
+    if (!start.node->constant_value() || start.node->constant_value()->as_i64_vector().at(0) < 0) {
+        // A negative start counts from the end: start + size, so that start + length stays right.
+        Output size = ctx.make<op::Unsqueeze>({dim_of(ctx, x, d), ctx.i64({0})});
+        Output neg = ctx.make<op::Less>({start, ctx.i64({0})});
+        start = ctx.make<op::Select>({neg, ctx.make<op::Add>({start, size}), start});
+    }
     Output end = ctx.make<op::Add>({start, int_list(ctx, 3)});
     return {ctx.make<op::Slice>({x, start, end, ctx.i64({1}), ctx.i64({d})})};
 }
@@ -429,7 +435,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::len"] = len;
     for (const char* k : {"aten::contiguous", "aten::detach", "aten::clone", "aten::dropout", "aten::dropout_",
                           "aten::feature_dropout", "aten::alpha_dropout", "aten::lift_fresh",
-                          "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::list", "aten::ScalarImplicit",
+                          "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::list",
                           "prim::NumToTensor", "aten::stop_gradient"})
         t[k] = identity;
 }

@@ -41,7 +41,7 @@ struct IsaImpl {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 namespace avx2 {
 constexpr int W = 8;
 constexpr const char* kName = "avx2_eltwise";
@@ -125,6 +125,25 @@ inline void vstore_low_bytes(uint8_t* p, VF v) {
 inline void vstore_bool(uint8_t* p, VF v) {
     const VM nz = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ);
     pack_bytes(p, _mm256_and_si256(_mm256_castps_si256(nz), _mm256_set1_epi32(1)));
+}
+// f16 through F16C, bf16 by shifting (round to nearest even; a NaN stays a quiet NaN), exactly
+// as the reference conversions (core/tensor.cpp) do.
+inline VF vload_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline void vstore_f16(uint16_t* p, VF v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline VF vload_bf16(const uint16_t* p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+inline void vstore_bf16(uint16_t* p, VF v) {
+    const __m256i x = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(x, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
+    const __m256i q = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(0x40));
+    r = _mm256_blendv_epi8(r, q, _mm256_castps_si256(visnan(v)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
 }
 inline void vstore_i64(int64_t* p, VF v) {
     // In int32 range the 32-bit truncation, sign-extended, is the 64-bit one.
@@ -220,6 +239,22 @@ inline void vstore_low_bytes(uint8_t* p, VF v) {
 inline void vstore_bool(uint8_t* p, VF v) {
     const VM nz = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_maskz_mov_epi8(nz, _mm_set1_epi8(1)));
+}
+inline VF vload_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline void vstore_f16(uint16_t* p, VF v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline VF vload_bf16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+inline void vstore_bf16(uint16_t* p, VF v) {
+    const __m512i x = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
+    const __m512i q = _mm512_or_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+    r = _mm512_mask_blend_epi32(visnan(v), r, q);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
 }
 inline void vstore_i64(int64_t* p, VF v) {
     _mm512_storeu_si512(p, _mm512_cvttps_epi64(_mm512_castps512_ps256(v)));
@@ -334,16 +369,42 @@ void run_blocks(int64_t n, F f) {
     for (int64_t t = 0; t < tasks; ++t) f(t * kBlock, std::min(kBlock, n - t * kBlock));
 }
 
+// f16 / bf16 run the f32 kernels on chunks converted in registers (vcvtph2ps / a shift) into a
+// small buffer that stays in L1, and rounded back the same way: the reference's "compute in
+// f32, round each result" exactly.
+constexpr int64_t kChunk = 512;
+
+// One element of any type as f32 (a Swish beta or Power exponent of the input's type).
+float first_as_f32(const Tensor& t) {
+    float v = 0.f;
+    convert_elements(t.data(), t.type(), &v, Type::f32, 1);
+    return v;
+}
+
 class UnaryKernel : public Kernel {
 public:
     // param_input >= 0: the op's parameter (Swish beta, Power exponent) is read from that
     // input's first element at each call, since it need not be a constant.
-    UnaryKernel(const IsaImpl* isa, UOp op, UParams p, int param_input)
-        : isa_(isa), op_(op), params_(p), param_input_(param_input) {}
+    UnaryKernel(const IsaImpl* isa, UOp op, UParams p, int param_input, Type t = Type::f32)
+        : isa_(isa), op_(op), params_(p), param_input_(param_input), type_(t) {}
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         UParams p = params_;
         if (param_input_ >= 0 && static_cast<size_t>(param_input_) < in.size())
-            p.a = in[static_cast<size_t>(param_input_)].data<float>()[0];
+            p.a = first_as_f32(in[static_cast<size_t>(param_input_)]);
+        if (type_ != Type::f32) {
+            const auto* x = static_cast<const uint16_t*>(in[0].data());
+            auto* y = static_cast<uint16_t*>(out[0].data());
+            run_blocks(out[0].size(), [&](int64_t b, int64_t n) {
+                alignas(64) float buf[kChunk];
+                for (int64_t c = 0; c < n; c += kChunk) {
+                    const int64_t m = std::min(kChunk, n - c);
+                    isa_->convert(x + b + c, type_, buf, Type::f32, m);
+                    isa_->unary(op_, buf, buf, m, p);
+                    isa_->convert(buf, Type::f32, y + b + c, type_, m);
+                }
+            });
+            return;
+        }
         const float* x = in[0].data<float>();
         float* y = out[0].data<float>();
         run_blocks(out[0].size(), [&](int64_t b, int64_t n) { isa_->unary(op_, x + b, y + b, n, p); });
@@ -355,13 +416,15 @@ private:
     UOp op_;
     UParams params_;
     int param_input_;
+    Type type_;
 };
 
 class BinaryKernel : public Kernel {
 public:
-    BinaryKernel(const IsaImpl* isa, BOp op, BroadcastPlan plan)
-        : isa_(isa), op_(op), plan_(std::move(plan)) {}
+    BinaryKernel(const IsaImpl* isa, BOp op, BroadcastPlan plan, Type t = Type::f32)
+        : isa_(isa), op_(op), plan_(std::move(plan)), type_(t) {}
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+        if (type_ != Type::f32) return execute_half(in, out);
         const float* a = in[0].data<float>();
         const float* b = in[1].data<float>();
         float* y = out[0].data<float>();
@@ -374,9 +437,28 @@ public:
     const char* name() const override { return isa_->name; }
 
 private:
+    void execute_half(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+        const auto* a = static_cast<const uint16_t*>(in[0].data());
+        const auto* b = static_cast<const uint16_t*>(in[1].data());
+        auto* y = static_cast<uint16_t*>(out[0].data());
+        const int64_t inner = plan_.inner;
+        const bool ca = plan_.contiguous[0], cb = plan_.contiguous[1];
+        plan_.run([&](int64_t row, int64_t i0, int64_t len, const int64_t* o) {
+            alignas(64) float fa[kChunk], fb[kChunk], fy[kChunk];
+            for (int64_t c = 0; c < len; c += kChunk) {
+                const int64_t m = std::min(kChunk, len - c);
+                isa_->convert(a + o[0] + (ca ? c : 0), type_, fa, Type::f32, ca ? m : 1);
+                isa_->convert(b + o[1] + (cb ? c : 0), type_, fb, Type::f32, cb ? m : 1);
+                isa_->binary(op_, fa, ca, fb, cb, fy, m);
+                isa_->convert(fy, Type::f32, y + row * inner + i0 + c, type_, m);
+            }
+        });
+    }
+
     const IsaImpl* isa_;
     BOp op_;
     BroadcastPlan plan_;
+    Type type_;
 };
 
 class SelectKernel : public Kernel {
@@ -423,7 +505,7 @@ bool cpu_has(EltwiseIsa isa) {
     if (isa == EltwiseIsa::avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
 template <typename T>
@@ -484,7 +566,7 @@ bool convert_covered(Type src, Type dst) {
     auto other = [](Type t) {
         return t == Type::i64 || t == Type::i32 || t == Type::u8 || t == Type::i8 || t == Type::boolean;
     };
-    return (src == Type::f32 && other(dst)) || (dst == Type::f32 && other(src));
+    return (src == Type::f32 && (other(dst) || is_half(dst))) || (dst == Type::f32 && (other(src) || is_half(src)));
 }
 
 }  // namespace eltwise_detail
@@ -502,24 +584,25 @@ KernelPtr make_eltwise_kernel_for(const Node& node, const KernelShapes& shapes, 
     const Type t0 = shapes.in_type(0), to = shapes.out_type(0);
     const size_t ni = shapes.inputs.size();
 
+    // f32, or f16 / bf16 through f32 (the same type in and out).
+    const bool fp = (t0 == Type::f32 || is_half(t0)) && to == t0;
     UOp uop = UOp::relu;
     UParams p;
-    if (ni == 1 && t0 == Type::f32 && to == Type::f32 && unary_op_of(node, uop, p))
-        return std::make_unique<UnaryKernel>(impl, uop, p, -1);
-    if (dynamic_cast<const op::Swish*>(&node) && t0 == Type::f32 && to == Type::f32) {
-        if (ni == 2 && (shapes.in_type(1) != Type::f32 || shape_size(shapes.in(1)) != 1)) return nullptr;
+    if (ni == 1 && fp && unary_op_of(node, uop, p))
+        return std::make_unique<UnaryKernel>(impl, uop, p, -1, t0);
+    if (dynamic_cast<const op::Swish*>(&node) && fp) {
+        if (ni == 2 && (shapes.in_type(1) != t0 || shape_size(shapes.in(1)) != 1)) return nullptr;
         p.a = 1.f;
-        return std::make_unique<UnaryKernel>(impl, UOp::swish, p, ni == 2 ? 1 : -1);
+        return std::make_unique<UnaryKernel>(impl, UOp::swish, p, ni == 2 ? 1 : -1, t0);
     }
-    if (dynamic_cast<const op::Power*>(&node) && ni == 2 && t0 == Type::f32 &&
-        shapes.in_type(1) == Type::f32 && shape_size(shapes.in(1)) == 1)
-        return std::make_unique<UnaryKernel>(impl, UOp::pow, p, 1);
+    if (dynamic_cast<const op::Power*>(&node) && ni == 2 && fp && shapes.in_type(1) == t0 &&
+        shape_size(shapes.in(1)) == 1)
+        return std::make_unique<UnaryKernel>(impl, UOp::pow, p, 1, t0);
     BOp bop = BOp::add;
-    if (ni == 2 && t0 == Type::f32 && shapes.in_type(1) == Type::f32 && to == Type::f32 &&
-        binary_op_of(node, bop)) {
+    if (ni == 2 && fp && shapes.in_type(1) == t0 && binary_op_of(node, bop)) {
         Shape b = shapes.in(1);
         if (bop == BOp::prelu) b = op::prelu_slope_shape(shapes.in(0), b);
-        return std::make_unique<BinaryKernel>(impl, bop, BroadcastPlan(shapes.out(0), {shapes.in(0), b}));
+        return std::make_unique<BinaryKernel>(impl, bop, BroadcastPlan(shapes.out(0), {shapes.in(0), b}), t0);
     }
     if (dynamic_cast<const op::Select*>(&node) && ni == 3 && t0 == Type::boolean &&
         (to == Type::f32 || to == Type::i32) && shapes.in_type(1) == to && shapes.in_type(2) == to)
