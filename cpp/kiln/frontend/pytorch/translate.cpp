@@ -1,6 +1,7 @@
 #include <set>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/control_flow.hpp"
 #include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/reduction.hpp"
@@ -65,8 +66,19 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
             throw ConversionError(str_cat(n.kind, ": an in-place change of a view made by an expand, split, "
                                           "unbind or indexing is not supported yet; write it out of place",
                                           n.source.empty() ? "" : "\n  at " + n.source));
+        Translator tr = find_translator(n.kind);
+        if (n.kind.rfind("prim::", 0) != 0) {
+            bool complex = false;
+            for (size_t i = 0; i < n.inputs.size() && !complex; ++i) complex = holds_complex(ctx.value(i));
+            if (complex) {
+                tr = find_complex_translator(n.kind);
+                if (!tr)
+                    throw ConversionError(str_cat(n.kind, ": complex tensors are not supported by this op yet",
+                                                  n.source.empty() ? "" : "\n  at " + n.source));
+            }
+        }
         try {
-            outs = find_translator(n.kind)(ctx);
+            outs = tr(ctx);
         } catch (const ConversionError& e) {
             throw ConversionError(str_cat(e.what(), n.source.empty() ? "" : "\n  at " + n.source));
         } catch (const std::exception& e) {
