@@ -100,12 +100,10 @@ Outs index_fill(NodeContext& ctx) {
                                                              ctx.make<op::Add>({idx, n}), idx}),
                                        n, ctx.i64_scalar(1), ctx.i64_scalar(0)},
                                       int64_t{-1});
-    Output flag = ctx.make<op::ReduceMax>({ctx.make<op::Concat>(OutputVector{hot, ctx.make<op::Broadcast>(
-                                                                   {ctx.i64_scalar(0), ctx.make<op::Unsqueeze>({n, ctx.i64({0})})},
-                                                                   op::BroadcastMode::numpy)},
-                                                                int64_t{0}),
-                                           ctx.i64({0})},
-                                          true);
+    Output none = ctx.make<op::Broadcast>(
+        {ctx.i64_scalar(0), ctx.make<op::Concat>(OutputVector{ctx.i64({1}), ctx.make<op::Unsqueeze>({n, ctx.i64({0})})}, int64_t{0})},
+        op::BroadcastMode::numpy);
+    Output flag = ctx.make<op::ReduceMax>({ctx.make<op::Concat>(OutputVector{hot, none}, int64_t{0}), ctx.i64({0})}, false);
     if (r == 0) flag = ctx.make<op::Reshape>({flag, ctx.i64({})}, false);
     else {
         std::vector<int64_t> shape(static_cast<size_t>(r), 1);
@@ -359,7 +357,13 @@ Outs embedding_bag(NodeContext& ctx) {
         if (has_psw) psw = ctx.make<op::Reshape>({psw, ctx.i64({-1})}, false);
     } else {
         Output off = to_type(ctx, ctx.input(2), Type::i64);
-        if (last_offset) off = ctx.make<op::Slice>({off, ctx.i64({0}), ctx.i64({-1}), ctx.i64({1})});
+        if (last_offset) {
+            // The last offset ends the last bag: the indices after it belong to no bag.
+            Output end = ctx.make<op::Slice>({off, ctx.i64({-1}), ctx.i64({INT64_MAX}), ctx.i64({1})});
+            ci = ctx.make<op::Slice>({ci, ctx.i64({0}), end, ctx.i64({1})});
+            if (has_psw) psw = ctx.make<op::Slice>({psw, ctx.i64({0}), end, ctx.i64({1})});
+            off = ctx.make<op::Slice>({off, ctx.i64({0}), ctx.i64({-1}), ctx.i64({1})});
+        }
         if (mode == 0 && pad == -1) {
             Output none = ctx.i64_scalar(-1);
             Output out = has_psw ? ctx.make<op::EmbeddingBagOffsetsSum>({w, ci, off, none, psw})
