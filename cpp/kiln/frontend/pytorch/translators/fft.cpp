@@ -80,6 +80,7 @@ Norm dual(Norm n) { return n == Norm::backward ? Norm::forward : n == Norm::forw
 struct Plan {
     std::vector<int64_t> axes;
     std::vector<int64_t> sizes;  // -1: the input's length
+    Output sizes_t;              // the sizes as a 1-D i64 tensor when they are known only at run time
 };
 
 // fftn-style arguments: s at input 1, dim at input 2 (None: the last len(s) dims, or all).
@@ -87,7 +88,16 @@ Plan plan_n(NodeContext& ctx, int64_t r, bool two_d) {
     Plan p;
     bool has_s = ctx.num_inputs() > 1 && !ctx.is_none(1);
     bool has_dim = ctx.num_inputs() > 2 && !ctx.is_none(2);
-    std::vector<int64_t> s = has_s ? ctx.const_ints(1) : std::vector<int64_t>{};
+    bool runtime = has_s && !ctx.is_const(1);
+    std::vector<int64_t> s;
+    if (runtime) {
+        p.sizes_t = int_list(ctx, 1);
+        auto& ss = p.sizes_t.shape();
+        ctx.check(ss.rank_is_static() && ss[0].is_static(), "s must have a known length");
+        s.assign(static_cast<size_t>(ss[0].get_length()), 0);
+    } else if (has_s) {
+        s = ctx.const_ints(1);
+    }
     std::vector<int64_t> dims;
     if (has_dim) {
         dims = ctx.const_ints(2);
@@ -112,7 +122,13 @@ Plan plan_1(NodeContext& ctx, int64_t r) {
     Plan p;
     int64_t dim = ctx.num_inputs() > 2 ? ctx.const_int(2) : -1;
     p.axes.push_back(signal_axis(ctx, r, dim));
-    p.sizes.push_back(ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_int(1) : -1);
+    bool has_n = ctx.num_inputs() > 1 && !ctx.is_none(1);
+    if (has_n && !ctx.is_const(1)) {
+        p.sizes_t = int_list(ctx, 1);
+        p.sizes.push_back(0);
+    } else {
+        p.sizes.push_back(has_n ? ctx.const_int(1) : -1);
+    }
     return p;
 }
 
@@ -122,7 +138,9 @@ Output length_product(NodeContext& ctx, const Output& x, const Plan& p, Type t, 
     for (size_t i = 0; i < p.axes.size(); ++i) {
         Output n;
         bool last = i + 1 == p.axes.size();
-        if (p.sizes[i] != -1) {
+        if (p.sizes_t.node) {
+            n = ctx.make<op::Gather>({p.sizes_t, ctx.i64_scalar(static_cast<int64_t>(i)), ctx.i64_scalar(0)}, int64_t{0});
+        } else if (p.sizes[i] != -1) {
             n = ctx.i64_scalar(p.sizes[i]);
         } else {
             n = dim_of(ctx, x, p.axes[i]);
@@ -150,6 +168,7 @@ Output normed(NodeContext& ctx, const Output& y, Norm norm, bool inverse, const 
 
 template <typename OpT>
 Output fft_op(NodeContext& ctx, const Output& x, const Plan& p) {
+    if (p.sizes_t.node) return ctx.make<OpT>({x, ctx.i64(p.axes), p.sizes_t});
     bool sized = false;
     for (auto s : p.sizes) sized = sized || s != -1;
     if (!sized) return ctx.make<OpT>({x, ctx.i64(p.axes)});
@@ -332,7 +351,8 @@ const TranslatorTable& complex_table() {
         t["aten::real"] = real_imag<0>;
         t["aten::imag"] = real_imag<1>;
         t["aten::abs"] = c_abs;
-        t["aten::conj"] = t["aten::resolve_conj"] = t["aten::conj_physical"] = c_conj;
+        t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = c_conj;
+        t["aten::resolve_conj"] = t["aten::resolve_neg"] = identity;
         t["aten::neg"] = c_neg;
         t["aten::add"] = c_binary<'+'>;
         t["aten::sub"] = c_binary<'-'>;
@@ -372,7 +392,8 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::view_as_real"] = view_as_real;
     t["aten::real"] = real_imag<0>;
     t["aten::imag"] = real_imag<1>;
-    t["aten::conj"] = t["aten::resolve_conj"] = c_conj;
+    t["aten::conj"] = t["aten::_conj"] = c_conj;
+    t["aten::resolve_conj"] = identity;
 }
 
 Translator find_complex_translator(const std::string& kind) {
