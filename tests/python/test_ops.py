@@ -1640,7 +1640,7 @@ CASES = [
     C("index_middle", IndexMiddle, [X, In((4,), alt=(2,), dtype="int64", values="idx:3")]),
     C("index_two", IndexTwo, [X, In((4,), alt=(2,), dtype="int64", values="idx:2"),
                               In((4,), alt=(2,), dtype="int64", values="idx:3")]),
-    C("index_mask", IndexMask, [In((4, 5)), In((4, 5), dtype="bool")], xfail={"all": "ConversionError: aten::index: boolean mask indexing is not supported (its shape depends on the data)"}),
+    C("index_mask", IndexMask, [In((4, 5)), In((4, 5), dtype="bool")]),
     C("gather", Gather, [X, In((2, 4, 5, 7), alt=(3, 2, 5, 8), dtype="int64", values="idx:3")], INTS),
     C("roll", Roll, X, INTS),
     C("roll_flat", RollFlat, X),

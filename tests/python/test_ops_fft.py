@@ -139,7 +139,7 @@ def Polar(self, a, b):
 @fn
 def ViewAsComplex(self, a):
     c = torch.view_as_complex(a)
-    return torch.view_as_real(c.conj().resolve_conj()), torch.abs(c)
+    return R(c.conj().resolve_conj()), torch.abs(c), R(torch.conj_physical(c)), R(c.resolve_neg())
 
 
 @fn

@@ -197,7 +197,12 @@ def Logspace(self, a):
 
 @fn
 def LogspaceBase(self, a):
-    return torch.logspace(0, 3, 4, base=2.0) + a.sum() * 0
+    return torch.logspace(0, a.size(0), 4, base=2.0)
+
+
+@fn
+def TrilIndicesRuntime(self, a):
+    return torch.tril_indices(a.size(0), a.size(1), -1), torch.triu_indices(a.size(1), a.size(0))
 
 
 @fn
@@ -262,6 +267,7 @@ CASES = [
     C("logspace", Logspace, X),
     C("logspace_base", LogspaceBase, X),
     C("tril_indices", TrilIndices, X),
+    C("tril_indices_runtime", TrilIndicesRuntime, In((4, 6), alt=(5, 3)), trace_dynamic=False),
     C("triu_indices", TriuIndices, X),
     C("roll", Roll, X, ALL),
     C("roll_flat", RollFlat, X, INTS),

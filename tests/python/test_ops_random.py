@@ -25,7 +25,7 @@ def Empty(self, a):
 
 @fn
 def NewEmpty(self, a):
-    return a.new_empty((a.size(1), 2)), a.new_empty_strided((2, 3), (3, 1)), torch.empty_strided((4,), (1,)) + a.sum() * 0
+    return a.new_empty((a.size(1), 2)), a.new_empty_strided((2, 3), (3, 1)), torch.empty_strided((a.size(0),), (1,))
 
 
 @fn
@@ -135,7 +135,7 @@ def _empty(outs, a):
 
 def _new_empty(outs, a):
     assert outs[0].shape == (a.shape[1], 2) and outs[0].dtype == np.float32
-    assert outs[1].shape == (2, 3) and outs[2].shape == (4,)
+    assert outs[1].shape == (2, 3) and outs[2].shape == (a.shape[0],)
 
 
 def _uniform(lo, hi, dtype=np.float32):

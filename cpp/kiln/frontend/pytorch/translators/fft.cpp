@@ -392,8 +392,8 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::view_as_real"] = view_as_real;
     t["aten::real"] = real_imag<0>;
     t["aten::imag"] = real_imag<1>;
-    t["aten::conj"] = t["aten::_conj"] = c_conj;
-    t["aten::resolve_conj"] = identity;
+    t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = c_conj;
+    t["aten::resolve_conj"] = t["aten::resolve_neg"] = identity;
 }
 
 Translator find_complex_translator(const std::string& kind) {

@@ -338,23 +338,17 @@ Outs logspace(NodeContext& ctx) {
     return {to_type(ctx, v, dtype_at(ctx, 4, Type::f32))};
 }
 
-// tril_indices(row, col, offset=0, dtype=long) / triu_indices: [2, n], row-major.
+// tril_indices(row, col, offset=0, dtype=long) / triu_indices: [2, n], row-major: the NonZero of
+// the triangle's mask.
 template <bool Lower>
 Outs tri_indices(NodeContext& ctx) {
-    ctx.check(ctx.is_const(0) && ctx.is_const(1) && (ctx.num_inputs() < 3 || ctx.is_const(2)),
-              "row, col and offset must be known at conversion time");
-    int64_t rows = ctx.const_int(0), cols = ctx.const_int(1), off = ctx.num_inputs() > 2 ? ctx.const_int(2) : 0;
-    std::vector<int64_t> r, c;
-    for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j)
-            if (Lower ? j - i <= off : j - i >= off) {
-                r.push_back(i);
-                c.push_back(j);
-            }
-    std::vector<int64_t> all(r);
-    all.insert(all.end(), c.begin(), c.end());
-    Output t = ctx.constant(all, {2, static_cast<int64_t>(r.size())});
-    return {to_type(ctx, t, dtype_at(ctx, 3, Type::i64))};
+    Output rows = to_type(ctx, ctx.input(0), Type::i64), cols = to_type(ctx, ctx.input(1), Type::i64);
+    Output off = ctx.num_inputs() > 2 ? to_type(ctx, ctx.input(2), Type::i64) : ctx.i64_scalar(0);
+    Output i = ctx.make<op::Unsqueeze>({ctx.make<op::Range>({ctx.i64_scalar(0), rows, ctx.i64_scalar(1)}, Type::i64), ctx.i64({1})});
+    Output j = ctx.make<op::Unsqueeze>({ctx.make<op::Range>({ctx.i64_scalar(0), cols, ctx.i64_scalar(1)}, Type::i64), ctx.i64({0})});
+    Output d = ctx.make<op::Subtract>({j, i});
+    Output mask = Lower ? ctx.make<op::LessEqual>({d, off}) : ctx.make<op::GreaterEqual>({d, off});
+    return {to_type(ctx, ctx.make<op::NonZero>({mask}, Type::i64), dtype_at(ctx, 3, Type::i64))};
 }
 
 // The k-th smallest (1-based, k an i64 scalar) along axis a: values and indices, axis kept.
