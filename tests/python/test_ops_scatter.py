@@ -486,3 +486,54 @@ CASES = [
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params(CASES)))
 def test_op(case, dtype, capture, shapes):
     check(case.module(), case.ins, capture=capture, shapes=shapes, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Indices out of range: torch raises, and so does kiln (IndexCheck), naming the input, where the
+# opset's gathers and scatters would give zeros or write nothing.
+
+
+@fn
+def OneHotFixed(self, i):
+    return F.one_hot(i, 4)
+
+
+@fn
+def IndexPutRows(self, a, i):
+    return a.index_put((i,), torch.ones(1))
+
+
+@fn
+def MaskWrongShape(self, a, m):
+    return a[m]
+
+
+BAD = [
+    ("scatter", ScatterAdd, [torch.zeros(2, 3), torch.tensor([[0, 3, 1], [0, 0, 0]])], "input 'i'"),
+    ("scatter_negative", ScatterAdd, [torch.zeros(2, 3), torch.tensor([[0, -1, 1], [0, 0, 0]])], "input 'i'"),
+    ("scatter_reduce", ScatterReduceInplace, [torch.zeros(2, 3), torch.tensor([[0, 2, 1], [0, 0, 0]])], "input 'i'"),
+    ("index_add", IndexAddInplace, [torch.zeros(5, 3), torch.tensor([0, 1, 5, 2])], "input 'i'"),
+    ("index_put", IndexPutRows, [torch.zeros(4, 3), torch.tensor([1, -5])], "input 'i'"),
+    ("take", Take, [torch.zeros(2, 3), torch.tensor([11, 3])], "the take index"),  # i - 5: not the input itself
+    ("gather", GatherSparse, [torch.zeros(2, 3), torch.tensor([[0, 3], [1, 1]])], "input 'i'"),
+    ("one_hot", OneHotFixed, [torch.tensor([1, 4, 0])], "input 'i'"),
+    ("bincount", Bincount, [torch.tensor([[1, -1, 0]])], "input 'i'"),
+    ("embedding_bag", EmbeddingBag2D, [torch.tensor([[1, 10]])], "input 'ids'"),
+]
+
+
+@pytest.mark.parametrize("name,module,xs,what", BAD, ids=[b[0] for b in BAD])
+def test_index_errors(name, module, xs, what):
+    m = module().eval()
+    with pytest.raises((RuntimeError, IndexError)):
+        m(*xs)
+    compiled = kiln.Core().compile_model(kiln.convert_model(m, example_input=tuple(xs)), "CPU")
+    with pytest.raises(ValueError) as e:
+        compiled([x.numpy() for x in xs])
+    assert "IndexCheck" in str(e.value) and what in str(e.value), str(e.value)
+
+
+def test_mask_shape_mismatch():
+    m = MaskWrongShape().eval()
+    with pytest.raises(kiln.ConversionError, match="does not match the shape of the indexed tensor"):
+        kiln.convert_model(m, input={"a": ((3, 4), torch.float32), "m": ((3, 5), torch.bool)})
