@@ -76,7 +76,7 @@ void expect_pairs(const Tensor& t, const std::vector<cd>& want, double scale = 1
 }  // namespace
 
 TEST(DFT, MatchesTheDirectSum) {
-    for (size_t n : {1, 2, 5, 8, 12, 16}) {
+    for (size_t n : {1, 2, 5, 8, 12, 16, 17, 31, 100, 128}) {
         auto x = random_signal(n, static_cast<unsigned>(n));
         auto dft = make<DFT>({param(PartialShape{static_cast<int64_t>(n), 2}), ints({0})});
         expect_pairs(run_ref(*dft, {pairs(x)})[0], naive(x, -1));

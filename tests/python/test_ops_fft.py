@@ -14,6 +14,7 @@ R = torch.view_as_real
 S8 = In((3, 8), alt=(2, 16))     # powers of two (radix-2 kernel)
 S7 = In((3, 7), alt=(2, 5))      # other lengths (direct sum)
 S3D = In((2, 4, 6), alt=(3, 4, 5))
+LONG = In((2, 33), alt=(3, 20))  # Bluestein (lengths above 16 that are not powers of two)
 
 
 @fn
@@ -156,7 +157,7 @@ def ComplexSize(self, a):
 
 
 CASES = [
-    C("fft", Fft, S8), C("fft_odd", Fft, S7),
+    C("fft", Fft, S8), C("fft_odd", Fft, S7), C("fft_long", Fft, LONG), C("irfft_long", Irfft, LONG),
     C("fft_n", FftN, S7),
     C("fft_forward", FftForward, S8),
     C("fft_ortho", FftOrtho, S7),

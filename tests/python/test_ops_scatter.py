@@ -475,6 +475,8 @@ CASES = [
     C("bincount", Bincount, IDS, ("int64", "int32")),
     C("bincount_weights", BincountWeights, [In((8,), alt=(5,), values="idx:7"), In((8,), alt=(5,), dtype="float32")],
       ("int64",)),
+    C("bincount_int_weights", BincountWeights, [In((8,), alt=(5,), values="idx:7"), In((8,), alt=(5,), dtype="int64")],
+      ("int64",)),
     C("count_nonzero", CountNonzero, X, ALL),
     C("count_nonzero_dim", CountNonzeroDim, X, ALL),
     C("count_nonzero_dims", CountNonzeroDims, X, INTS),

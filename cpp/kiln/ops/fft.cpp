@@ -62,15 +62,39 @@ void transform_1d(cd* x, int64_t n, int64_t stride, int sign, std::vector<cd>& w
         for (int64_t i = 0; i < n; ++i) x[i * stride] = work[static_cast<size_t>(i)];
         return;
     }
-    for (int64_t k = 0; k < n; ++k) {
-        cd s;
-        for (int64_t t = 0; t < n; ++t) {
-            // The angle reduced modulo n keeps it exact for long signals.
-            double ang = sign * 2 * M_PI * static_cast<double>((k * t) % n) / static_cast<double>(n);
-            s += work[static_cast<size_t>(t)] * std::polar(1.0, ang);
+    if (n <= 16) {
+        for (int64_t k = 0; k < n; ++k) {
+            cd s;
+            for (int64_t t = 0; t < n; ++t) {
+                // The angle reduced modulo n keeps it exact.
+                double ang = sign * 2 * M_PI * static_cast<double>((k * t) % n) / static_cast<double>(n);
+                s += work[static_cast<size_t>(t)] * std::polar(1.0, ang);
+            }
+            x[k * stride] = s;
         }
-        x[k * stride] = s;
+        return;
     }
+    // Bluestein: k t = (k^2 + t^2 - (k - t)^2) / 2 turns the DFT into a convolution with the chirp
+    // w_j = e^{sign i pi j^2 / n}, computed by radix-2 FFTs of a power-of-two length m >= 2n - 1.
+    int64_t m = 1;
+    while (m < 2 * n - 1) m <<= 1;
+    std::vector<cd> w(static_cast<size_t>(n)), a(static_cast<size_t>(m)), b(static_cast<size_t>(m)), scratch;
+    for (int64_t j = 0; j < n; ++j) {
+        // j^2 mod 2n keeps the angle exact for long signals.
+        auto q = static_cast<double>((j * j) % (2 * n));
+        w[static_cast<size_t>(j)] = std::polar(1.0, sign * M_PI * q / static_cast<double>(n));
+    }
+    for (int64_t j = 0; j < n; ++j) {
+        a[static_cast<size_t>(j)] = work[static_cast<size_t>(j)] * w[static_cast<size_t>(j)];
+        b[static_cast<size_t>(j)] = std::conj(w[static_cast<size_t>(j)]);
+        if (j > 0) b[static_cast<size_t>(m - j)] = std::conj(w[static_cast<size_t>(j)]);
+    }
+    transform_1d(a.data(), m, 1, -1, scratch);
+    transform_1d(b.data(), m, 1, -1, scratch);
+    for (int64_t j = 0; j < m; ++j) a[static_cast<size_t>(j)] *= b[static_cast<size_t>(j)];
+    transform_1d(a.data(), m, 1, 1, scratch);
+    for (int64_t k = 0; k < n; ++k)
+        x[k * stride] = a[static_cast<size_t>(k)] * w[static_cast<size_t>(k)] / static_cast<double>(m);
 }
 
 // Transforms `x` (shape s) along axis a.

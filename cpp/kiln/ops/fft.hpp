@@ -11,7 +11,8 @@
 // IRDFT: complex (half spectrum on the last of axes) -> real, the inverse of RDFT; the last axis
 //       has signal_size (or 2 * (m - 1) for m input values), the half spectrum is extended by
 //       its conjugate mirror, imaginary parts that the mirror cannot hold are ignored.
-// The kernels run radix-2 FFTs for powers of two and the direct O(n^2) sum for other lengths.
+// The kernel is O(n log n) for every length: radix-2 for powers of two, Bluestein's chirp
+// convolution (through radix-2 FFTs) for the others above 16, the direct sum below.
 #pragma once
 #include "kiln/core/node.hpp"
 

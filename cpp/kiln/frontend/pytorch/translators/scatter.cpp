@@ -436,13 +436,11 @@ Outs bincount(NodeContext& ctx) {
     Output m = ctx.make<op::ReduceMax>({ctx.make<op::Concat>(OutputVector{x, ctx.i64({-1})}, int64_t{0}), ctx.i64({0})}, false);
     Output n = ctx.make<op::Maximum>({ctx.make<op::Add>({m, ctx.i64_scalar(1)}), ctx.i64_scalar(minlength)});
     Output ci = checked_indices(ctx, x, n, false, "the bincount values");
-    // torch: double for float weights, the weights' type otherwise... as it computes them.
+    // As torch: counts are i64; sums of f32 weights f32, of any other weights f64.
     Type t = Type::i64;
     Output w;
     if (weighted) {
-        Type wt = ctx.input(1).type();
-        t = is_float(wt) ? Type::f64 : wt == Type::f32 ? Type::f32 : Type::f64;
-        if (wt == Type::f32) t = Type::f32;
+        t = ctx.input(1).type() == Type::f32 ? Type::f32 : Type::f64;
         w = to_type(ctx, ctx.input(1), t);
     } else {
         w = ctx.make<op::Broadcast>({ctx.i64_scalar(1), shape_of(ctx, x)}, op::BroadcastMode::numpy);
