@@ -151,6 +151,22 @@ def ComplexArithmetic(self, a, b):
 
 
 @fn
+def Stft(self, a):
+    return torch.view_as_real(torch.stft(a, 8, return_complex=True))
+
+
+@fn
+def StftWindow(self, a):
+    return torch.view_as_real(torch.stft(a, 8, hop_length=3, win_length=6, window=torch.ones(6) * 0.5 + a[0, :6] * 0,
+                                         normalized=True, center=False, return_complex=True))
+
+
+@fn
+def StftTwoSided(self, a):
+    return torch.view_as_real(torch.stft(a[0], 6, hop_length=2, onesided=False, center=False, return_complex=True))
+
+
+@fn
 def ComplexSize(self, a):
     c = torch.fft.fft(a)
     return torch.view_as_real(c) * c.size(-1) + c.dim()
@@ -183,6 +199,9 @@ CASES = [
     C("view_as_complex", ViewAsComplex, In((3, 4, 2), alt=(2, 5, 2))),
     C("complex_arithmetic", ComplexArithmetic, [S7, S7]),
     C("complex_size", ComplexSize, S7),
+    C("stft", Stft, In((2, 40), alt=(3, 29)), trace_dynamic=False),  # torch.stft's center padding traces the shape
+    C("stft_window", StftWindow, In((2, 40), alt=(3, 29))),
+    C("stft_two_sided", StftTwoSided, In((2, 40), alt=(3, 29))),
 ]
 
 

@@ -10,7 +10,9 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/fft.hpp"
+#include "kiln/ops/indexing.hpp"
 #include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {
@@ -229,6 +231,63 @@ Outs fftshift(NodeContext& ctx) {
     return {y};
 }
 
+// stft(x, n_fft, hop_length=None, win_length=None, window=None, normalized=False, onesided=None,
+// return_complex=None, align_to_window=None) of a real x [L] or [B, L] (torch.stft's center
+// padding happens in Python before this op): frames of n_fft every hop, times the window (padded
+// to n_fft in the middle), each transformed: [B?, freq, frames] complex, or its real pair with
+// return_complex=False.
+Outs stft(NodeContext& ctx) {
+    Output x = real_input(ctx, 0);
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r == 1 || r == 2, "takes a 1-D or 2-D signal");
+    int64_t n_fft = ctx.const_int(1);
+    int64_t hop = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_int(2) : n_fft / 4;
+    int64_t win = ctx.num_inputs() > 3 && !ctx.is_none(3) ? ctx.const_int(3) : n_fft;
+    bool normalized = ctx.num_inputs() > 5 && ctx.const_bool(5);
+    bool onesided = ctx.num_inputs() <= 6 || ctx.is_none(6) || ctx.const_bool(6);
+    bool as_complex = ctx.num_inputs() > 7 && !ctx.is_none(7) && ctx.const_bool(7);
+    ctx.check(ctx.num_inputs() <= 8 || ctx.is_none(8) || !ctx.const_bool(8), "align_to_window=True is not supported");
+    ctx.check(n_fft > 0 && hop > 0 && win > 0 && win <= n_fft, "needs 0 < win_length <= n_fft and hop_length > 0");
+    Output n = dim_of(ctx, x, -1);
+    Output frames = ctx.make<op::Add>({ctx.make<op::Divide>({ctx.make<op::Subtract>({n, ctx.i64_scalar(n_fft)}), ctx.i64_scalar(hop)}, true),
+                                       ctx.i64_scalar(1)});
+    // A signal shorter than n_fft: torch raises; so does IndexCheck.
+    Output ok = ctx.make<op::IndexCheck>({ctx.i64_scalar(n_fft - 1), n}, false, "n_fft - 1 (n_fft must not exceed the signal length)");
+    Output starts = ctx.make<op::Multiply>({ctx.make<op::Range>({ctx.i64_scalar(0), frames, ctx.i64_scalar(1)}, Type::i64), ctx.i64_scalar(hop)});
+    Output offs = ctx.make<op::Add>({ctx.make<op::Range>({ctx.i64_scalar(0), ctx.i64_scalar(n_fft), ctx.i64_scalar(1)}, Type::i64),
+                                     ctx.make<op::Multiply>({ok, ctx.i64_scalar(0)})});
+    Output idx = ctx.make<op::Add>({ctx.make<op::Unsqueeze>({starts, ctx.i64({1})}), ctx.make<op::Unsqueeze>({offs, ctx.i64({0})})});
+    Output f = ctx.make<op::Gather>({x, idx, ctx.i64_scalar(r - 1)}, int64_t{0});  // [B?, frames, n_fft]
+    if (ctx.num_inputs() > 4 && !ctx.is_none(4)) {
+        Output w = to_type(ctx, ctx.input(4), x.type());
+        if (win < n_fft) {
+            int64_t left = (n_fft - win) / 2;
+            w = ctx.make<op::Pad>({w, ctx.i64({left}), ctx.i64({n_fft - win - left}), typed_scalar(ctx, x.type(), 0)},
+                                  op::PadMode::constant);
+        }
+        f = ctx.make<op::Multiply>({f, w});
+    } else if (win < n_fft) {
+        std::vector<float> w(static_cast<size_t>(n_fft), 0.f);
+        int64_t left = (n_fft - win) / 2;
+        for (int64_t i = left; i < left + win; ++i) w[static_cast<size_t>(i)] = 1.f;
+        f = ctx.make<op::Multiply>({f, to_type(ctx, ctx.constant(w, {n_fft}), x.type())});
+    }
+    Output y;
+    if (onesided) {
+        y = ctx.make<op::RDFT>({f, ctx.i64({-1})});
+    } else {
+        Output pairs = ctx.make<op::Concat>(OutputVector{ctx.make<op::Unsqueeze>({f, ctx.i64({-1})}),
+                                                         ctx.make<op::Unsqueeze>({ctx.make<op::Multiply>({f, typed_scalar(ctx, x.type(), 0)}), ctx.i64({-1})})},
+                                            int64_t{-1});
+        y = ctx.make<op::DFT>({pairs, ctx.i64({-1})});
+    }
+    if (normalized) y = ctx.make<op::Multiply>({y, typed_scalar(ctx, x.type(), 1.0 / std::sqrt(static_cast<double>(n_fft)))});
+    // [B?, frames, freq, 2] -> [B?, freq, frames, 2]
+    y = ctx.make<op::Transpose>({y, ctx.i64(r == 1 ? std::vector<int64_t>{1, 0, 2} : std::vector<int64_t>{0, 2, 1, 3})});
+    if (as_complex) return {complex_value(y)};
+    return {y};
+}
+
 // complex(real, imag)
 Outs complex_op(NodeContext& ctx) {
     auto [re, im] = promoted(ctx, 0, 1);
@@ -386,6 +445,7 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::fft_irfftn"] = fft<Kind::c2r, 0>;
     t["aten::fft_fftshift"] = fftshift<false>;
     t["aten::fft_ifftshift"] = fftshift<true>;
+    t["aten::stft"] = stft;
     t["aten::complex"] = complex_op;
     t["aten::polar"] = polar;
     t["aten::view_as_complex"] = view_as_complex;
