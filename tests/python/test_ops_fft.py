@@ -14,6 +14,7 @@ R = torch.view_as_real
 S8 = In((3, 8), alt=(2, 16))     # powers of two (radix-2 kernel)
 S7 = In((3, 7), alt=(2, 5))      # other lengths (direct sum)
 S3D = In((2, 4, 6), alt=(3, 4, 5))
+STFT_LISTS = "ConversionError: aten::view: [Reshape 31] cannot reshape [2,40] (80 elements) to [3,41]"
 LONG = In((2, 33), alt=(3, 20))  # Bluestein (lengths above 16 that are not powers of two)
 
 
@@ -199,7 +200,9 @@ CASES = [
     C("view_as_complex", ViewAsComplex, In((3, 4, 2), alt=(2, 5, 2))),
     C("complex_arithmetic", ComplexArithmetic, [S7, S7]),
     C("complex_size", ComplexSize, S7),
-    C("stft", Stft, In((2, 40), alt=(3, 29)), trace_dynamic=False),  # torch.stft's center padding traces the shape
+    # torch.stft's center padding traces the input's shape; scripted, its `[1] * k + list(x.size())`
+    # meets kiln's list arithmetic (aten::mul / aten::add on int lists work element-wise).
+    C("stft", Stft, In((2, 40), alt=(3, 29)), trace_dynamic=False, xfail={"script": STFT_LISTS}),
     C("stft_window", StftWindow, In((2, 40), alt=(3, 29))),
     C("stft_two_sided", StftTwoSided, In((2, 40), alt=(3, 29))),
 ]
