@@ -42,6 +42,12 @@ def MedianDimKeep(self, a):
 
 
 @fn
+def MedianNan(self, a):
+    b = torch.where(a > 2.0, torch.full_like(a, float("nan")), a)
+    return torch.median(b, 1), torch.median(b)
+
+
+@fn
 def NanMedian(self, a):
     b = torch.where(a > 1.5, torch.full_like(a, float("nan")), a)
     return torch.nanmedian(b)
@@ -75,6 +81,7 @@ CASES = [
     C("median", Median, DISTINCT),
     C("median_dim", MedianDim, DISTINCT),
     C("median_dim_keep", MedianDimKeep, DISTINCT),
+    C("median_nan", MedianNan, DISTINCT),
     C("nanmedian", NanMedian, DISTINCT),
     C("nanmedian_dim", NanMedianDim, DISTINCT),
     C("msort", Msort, DISTINCT, INTS),

@@ -381,7 +381,8 @@ Outs kthvalue(NodeContext& ctx) {
 }
 
 // median(x) / median(x, dim, keepdim): the lower median, position (n - 1) // 2 in sorted order.
-// nanmedian: NaN left out (sorted last as +inf, the position from the count of the others).
+// A slice with NaN gives NaN (at its first NaN) as torch does. nanmedian: NaN left out (sorted
+// last as +inf, the position from the count of the others).
 template <bool Nan>
 Outs median(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -400,6 +401,14 @@ Outs median(NodeContext& ctx) {
         Output k = ctx.make<op::Add>({ctx.make<op::Divide>({ctx.make<op::Subtract>({n, ctx.i64_scalar(1)}), ctx.i64_scalar(2)}, true),
                                       ctx.i64_scalar(1)});
         vi = kth_smallest(ctx, x, a, k);
+        if (is_float(x.type())) {
+            // torch: NaN when the slice has one, at the first NaN's index.
+            Output nan = to_type(ctx, ctx.make<op::NotEqual>({x, x}), Type::i64);
+            auto first = ctx.make_node<op::TopK>({nan, ctx.i64_scalar(1)}, a, op::TopK::Mode::max, op::TopK::Sort::none);
+            Output has = ctx.make<op::Equal>({first->output(0), ctx.i64_scalar(1)});
+            vi = {ctx.make<op::Select>({has, typed_scalar(ctx, x.type(), NAN), vi.first}),
+                  ctx.make<op::Select>({has, first->output(1), vi.second})};
+        }
     } else {
         Output nan = ctx.make<op::NotEqual>({x, x});
         Output key = ctx.make<op::Select>({nan, typed_scalar(ctx, x.type(), INFINITY), x});
