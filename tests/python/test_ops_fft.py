@@ -168,6 +168,27 @@ def StftTwoSided(self, a):
 
 
 @fn
+def Istft(self, a):
+    w = torch.ones(8) * 0.5 + a[0, :8] * 0 + 0.25
+    c = torch.stft(a, 8, hop_length=2, window=w, center=False, return_complex=True)
+    return torch.istft(c, 8, hop_length=2, window=w, center=False), torch.istft(c, 8, 2, window=w, center=False,
+                                                                                length=a.size(1) + 3)
+
+
+@fn
+def IstftCenter(self, a):
+    c = torch.view_as_complex(torch.stack([a[:, :5], a[:, 5:10]], -1))  # [9, 5] frames of a 16-point stft
+    return torch.istft(c.reshape(1, 9, 5), 16, hop_length=4, normalized=True)
+
+
+@fn
+def ComplexShapes(self, a):
+    c = torch.fft.fft(a)
+    return (R(c.reshape(-1)), R(c.view(a.size(1), a.size(0))), R(c.unsqueeze(-1)), R(c.permute(1, 0)),
+            R(c.transpose(0, 1)), R(c[1]), R(c[:, 1:4]), R(c.t().contiguous()[::2]))
+
+
+@fn
 def ComplexSize(self, a):
     c = torch.fft.fft(a)
     return torch.view_as_real(c) * c.size(-1) + c.dim()
@@ -200,11 +221,14 @@ CASES = [
     C("view_as_complex", ViewAsComplex, In((3, 4, 2), alt=(2, 5, 2))),
     C("complex_arithmetic", ComplexArithmetic, [S7, S7]),
     C("complex_size", ComplexSize, S7),
+    C("complex_shapes", ComplexShapes, S7),
     # torch.stft's center padding traces the input's shape; scripted, its `[1] * k + list(x.size())`
     # meets kiln's list arithmetic (aten::mul / aten::add on int lists work element-wise).
     C("stft", Stft, In((2, 40), alt=(3, 29)), trace_dynamic=False, xfail={"script": STFT_LISTS}),
     C("stft_window", StftWindow, In((2, 40), alt=(3, 29))),
     C("stft_two_sided", StftTwoSided, In((2, 40), alt=(3, 29))),
+    C("istft", Istft, In((2, 40), alt=(3, 29))),
+    C("istft_center", IstftCenter, In((9, 10), alt=(9, 10))),
 ]
 
 

@@ -14,6 +14,7 @@
 #include "kiln/ops/fft.hpp"
 #include "kiln/ops/indexing.hpp"
 #include "kiln/ops/reduction.hpp"
+#include "kiln/ops/scatter.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -288,6 +289,93 @@ Outs stft(NodeContext& ctx) {
     return {y};
 }
 
+// istft(x, n_fft, hop_length=None, win_length=None, window=None, center=True, normalized=False,
+// onesided=None, length=None, return_complex=False) of a complex x [B?, freq, frames]: each frame
+// inverted (IRDFT, or IDFT's real part when two-sided), windowed, overlap-added (a
+// ScatterElementsUpdate sum) and divided by the overlap-added squared window; torch raises where
+// that envelope is ~0, and so does kiln (an IndexCheck on the flag).
+Outs istft(NodeContext& ctx) {
+    ctx.check(is_complex(ctx.value(0)), "needs a complex input");
+    Output x = ctx.value(0).out;  // [B?, F, T, 2]
+    int64_t r = signal_rank(ctx, x, true);
+    ctx.check(r == 2 || r == 3, "takes a 2-D or 3-D complex input");
+    int64_t n_fft = ctx.const_int(1);
+    int64_t hop = ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_int(2) : n_fft / 4;
+    int64_t win = ctx.num_inputs() > 3 && !ctx.is_none(3) ? ctx.const_int(3) : n_fft;
+    bool center = ctx.num_inputs() <= 5 || ctx.const_bool(5);
+    bool normalized = ctx.num_inputs() > 6 && ctx.const_bool(6);
+    auto& fd = x.shape()[static_cast<size_t>(r - 2)];
+    bool onesided = ctx.num_inputs() > 7 && !ctx.is_none(7) ? ctx.const_bool(7)
+                                                            : !(fd.is_static() && fd.get_length() == n_fft);
+    bool has_length = ctx.num_inputs() > 8 && !ctx.is_none(8);
+    ctx.check(ctx.num_inputs() <= 9 || !ctx.const_bool(9), "return_complex=True is not supported");
+    ctx.check(n_fft > 0 && hop > 0 && win > 0 && win <= n_fft, "needs 0 < win_length <= n_fft and hop_length > 0");
+    Type t = x.type();
+    if (normalized) x = ctx.make<op::Multiply>({x, typed_scalar(ctx, t, std::sqrt(static_cast<double>(n_fft)))});
+    // [B?, F, T, 2] -> [B?, T, F, 2]
+    x = ctx.make<op::Transpose>({x, ctx.i64(r == 2 ? std::vector<int64_t>{1, 0, 2} : std::vector<int64_t>{0, 2, 1, 3})});
+    Output frames = onesided ? ctx.make<op::IRDFT>({x, ctx.i64({-1}), ctx.i64({n_fft})})
+                             : part(ctx, ctx.make<op::IDFT>({x, ctx.i64({-1})}), 0);  // [B?, T, n_fft]
+    Output w;
+    if (ctx.num_inputs() > 4 && !ctx.is_none(4)) {
+        w = to_type(ctx, ctx.input(4), t);
+    } else {
+        w = ctx.make<op::Broadcast>({typed_scalar(ctx, t, 1), ctx.i64({win})}, op::BroadcastMode::numpy);
+    }
+    if (win < n_fft) {
+        int64_t left = (n_fft - win) / 2;
+        w = ctx.make<op::Pad>({w, ctx.i64({left}), ctx.i64({n_fft - win - left}), typed_scalar(ctx, t, 0)}, op::PadMode::constant);
+    }
+    frames = ctx.make<op::Multiply>({frames, w});
+    Output count = dim_of(ctx, frames, r - 2);
+    Output total = ctx.make<op::Add>({ctx.i64_scalar(n_fft), ctx.make<op::Multiply>({ctx.make<op::Subtract>({count, ctx.i64_scalar(1)}), ctx.i64_scalar(hop)})});
+    Output starts = ctx.make<op::Multiply>({ctx.make<op::Range>({ctx.i64_scalar(0), count, ctx.i64_scalar(1)}, Type::i64), ctx.i64_scalar(hop)});
+    Output pos = ctx.make<op::Add>({ctx.make<op::Unsqueeze>({starts, ctx.i64({1})}),
+                                    ctx.make<op::Unsqueeze>({ctx.make<op::Range>({ctx.i64_scalar(0), ctx.i64_scalar(n_fft), ctx.i64_scalar(1)}, Type::i64), ctx.i64({0})})});
+    pos = ctx.make<op::Reshape>({pos, ctx.i64({-1})}, false);  // [T * n_fft]
+    auto vec = [&](const Output& v) { return ctx.make<op::Unsqueeze>({v, ctx.i64({0})}); };
+    // Overlap-add of the frames and of the squared window.
+    Output flat = ctx.make<op::Reshape>({frames, ctx.i64(r == 2 ? std::vector<int64_t>{-1} : std::vector<int64_t>{0, -1})}, true);
+    Output y_shape = r == 2 ? vec(total) : ctx.make<op::Concat>(OutputVector{vec(dim_of(ctx, flat, 0)), vec(total)}, int64_t{0});
+    Output y0 = ctx.make<op::Broadcast>({typed_scalar(ctx, t, 0), y_shape}, op::BroadcastMode::numpy);
+    Output idx = r == 2 ? pos : ctx.make<op::Broadcast>({pos, shape_of(ctx, flat)}, op::BroadcastMode::numpy);
+    Output y = ctx.make<op::ScatterElementsUpdate>({y0, idx, flat, ctx.i64_scalar(r - 2)}, op::ScatterReduction::sum, true);
+    Output w2 = ctx.make<op::Reshape>({ctx.make<op::Broadcast>({ctx.make<op::Multiply>({w, w}),
+                                                                ctx.make<op::Concat>(OutputVector{vec(count), ctx.i64({n_fft})}, int64_t{0})},
+                                                               op::BroadcastMode::numpy),
+                                       ctx.i64({-1})},
+                                      false);
+    Output env = ctx.make<op::ScatterElementsUpdate>({ctx.make<op::Broadcast>({typed_scalar(ctx, t, 0), vec(total)}, op::BroadcastMode::numpy),
+                                                      pos, w2, ctx.i64_scalar(0)},
+                                                     op::ScatterReduction::sum, true);
+    int64_t start = center ? n_fft / 2 : 0;
+    Output end;
+    if (has_length) end = ctx.make<op::Add>({ctx.i64_scalar(start), to_type(ctx, ctx.input(8), Type::i64)});
+    else end = center ? ctx.make<op::Subtract>({total, ctx.i64_scalar(n_fft / 2)}) : total;
+    auto cut = [&](const Output& v, int64_t axis) {
+        return ctx.make<op::Slice>({v, ctx.i64({start}), vec(end), ctx.i64({1}), ctx.i64({axis})});
+    };
+    y = cut(y, r - 2);
+    env = cut(env, 0);
+    Output small = to_type(ctx, ctx.make<op::ReduceMax>({to_type(ctx, ctx.make<op::Less>({ctx.make<op::Abs>({env}), typed_scalar(ctx, t, 1e-11)}), Type::i64),
+                                                         ctx.i64({0})},
+                                                        false),
+                           Type::i64);
+    Output ok = ctx.make<op::IndexCheck>({small, ctx.i64_scalar(1)}, false,
+                                         "the window overlap-add (1: it is ~0 somewhere, which torch's istft refuses)");
+    env = ctx.make<op::Add>({env, to_type(ctx, ok, t)});  // ok is 0 when it passes
+    y = ctx.make<op::Divide>({y, env}, false);
+    if (has_length) {
+        // A length beyond the signal is padded with zeros.
+        Output have = dim_of(ctx, y, r - 2);
+        Output missing = ctx.make<op::Maximum>({ctx.make<op::Subtract>({to_type(ctx, ctx.input(8), Type::i64), have}), ctx.i64_scalar(0)});
+        std::vector<int64_t> zeros(static_cast<size_t>(r - 1), 0);
+        Output end_pad = r == 2 ? vec(missing) : ctx.make<op::Concat>(OutputVector{ctx.i64({0}), vec(missing)}, int64_t{0});
+        y = ctx.make<op::Pad>({y, ctx.i64(zeros), end_pad, typed_scalar(ctx, t, 0)}, op::PadMode::constant);
+    }
+    return {y};
+}
+
 // complex(real, imag)
 Outs complex_op(NodeContext& ctx) {
     auto [re, im] = promoted(ctx, 0, 1);
@@ -403,6 +491,66 @@ Outs c_size(NodeContext& ctx) {
 
 Outs c_dim(NodeContext& ctx) { return {ConstValue::integer(signal_rank(ctx, ctx.value(0).out, true))}; }
 
+// Shape ops on complex tensors: the pair dim stays last.
+Outs c_reshape(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    Output shape = ctx.make<op::Concat>(OutputVector{int_list(ctx, 1), ctx.i64({2})}, int64_t{0});
+    return {complex_value(ctx.make<op::Reshape>({c, shape}, false))};
+}
+
+Outs c_unsqueeze(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    int64_t d = signal_axis(ctx, r + 1, ctx.const_int(1));
+    return {complex_value(ctx.make<op::Unsqueeze>({c, ctx.i64({d})}))};
+}
+
+Outs c_permute(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    std::vector<int64_t> perm;
+    for (int64_t d : ctx.const_ints(1)) perm.push_back(signal_axis(ctx, r, d));
+    ctx.check(static_cast<int64_t>(perm.size()) == r, "permute needs ", r, " dims");
+    perm.push_back(r);
+    return {complex_value(ctx.make<op::Transpose>({c, ctx.i64(perm)}))};
+}
+
+Outs c_transpose(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    int64_t a = signal_axis(ctx, r, ctx.const_int(1)), b = signal_axis(ctx, r, ctx.const_int(2));
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i <= r; ++i) perm.push_back(i);
+    std::swap(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)]);
+    return {complex_value(ctx.make<op::Transpose>({c, ctx.i64(perm)}))};
+}
+
+Outs c_t(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    if (r < 2) return {ctx.value(0)};
+    return {complex_value(ctx.make<op::Transpose>({c, ctx.i64({1, 0, 2})}))};
+}
+
+Outs c_select(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    int64_t d = signal_axis(ctx, r, ctx.const_int(1));
+    Output i = checked_indices(ctx, ctx.input(2), dim_of(ctx, c, d), true, "the index");
+    return {complex_value(ctx.make<op::Gather>({c, i, ctx.i64_scalar(d)}, int64_t{0}))};
+}
+
+// slice(x, dim=0, start=None, end=None, step=1)
+Outs c_slice(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    int64_t d = signal_axis(ctx, r, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0);
+    Output start = ctx.num_inputs() > 2 && !ctx.is_none(2) ? int_list(ctx, 2) : ctx.i64({0});
+    Output end = ctx.num_inputs() > 3 && !ctx.is_none(3) ? int_list(ctx, 3) : ctx.i64({INT64_MAX});
+    Output step = ctx.num_inputs() > 4 ? int_list(ctx, 4) : ctx.i64({1});
+    return {complex_value(ctx.make<op::Slice>({c, start, end, step, ctx.i64({d})}))};
+}
+
 const TranslatorTable& complex_table() {
     static const TranslatorTable t = [] {
         TranslatorTable t;
@@ -418,6 +566,14 @@ const TranslatorTable& complex_table() {
         t["aten::mul"] = c_binary<'*'>;
         t["aten::div"] = c_binary<'/'>;
         t["aten::size"] = c_size;
+        t["aten::reshape"] = t["aten::view"] = c_reshape;
+        t["aten::unsqueeze"] = c_unsqueeze;
+        t["aten::permute"] = c_permute;
+        t["aten::transpose"] = c_transpose;
+        t["aten::t"] = c_t;
+        for (const char* k : {"aten::contiguous", "aten::clone", "aten::detach"}) t[k] = identity;
+        t["aten::select"] = c_select;
+        t["aten::slice"] = c_slice;
         t["aten::dim"] = c_dim;
         t["aten::fft_fftshift"] = fftshift<false>;
         t["aten::fft_ifftshift"] = fftshift<true>;
@@ -446,6 +602,7 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::fft_fftshift"] = fftshift<false>;
     t["aten::fft_ifftshift"] = fftshift<true>;
     t["aten::stft"] = stft;
+    t["aten::istft"] = istft;
     t["aten::complex"] = complex_op;
     t["aten::polar"] = polar;
     t["aten::view_as_complex"] = view_as_complex;
@@ -461,7 +618,7 @@ Translator find_complex_translator(const std::string& kind) {
     auto it = t.find(kind);
     if (it != t.end()) return it->second;
     // The FFTs, complex() and friends take complex inputs as they are.
-    static const char* same[] = {"aten::fft_fft", "aten::fft_ifft", "aten::fft_irfft", "aten::fft_hfft",
+    static const char* same[] = {"aten::istft", "aten::fft_fft", "aten::fft_ifft", "aten::fft_irfft", "aten::fft_hfft",
                                  "aten::fft_fft2", "aten::fft_ifft2", "aten::fft_irfft2", "aten::fft_fftn",
                                  "aten::fft_ifftn", "aten::fft_irfftn"};
     for (const char* k : same)
