@@ -197,6 +197,14 @@ def MaskThenIndex(self, a, m, i):
 
 
 @fn
+def MaskMiddle(self, a, m):
+    b = a[:, m]
+    c = a.clone()
+    c[:, m] = 0
+    return b, c
+
+
+@fn
 def MaskNegated(self, a):
     return a[a > 0]
 
@@ -440,6 +448,7 @@ CASES = [
     C("mask_then_index", MaskThenIndex, [In((4, 5), alt=(4, 5)), In((4,), alt=(4,), dtype="bool"),
                                          In((1,), alt=(1,), dtype="int64", values="idx:5")]),
     C("mask_negated", MaskNegated, X, INTS),
+    C("mask_middle", MaskMiddle, [X, In((3, 5), alt=(3, 5), dtype="bool")], ALL),
     C("masked_scatter", MaskedScatter, [X, In((5, 7), alt=(5, 8), dtype="bool")], INTS),
     C("masked_scatter_", MaskedScatterInplace, [X, MASK], INTS),
     C("masked_select", MaskedSelect, [X, In((5, 7), alt=(5, 8), dtype="bool")], ALL),

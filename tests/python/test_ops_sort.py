@@ -60,6 +60,11 @@ def NanMedianDim(self, a):
 
 
 @fn
+def Mode(self, a):
+    return torch.mode(a), torch.mode(a, 1, keepdim=True)
+
+
+@fn
 def Msort(self, a):
     return torch.msort(a)
 
@@ -84,6 +89,7 @@ CASES = [
     C("median_nan", MedianNan, DISTINCT),
     C("nanmedian", NanMedian, DISTINCT),
     C("nanmedian_dim", NanMedianDim, DISTINCT),
+    C("mode", Mode, In((2, 3, 5, 7), values="idx:3"), INTS),
     C("msort", Msort, DISTINCT, INTS),
     C("sort_stable_descending", SortStableDescending, X, INTS),
     C("argsort_stable_descending", ArgsortStableDescending, X, INTS),

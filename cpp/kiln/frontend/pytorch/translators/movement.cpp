@@ -423,6 +423,27 @@ Outs median(NodeContext& ctx) {
     return squeezed(ctx, vi, a, keep);
 }
 
+// mode(x, dim=-1, keepdim=False): the most frequent value along dim (the smallest of those tied),
+// and the index of its last occurrence, as torch gives them. Counts come from comparing every pair
+// of the dim's elements (O(n^2) per slice).
+Outs mode(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    if (r == 0) return {x, ctx.i64_scalar(0)};
+    int64_t a = axis_of(ctx, x, ctx.num_inputs() > 1 ? ctx.const_int(1) : -1);
+    bool keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
+    Output eq = ctx.make<op::Equal>({ctx.make<op::Unsqueeze>({x, ctx.i64({a + 1})}), ctx.make<op::Unsqueeze>({x, ctx.i64({a})})});
+    Output counts = ctx.make<op::ReduceSum>({to_type(ctx, eq, Type::i64), ctx.i64({a + 1})}, false);
+    Output best = ctx.make<op::ReduceMax>({counts, ctx.i64({a})}, true);
+    Output top = ctx.make<op::ReduceMax>({x, ctx.i64({a})}, true);
+    Output value = ctx.make<op::ReduceMin>({ctx.make<op::Select>({ctx.make<op::Equal>({counts, best}), x, top}), ctx.i64({a})}, true);
+    std::vector<int64_t> shape(static_cast<size_t>(r), 1);
+    shape[static_cast<size_t>(a)] = -1;
+    Output pos = ctx.make<op::Reshape>({ctx.make<op::Range>({ctx.i64_scalar(0), dim_of(ctx, x, a), ctx.i64_scalar(1)}, Type::i64), ctx.i64(shape)}, false);
+    Output idx = ctx.make<op::ReduceMax>({ctx.make<op::Select>({ctx.make<op::Equal>({x, value}), pos, ctx.i64_scalar(-1)}), ctx.i64({a})}, true);
+    return squeezed(ctx, {value, idx}, a, keep);
+}
+
 // msort(x): sorted along dim 0.
 Outs msort(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -461,6 +482,7 @@ void add_movement_translators(TranslatorTable& t) {
     t["aten::median"] = median<false>;
     t["aten::nanmedian"] = median<true>;
     t["aten::msort"] = msort;
+    t["aten::mode"] = mode;
 }
 
 }  // namespace kiln::frontend::pytorch
