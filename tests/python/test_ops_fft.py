@@ -235,3 +235,31 @@ CASES = [
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params(CASES)))
 def test_op(case, dtype, capture, shapes):
     check(case.module(), case.ins, capture=capture, shapes=shapes, dtype=dtype)
+
+
+@fn
+def ComplexOut(self, a):
+    return torch.fft.rfft(a), a * 2
+
+
+def test_complex_output_is_the_pair():
+    """A complex model output comes back as its real (real, imag) pair: [..., 2], f32 for complex64."""
+    import numpy as np
+    import kiln
+    a = torch.randn(3, 8)
+    compiled = kiln.Core().compile_model(kiln.convert_model(ComplexOut(), example_input=(a,)), "CPU")
+    got = compiled([a.numpy()])
+    want = torch.view_as_real(torch.fft.rfft(a)).numpy()
+    assert got[0].shape == (3, 5, 2) and got[0].dtype == np.float32
+    np.testing.assert_allclose(got[0], want, rtol=1e-4, atol=1e-4)
+
+
+@fn
+def ComplexUnsupported(self, a):
+    return torch.view_as_real(torch.fft.fft(a).exp())
+
+
+def test_complex_in_an_op_without_complex_support():
+    import kiln
+    with pytest.raises(kiln.ConversionError, match="aten::exp: complex tensors are not supported by this op yet"):
+        kiln.convert_model(ComplexUnsupported(), example_input=(torch.randn(3, 8),))

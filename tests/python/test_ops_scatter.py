@@ -397,6 +397,12 @@ def Histc(self, a):
 
 
 @fn
+def HistcEdges(self, a):
+    # Values on the bin edges: -1, -0.5, 0, ... with 4 bins over [-1, 1].
+    return torch.histc(torch.round(a * 2) / 2, bins=4, min=-1.0, max=1.0)
+
+
+@fn
 def HistcAuto(self, a):
     return torch.histc(a, bins=5)
 
@@ -491,6 +497,7 @@ CASES = [
     C("count_nonzero_dims", CountNonzeroDims, X, INTS),
     C("histc", Histc, X),
     C("histc_auto", HistcAuto, X),
+    C("histc_edges", HistcEdges, X),
 ]
 
 

@@ -484,8 +484,10 @@ Outs histc(NodeContext& ctx) {
         lo = ctx.make<op::Select>({same, ctx.make<op::Subtract>({mn, typed_scalar(ctx, t, 1)}), mn});
         hi = ctx.make<op::Select>({same, ctx.make<op::Add>({mx, typed_scalar(ctx, t, 1)}), mx});
     }
-    Output scaled = ctx.make<op::Multiply>({ctx.make<op::Divide>({ctx.make<op::Subtract>({x, lo}), ctx.make<op::Subtract>({hi, lo})}, false),
-                                            typed_scalar(ctx, t, static_cast<double>(bins))});
+    // In torch's order: (x - min) * bins / (max - min).
+    Output scaled = ctx.make<op::Divide>({ctx.make<op::Multiply>({ctx.make<op::Subtract>({x, lo}), typed_scalar(ctx, t, static_cast<double>(bins))}),
+                                          ctx.make<op::Subtract>({hi, lo})},
+                                         false);
     Output b = to_type(ctx, ctx.make<op::Floor>({scaled}), Type::i64);
     b = ctx.make<op::Minimum>({b, ctx.i64_scalar(bins - 1)});
     Output inside = ctx.make<op::LogicalAnd>({ctx.make<op::GreaterEqual>({x, lo}), ctx.make<op::LessEqual>({x, hi})});
