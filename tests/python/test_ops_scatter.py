@@ -399,7 +399,7 @@ def Histc(self, a):
 @fn
 def HistcEdges(self, a):
     # Values on the bin edges: -1, -0.5, 0, ... with 4 bins over [-1, 1].
-    return torch.histc(torch.round(a * 2) / 2, bins=4, min=-1.0, max=1.0)
+    return torch.histc(torch.floor(a * 2) / 2, bins=4, min=-1.0, max=1.0)
 
 
 @fn
