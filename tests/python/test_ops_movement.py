@@ -96,6 +96,17 @@ def AsStridedOverlap(self, a):
 
 
 @fn
+def AsStridedOfView(self, a):
+    return a.t().as_strided((2, 2), (1, 2))
+
+
+def test_as_strided_of_a_view_is_refused():
+    import kiln
+    with pytest.raises(kiln.ConversionError, match="as_strided of a view"):
+        kiln.convert_model(AsStridedOfView(), example_input=(torch.randn(3, 4),))
+
+
+@fn
 def Unfold(self, a):
     return a.unfold(3, 3, 2)
 

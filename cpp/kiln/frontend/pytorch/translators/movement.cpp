@@ -107,6 +107,19 @@ Outs broadcast_tensors(NodeContext& ctx) {
 // a view reads the base's memory in torch, which kiln's tensors do not share: only the input's
 // own elements in row-major order are addressed.
 Outs as_strided(NodeContext& ctx) {
+    // A slice, transpose, expand, select or split is a view in torch: as_strided of it addresses the
+    // base's memory (from the base's start), which kiln's tensors do not keep.
+    Output src = ctx.input(0);
+    while (dynamic_cast<op::Reshape*>(src.node.get()) || dynamic_cast<op::Squeeze*>(src.node.get()) ||
+           dynamic_cast<op::Unsqueeze*>(src.node.get()))
+        src = src.node->input(0);
+    Node* p = src.node.get();
+    ctx.check(!(dynamic_cast<op::Slice*>(p) || dynamic_cast<op::StridedSlice*>(p) || dynamic_cast<op::Transpose*>(p) ||
+                dynamic_cast<op::Broadcast*>(p) || dynamic_cast<op::Gather*>(p) || dynamic_cast<op::Split*>(p) ||
+                dynamic_cast<op::VariadicSplit*>(p)),
+              "as_strided of a view (", p->type_name(), " here: a slice, transpose, expand, select or split) addresses "
+              "the memory of the tensor it views in torch, which kiln does not keep; only as_strided of a contiguous "
+              "tensor of its own is expressible");
     Output x = ctx.make<op::Reshape>({ctx.input(0), ctx.i64({-1})}, false);
     ctx.check(ctx.is_const(1) && ctx.is_const(2), "size and stride must be known at conversion time");
     auto size = ctx.const_ints(1), stride = ctx.const_ints(2);
