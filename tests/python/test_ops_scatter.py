@@ -353,12 +353,12 @@ def Take(self, a, i):
 
 @fn
 def TakeAlongDim(self, a, i):
-    return torch.take_along_dim(a, i, dim=1)
+    return torch.take_along_dim(a, i - 1, dim=1)
 
 
 @fn
 def TakeAlongDimFlat(self, a, i):
-    return torch.take_along_dim(a, i)
+    return torch.take_along_dim(a, i - 20)
 
 
 @fn
