@@ -358,7 +358,7 @@ def TakeAlongDim(self, a, i):
 
 @fn
 def TakeAlongDimFlat(self, a, i):
-    return torch.take_along_dim(a, i - 20)
+    return torch.take_along_dim(a, i)
 
 
 @fn

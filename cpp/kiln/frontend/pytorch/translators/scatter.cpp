@@ -399,14 +399,14 @@ Outs take(NodeContext& ctx) {
     return {ctx.make<op::Gather>({x, idx, ctx.i64_scalar(0)}, int64_t{0})};
 }
 
-// take_along_dim(x, indices, dim=None): gather along dim after broadcasting the other dims;
-// negative indices count from the end (unlike gather's).
+// take_along_dim(x, indices, dim=None): gather along dim after broadcasting the other dims. Along
+// a dim torch takes negative indices (from the end); flattened (dim=None) it does not.
 Outs take_along_dim(NodeContext& ctx) {
     Output x = ctx.input(0), idx = ctx.input(1);
     if (ctx.num_inputs() < 3 || ctx.is_none(2)) {
         x = ctx.make<op::Reshape>({x, ctx.i64({-1})}, false);
         idx = ctx.make<op::Reshape>({idx, ctx.i64({-1})}, false);
-        Output ci = checked_indices(ctx, idx, dim_of(ctx, x, 0), true, "the indices");
+        Output ci = checked_indices(ctx, idx, dim_of(ctx, x, 0), false, "the indices");
         return {ctx.make<op::GatherElements>({x, ci}, int64_t{0})};
     }
     int64_t r = static_rank(ctx, x);
