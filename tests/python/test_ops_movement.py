@@ -197,6 +197,11 @@ def LinspaceRuntime(self, a):
 
 
 @fn
+def LinspaceOne(self, a):
+    return torch.linspace(2.0, 5.0, 1) + a.sum() * 0, torch.logspace(1.0, 5.0, 1) + a.sum() * 0
+
+
+@fn
 def LinspaceInt(self, a):
     return torch.linspace(0, 10, 4, dtype=torch.int64) + a.sum().long() * 0
 
@@ -275,6 +280,7 @@ CASES = [
     C("linspace", Linspace, X),
     C("linspace_runtime", LinspaceRuntime, In((3, 5), alt=(4, 9)), trace_dynamic=False),
     C("linspace_int", LinspaceInt, X),
+    C("linspace_one", LinspaceOne, X),
     C("logspace", Logspace, X),
     C("logspace_base", LogspaceBase, X),
     C("tril_indices", TrilIndices, X),

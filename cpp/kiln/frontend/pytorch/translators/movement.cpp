@@ -329,7 +329,9 @@ Output linear_steps(NodeContext& ctx, Output start, Output end, Output steps) {
     Output lo = ctx.make<op::Add>({start, ctx.make<op::Multiply>({fi, step})});
     Output back = ctx.make<op::Subtract>({to_type(ctx, ctx.make<op::Subtract>({n, ctx.i64_scalar(1)}), w), fi});
     Output hi = ctx.make<op::Subtract>({end, ctx.make<op::Multiply>({back, step})});
-    Output half = ctx.make<op::Less>({i, ctx.make<op::Divide>({n, ctx.i64_scalar(2)}, true)});
+    // The first half from start, the rest from end; one step is start alone.
+    Output half = ctx.make<op::LogicalOr>({ctx.make<op::Less>({i, ctx.make<op::Divide>({n, ctx.i64_scalar(2)}, true)}),
+                                           ctx.make<op::Equal>({n, ctx.i64_scalar(1)})});
     return ctx.make<op::Select>({half, lo, hi});
 }
 
