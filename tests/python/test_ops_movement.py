@@ -96,14 +96,35 @@ def AsStridedOverlap(self, a):
 
 
 @fn
+def AsStridedRuntime(self, a):
+    return a.as_strided((a.size(0) - 1, 2), (a.size(1), 1), 1)
+
+
+@fn
+def AsStridedAfterCopy(self, a):
+    b = a.transpose(0, 1).reshape(-1, a.size(0) * a.size(2))  # a copy in torch (no view can merge these)
+    return b.as_strided((2, 3), (b.size(1), 2))
+
+
+@fn
 def AsStridedOfView(self, a):
     return a.t().as_strided((2, 2), (1, 2))
 
 
-def test_as_strided_of_a_view_is_refused():
+@fn
+def AsStridedOfReshapedView(self, a):
+    return a.t().reshape(a.size(1), a.size(0)).as_strided((2, 2), (1, 2))  # still a view of a
+
+
+@fn
+def AsStridedOfSlice(self, a):
+    return a[1:].as_strided((2, 2), (1, 2))
+
+
+def test_as_strided_of_a_slice_is_refused():
     import kiln
-    with pytest.raises(kiln.ConversionError, match="as_strided of a view"):
-        kiln.convert_model(AsStridedOfView(), example_input=(torch.randn(3, 4),))
+    with pytest.raises(kiln.ConversionError, match="as_strided of a view of part of another tensor"):
+        kiln.convert_model(AsStridedOfSlice(), example_input=(torch.randn(3, 4),))
 
 
 @fn
@@ -232,6 +253,15 @@ def TriuIndices(self, a):
 
 
 @fn
+def ViewWriteSeen(self, a):
+    b = a.clone()
+    v = b.transpose(0, 1)
+    w = v[1:]
+    w[0] = 7.0  # writes into b through two views: v sees it too
+    return v * 1, b * 1
+
+
+@fn
 def Roll(self, a):
     return torch.roll(a, (1, -2), (1, 3))
 
@@ -260,6 +290,10 @@ CASES = [
     C("broadcast_to_keep", BroadcastToKeep, In((1, 3, 1, 1), alt=(1, 4, 1, 1)), INTS),
     C("broadcast_tensors", BroadcastTensors, [In((2, 1, 7)), In((3, 1), alt=(4, 1))], ALL),
     C("as_strided", AsStrided, In((4, 5), alt=(3, 6)), ALL),
+    C("as_strided_runtime", AsStridedRuntime, In((4, 5), alt=(3, 6)), INTS),
+    C("as_strided_after_copy", AsStridedAfterCopy, In((2, 3, 4), alt=(3, 3, 4)), INTS, dynamic=False),
+    C("as_strided_of_transpose", AsStridedOfView, In((3, 4)), INTS, dynamic=False),
+    C("as_strided_of_reshaped_view", AsStridedOfReshapedView, In((3, 4)), INTS, dynamic=False),
     C("as_strided_overlap", AsStridedOverlap, In((4, 5), alt=(2, 9)), INTS),
     C("unfold", Unfold, X, ALL),
     C("unfold_dim0", UnfoldDim0, In((4, 3)), ALL),
@@ -286,6 +320,7 @@ CASES = [
     C("tril_indices", TrilIndices, X),
     C("tril_indices_runtime", TrilIndicesRuntime, In((4, 6), alt=(5, 3)), trace_dynamic=False),
     C("triu_indices", TriuIndices, X),
+    C("view_write_seen", ViewWriteSeen, In((3, 4), alt=(2, 5)), INTS),
     C("roll", Roll, X, ALL),
     C("roll_flat", RollFlat, X, INTS),
 ]

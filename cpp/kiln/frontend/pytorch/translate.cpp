@@ -137,7 +137,23 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     Output idx = ctx.make<op::Reshape>({grid, ctx.i64({-1, 1})}, false);
     Output upd = ctx.make<op::Reshape>({to_type(ctx, updated, base.type()), ctx.i64({-1})}, false);
     Output scattered = ctx.make<op::ScatterNDUpdate>({flat, idx, upd});
-    set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
+    TValue new_base(ctx.make<op::Reshape>({scattered, shape}, false));
+    set_value(view.base, new_base);
+    // The other views of that base share its memory in torch: later reads of them see the write.
+    // Their (index-preserving) chains are replayed on the new base.
+    for (auto& [id, info] : views_) {
+        if (info.base != view.base || !info.replayable || info.chain.empty()) continue;
+        TValue v = new_base;
+        for (const NodeDesc* step : info.chain) {
+            NodeDesc replay = *step;
+            replay.inputs[0] = -1;
+            replay.outputs.assign(step->outputs.size(), -2);
+            set_value(-1, v);
+            NodeContext rctx(*this, replay);
+            v = find_translator(replay.kind)(rctx).at(0);
+        }
+        set_value(id, v);
+    }
 }
 
 bool same_value(const TValue& a, const TValue& b) {

@@ -4,6 +4,7 @@
 // tril/triu_indices, and the order statistics kthvalue / median / nanmedian / msort.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
@@ -102,42 +103,119 @@ Outs broadcast_tensors(NodeContext& ctx) {
     return {TValue::list(std::move(out))};
 }
 
-// as_strided(x, size, stride, storage_offset=None) of a contiguous x: the flat positions of the
-// view, computed at conversion (size, stride and offset must be constants), gathered. A view of
-// a view reads the base's memory in torch, which kiln's tensors do not share: only the input's
-// own elements in row-major order are addressed.
-Outs as_strided(NodeContext& ctx) {
-    // A slice, transpose, expand, select or split is a view in torch: as_strided of it addresses the
-    // base's memory (from the base's start), which kiln's tensors do not keep.
-    Output src = ctx.input(0);
-    while (dynamic_cast<op::Reshape*>(src.node.get()) || dynamic_cast<op::Squeeze*>(src.node.get()) ||
-           dynamic_cast<op::Unsqueeze*>(src.node.get()))
-        src = src.node->input(0);
-    Node* p = src.node.get();
-    ctx.check(!(dynamic_cast<op::Slice*>(p) || dynamic_cast<op::StridedSlice*>(p) || dynamic_cast<op::Transpose*>(p) ||
-                dynamic_cast<op::Broadcast*>(p) || dynamic_cast<op::Gather*>(p) || dynamic_cast<op::Split*>(p) ||
-                dynamic_cast<op::VariadicSplit*>(p)),
-              "as_strided of a view (", p->type_name(), " here: a slice, transpose, expand, select or split) addresses "
-              "the memory of the tensor it views in torch, which kiln does not keep; only as_strided of a contiguous "
-              "tensor of its own is expressible");
-    Output x = ctx.make<op::Reshape>({ctx.input(0), ctx.i64({-1})}, false);
-    ctx.check(ctx.is_const(1) && ctx.is_const(2), "size and stride must be known at conversion time");
-    auto size = ctx.const_ints(1), stride = ctx.const_ints(2);
-    int64_t off = ctx.num_inputs() > 3 && !ctx.is_none(3) ? ctx.const_int(3) : 0;
-    ctx.check(size.size() == stride.size(), "size and stride must have the same length");
-    Shape s(size.begin(), size.end());
-    Tensor idx(Type::i64, s);
-    std::vector<int64_t> c(s.size(), 0);
-    for (int64_t f = 0; f < idx.size(); ++f) {
-        int64_t p = off;
-        for (size_t d = 0; d < s.size(); ++d) p += c[d] * stride[d];
-        idx.data<int64_t>()[f] = p;
-        for (size_t d = s.size(); d-- > 0;) {
-            if (++c[d] < s[d]) break;
-            c[d] = 0;
+// as_strided(x, size, stride, storage_offset=None): the flat positions offset + sum_d i_d * stride_d
+// (sizes and strides may be computed at run time) gathered from the memory torch reads: x's own,
+// or, when x is a transpose (or a reshape torch does as a view of one) of a tensor with static
+// shapes, that tensor's (layout_of follows the strides). A view of part of another tensor (slice,
+// expand, select, split) addresses memory kiln's tensors do not keep: refused.
+// The strides torch's view(new_shape) would give a tensor of shape `old` and strides `st`, or none
+// when no view is possible (then reshape copies into fresh memory).
+std::optional<std::vector<int64_t>> view_strides(const Shape& old, const std::vector<int64_t>& st, const Shape& nw) {
+    std::vector<int64_t> out(nw.size(), 1);
+    if (old.empty() || shape_size(old) == 0) return std::nullopt;
+    auto view_d = static_cast<int64_t>(nw.size()) - 1;
+    int64_t base = st.back(), tensor_n = 1, view_n = 1;
+    for (auto d = static_cast<int64_t>(old.size()) - 1; d >= 0; --d) {
+        tensor_n *= old[static_cast<size_t>(d)];
+        // A chunk of dims that are contiguous with each other ends here.
+        if (d == 0 || (old[static_cast<size_t>(d - 1)] != 1 && st[static_cast<size_t>(d - 1)] != tensor_n * base)) {
+            while (view_d >= 0 && (view_n < tensor_n || nw[static_cast<size_t>(view_d)] == 1)) {
+                out[static_cast<size_t>(view_d)] = view_n * base;
+                view_n *= nw[static_cast<size_t>(view_d)];
+                --view_d;
+            }
+            if (view_n != tensor_n) return std::nullopt;
+            if (d > 0) {
+                base = st[static_cast<size_t>(d - 1)];
+                tensor_n = view_n = 1;
+            }
         }
     }
-    Output i = checked_indices(ctx, ctx.constant(idx), dim_of(ctx, x, 0), false, "the as_strided view positions");
+    if (view_d != -1) return std::nullopt;
+    return out;
+}
+
+// How a value lies in the memory torch would give it: contiguous (its elements in kiln's order),
+// a strided view of the memory of `base` (transposes, and reshapes of them that torch can do as
+// views, offset 0), or unknown (a view of part of another tensor: slice, expand, select, split;
+// or shapes not known at conversion).
+struct Layout {
+    bool known = true;
+    bool contiguous = true;
+    std::vector<int64_t> strides;  // when !contiguous: in elements of base's memory
+    Output base;                   // when !contiguous: whose memory (contiguous) it views
+};
+
+bool is_contiguous(const Shape& s, const std::vector<int64_t>& st) {
+    auto want = op::contiguous_strides(s);
+    for (size_t i = 0; i < s.size(); ++i)
+        if (s[i] != 1 && st[i] != want[i]) return false;
+    return true;
+}
+
+Layout layout_of(const Output& x) {
+    Node* p = x.node.get();
+    Layout unknown{false, false, {}, {}};
+    if (dynamic_cast<op::Reshape*>(p) || dynamic_cast<op::Squeeze*>(p) || dynamic_cast<op::Unsqueeze*>(p)) {
+        Layout in = layout_of(p->input(0));
+        if (!in.known || in.contiguous) return in;
+        auto& is = p->input(0).shape();
+        if (!is.is_static() || !x.shape().is_static()) return unknown;
+        auto v = view_strides(is.to_shape(), in.strides, x.shape().to_shape());
+        if (!v) return Layout{};  // torch copies: fresh contiguous memory
+        if (is_contiguous(x.shape().to_shape(), *v)) return Layout{};
+        return Layout{true, false, *v, in.base};
+    }
+    if (dynamic_cast<op::Transpose*>(p)) {
+        Layout in = layout_of(p->input(0));
+        auto perm_c = p->input(1).node->constant_value();
+        auto& is = p->input(0).shape();
+        if (!in.known || !perm_c || !is.is_static()) return unknown;
+        auto st = in.contiguous ? op::contiguous_strides(is.to_shape()) : in.strides;
+        Output base = in.contiguous ? p->input(0) : in.base;
+        Shape ts;
+        std::vector<int64_t> out;
+        for (int64_t q : perm_c->as_i64_vector()) {
+            ts.push_back(is.to_shape()[static_cast<size_t>(q)]);
+            out.push_back(st[static_cast<size_t>(q)]);
+        }
+        if (is_contiguous(ts, out)) return Layout{};
+        return Layout{true, false, out, base};
+    }
+    if (dynamic_cast<op::Slice*>(p) || dynamic_cast<op::StridedSlice*>(p) || dynamic_cast<op::Broadcast*>(p) ||
+        dynamic_cast<op::Gather*>(p) || dynamic_cast<op::Split*>(p) || dynamic_cast<op::VariadicSplit*>(p))
+        return unknown;
+    return Layout{};
+}
+
+Outs as_strided(NodeContext& ctx) {
+    Layout l = layout_of(ctx.input(0));
+    ctx.check(l.known, "as_strided of a view of part of another tensor (a slice, expand, select or split, or a "
+                       "transpose of shapes not known at conversion) addresses memory that kiln's tensors do not "
+                       "keep; only as_strided of a tensor with its own memory, or of a transpose or reshape of one "
+                       "with static shapes, is expressible");
+    // The positions index the memory torch reads: the viewed tensor's, in its own (row-major) order.
+    Output x = ctx.make<op::Reshape>({l.contiguous ? ctx.input(0) : l.base, ctx.i64({-1})}, false);
+    auto sizes = ctx.list(1), strides = ctx.list(2);
+    ctx.check(sizes.size() == strides.size(), "size and stride must have the same length");
+    auto r = static_cast<int64_t>(sizes.size());
+    Output idx = ctx.num_inputs() > 3 && !ctx.is_none(3) ? to_type(ctx, ctx.input(3), Type::i64) : ctx.i64_scalar(0);
+    for (int64_t d = 0; d < r; ++d) {
+        Output n = to_type(ctx, ctx.tensor_of(sizes[static_cast<size_t>(d)]), Type::i64);
+        Output st = to_type(ctx, ctx.tensor_of(strides[static_cast<size_t>(d)]), Type::i64);
+        std::vector<int64_t> shape(static_cast<size_t>(r), 1);
+        shape[static_cast<size_t>(d)] = -1;
+        Output steps = ctx.make<op::Range>({ctx.i64_scalar(0), n, ctx.i64_scalar(1)}, Type::i64);
+        idx = ctx.make<op::Add>({idx, ctx.make<op::Reshape>({ctx.make<op::Multiply>({steps, st}), ctx.i64(shape)}, false)});
+    }
+    if (r == 0) idx = ctx.make<op::Reshape>({idx, ctx.i64({})}, false);
+    else {
+        // The view's shape also when a size is 0 or 1 (the broadcast above keeps it).
+        OutputVector dims;
+        for (auto& sz : sizes) dims.push_back(ctx.make<op::Reshape>({to_type(ctx, ctx.tensor_of(sz), Type::i64), ctx.i64({1})}, false));
+        idx = ctx.make<op::Broadcast>({idx, ctx.make<op::Concat>(dims, int64_t{0})}, op::BroadcastMode::numpy);
+    }
+    Output i = checked_indices(ctx, idx, dim_of(ctx, x, 0), false, "the as_strided view positions");
     return {ctx.make<op::Gather>({x, i, ctx.i64_scalar(0)}, int64_t{0})};
 }
 
