@@ -141,16 +141,22 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     set_value(view.base, new_base);
     // The other views of that base share its memory in torch: later reads of them see the write.
     // Their (index-preserving) chains are replayed on the new base.
+    // A chain that cannot be replayed here (its other inputs belong to a block already left) keeps
+    // its value as it was.
     for (auto& [id, info] : views_) {
         if (info.base != view.base || !info.replayable || info.chain.empty()) continue;
         TValue v = new_base;
-        for (const NodeDesc* step : info.chain) {
-            NodeDesc replay = *step;
-            replay.inputs[0] = -1;
-            replay.outputs.assign(step->outputs.size(), -2);
-            set_value(-1, v);
-            NodeContext rctx(*this, replay);
-            v = find_translator(replay.kind)(rctx).at(0);
+        try {
+            for (const NodeDesc* step : info.chain) {
+                NodeDesc replay = *step;
+                replay.inputs[0] = -1;
+                replay.outputs.assign(step->outputs.size(), -2);
+                set_value(-1, v);
+                NodeContext rctx(*this, replay);
+                v = find_translator(replay.kind)(rctx).at(0);
+            }
+        } catch (const std::exception&) {
+            continue;
         }
         set_value(id, v);
     }
