@@ -23,6 +23,13 @@ Type dtype_at(NodeContext& ctx, size_t i, Type dflt) {
     return torch_dtype(ctx, ctx.const_int(i));
 }
 
+// The dtype argument counted from the end, which the generator= overloads do not move: factories
+// end with (dtype, layout, device, pin_memory), *_like ops and empty with memory_format after.
+Type dtype_from_end(NodeContext& ctx, size_t back, Type dflt) {
+    if (ctx.num_inputs() < back) return dflt;
+    return dtype_at(ctx, ctx.num_inputs() - back, dflt);
+}
+
 // Each RandomUniform gets its own op_seed, so that two draws in one model differ.
 int64_t next_seed() {
     static std::atomic<int64_t> n{0};
@@ -60,16 +67,16 @@ Output zeros(NodeContext& ctx, const Output& shape, Type t) {
     return ctx.make<op::Broadcast>({typed_scalar(ctx, t, 0), shape}, op::BroadcastMode::numpy);
 }
 
-Outs empty(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 0), dtype_at(ctx, 1, Type::f32))}; }
-Outs empty_strided(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 0), dtype_at(ctx, 2, Type::f32))}; }
-Outs empty_like(NodeContext& ctx) { return {zeros(ctx, shape_of(ctx, ctx.input(0)), dtype_at(ctx, 1, ctx.input(0).type()))}; }
-Outs new_empty(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 1), dtype_at(ctx, 2, ctx.input(0).type()))}; }
-Outs new_empty_strided(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 1), dtype_at(ctx, 3, ctx.input(0).type()))}; }
+Outs empty(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 0), dtype_from_end(ctx, 5, Type::f32))}; }
+Outs empty_strided(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 0), dtype_from_end(ctx, 4, Type::f32))}; }
+Outs empty_like(NodeContext& ctx) { return {zeros(ctx, shape_of(ctx, ctx.input(0)), dtype_from_end(ctx, 5, ctx.input(0).type()))}; }
+Outs new_empty(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 1), dtype_from_end(ctx, 4, ctx.input(0).type()))}; }
+Outs new_empty_strided(NodeContext& ctx) { return {zeros(ctx, int_list(ctx, 1), dtype_from_end(ctx, 4, ctx.input(0).type()))}; }
 
 // rand(size, dtype...) / randn
 template <bool Normal>
 Outs rand(NodeContext& ctx) {
-    Type t = dtype_at(ctx, 1, Type::f32);
+    Type t = dtype_from_end(ctx, 4, Type::f32);
     Output s = int_list(ctx, 0);
     return {float_result(ctx, Normal ? normal01(ctx, s, t) : uniform01(ctx, s, t), t)};
 }
@@ -77,7 +84,7 @@ Outs rand(NodeContext& ctx) {
 template <bool Normal>
 Outs rand_like(NodeContext& ctx) {
     Output x = ctx.input(0);
-    Type t = dtype_at(ctx, 1, x.type());
+    Type t = dtype_from_end(ctx, 5, x.type());
     Output s = shape_of(ctx, x);
     return {float_result(ctx, Normal ? normal01(ctx, s, t) : uniform01(ctx, s, t), t)};
 }
@@ -87,20 +94,29 @@ Output int_uniform(NodeContext& ctx, const Output& shape, const Output& lo, cons
     return to_type(ctx, v, t);
 }
 
+// A size argument (a list, or a 1-D tensor of one).
+bool is_size(const TValue& v) {
+    return v.kind == TValue::Kind::list || (v.kind == TValue::Kind::tensor && v.out.shape().rank_is_static() &&
+                                            v.out.shape().rank() == 1);
+}
+
 // randint(high, size, dtype=long...) / randint(low, high, size, dtype...)
 Outs randint(NodeContext& ctx) {
-    bool low = ctx.num_inputs() >= 7;  // (low, high, size, dtype, layout, device, pin)
+    bool low = !is_size(ctx.value(1));
     size_t size_at = low ? 2 : 1;
     Output lo = low ? ctx.input(0) : ctx.i64_scalar(0), hi = ctx.input(low ? 1 : 0);
-    return {int_uniform(ctx, int_list(ctx, size_at), lo, hi, dtype_at(ctx, size_at + 1, Type::i64))};
+    return {int_uniform(ctx, int_list(ctx, size_at), lo, hi, dtype_from_end(ctx, 4, Type::i64))};
 }
 
 // randint_like(x, high, dtype...) / randint_like(x, low, high, dtype...)
 Outs randint_like(NodeContext& ctx) {
     Output x = ctx.input(0);
-    bool low = ctx.num_inputs() >= 8;
+    // (x, high, ...) or (x, low, high, ...): the numbers before the dtype.
+    bool low = ctx.num_inputs() > 2 && (ctx.is_scalar(2) || (ctx.value(2).kind == TValue::Kind::tensor &&
+                                                             ctx.value(2).out.shape().rank_is_static() &&
+                                                             ctx.value(2).out.shape().rank() == 0));
     Output lo = low ? ctx.input(1) : ctx.i64_scalar(0), hi = ctx.input(low ? 2 : 1);
-    return {int_uniform(ctx, shape_of(ctx, x), lo, hi, dtype_at(ctx, low ? 3 : 2, x.type()))};
+    return {int_uniform(ctx, shape_of(ctx, x), lo, hi, dtype_from_end(ctx, 5, x.type()))};
 }
 
 // randperm(n, dtype=long...): the ranks of n uniform keys.
@@ -108,7 +124,7 @@ Outs randperm(NodeContext& ctx) {
     Output n = to_type(ctx, ctx.input(0), Type::i64);
     Output keys = uniform01(ctx, ctx.make<op::Unsqueeze>({n, ctx.i64({0})}), Type::f32);
     auto t = ctx.make_node<op::TopK>({keys, n}, int64_t{0}, op::TopK::Mode::max, op::TopK::Sort::value);
-    return {to_type(ctx, t->output(1), dtype_at(ctx, 1, Type::i64))};
+    return {to_type(ctx, t->output(1), dtype_from_end(ctx, 4, Type::i64))};
 }
 
 // normal(mean, std) with tensors or floats; normal(mean, std, size, ...).
@@ -118,7 +134,7 @@ Outs normal(NodeContext& ctx) {
     Type t = Type::f32;
     if (!tm && !ts) {
         shape = int_list(ctx, 2);
-        t = dtype_at(ctx, 4, Type::f32);
+        t = dtype_from_end(ctx, 4, Type::f32);
     } else {
         Output a = tm ? ctx.input(0) : ctx.input(1);
         t = a.type();
