@@ -18,6 +18,10 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/attention.cpp
   cpp/kiln/frontend/pytorch/translators/index.cpp
   cpp/kiln/frontend/pytorch/translators/resample.cpp
+  cpp/kiln/frontend/pytorch/translators/scatter.cpp
+  cpp/kiln/frontend/pytorch/translators/movement.cpp
+  cpp/kiln/frontend/pytorch/translators/random.cpp
+  cpp/kiln/frontend/pytorch/translators/fft.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp

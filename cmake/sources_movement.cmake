@@ -3,5 +3,8 @@ set(KILN_MOVEMENT_SOURCES
   cpp/kiln/ops/data_movement.cpp
   cpp/kiln/ops/data_movement_pad_scatter.cpp
   cpp/kiln/ops/indexing.cpp
+  cpp/kiln/ops/scatter.cpp
+  cpp/kiln/ops/fft.cpp
+  cpp/kiln/ops/random.cpp
   cpp/kiln/runtime/cpu/kernels/movement.cpp
 )

@@ -13,7 +13,7 @@
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/graph_io.hpp"
-#include "kiln/ops/nonzero.hpp"
+#include "kiln/ops/indexing.hpp"
 #include "kiln/ops/scan.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 

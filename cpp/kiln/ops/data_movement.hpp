@@ -2,6 +2,7 @@
 // Roll, ScatterNDUpdate, GatherElements (OpenVINO opsets 1-12). All are element-type agnostic;
 // index-like inputs may be i32 or i64.
 #pragma once
+#include "kiln/ops/scatter.hpp"
 #include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::op {
@@ -148,15 +149,21 @@ public:
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 };
 
-// ScatterNDUpdate-4. Inputs: data, indices (integer, [..., k] with k <= rank(data)), updates
-// (indices.shape[:-1] + data.shape[k:]). Output: data with the indexed slices replaced.
+// ScatterNDUpdate-15. Inputs: data, indices (integer, [..., k] with k <= rank(data)), updates
+// (indices.shape[:-1] + data.shape[k:]). Output: data with the indexed slices replaced, or with
+// reduction (sum, sub, prod, min, max) combined with the updates in index order (duplicates
+// accumulate). reduction none is ScatterNDUpdate-4.
 class ScatterNDUpdate : public Op<ScatterNDUpdate> {
 public:
     ScatterNDUpdate() = default;
+    explicit ScatterNDUpdate(ScatterReduction reduction) : reduction(reduction) {}
     const char* type_name() const override { return "ScatterNDUpdate"; }
-    const char* opset() const override { return "opset4"; }
+    const char* opset() const override { return reduction == ScatterReduction::none ? "opset4" : "opset15"; }
+    void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    ScatterReduction reduction = ScatterReduction::none;
 };
 
 // GatherElements-6. Inputs: data, indices (integer, same rank, same dims except on axis).

@@ -182,8 +182,11 @@ void Roll::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) con
 // ---------------------------------------------------------------------------------------------
 // ScatterNDUpdate
 
+void ScatterNDUpdate::visit_attributes(AttributeVisitor& v) { visit_reduction(v, reduction); }
+
 void ScatterNDUpdate::infer(InferContext& ctx) const {
     ctx.check_inputs(3);
+    KILN_INFER_CHECK(ctx, reduction != ScatterReduction::mean, "has no 'mean' reduction");
     check_integral(ctx, 1, "indices");
     const PartialShape& data = ctx.input_shape(0);
     const PartialShape& idx = ctx.input_shape(1);
@@ -230,9 +233,17 @@ void ScatterNDUpdate::evaluate(const std::vector<Tensor>& in, std::vector<Tensor
                                          j, " of data ", to_string(ds)));
             off += v * st[j];
         }
-        if (bytes)
+        if (reduction != ScatterReduction::none) {
+            visit_type(in[0].type(), [&](auto tag) {
+                using T = decltype(tag);
+                T* o = out[0].data<T>() + off;
+                const T* u = in[2].data<T>() + t * slice;
+                for (int64_t e = 0; e < slice; ++e) o[e] = scatter_combine(reduction, o[e], u[e]);
+            });
+        } else if (bytes) {
             std::memcpy(out[0].data<uint8_t>() + off * static_cast<int64_t>(type_size(in[0].type())),
                         in[2].data<uint8_t>() + t * static_cast<int64_t>(bytes), bytes);
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-// Indexing ops beyond Gather: GatherND (opset8), TopK (opset11), and kiln's IndexCheck.
+// Indexing ops beyond Gather: GatherND (opset8), TopK (opset11), NonZero (opset3), OneHot (opset1),
+// Bucketize (opset3), Unique (opset10), and kiln's IndexCheck.
 #pragma once
 #include <string>
 
@@ -66,6 +67,80 @@ public:
     Sort sort = Sort::value;
     Type index_element_type = Type::i64;
     bool stable = true;
+};
+
+// NonZero-3. Input: data (any type, any rank; a scalar counts as one element of a 1-D tensor).
+// Output: [max(rank, 1), count] (output_type i64 or i32): the coordinates of the non-zero
+// elements in row-major order, one column per element. The count is known only once the data is:
+// the output is allocated by evaluate() when it arrives unallocated.
+class NonZero : public Op<NonZero> {
+public:
+    NonZero() = default;
+    explicit NonZero(Type output_type) : output_type(output_type) {}
+    const char* type_name() const override { return "NonZero"; }
+    const char* opset() const override { return "opset3"; }
+    void visit_attributes(AttributeVisitor& v) override;
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    Type output_type = Type::i64;
+};
+
+// OneHot-1. Inputs: indices (integer), depth (integer scalar), on_value, off_value (scalars of
+// the output type). Output: indices' shape with a new axis of length depth at `axis` (-1: last);
+// on_value where the new axis equals the index, off_value elsewhere (an index outside [0, depth)
+// gives a row of off_value).
+class OneHot : public Op<OneHot> {
+public:
+    OneHot() = default;
+    explicit OneHot(int64_t axis) : axis(axis) {}
+    const char* type_name() const override { return "OneHot"; }
+    const char* opset() const override { return "opset1"; }
+    void visit_attributes(AttributeVisitor& v) override;
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    int64_t axis = -1;
+};
+
+// Bucketize-3. Inputs: data (numeric), buckets (1-D, ascending). Output: data's shape, the bucket
+// index of each element (output_type i64 or i32). with_right_bound: bucket i is (b[i-1], b[i]]
+// (the number of boundaries < x); otherwise [b[i-1], b[i]) (the number of boundaries <= x).
+// NaN goes past the last bucket.
+class Bucketize : public Op<Bucketize> {
+public:
+    Bucketize() = default;
+    Bucketize(Type output_type, bool with_right_bound) : output_type(output_type), with_right_bound(with_right_bound) {}
+    const char* type_name() const override { return "Bucketize"; }
+    const char* opset() const override { return "opset3"; }
+    void visit_attributes(AttributeVisitor& v) override;
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    Type output_type = Type::i64;
+    bool with_right_bound = true;
+};
+
+// Unique-10. Inputs: data [, axis (integer, one element)]. Without axis the data is flattened and
+// its unique elements found; with it, the unique slices along axis. Outputs: unique values (the
+// slices along axis, or 1-D), indices (index_element_type: the first occurrence of each in data),
+// rev_indices (for each element / slice of data the index of its unique value), counts
+// (count_element_type). sorted: ascending (slices lexicographically); else in order of first
+// occurrence. Output lengths depend on the data (allocated by evaluate()).
+class Unique : public Op<Unique> {
+public:
+    Unique() = default;
+    Unique(bool sorted, Type index_element_type = Type::i64, Type count_element_type = Type::i64)
+        : sorted(sorted), index_element_type(index_element_type), count_element_type(count_element_type) {}
+    const char* type_name() const override { return "Unique"; }
+    const char* opset() const override { return "opset10"; }
+    void visit_attributes(AttributeVisitor& v) override;
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    bool sorted = true;
+    Type index_element_type = Type::i64;
+    Type count_element_type = Type::i64;
 };
 
 }  // namespace kiln::op

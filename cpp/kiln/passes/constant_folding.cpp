@@ -75,7 +75,9 @@ size_t fold_pass(Model& m, int64_t max_elements, bool& inlined) {
             continue;
         } else {
             // A Loop over constants is left to run: folding it could take as long as the loop.
-            bool all_const = n->num_inputs() > 0 && n->has_evaluate() && !dynamic_cast<op::Loop*>(n.get());
+            // RandomUniform gives new numbers at each run.
+            bool all_const = n->num_inputs() > 0 && n->has_evaluate() && !dynamic_cast<op::Loop*>(n.get()) &&
+                             !is_type(*n, "RandomUniform");
             std::vector<Tensor> in;
             for (auto& i : n->inputs()) {
                 auto v = i.node->constant_value();

@@ -32,6 +32,7 @@ struct TValue {
     ConstValue c;
     std::vector<TValue> items;
     bool scalar = false;  // a torch int/float/bool computed at run time (a 0-d tensor here)
+    bool complex = false;  // a torch complex tensor: `out` holds (real, imag) pairs in a trailing dim of 2
     std::vector<std::string> keys;  // a dict (prim::DictConstruct): the key of each item
     std::shared_ptr<const Pieces> pieces;  // runtime_list always; a list when known (run-time indexing)
 

@@ -18,6 +18,10 @@ const TranslatorTable& table() {
         add_index_translators(t);
         add_linalg_translators(t);
         add_resample_translators(t);
+        add_scatter_translators(t);
+        add_movement_translators(t);
+        add_random_translators(t);
+        add_fft_translators(t);
         return t;
     }();
     return t;

@@ -1,6 +1,7 @@
 #include <set>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/control_flow.hpp"
 #include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/reduction.hpp"
@@ -66,7 +67,16 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
                                           "unbind or indexing is not supported yet; write it out of place",
                                           n.source.empty() ? "" : "\n  at " + n.source));
         try {
-            outs = find_translator(n.kind)(ctx);
+            Translator tr = find_translator(n.kind);
+            if (n.kind.rfind("prim::", 0) != 0) {
+                bool complex = false;
+                for (size_t i = 0; i < n.inputs.size() && !complex; ++i) complex = holds_complex(ctx.value(i));
+                if (complex) {
+                    tr = find_complex_translator(n.kind);
+                    if (!tr) throw ConversionError(str_cat(n.kind, ": complex tensors are not supported by this op yet"));
+                }
+            }
+            outs = tr(ctx);
         } catch (const ConversionError& e) {
             throw ConversionError(str_cat(e.what(), n.source.empty() ? "" : "\n  at " + n.source));
         } catch (const std::exception& e) {
@@ -154,7 +164,29 @@ void Translation::write_back(const ViewInfo& view, const Output& updated, const 
     Output idx = ctx.make<op::Reshape>({grid, ctx.i64({-1, 1})}, false);
     Output upd = ctx.make<op::Reshape>({to_type(ctx, updated, base.type()), ctx.i64({-1})}, false);
     Output scattered = ctx.make<op::ScatterNDUpdate>({flat, idx, upd});
-    set_value(view.base, TValue(ctx.make<op::Reshape>({scattered, shape}, false)));
+    TValue new_base(ctx.make<op::Reshape>({scattered, shape}, false));
+    set_value(view.base, new_base);
+    // The other views of that base share its memory in torch: later reads of them see the write.
+    // Their (index-preserving) chains are replayed on the new base.
+    // A chain that cannot be replayed here (its other inputs belong to a block already left) keeps
+    // its value as it was.
+    for (auto& [id, info] : views_) {
+        if (info.base != view.base || !info.replayable || info.chain.empty()) continue;
+        TValue v = new_base;
+        try {
+            for (const NodeDesc* step : info.chain) {
+                NodeDesc replay = *step;
+                replay.inputs[0] = -1;
+                replay.outputs.assign(step->outputs.size(), -2);
+                set_value(-1, v);
+                NodeContext rctx(*this, replay);
+                v = find_translator(replay.kind)(rctx).at(0);
+            }
+        } catch (const std::exception&) {
+            continue;
+        }
+        set_value(id, v);
+    }
 }
 
 bool same_value(const TValue& a, const TValue& b) {

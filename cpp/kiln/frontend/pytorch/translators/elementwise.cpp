@@ -3,7 +3,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
-#include "kiln/ops/nonzero.hpp"
+#include "kiln/ops/indexing.hpp"
 #include "kiln/ops/reduction.hpp"
 
 namespace kiln::frontend::pytorch {

@@ -1,4 +1,5 @@
-// Indexing: embedding, index_select, x[i, j] with index tensors, argmax/argmin, topk, sort,
+// Indexing: embedding, index_select, x[i, j] with index tensors and boolean masks, x[i] = v
+// (index_put), argmax/argmin, topk, sort,
 // max/min along a dim, repeat_interleave. Every index that torch checks is checked here too (IndexCheck), since the
 // opset's gathers give zeros where torch raises.
 #include <algorithm>
@@ -65,63 +66,149 @@ Output wrapped(NodeContext& ctx, const Output& idx, const Output& size) {
     return ctx.make<op::Select>({neg, ctx.make<op::Add>({idx, size}), idx});
 }
 
-// x[i0, i1, ...]: aten::index(x, [tensor or None per leading dim]). One index tensor is a Gather
-// on its axis; several are broadcast together and gathered at once (GatherND over the indexed
-// axes moved to the front). As in numpy and torch, the broadcast index dims replace the indexed
-// axes in place when those are adjacent, and come first otherwise.
-Outs index(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    auto items = ctx.list(1);
-    std::vector<int64_t> axes;
-    OutputVector idx;
-    for (size_t i = 0; i < items.size(); ++i) {
-        if (items[i].is_none()) continue;
-        Output t = ctx.tensor_of(items[i]);
-        ctx.check(t.type() != Type::boolean && t.type() != Type::u8,
-                  "boolean mask indexing is not supported yet (its shape depends on the data)");
-        axes.push_back(static_cast<int64_t>(i));
-        idx.push_back(t);
+// The index tensors of x[items] (torch's list: a tensor or None per leading dim). A boolean
+// (or uint8) mask of rank m covers m dims of x and stands for the m rows of its NonZero, as in
+// torch; its shape is checked against those dims where both are known.
+struct IndexItems {
+    std::vector<int64_t> axes;  // the indexed axes of x, ascending
+    OutputVector idx;           // one index tensor per axis, i64, checked (negatives allowed)
+};
+
+IndexItems index_items(NodeContext& ctx, const Output& x, const std::vector<TValue>& items) {
+    IndexItems r;
+    int64_t axis = 0;
+    for (auto& item : items) {
+        if (item.is_none()) {
+            ++axis;
+            continue;
+        }
+        Output t = ctx.tensor_of(item);
+        if (t.type() == Type::boolean || t.type() == Type::u8) {
+            int64_t m = static_rank(ctx, t);
+            ctx.check(m >= 1, "a 0-d boolean index is not supported");
+            auto& xs = x.shape();
+            for (int64_t j = 0; j < m; ++j) {
+                auto& md = t.shape()[static_cast<size_t>(j)];
+                ctx.check(xs.rank_is_dynamic() || axis + j < xs.rank(), "the mask ", t.shape().to_string(),
+                          " has more dims than the tensor ", xs.to_string());
+                auto& xd = xs[static_cast<size_t>(axis + j)];
+                ctx.check(!(md.is_static() && xd.is_static()) || md == xd, "the shape of the mask ",
+                          t.shape().to_string(), " does not match the shape of the indexed tensor ", xs.to_string(),
+                          " at dim ", axis + j);
+            }
+            Output nz = ctx.make<op::NonZero>({t}, Type::i64);
+            for (int64_t j = 0; j < m; ++j) {
+                Output row = ctx.make<op::Gather>({nz, ctx.i64_scalar(j), ctx.i64_scalar(0)}, int64_t{0});
+                r.axes.push_back(axis + j);
+                r.idx.push_back(checked_axis_indices(ctx, x, axis + j, row, "the mask"));
+            }
+            axis += m;
+            continue;
+        }
+        r.axes.push_back(axis);
+        r.idx.push_back(checked_axis_indices(ctx, x, axis, t, "the index"));
+        ++axis;
     }
-    ctx.check(!axes.empty(), "indexing without an index tensor");
-    if (axes.size() == 1) {
-        Output i = checked_axis_indices(ctx, x, axes[0], idx[0], "the index");
-        return {ctx.make<op::Gather>({x, i, ctx.i64_scalar(axes[0])}, int64_t{0})};
-    }
-    int64_t r = static_rank(ctx, x);
-    // Broadcast the index tensors to one shape, wrap negatives, stack on a new last axis.
+    ctx.check(!r.axes.empty(), "indexing without an index tensor");
+    return r;
+}
+
+// The index tensors broadcast together and stacked for GatherND / ScatterNDUpdate over x with
+// the indexed axes moved to the front (`src`). As in numpy and torch, the broadcast index dims
+// (B) replace the indexed axes in place in the result when those are adjacent, and come first
+// otherwise: the torch result is [B..., rest...] or [x before..., B..., x after...] (in_place).
+struct NdIndex {
+    Output src, nd, zero;
+    std::vector<int64_t> perm;
+    bool identity = true, in_place = false;
+    int64_t index_rank = 0, before = 0;
+};
+
+NdIndex nd_index(NodeContext& ctx, const Output& x, const IndexItems& it) {
+    NdIndex r;
+    int64_t rank = static_rank(ctx, x);
     // Adding a zero of every index tensor broadcasts them by numpy's rules.
-    Output zero = ctx.make<op::Multiply>({to_type(ctx, idx[0], Type::i64), ctx.i64_scalar(0)});
-    for (size_t k = 1; k < idx.size(); ++k)
-        zero = ctx.make<op::Add>({zero, ctx.make<op::Multiply>({to_type(ctx, idx[k], Type::i64), ctx.i64_scalar(0)})});
+    Output zero = ctx.make<op::Multiply>({it.idx[0], ctx.i64_scalar(0)});
+    for (size_t k = 1; k < it.idx.size(); ++k)
+        zero = ctx.make<op::Add>({zero, ctx.make<op::Multiply>({it.idx[k], ctx.i64_scalar(0)})});
+    r.zero = zero;
+    r.index_rank = static_rank(ctx, zero);
     OutputVector stacked;
-    int64_t index_rank = static_rank(ctx, zero);
-    for (size_t k = 0; k < idx.size(); ++k) {
-        Output size = dim_of(ctx, x, axes[k]);
-        Output i = wrapped(ctx, checked_axis_indices(ctx, x, axes[k], idx[k], "the index"), size);
+    for (size_t k = 0; k < it.idx.size(); ++k) {
+        Output i = wrapped(ctx, it.idx[k], dim_of(ctx, x, it.axes[k]));
         i = ctx.make<op::Add>({i, zero});
         stacked.push_back(ctx.make<op::Unsqueeze>({i, ctx.i64({-1})}));
     }
-    Output nd = ctx.make<op::Concat>(stacked, int64_t{-1});
-    // Indexed axes first, the others after in their order.
-    std::vector<int64_t> perm(axes), rest;
-    for (int64_t a = 0; a < r; ++a)
-        if (std::find(axes.begin(), axes.end(), a) == axes.end()) rest.push_back(a);
-    perm.insert(perm.end(), rest.begin(), rest.end());
-    bool identity = true;
-    for (int64_t a = 0; a < r; ++a) identity = identity && perm[static_cast<size_t>(a)] == a;
-    Output src = identity ? x : ctx.make<op::Transpose>({x, ctx.i64(perm)});
-    Output g = ctx.make<op::GatherND>({src, nd}, int64_t{0});
+    r.nd = stacked.size() == 1 ? stacked[0] : ctx.make<op::Concat>(stacked, int64_t{-1});
+    r.perm = it.axes;
+    for (int64_t a = 0; a < rank; ++a)
+        if (std::find(it.axes.begin(), it.axes.end(), a) == it.axes.end()) r.perm.push_back(a);
+    for (int64_t a = 0; a < rank; ++a) r.identity = r.identity && r.perm[static_cast<size_t>(a)] == a;
+    r.src = r.identity ? x : ctx.make<op::Transpose>({x, ctx.i64(r.perm)});
     bool adjacent = true;
-    for (size_t k = 1; k < axes.size(); ++k) adjacent = adjacent && axes[k] == axes[k - 1] + 1;
-    int64_t before = axes[0];
-    if (!adjacent || before == 0) return {g};
-    // g is [I..., x dims before the indexed ones..., after...]: move I after the `before` dims.
-    std::vector<int64_t> back;
-    for (int64_t a = 0; a < before; ++a) back.push_back(index_rank + a);
-    for (int64_t a = 0; a < index_rank; ++a) back.push_back(a);
-    int64_t out_rank = index_rank + r - static_cast<int64_t>(axes.size());
-    for (int64_t a = index_rank + before; a < out_rank; ++a) back.push_back(a);
-    return {ctx.make<op::Transpose>({g, ctx.i64(back)})};
+    for (size_t k = 1; k < it.axes.size(); ++k) adjacent = adjacent && it.axes[k] == it.axes[k - 1] + 1;
+    r.before = it.axes[0];
+    r.in_place = adjacent && r.before > 0;
+    return r;
+}
+
+// [B..., before..., after...] -> [before..., B..., after...] (out_rank dims), or back (inverse).
+std::vector<int64_t> b_to_place(int64_t index_rank, int64_t before, int64_t out_rank, bool inverse) {
+    std::vector<int64_t> p;
+    for (int64_t a = 0; a < before; ++a) p.push_back(index_rank + a);
+    for (int64_t a = 0; a < index_rank; ++a) p.push_back(a);
+    for (int64_t a = index_rank + before; a < out_rank; ++a) p.push_back(a);
+    if (!inverse) return p;
+    std::vector<int64_t> q(p.size());
+    for (size_t i = 0; i < p.size(); ++i) q[static_cast<size_t>(p[i])] = static_cast<int64_t>(i);
+    return q;
+}
+
+// x[i0, i1, ...]: aten::index(x, [tensor or None per leading dim]). One index tensor is a Gather
+// on its axis; several (or a mask of rank > 1) are gathered at once (GatherND).
+Outs index(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    auto it = index_items(ctx, x, ctx.list(1));
+    if (it.axes.size() == 1) return {ctx.make<op::Gather>({x, it.idx[0], ctx.i64_scalar(it.axes[0])}, int64_t{0})};
+    int64_t r = static_rank(ctx, x);
+    auto nd = nd_index(ctx, x, it);
+    Output g = ctx.make<op::GatherND>({nd.src, nd.nd}, int64_t{0});
+    if (!nd.in_place) return {g};
+    int64_t out_rank = nd.index_rank + r - static_cast<int64_t>(it.axes.size());
+    return {ctx.make<op::Transpose>({g, ctx.i64(b_to_place(nd.index_rank, nd.before, out_rank, false))})};
+}
+
+// index_put(x, indices, values, accumulate) / index_put_: x[indices] = values (or += with
+// accumulate: repeated indices add up). values broadcast to the shape of x[indices].
+Outs index_put(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    auto it = index_items(ctx, x, ctx.list(1));
+    bool accumulate = ctx.num_inputs() > 3 && ctx.const_bool(3);
+    int64_t r = static_rank(ctx, x);
+    auto nd = nd_index(ctx, x, it);
+    auto k = static_cast<int64_t>(it.axes.size());
+    // The shape of x[indices] in torch's layout.
+    Output xs = shape_of(ctx, nd.src);
+    Output rest = ctx.make<op::Slice>({xs, ctx.i64({k}), ctx.i64({r}), ctx.i64({1})});
+    Output bshape = shape_of(ctx, nd.zero);
+    Output target;
+    if (nd.in_place) {
+        Output before = ctx.make<op::Slice>({rest, ctx.i64({0}), ctx.i64({nd.before}), ctx.i64({1})});
+        Output after = ctx.make<op::Slice>({rest, ctx.i64({nd.before}), ctx.i64({r}), ctx.i64({1})});
+        target = ctx.make<op::Concat>(OutputVector{before, bshape, after}, int64_t{0});
+    } else {
+        target = ctx.make<op::Concat>(OutputVector{bshape, rest}, int64_t{0});
+    }
+    Output v = ctx.make<op::Broadcast>({to_type(ctx, ctx.input(2), x.type()), target}, op::BroadcastMode::numpy);
+    int64_t out_rank = nd.index_rank + r - k;
+    if (nd.in_place) v = ctx.make<op::Transpose>({v, ctx.i64(b_to_place(nd.index_rank, nd.before, out_rank, true))});
+    auto red = accumulate ? (x.type() == Type::boolean ? op::ScatterReduction::max : op::ScatterReduction::sum)
+                          : op::ScatterReduction::none;
+    Output y = ctx.make<op::ScatterNDUpdate>({nd.src, nd.nd, v}, red);
+    if (nd.identity) return {y};
+    std::vector<int64_t> inv(nd.perm.size());
+    for (size_t i = 0; i < nd.perm.size(); ++i) inv[static_cast<size_t>(nd.perm[i])] = static_cast<int64_t>(i);
+    return {ctx.make<op::Transpose>({y, ctx.i64(inv)})};
 }
 
 // argmax(x, dim=None, keepdim=False) / argmin
@@ -228,6 +315,8 @@ void add_index_translators(TranslatorTable& t) {
     t["aten::embedding"] = embedding;
     t["aten::index_select"] = index_select;
     t["aten::index"] = index;
+    t["aten::index_put"] = index_put;
+    t["aten::index_put_"] = index_put;
     t["aten::argmax"] = arg_extreme<true>;
     t["aten::argmin"] = arg_extreme<false>;
     t["aten::topk"] = topk;

@@ -370,29 +370,6 @@ Outs fill_diagonal(NodeContext& ctx) {
     return {ctx.make<op::Select>({mask, v, x})};
 }
 
-// empty(size, dtype, ...) / empty_like(x, dtype, ...) / x.new_empty(size, dtype, ...): memory
-// torch leaves uninitialized; kiln fills it with zeros (one of its valid contents), mostly so
-// that an out= tensor has a type and shape.
-Type dtype_or(NodeContext& ctx, size_t i, Type dflt) {
-    return i < ctx.num_inputs() && !ctx.is_none(i) ? torch_dtype(ctx, ctx.const_int(i)) : dflt;
-}
-
-Outs empty(NodeContext& ctx) {
-    return {ctx.make<op::Broadcast>({typed_scalar(ctx, dtype_or(ctx, 1, Type::f32), 0.0), int_list(ctx, 0)},
-                                    op::BroadcastMode::numpy)};
-}
-
-Outs empty_like(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    return {ctx.make<op::Broadcast>({typed_scalar(ctx, dtype_or(ctx, 1, x.type()), 0.0), shape_of(ctx, x)},
-                                    op::BroadcastMode::numpy)};
-}
-
-Outs new_empty(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    return {ctx.make<op::Broadcast>({typed_scalar(ctx, dtype_or(ctx, 2, x.type()), 0.0), int_list(ctx, 1)},
-                                    op::BroadcastMode::numpy)};
-}
 
 // x.item(): the one element of x as a Python number (a 0-d tensor flagged scalar).
 Outs item(NodeContext& ctx) {
@@ -475,9 +452,6 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::diff"] = diff;
     t["aten::fill_diagonal_"] = fill_diagonal;
     t["aten::item"] = item;
-    t["aten::empty"] = empty;
-    t["aten::empty_like"] = empty_like;
-    t["aten::new_empty"] = new_empty;
     t["aten::IntImplicit"] = implicit<Type::i64>;
     t["aten::FloatImplicit"] = implicit<Type::f32>;
     t["aten::ScalarImplicit"] = implicit<Type::dynamic>;

@@ -291,10 +291,12 @@ Outs select(NodeContext& ctx) {
     return {ctx.make<op::Gather>({x, idx, ctx.i64_scalar(d)}, int64_t{0})};
 }
 
+// gather(x, dim, index, sparse_grad=False): sparse_grad only matters for gradients. torch raises
+// on an index out of [0, size): so does IndexCheck.
 Outs gather(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.const_int(1));
-    return {ctx.make<op::GatherElements>({x, to_type(ctx, ctx.input(2), Type::i64)}, d)};
+    return {ctx.make<op::GatherElements>({x, checked_indices(ctx, ctx.input(2), dim_of(ctx, x, d), false, "the gather index")}, d)};
 }
 
 Outs roll(NodeContext& ctx) {

@@ -21,5 +21,13 @@ void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer 
 void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused multi-head attention, sdpa
 void add_resample_translators(TranslatorTable& t);     // resample.cpp: upsample, grid_sampler, pixel/channel shuffle, fold
 void add_index_translators(TranslatorTable& t);        // index.cpp: embedding, x[i, j], argmax, topk, sort
+void add_scatter_translators(TranslatorTable& t);      // scatter.cpp: scatter*, index_add/copy/fill, masked_*, nonzero, unique, ...
+void add_movement_translators(TranslatorTable& t);     // movement.cpp: flip, rot90, movedim, diagonal, *_scatter, as_strided, ...
+void add_random_translators(TranslatorTable& t);       // random.cpp: rand*, randint, normal, bernoulli, multinomial, empty*
+void add_fft_translators(TranslatorTable& t);          // fft.cpp: complex tensors, fft_*
+// fft.cpp: the translator of `kind` for a node with a complex input (nullptr: none), and whether
+// a value is or holds a complex tensor.
+Translator find_complex_translator(const std::string& kind);
+bool holds_complex(const TValue& v);
 
 }  // namespace kiln::frontend::pytorch
