@@ -16,6 +16,7 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/attention.cpp
   cpp/kiln/frontend/pytorch/translators/index.cpp
   cpp/kiln/frontend/pytorch/translators/resample.cpp
+  cpp/kiln/frontend/pytorch/translators/recurrent.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp

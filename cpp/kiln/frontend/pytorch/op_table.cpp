@@ -16,6 +16,7 @@ const TranslatorTable& table() {
         add_attention_translators(t);
         add_index_translators(t);
         add_resample_translators(t);
+        add_recurrent_translators(t);
         return t;
     }();
     return t;

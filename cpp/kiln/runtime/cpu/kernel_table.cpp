@@ -9,6 +9,7 @@
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
+#include "kiln/runtime/cpu/kernels/recurrent.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -28,6 +29,7 @@ constexpr KernelFactory kFamilies[] = {
     make_reduce_norm_kernel,
     make_movement_kernel,
     make_interpolate_kernel,
+    make_recurrent_kernel,
 };
 
 }  // namespace

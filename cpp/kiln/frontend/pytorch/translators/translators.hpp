@@ -19,5 +19,6 @@ void add_norm_translators(TranslatorTable& t);         // norm.cpp: batch/layer 
 void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused multi-head attention, sdpa
 void add_resample_translators(TranslatorTable& t);     // resample.cpp: upsample, grid_sampler, pixel/channel shuffle, fold
 void add_index_translators(TranslatorTable& t);        // index.cpp: embedding, x[i, j], argmax, topk, sort
+void add_recurrent_translators(TranslatorTable& t);    // recurrent.cpp: lstm, gru, rnn, cells, packed sequences
 
 }  // namespace kiln::frontend::pytorch

@@ -1,0 +1,326 @@
+// Recurrent layers: aten::lstm / gru / rnn_tanh / rnn_relu (the input overload and the packed
+// `data, batch_sizes` overload), the four *_cell ops, and packed sequences
+// (_pack_padded_sequence, _pad_packed_sequence).
+//
+// One torch layer and direction becomes one direction of an opset-5 LSTMSequence / GRUSequence /
+// RNNSequence (both directions of a bidirectional layer in one op); layers are chained, the
+// bidirectional outputs concatenated on the feature axis as torch does. torch's gate order is
+// moved to OpenVINO's: LSTM (i, f, g, o) -> (f, i, c, o), GRU (r, z, n) -> (z, r, h). torch's
+// GRU applies the reset gate after the hidden matmul (n = tanh(W_in x + b_in + r * (W_hn h +
+// b_hn))): that is linear_before_reset = true, with B = [b_z, b_r, b_in, b_hn] (b_z, b_r the sums
+// of torch's two biases).
+//
+// Packed sequences: a torch PackedSequence is (data [sum(len), *], batch_sizes [max len]). kiln
+// keeps the padded tensor and the lengths beside it: _pack_padded_sequence gives PackPadded(padded,
+// lengths) (the real packed data, run only when something reads it) and batch_sizes computed from
+// the lengths; a packed recurrent layer reads the padded tensor and the lengths straight from the
+// PackPadded node (or unpacks data it did not make with PadPacked) and passes the lengths as
+// sequence_lengths, so each sequence runs over its own length (the reverse direction from its own
+// last element) and its final state is the state at its length, exactly as torch's packed kernels.
+#include "kiln/frontend/pytorch/translators/common.hpp"
+#include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/reduction.hpp"
+#include "kiln/ops/recurrent.hpp"
+
+namespace kiln::frontend::pytorch {
+
+namespace {
+
+using op::RecurrentDirection;
+
+enum class Mode { lstm, gru, rnn_tanh, rnn_relu };
+
+int64_t gates_of(Mode m) { return m == Mode::lstm ? 4 : m == Mode::gru ? 3 : 1; }
+
+Output rows(NodeContext& ctx, const Output& w, int64_t from, int64_t to) {
+    return ctx.make<op::Slice>({w, ctx.i64({from}), ctx.i64({to}), ctx.i64({1}), ctx.i64({0})});
+}
+
+// torch's gate blocks of a weight or bias (axis 0) in OpenVINO's order.
+Output reorder(NodeContext& ctx, Mode m, const Output& w, int64_t H) {
+    if (m == Mode::lstm)
+        return ctx.make<op::Concat>({rows(ctx, w, H, 2 * H), rows(ctx, w, 0, H), rows(ctx, w, 2 * H, 4 * H)}, int64_t{0});
+    if (m == Mode::gru) return ctx.make<op::Concat>({rows(ctx, w, H, 2 * H), rows(ctx, w, 0, H), rows(ctx, w, 2 * H, 3 * H)}, int64_t{0});
+    return w;
+}
+
+// The opset's B of one direction from torch's b_ih and b_hh (either may be absent).
+Output bias_of(NodeContext& ctx, Mode m, const Output* b_ih, const Output* b_hh, int64_t H, Type t) {
+    const int64_t G = gates_of(m);
+    if (!b_ih || !b_hh) return typed_scalar(ctx, t, 0.0, {m == Mode::gru ? 4 * H : G * H});
+    Output sum = ctx.make<op::Add>({*b_ih, *b_hh});
+    if (m == Mode::gru)
+        return ctx.make<op::Concat>({rows(ctx, sum, H, 2 * H), rows(ctx, sum, 0, H), rows(ctx, *b_ih, 2 * H, 3 * H),
+                                     rows(ctx, *b_hh, 2 * H, 3 * H)},
+                                    int64_t{0});
+    return reorder(ctx, m, sum, H);
+}
+
+Output unsq0(NodeContext& ctx, const Output& x) { return ctx.make<op::Unsqueeze>({x, ctx.i64({0})}); }
+Output transpose(NodeContext& ctx, const Output& x, std::vector<int64_t> order) {
+    return ctx.make<op::Transpose>({x, ctx.i64(order)});
+}
+
+int64_t static_dim(NodeContext& ctx, const Output& x, size_t axis, const char* what) {
+    const PartialShape& s = x.shape();
+    ctx.check(s.rank_is_static() && s.rank() > static_cast<int64_t>(axis) && s[axis].is_static(), what,
+              " must have a shape known at conversion (got ", s.to_string(), ")");
+    return s[axis].get_length();
+}
+
+struct Layers {
+    Mode mode;
+    std::vector<Output> params;
+    bool has_biases = true;
+    int64_t num_layers = 1;
+    bool bidirectional = false;
+};
+
+struct LayerResult {
+    Output y;   // [B, T, D*H]
+    Output h;   // [L*D, B, H]
+    Output c;   // LSTM only
+};
+
+// Runs the stacked layers on x [B, T, I] (batch-major) with lengths [B] (i64) and torch's initial
+// states h0 / c0 [L*D, B, H].
+LayerResult run_layers(NodeContext& ctx, const Layers& a, Output x, const Output& lengths, const Output& h0,
+                       const Output* c0) {
+    const Mode m = a.mode;
+    const int64_t G = gates_of(m), D = a.bidirectional ? 2 : 1, L = a.num_layers;
+    const size_t n = a.params.size();
+    const size_t per_dir = n / static_cast<size_t>(L * D);
+    ctx.check(per_dir * static_cast<size_t>(L * D) == n && per_dir >= 2, "expected the weights of ", L * D,
+              " layer directions, got ", n, " tensors");
+    const size_t with_bias = a.has_biases ? 4 : 2;
+    ctx.check(per_dir == with_bias || (m == Mode::lstm && per_dir == with_bias + 1), "unexpected ", per_dir,
+              " weight tensors per layer direction");
+    if (per_dir == with_bias + 1)
+        ctx.fail("LSTM with proj_size > 0 is not supported yet (the opset's LSTMSequence has no projection)");
+    const Type t = x.type() == Type::dynamic ? Type::f32 : x.type();
+    const int64_t H = static_dim(ctx, a.params[1], 1, "the hidden weights");
+    const auto dir = a.bidirectional ? RecurrentDirection::bidirectional : RecurrentDirection::forward;
+    OutputVector hs, cs;
+    for (int64_t l = 0; l < L; ++l) {
+        OutputVector Ws, Rs, Bs;
+        for (int64_t d = 0; d < D; ++d) {
+            const size_t base = static_cast<size_t>(l * D + d) * per_dir;
+            const Output& w_ih = a.params[base];
+            const Output& w_hh = a.params[base + 1];
+            const Output* b_ih = a.has_biases ? &a.params[base + 2] : nullptr;
+            const Output* b_hh = a.has_biases ? &a.params[base + 3] : nullptr;
+            ctx.check(static_dim(ctx, w_hh, 0, "the hidden weights") == G * H, "hidden weights of shape ",
+                      w_hh.shape().to_string(), " for hidden size ", H);
+            Ws.push_back(unsq0(ctx, reorder(ctx, m, w_ih, H)));
+            Rs.push_back(unsq0(ctx, reorder(ctx, m, w_hh, H)));
+            Bs.push_back(unsq0(ctx, bias_of(ctx, m, b_ih, b_hh, H, t)));
+        }
+        Output W = D == 1 ? Ws[0] : ctx.make<op::Concat>(Ws, int64_t{0});
+        Output R = D == 1 ? Rs[0] : ctx.make<op::Concat>(Rs, int64_t{0});
+        Output B = D == 1 ? Bs[0] : ctx.make<op::Concat>(Bs, int64_t{0});
+        auto state = [&](const Output& s) { return transpose(ctx, rows(ctx, s, l * D, (l + 1) * D), {1, 0, 2}); };
+        std::shared_ptr<Node> seq;
+        if (m == Mode::lstm)
+            seq = ctx.make_node<op::LSTMSequence>({x, state(h0), state(*c0), lengths, W, R, B}, H, dir);
+        else if (m == Mode::gru)
+            seq = ctx.make_node<op::GRUSequence>({x, state(h0), lengths, W, R, B}, H, dir, true);
+        else
+            seq = ctx.make_node<op::RNNSequence>({x, state(h0), lengths, W, R, B}, H, dir,
+                                                 std::vector<std::string>{m == Mode::rnn_tanh ? "tanh" : "relu"});
+        // Y [B, D, T, H] -> [B, T, D*H], the next layer's input.
+        x = ctx.make<op::Reshape>({transpose(ctx, seq->output(0), {0, 2, 1, 3}), ctx.i64({0, 0, -1})}, true);
+        hs.push_back(transpose(ctx, seq->output(1), {1, 0, 2}));
+        if (m == Mode::lstm) cs.push_back(transpose(ctx, seq->output(2), {1, 0, 2}));
+    }
+    LayerResult r;
+    r.y = x;
+    r.h = hs.size() == 1 ? hs[0] : ctx.make<op::Concat>(hs, int64_t{0});
+    if (m == Mode::lstm) r.c = cs.size() == 1 ? cs[0] : ctx.make<op::Concat>(cs, int64_t{0});
+    return r;
+}
+
+std::vector<Output> tensors(NodeContext& ctx, size_t i) {
+    std::vector<Output> out;
+    for (auto& v : ctx.list(i)) out.push_back(ctx.tensor_of(v));
+    return out;
+}
+
+// lengths [B] (i64) of a batch-major x [B, T, ...] whose sequences all have T steps.
+Output full_lengths(NodeContext& ctx, const Output& x) {
+    return ctx.make<op::Broadcast>({dim_of(ctx, x, 1), unsq0(ctx, dim_of(ctx, x, 0))});
+}
+
+// The lengths [B] of torch's batch_sizes [T]: lengths[b] = #{t : batch_sizes[t] > b}.
+Output lengths_of(NodeContext& ctx, const Output& batch_sizes) {
+    Output bs = to_type(ctx, batch_sizes, Type::i64);
+    Output B = ctx.make<op::Gather>({bs, ctx.i64_scalar(0), ctx.i64_scalar(0)}, int64_t{0});
+    Output b = ctx.make<op::Range>({ctx.i64_scalar(0), B, ctx.i64_scalar(1)}, Type::i64);
+    Output gt = ctx.make<op::Greater>({ctx.make<op::Unsqueeze>({bs, ctx.i64({1})}), unsq0(ctx, b)});
+    return ctx.make<op::ReduceSum>({to_type(ctx, gt, Type::i64), ctx.i64({0})}, false);
+}
+
+// torch's batch_sizes of lengths [B]: batch_sizes[t] = #{b : lengths[b] > t}, t < max(lengths).
+Output batch_sizes_of(NodeContext& ctx, const Output& lengths) {
+    Output mx = ctx.make<op::ReduceMax>({lengths, ctx.i64({0})}, false);
+    Output t = ctx.make<op::Range>({ctx.i64_scalar(0), mx, ctx.i64_scalar(1)}, Type::i64);
+    Output gt = ctx.make<op::Greater>({unsq0(ctx, lengths), ctx.make<op::Unsqueeze>({t, ctx.i64({1})})});
+    return ctx.make<op::ReduceSum>({to_type(ctx, gt, Type::i64), ctx.i64({1})}, false);
+}
+
+// The padded time-major tensor [T, B, *] and lengths [B] behind packed (data, batch_sizes).
+std::pair<Output, Output> unpacked(NodeContext& ctx, const Output& data, const Output& batch_sizes) {
+    if (auto* p = dynamic_cast<op::PackPadded*>(data.node.get())) return {p->input(0), p->input(1)};
+    return {ctx.make<op::PadPacked>({data, batch_sizes}), lengths_of(ctx, batch_sizes)};
+}
+
+Outs recurrent(NodeContext& ctx, Mode m) {
+    // input overload:  (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    // packed overload: (data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)
+    // lstm's hx is a list (h0, c0), the others' one tensor; so the packed overload is the one whose
+    // params list sits at 3.
+    ctx.check(ctx.num_inputs() == 9, "expected 9 arguments, got ", ctx.num_inputs());
+    const bool packed = ctx.value(3).kind == TValue::Kind::list && ctx.value(2).kind != TValue::Kind::list;
+    const size_t o = packed ? 1 : 0;
+    if (m == Mode::lstm && !packed) ctx.check(ctx.value(1).kind == TValue::Kind::list, "hx must be a list (h0, c0)");
+    Layers a;
+    a.mode = m;
+    a.params = tensors(ctx, 2 + o);
+    a.has_biases = ctx.const_bool(3 + o);
+    a.num_layers = ctx.const_int(4 + o);
+    ctx.check(!ctx.const_bool(6 + o) || ctx.const_float(5 + o) == 0.0,
+              "dropout in training mode is not supported (call model.eval())");
+    a.bidirectional = ctx.const_bool(7 + o);
+    Output h0, c0;
+    if (m == Mode::lstm) {
+        auto hx = tensors(ctx, 1 + o);
+        ctx.check(hx.size() == 2, "hx must be (h0, c0)");
+        h0 = hx[0];
+        c0 = hx[1];
+    } else {
+        h0 = ctx.input(1 + o);
+    }
+    Output x, lengths;
+    if (packed) {
+        auto [padded, lens] = unpacked(ctx, ctx.input(0), ctx.input(1));
+        x = transpose(ctx, padded, {1, 0, 2});
+        lengths = to_type(ctx, lens, Type::i64);
+    } else {
+        x = ctx.input(0);
+        ctx.check(static_rank(ctx, x) == 3, "input must be 3-D, got ", x.shape().to_string());
+        if (!ctx.const_bool(8)) x = transpose(ctx, x, {1, 0, 2});
+        lengths = full_lengths(ctx, x);
+    }
+    LayerResult r = run_layers(ctx, a, x, lengths, h0, m == Mode::lstm ? &c0 : nullptr);
+    Output y;
+    if (packed) y = ctx.make<op::PackPadded>({transpose(ctx, r.y, {1, 0, 2}), lengths});
+    else y = ctx.const_bool(8) ? r.y : transpose(ctx, r.y, {1, 0, 2});
+    if (m == Mode::lstm) return {y, r.h, r.c};
+    return {y, r.h};
+}
+
+Outs lstm(NodeContext& ctx) { return recurrent(ctx, Mode::lstm); }
+Outs gru(NodeContext& ctx) { return recurrent(ctx, Mode::gru); }
+Outs rnn_tanh(NodeContext& ctx) { return recurrent(ctx, Mode::rnn_tanh); }
+Outs rnn_relu(NodeContext& ctx) { return recurrent(ctx, Mode::rnn_relu); }
+
+// lstm_cell(input, hx [h, c], w_ih, w_hh, b_ih?, b_hh?) -> (h, c); the others (input, hx, w_ih,
+// w_hh, b_ih?, b_hh?) -> h.
+Outs cell(NodeContext& ctx, Mode m) {
+    Output x = ctx.input(0);
+    Output w_ih = ctx.input(2), w_hh = ctx.input(3);
+    const int64_t H = static_dim(ctx, w_hh, 1, "the hidden weights");
+    std::optional<Output> b_ih, b_hh;
+    if (ctx.has_input(4)) b_ih = ctx.input(4);
+    if (ctx.has_input(5)) b_hh = ctx.input(5);
+    const Type t = x.type() == Type::dynamic ? Type::f32 : x.type();
+    Output W = reorder(ctx, m, w_ih, H), R = reorder(ctx, m, w_hh, H);
+    Output B;
+    if (b_ih && b_hh) {
+        B = bias_of(ctx, m, &*b_ih, &*b_hh, H, t);
+    } else if (b_ih || b_hh) {
+        Output zero = typed_scalar(ctx, t, 0.0, {gates_of(m) * H});
+        Output bi = b_ih ? *b_ih : zero, bh = b_hh ? *b_hh : zero;
+        B = bias_of(ctx, m, &bi, &bh, H, t);
+    } else {
+        B = bias_of(ctx, m, nullptr, nullptr, H, t);
+    }
+    if (m == Mode::lstm) {
+        auto hx = tensors(ctx, 1);
+        ctx.check(hx.size() == 2, "hx must be (h, c)");
+        auto n = ctx.make_node<op::LSTMCell>({x, hx[0], hx[1], W, R, B}, H);
+        return {n->output(0), n->output(1)};
+    }
+    Output h = ctx.input(1);
+    if (m == Mode::gru) return {ctx.make<op::GRUCell>({x, h, W, R, B}, H, true)};
+    return {ctx.make<op::RNNCell>({x, h, W, R, B}, H, std::vector<std::string>{m == Mode::rnn_tanh ? "tanh" : "relu"})};
+}
+
+Outs lstm_cell(NodeContext& ctx) { return cell(ctx, Mode::lstm); }
+Outs gru_cell(NodeContext& ctx) { return cell(ctx, Mode::gru); }
+Outs rnn_tanh_cell(NodeContext& ctx) { return cell(ctx, Mode::rnn_tanh); }
+Outs rnn_relu_cell(NodeContext& ctx) { return cell(ctx, Mode::rnn_relu); }
+
+// _pack_padded_sequence(input, lengths, batch_first) -> (data, batch_sizes)
+Outs pack_padded_sequence(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(static_rank(ctx, x) >= 2, "input must be at least 2-D");
+    if (ctx.const_bool(2)) {
+        std::vector<int64_t> order{1, 0};
+        for (int64_t k = 2; k < static_rank(ctx, x); ++k) order.push_back(k);
+        x = transpose(ctx, x, order);
+    }
+    Output lengths = to_type(ctx, ctx.input(1), Type::i64);
+    return {ctx.make<op::PackPadded>({x, lengths}), batch_sizes_of(ctx, lengths)};
+}
+
+// _pad_packed_sequence(data, batch_sizes, batch_first, padding_value, total_length) -> (padded, lengths)
+Outs pad_packed_sequence(NodeContext& ctx) {
+    auto [padded, lens] = unpacked(ctx, ctx.input(0), ctx.input(1));
+    Output lengths = to_type(ctx, lens, Type::i64);
+    const int64_t r = static_rank(ctx, padded);
+    const Type t = padded.type();
+    Output pad_value = to_type(ctx, ctx.input(3), t);
+    // Positions past a sequence's length hold padding_value (the padded tensor behind a
+    // PackPadded may hold anything there).
+    Output steps = ctx.make<op::Range>({ctx.i64_scalar(0), dim_of(ctx, padded, 0), ctx.i64_scalar(1)}, Type::i64);
+    Output live = ctx.make<op::Less>({ctx.make<op::Unsqueeze>({steps, ctx.i64({1})}), unsq0(ctx, lengths)});
+    std::vector<int64_t> trailing;
+    for (int64_t k = 2; k < r; ++k) trailing.push_back(k);
+    if (!trailing.empty()) live = ctx.make<op::Unsqueeze>({live, ctx.i64(trailing)});
+    Output y = ctx.make<op::Select>({live, padded, pad_value});
+    // Output length: total_length (torch passes batch_sizes.size(0), the longest length, when the
+    // user gives none); padded with padding_value when longer than the padded tensor.
+    Output total = ctx.has_input(4) ? to_type(ctx, ctx.input(4), Type::i64)
+                                    : ctx.make<op::ReduceMax>({lengths, ctx.i64({0})}, false);
+    if (total.shape().rank_is_static() && total.shape().rank() == 1)
+        total = ctx.make<op::Squeeze>({total, ctx.i64({0})});
+    Output extra = ctx.make<op::Maximum>({ctx.make<op::Subtract>({total, dim_of(ctx, padded, 0)}), ctx.i64_scalar(0)});
+    OutputVector ends{unsq0(ctx, extra)};
+    if (r > 1) ends.push_back(ctx.i64(std::vector<int64_t>(static_cast<size_t>(r - 1), 0)));
+    Output pe = ctx.make<op::Concat>(ends, int64_t{0});
+    y = ctx.make<op::Pad>({y, ctx.i64(std::vector<int64_t>(static_cast<size_t>(r), 0)), pe, pad_value}, op::PadMode::constant);
+    y = ctx.make<op::Slice>({y, ctx.i64({0}), unsq0(ctx, total), ctx.i64({1}), ctx.i64({0})});
+    if (ctx.const_bool(2)) {
+        std::vector<int64_t> order{1, 0};
+        for (int64_t k = 2; k < r; ++k) order.push_back(k);
+        y = transpose(ctx, y, order);
+    }
+    return {y, lengths};
+}
+
+}  // namespace
+
+void add_recurrent_translators(TranslatorTable& t) {
+    t["aten::lstm"] = lstm;
+    t["aten::gru"] = gru;
+    t["aten::rnn_tanh"] = rnn_tanh;
+    t["aten::rnn_relu"] = rnn_relu;
+    t["aten::lstm_cell"] = lstm_cell;
+    t["aten::gru_cell"] = gru_cell;
+    t["aten::rnn_tanh_cell"] = rnn_tanh_cell;
+    t["aten::rnn_relu_cell"] = rnn_relu_cell;
+    t["aten::_pack_padded_sequence"] = pack_padded_sequence;
+    t["aten::_pad_packed_sequence"] = pad_packed_sequence;
+}
+
+}  // namespace kiln::frontend::pytorch
