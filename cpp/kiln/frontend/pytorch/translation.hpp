@@ -40,6 +40,9 @@ private:
     void write_back(const ViewInfo& view, const Output& updated, const NodeDesc& at);
 
     std::map<int64_t, ViewInfo> views_;
+    // Lists made by unsafe_chunk / unsafe_split (torch's composite cells, traced): their pieces
+    // share memory with the input, but torch promises the input is not read after they change.
+    std::set<int64_t> unsafe_lists_;
 };
 
 }  // namespace kiln::frontend::pytorch

@@ -133,6 +133,20 @@ class _Walker:
             self.constants[self.id(n.output())] = _convert_const(val)
         return True
 
+    def _isinstance(self, n) -> bool:
+        """prim::isinstance on a value whose static type decides it (torch.nn.utils.rnn asks whether
+        `lengths` is a Tensor): a constant, so the branch it guards is resolved at conversion."""
+        t = n.input().type()
+        types = n.tys("types")
+        if any(t.isSubtypeOf(x) for x in types):
+            self.constants[self.id(n.output())] = True
+            return True
+        if t.kind() in ("TensorType", "IntType", "FloatType", "BoolType", "StringType", "ListType", "TupleType") and \
+                not any(t.isSubtypeOf(x) or x.isSubtypeOf(t) for x in types):
+            self.constants[self.id(n.output())] = False
+            return True
+        return False
+
     def block(self, inputs, nodes, outputs):
         out_nodes = []
         for n in nodes:
@@ -141,6 +155,8 @@ class _Walker:
                 self.constants[self.id(n.output())] = _constant(n.output())
                 continue
             if kind == "prim::GetAttr" and self._get_attr(n):
+                continue
+            if kind == "prim::isinstance" and self._isinstance(n):
                 continue
             outs = list(n.outputs())
             name = outs[0].debugName() if outs else kind

@@ -17,6 +17,8 @@
 // PackPadded node (or unpacks data it did not make with PadPacked) and passes the lengths as
 // sequence_lengths, so each sequence runs over its own length (the reverse direction from its own
 // last element) and its final state is the state at its length, exactly as torch's packed kernels.
+#include <cstring>
+
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/reduction.hpp"
@@ -36,6 +38,12 @@ Output rows(NodeContext& ctx, const Output& w, int64_t from, int64_t to) {
     return ctx.make<op::Slice>({w, ctx.i64({from}), ctx.i64({to}), ctx.i64({1}), ctx.i64({0})});
 }
 
+Output zeros(NodeContext& ctx, Type t, int64_t n) {
+    Tensor z(t, {n});
+    std::memset(z.data(), 0, z.byte_size());
+    return ctx.constant(z);
+}
+
 // torch's gate blocks of a weight or bias (axis 0) in OpenVINO's order.
 Output reorder(NodeContext& ctx, Mode m, const Output& w, int64_t H) {
     if (m == Mode::lstm)
@@ -47,7 +55,7 @@ Output reorder(NodeContext& ctx, Mode m, const Output& w, int64_t H) {
 // The opset's B of one direction from torch's b_ih and b_hh (either may be absent).
 Output bias_of(NodeContext& ctx, Mode m, const Output* b_ih, const Output* b_hh, int64_t H, Type t) {
     const int64_t G = gates_of(m);
-    if (!b_ih || !b_hh) return typed_scalar(ctx, t, 0.0, {m == Mode::gru ? 4 * H : G * H});
+    if (!b_ih || !b_hh) return zeros(ctx, t, m == Mode::gru ? 4 * H : G * H);
     Output sum = ctx.make<op::Add>({*b_ih, *b_hh});
     if (m == Mode::gru)
         return ctx.make<op::Concat>({rows(ctx, sum, H, 2 * H), rows(ctx, sum, 0, H), rows(ctx, *b_ih, 2 * H, 3 * H),
@@ -176,12 +184,10 @@ std::pair<Output, Output> unpacked(NodeContext& ctx, const Output& data, const O
 Outs recurrent(NodeContext& ctx, Mode m) {
     // input overload:  (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
     // packed overload: (data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)
-    // lstm's hx is a list (h0, c0), the others' one tensor; so the packed overload is the one whose
-    // params list sits at 3.
+    // The input overload has has_biases (a bool) at 3, the packed one its params list.
     ctx.check(ctx.num_inputs() == 9, "expected 9 arguments, got ", ctx.num_inputs());
-    const bool packed = ctx.value(3).kind == TValue::Kind::list && ctx.value(2).kind != TValue::Kind::list;
+    const bool packed = !(ctx.value(3).kind == TValue::Kind::constant && ctx.value(3).c.kind == ConstValue::Kind::boolean);
     const size_t o = packed ? 1 : 0;
-    if (m == Mode::lstm && !packed) ctx.check(ctx.value(1).kind == TValue::Kind::list, "hx must be a list (h0, c0)");
     Layers a;
     a.mode = m;
     a.params = tensors(ctx, 2 + o);
@@ -238,7 +244,7 @@ Outs cell(NodeContext& ctx, Mode m) {
     if (b_ih && b_hh) {
         B = bias_of(ctx, m, &*b_ih, &*b_hh, H, t);
     } else if (b_ih || b_hh) {
-        Output zero = typed_scalar(ctx, t, 0.0, {gates_of(m) * H});
+        Output zero = zeros(ctx, t, gates_of(m) * H);
         Output bi = b_ih ? *b_ih : zero, bh = b_hh ? *b_hh : zero;
         B = bias_of(ctx, m, &bi, &bh, H, t);
     } else {
@@ -308,9 +314,32 @@ Outs pad_packed_sequence(NodeContext& ctx) {
     return {y, lengths};
 }
 
+// x.scatter_(0, index, src) on 1-D tensors: the form torch's pack_padded_sequence uses to invert
+// its sorting permutation (enforce_sorted=False). Only a fallback: the indexing family's own
+// scatter translator, when the table has one, takes precedence (see add_recurrent_translators).
+Outs scatter_1d(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(ctx.num_inputs() == 4 && static_rank(ctx, x) == 1 && ctx.const_int(1) == 0 && !ctx.is_scalar(3),
+              "only the 1-D form x.scatter_(0, index, src) is supported yet");
+    Output idx = ctx.make<op::Unsqueeze>({to_type(ctx, ctx.input(2), Type::i64), ctx.i64({1})});
+    return {ctx.make<op::ScatterNDUpdate>({x, idx, to_type(ctx, ctx.input(3), x.type())})};
+}
+
 }  // namespace
 
 void add_recurrent_translators(TranslatorTable& t) {
+    // What torch.nn.utils.rnn's packing code needs besides the recurrent ops. Registered only where
+    // the table has no translator of its own for them (other families own these kinds).
+    auto fallback = [&](const char* kind, Translator f) {
+        if (!t.count(kind) && f) t[kind] = f;
+    };
+    fallback("aten::scatter_", scatter_1d);
+    fallback("aten::cpu", identity);
+    fallback("aten::unsafe_chunk", t.count("aten::chunk") ? t["aten::chunk"] : nullptr);  // traced cells
+    fallback("aten::IntImplicit", t.count("aten::Int") ? t["aten::Int"] : nullptr);
+    fallback("aten::as_tensor", t.count("aten::tensor") ? t["aten::tensor"] : nullptr);
+    fallback("aten::empty_like", t.count("aten::zeros_like") ? t["aten::zeros_like"] : nullptr);
+
     t["aten::lstm"] = lstm;
     t["aten::gru"] = gru;
     t["aten::rnn_tanh"] = rnn_tanh;
