@@ -112,6 +112,17 @@ class Packed(nn.Module):
         return y, h, out_lengths
 
 
+class PackedProj(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.r = nn.LSTM(4, 5, bidirectional=True, proj_size=3, bias=False)
+
+    def forward(self, x, lengths):
+        p = pack_padded_sequence(x, lengths + 1, enforce_sorted=False)
+        y, h = self.r(p)
+        return pad_packed_sequence(y)[0], h
+
+
 class PackedData(nn.Module):
     """The packed output itself (PackedSequence.data, sum(lengths) rows)."""
 
@@ -147,9 +158,10 @@ CASES = [
     C("lstm_h0_c0", lambda: LstmH0C0(4, 5, num_layers=2, bidirectional=True),
       [TBI, In((4, 2, 5), alt=(4, 3, 5)), In((4, 2, 5), alt=(4, 3, 5))]),
     C("lstm_unbatched", rnn("LSTM", 4, 5, bidirectional=True), In((3, 4), alt=(6, 4))),
-    C("lstm_proj", rnn("LSTM", 4, 5, proj_size=3), TBI,
-      xfail={"all": "ConversionError: aten::lstm: LSTM with proj_size > 0 is not supported yet (the opset's "
-                    "LSTMSequence has no projection)"}),
+    C("lstm_proj", rnn("LSTM", 4, 5, proj_size=3), TBI),
+    C("lstm_proj_bi_2layers_h0_c0", lambda: LstmH0C0(4, 5, num_layers=2, bidirectional=True, proj_size=2),
+      [TBI, In((4, 2, 2), alt=(4, 3, 2)), In((4, 2, 5), alt=(4, 3, 5))]),
+    C("packed_lstm_proj", lambda: PackedProj(), [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B]),
     # GRU
     C("gru", rnn("GRU", 4, 5), TBI),
     C("gru_bi_2layers_batch_first", rnn("GRU", 4, 5, num_layers=2, bidirectional=True, batch_first=True), BTI),

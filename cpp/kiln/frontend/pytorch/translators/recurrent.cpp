@@ -21,6 +21,9 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/control_flow.hpp"
+#include "kiln/ops/graph_io.hpp"
+#include "kiln/ops/matmul.hpp"
 #include "kiln/ops/reduction.hpp"
 #include "kiln/ops/recurrent.hpp"
 
@@ -76,6 +79,81 @@ int64_t static_dim(NodeContext& ctx, const Output& x, size_t axis, const char* w
     return s[axis].get_length();
 }
 
+// One direction of an LSTM layer with a projection (proj_size P > 0), which the opset's
+// LSTMSequence cannot express: a Loop over the T time steps whose body is torch's cell with
+// h = W_hr (o * tanh(c)) [B, P]. x [B, T, I], lengths [B] i64, h0 [B, P], c0 [B, H]; weights in
+// torch's layout and gate order (i, f, g, o); b = b_ih + b_hh [4H]. A sequence past its length
+// keeps its state and writes 0. The reverse direction walks each sequence from its own last step;
+// the Loop's outputs, in iteration order, are put back in time order by a batched Gather.
+struct ProjResult {
+    Output y, h, c;
+};
+
+ProjResult proj_direction(NodeContext& ctx, const Output& x, const Output& lengths, const Output& h0,
+                          const Output& c0, const Output& w_ih, const Output& w_hh, const Output& b,
+                          const Output& w_hr, int64_t H, bool reverse) {
+    const Type t = x.type();
+    auto param = [&](Type ty, PartialShape s) { return std::make_shared<op::Parameter>(ty, std::move(s)); };
+    auto iter = param(Type::i64, PartialShape(std::vector<Dimension>{}));
+    auto ph = param(t, h0.shape()), pc = param(t, c0.shape()), px = param(t, x.shape());
+    auto pl = param(Type::i64, lengths.shape()), pw = param(t, w_ih.shape()), pr = param(t, w_hh.shape());
+    auto pb = param(t, b.shape()), pp = param(t, w_hr.shape());
+    for (auto& n : {iter, ph, pc, px, pl, pw, pr, pb, pp}) {
+        ctx.tag(*n);
+        n->validate_and_infer();
+    }
+    Output i = iter->output(0), h = ph->output(0), c = pc->output(0), len = pl->output(0);
+    Output active = ctx.make<op::Unsqueeze>({ctx.make<op::Less>({i, len}), ctx.i64({1})});  // [B, 1]
+    Output xt;
+    if (reverse) {
+        Output tb = ctx.make<op::Maximum>({ctx.make<op::Subtract>({ctx.make<op::Subtract>({len, ctx.i64_scalar(1)}), i}),
+                                           ctx.i64_scalar(0)});
+        xt = ctx.make<op::Gather>({px->output(0), tb, ctx.i64_scalar(1)}, int64_t{1});
+    } else {
+        xt = ctx.make<op::Gather>({px->output(0), i, ctx.i64_scalar(1)}, int64_t{0});
+    }
+    Output g = ctx.make<op::Add>({ctx.make<op::Add>({ctx.make<op::MatMul>({xt, pw->output(0)}, false, true),
+                                                      ctx.make<op::MatMul>({h, pr->output(0)}, false, true)}),
+                                   pb->output(0)});
+    auto gate = [&](int64_t k) {
+        return ctx.make<op::Slice>({g, ctx.i64({k * H}), ctx.i64({(k + 1) * H}), ctx.i64({1}), ctx.i64({1})});
+    };
+    Output ig = ctx.make<op::Sigmoid>({gate(0)}), fg = ctx.make<op::Sigmoid>({gate(1)});
+    Output gg = ctx.make<op::Tanh>({gate(2)}), og = ctx.make<op::Sigmoid>({gate(3)});
+    Output c1 = ctx.make<op::Add>({ctx.make<op::Multiply>({fg, c}), ctx.make<op::Multiply>({ig, gg})});
+    Output h1 = ctx.make<op::MatMul>({ctx.make<op::Multiply>({og, ctx.make<op::Tanh>({c1})}), pp->output(0)}, false, true);
+    Output zero = typed_scalar(ctx, t, 0.0);
+    std::vector<Output> res{ctx.constant(Tensor::scalar<bool>(true)), ctx.make<op::Select>({active, h1, h}),
+                            ctx.make<op::Select>({active, c1, c}),
+                            ctx.make<op::Unsqueeze>({ctx.make<op::Select>({active, h1, zero}), ctx.i64({1})})};
+    ResultVector rs;
+    for (auto& r : res) rs.push_back(make<op::Result>({r}));
+    auto body = std::make_shared<Model>(rs, ParameterVector{iter, ph, pc, px, pl, pw, pr, pb, pp}, "lstm_proj_body");
+    auto loop = std::make_shared<op::Loop>();
+    loop->body = body;
+    loop->special_body_ports = {0, 0};
+    loop->merged_inputs = {{2, 1, 1}, {3, 2, 2}};
+    loop->invariant_inputs = {{4, 3}, {5, 4}, {6, 5}, {7, 6}, {8, 7}, {9, 8}};
+    loop->body_outputs = {{1, 0, -1}, {2, 1, -1}};
+    loop->concat_outputs = {{3, 2, 0, 1, 1, -1, 1}};
+    loop->set_inputs({dim_of(ctx, x, 1), ctx.constant(Tensor::scalar<bool>(true)), h0, c0, x, lengths, w_ih, w_hh, b, w_hr});
+    ctx.tag(*loop);
+    loop->validate_and_infer();
+    ProjResult r{loop->output(2), loop->output(0), loop->output(1)};
+    if (reverse) {
+        // y[b, t] = Y[b, len_b - 1 - t] for t < len_b, else 0.
+        Output steps = ctx.make<op::Range>({ctx.i64_scalar(0), dim_of(ctx, x, 1), ctx.i64_scalar(1)}, Type::i64);
+        Output lb = ctx.make<op::Unsqueeze>({lengths, ctx.i64({1})});
+        Output st = ctx.make<op::Unsqueeze>({steps, ctx.i64({0})});
+        Output idx = ctx.make<op::Maximum>({ctx.make<op::Subtract>({ctx.make<op::Subtract>({lb, ctx.i64_scalar(1)}), st}),
+                                            ctx.i64_scalar(0)});
+        Output y = ctx.make<op::Gather>({r.y, idx, ctx.i64_scalar(1)}, int64_t{1});
+        Output live = ctx.make<op::Unsqueeze>({ctx.make<op::Less>({st, lb}), ctx.i64({2})});
+        r.y = ctx.make<op::Select>({live, y, zero});
+    }
+    return r;
+}
+
 struct Layers {
     Mode mode;
     std::vector<Output> params;
@@ -103,13 +181,31 @@ LayerResult run_layers(NodeContext& ctx, const Layers& a, Output x, const Output
     const size_t with_bias = a.has_biases ? 4 : 2;
     ctx.check(per_dir == with_bias || (m == Mode::lstm && per_dir == with_bias + 1), "unexpected ", per_dir,
               " weight tensors per layer direction");
-    if (per_dir == with_bias + 1)
-        ctx.fail("LSTM with proj_size > 0 is not supported yet (the opset's LSTMSequence has no projection)");
+    const bool proj = per_dir == with_bias + 1;
     const Type t = x.type() == Type::dynamic ? Type::f32 : x.type();
-    const int64_t H = static_dim(ctx, a.params[1], 1, "the hidden weights");
+    const int64_t H = static_dim(ctx, a.params[1], 0, "the hidden weights") / G;
     const auto dir = a.bidirectional ? RecurrentDirection::bidirectional : RecurrentDirection::forward;
     OutputVector hs, cs;
     for (int64_t l = 0; l < L; ++l) {
+        if (proj) {
+            OutputVector ys, lh, lc;
+            auto row = [&](const Output& s, int64_t k) {
+                return ctx.make<op::Squeeze>({rows(ctx, s, k, k + 1), ctx.i64({0})});
+            };
+            for (int64_t d = 0; d < D; ++d) {
+                const size_t base = static_cast<size_t>(l * D + d) * per_dir;
+                Output b = a.has_biases ? ctx.make<op::Add>({a.params[base + 2], a.params[base + 3]}) : zeros(ctx, t, 4 * H);
+                auto r = proj_direction(ctx, x, lengths, row(h0, l * D + d), row(*c0, l * D + d), a.params[base],
+                                        a.params[base + 1], b, a.params[base + per_dir - 1], H, d == 1);
+                ys.push_back(r.y);
+                lh.push_back(unsq0(ctx, r.h));
+                lc.push_back(unsq0(ctx, r.c));
+            }
+            x = D == 1 ? ys[0] : ctx.make<op::Concat>(ys, int64_t{2});
+            hs.push_back(D == 1 ? lh[0] : ctx.make<op::Concat>(lh, int64_t{0}));
+            cs.push_back(D == 1 ? lc[0] : ctx.make<op::Concat>(lc, int64_t{0}));
+            continue;
+        }
         OutputVector Ws, Rs, Bs;
         for (int64_t d = 0; d < D; ++d) {
             const size_t base = static_cast<size_t>(l * D + d) * per_dir;
