@@ -10,6 +10,7 @@
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
 #include "kiln/runtime/cpu/kernels/recurrent.hpp"
+#include "kiln/runtime/cpu/kernels/fake_quantize.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -30,6 +31,7 @@ constexpr KernelFactory kFamilies[] = {
     make_movement_kernel,
     make_interpolate_kernel,
     make_recurrent_kernel,
+    make_fake_quantize_kernel,
 };
 
 }  // namespace
