@@ -17,6 +17,8 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/index.cpp
   cpp/kiln/frontend/pytorch/translators/resample.cpp
   cpp/kiln/frontend/pytorch/translators/recurrent.cpp
+  cpp/kiln/frontend/pytorch/translators/quantized.cpp
+  cpp/kiln/frontend/pytorch/translators/detection.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp

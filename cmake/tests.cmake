@@ -9,3 +9,4 @@ kiln_test(test_runtime kiln_core kiln_elementwise kiln_movement kiln_reduce_norm
 kiln_test(test_control_flow kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_runtime)
 kiln_test(test_recurrent kiln_core kiln_recurrent)
 kiln_test(test_quantized kiln_core kiln_elementwise kiln_quantized)
+kiln_test(test_detection kiln_core kiln_dnn kiln_detection)

@@ -17,6 +17,8 @@ const TranslatorTable& table() {
         add_index_translators(t);
         add_resample_translators(t);
         add_recurrent_translators(t);
+        add_quantized_translators(t);
+        add_detection_translators(t);
         return t;
     }();
     return t;

@@ -90,7 +90,34 @@ def _convert_const(v):
         return _DTYPE_CODES.get(v, -1)
     if isinstance(v, (list, tuple)):
         return [_convert_const(x) for x in v]
+    if isinstance(v, torch.ScriptObject):
+        packed = _packed_params(v)
+        if packed is not None:
+            return packed
     return v
+
+
+def _packed_params(obj):
+    """The packed weights of a quantized conv or linear module (a ScriptObject in the graph) as a
+    list the quantized translators read: conv [weight, bias, stride, padding, dilation, groups,
+    transposed, output_padding], linear [weight, bias]. The weight is dequantized (its values are
+    exactly the int8 grid times its per-tensor or per-channel scale); bias is float or None."""
+    try:
+        name = obj._type().qualified_name()
+    except Exception:  # noqa: BLE001 - not a TorchScript class
+        return None
+    if not name.startswith("__torch__.torch.classes.quantized."):
+        return None
+    kind = name.rsplit(".", 1)[-1]
+    if kind.startswith("Conv") and kind.endswith("PackedParamsBase"):
+        w, b = obj.unpack()
+        return [_convert_const(w.dequantize()), None if b is None else _convert_const(b),
+                list(obj.stride()), list(obj.padding()), list(obj.dilation()), int(obj.groups()),
+                bool(obj.transpose()), list(obj.output_padding())]
+    if kind == "LinearPackedParamsBase":
+        w, b = torch.ops.quantized.linear_unpack(obj)
+        return [_convert_const(w.dequantize()), None if b is None else _convert_const(b)]
+    return None
 
 
 _DTYPE_CODES = {torch.uint8: 0, torch.int8: 1, torch.int32: 3, torch.int64: 4, torch.float16: 5,
@@ -127,7 +154,10 @@ class _Walker:
             return False
         name = n.s("name")
         val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
-        if isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
+        packed = _packed_params(val) if isinstance(val, torch._C.ScriptObject) else None
+        if packed is not None:
+            self.constants[self.id(n.output())] = packed
+        elif isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
             self.objects[self.id(n.output())] = val
         else:
             self.constants[self.id(n.output())] = _convert_const(val)

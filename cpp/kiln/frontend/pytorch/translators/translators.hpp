@@ -20,5 +20,7 @@ void add_attention_translators(TranslatorTable& t);    // attention.cpp: fused m
 void add_resample_translators(TranslatorTable& t);     // resample.cpp: upsample, grid_sampler, pixel/channel shuffle, fold
 void add_index_translators(TranslatorTable& t);        // index.cpp: embedding, x[i, j], argmax, topk, sort
 void add_recurrent_translators(TranslatorTable& t);    // recurrent.cpp: lstm, gru, rnn, cells, packed sequences
+void add_quantized_translators(TranslatorTable& t);    // quantized.cpp: quantize/dequantize, fake_quantize, quantized::*
+void add_detection_translators(TranslatorTable& t);    // detection.cpp: torchvision nms, roi_align, roi_pool, deform_conv2d
 
 }  // namespace kiln::frontend::pytorch

@@ -1,0 +1,3 @@
+set(KILN_DETECTION_SOURCES
+  cpp/kiln/ops/detection.cpp
+)
