@@ -56,9 +56,23 @@ Outs deform_conv2d(NodeContext& ctx) {
     Output x = ctx.input(0), w = ctx.input(1), off = ctx.input(2);
     std::vector<int64_t> stride{ctx.const_int(5), ctx.const_int(6)}, pad{ctx.const_int(7), ctx.const_int(8)},
         dil{ctx.const_int(9), ctx.const_int(10)};
+    // torchvision computes the groups from the channel counts: known here when those are.
+    auto groups_of = [&](size_t i, const Output& v, int64_t per, const char* what) -> int64_t {
+        if (ctx.is_const(i)) return ctx.const_int(i);
+        const PartialShape& s = v.shape();
+        const PartialShape& ws = w.shape();
+        ctx.check(s.rank_is_static() && s.rank() == 4 && s[1].is_static() && ws.rank_is_static() && ws.is_static(), what,
+                  " is computed from a channel count not known at conversion (", s.to_string(),
+                  "): give the input's channel dimension with input=");
+        return s[1].get_length() / per;
+    };
+    const PartialShape& ws = w.shape();
+    auto wdim = [&](size_t k) { return ws.rank_is_static() && ws[k].is_static() ? ws[k].get_length() : 1; };
+    const int64_t groups = groups_of(11, x, wdim(1), "the number of weight groups");
+    const int64_t offset_groups = groups_of(12, off, 2 * wdim(2) * wdim(3), "the number of offset groups");
     OutputVector ins{x, off, w};
     if (ctx.const_bool(13)) ins.push_back(ctx.input(3));
-    Output y = ctx.make<op::DeformableConvolution>(ins, stride, pad, pad, dil, ctx.const_int(11), ctx.const_int(12), true);
+    Output y = ctx.make<op::DeformableConvolution>(ins, stride, pad, pad, dil, groups, offset_groups, true);
     if (ctx.has_input(4))
         y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(4), ctx.i64({1, -1, 1, 1})}, false)});
     return {y};
@@ -67,6 +81,9 @@ Outs deform_conv2d(NodeContext& ctx) {
 }  // namespace
 
 void add_detection_translators(TranslatorTable& t) {
+    // batched_nms's own code needs torch.empty (its empty-input branch): only where the table has
+    // no translator of its own for it (the creation family owns it).
+    if (!t.count("aten::empty") && t.count("aten::zeros")) t["aten::empty"] = t["aten::zeros"];
     t["torchvision::nms"] = nms;
     t["torchvision::roi_align"] = roi_align;
     t["torchvision::roi_pool"] = roi_pool;
