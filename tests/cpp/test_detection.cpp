@@ -6,6 +6,9 @@
 
 #include "kiln/ops/detection.hpp"
 #include "kiln/ops/graph_io.hpp"
+#include "kiln/runtime/cpu/kernels/detection.hpp"
+
+#include <random>
 
 using namespace kiln;
 using namespace kiln::op;
@@ -126,4 +129,42 @@ TEST(Detection, DeformableConvByHand) {
                                                   std::vector<int64_t>{}, std::vector<int64_t>{}, std::vector<int64_t>{},
                                                   std::vector<int64_t>{}, 1, 1, true); },
                  "offsets must be");
+}
+
+TEST(Detection, DeformableConvFastMatchesReference) {
+    std::mt19937 gen(5);
+    std::uniform_real_distribution<float> u(-2, 2);
+    struct Case {
+        Shape x;
+        int64_t O, k, stride, pad, dil, groups, dgroups;
+        bool mask;
+    };
+    for (const Case& c : std::vector<Case>{{{1, 2, 5, 6}, 3, 3, 1, 1, 1, 1, 1, true},
+                                           {{2, 4, 7, 5}, 6, 3, 2, 0, 2, 2, 2, false},
+                                           {{1, 3, 4, 4}, 1, 1, 1, 0, 1, 1, 3, true},
+                                           {{1, 6, 9, 3}, 4, 2, 1, 1, 1, 2, 3, true}}) {
+        const int64_t K = c.k * c.k;
+        auto out_len = [&](int64_t n) { return (n + 2 * c.pad - c.dil * (c.k - 1) - 1) / c.stride + 1; };
+        const int64_t Ho = out_len(c.x[2]), Wo = out_len(c.x[3]);
+        auto rnd = [&](Shape s) {
+            Tensor t(Type::f32, s);
+            for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = u(gen);
+            return t;
+        };
+        std::vector<Tensor> in{rnd(c.x), rnd({c.x[0], 2 * c.dgroups * K, Ho, Wo}), rnd({c.O, c.x[1] / c.groups, c.k, c.k})};
+        if (c.mask) in.push_back(rnd({c.x[0], c.dgroups * K, Ho, Wo}));
+        std::vector<int64_t> st{c.stride, c.stride}, pd{c.pad, c.pad}, dl{c.dil, c.dil};
+        auto n = over<DeformableConvolution>(in, st, pd, pd, dl, c.groups, c.dgroups, true);
+        std::vector<Tensor> ref{Tensor(Type::f32, n->output_shape(0).to_shape())};
+        n->evaluate(in, ref);
+        cpu::KernelShapes ks;
+        for (auto& t : in) ks.inputs.push_back({t.type(), PartialShape(t.shape())});
+        ks.outputs.push_back(n->output_desc(0));
+        auto k = cpu::make_detection_kernel(*n, ks);
+        ASSERT_NE(k, nullptr);
+        std::vector<Tensor> got{Tensor(Type::f32, n->output_shape(0).to_shape())};
+        k->execute(in, got);
+        for (int64_t i = 0; i < got[0].size(); ++i)
+            ASSERT_NEAR(got[0].data<float>()[i], ref[0].data<float>()[i], 1e-4) << "element " << i;
+    }
 }

@@ -420,63 +420,67 @@ T deform_bilinear(const T* plane, int64_t H, int64_t W, T h, T w, bool pad) {
 
 }  // namespace
 
-void DeformableConvolution::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    const Shape& ds = in[0].shape();
-    const Shape& ws = in[2].shape();
-    const Shape& ys = out[0].shape();
-    const int64_t N = ds[0], C = ds[1], H = ds[2], W = ds[3];
-    const int64_t O = ws[0], Cg = ws[1], KH = ws[2], KW = ws[3], Ho = ys[2], Wo = ys[3];
-    const int64_t K = KH * KW, DG = deformable_group, Cdg = C / DG, Og = O / group;
-    auto g = window::resolve(ds, ys, {KH, KW}, strides, dilations, pads_begin, pads_end, auto_pad);
-    const int64_t sy = g.stride[1], sx = g.stride[2], dy = g.dil[1], dx = g.dil[2], py = g.pb[1], px = g.pb[2];
-    const bool masked = in.size() == 4;
-    floating(*this, in[0].type(), [&](auto zero) {
-        using T = decltype(zero);
-        Tensor ot = as_type(in[1], in[0].type()), wt = as_type(in[2], in[0].type());
-        Tensor mt = masked ? as_type(in[3], in[0].type()) : Tensor();
-        const T* x = in[0].data<T>();
-        const T* off = ot.data<T>();
-        const T* wp = wt.data<T>();
-        const T* mk = masked ? mt.data<T>() : nullptr;
-        T* y = out[0].data<T>();
-        // Columns [C * K, Ho * Wo] of one image: the sampled (and masked) input of each tap.
-#pragma omp parallel for schedule(static)
-        for (int64_t n = 0; n < N; ++n) {
-            std::vector<T> col(static_cast<size_t>(C * K * Ho * Wo));
-            for (int64_t c = 0; c < C; ++c) {
-                const int64_t dg = c / Cdg;
-                const T* plane = x + (n * C + c) * H * W;
-                for (int64_t i = 0; i < KH; ++i)
-                    for (int64_t j = 0; j < KW; ++j) {
-                        const int64_t k = i * KW + j;
-                        const T* oy = off + ((n * DG + dg) * 2 * K + 2 * k) * Ho * Wo;
-                        const T* ox = oy + Ho * Wo;
-                        const T* m = masked ? mk + ((n * DG + dg) * K + k) * Ho * Wo : nullptr;
-                        T* cp = col.data() + (c * K + k) * Ho * Wo;
-                        for (int64_t a = 0; a < Ho; ++a)
-                            for (int64_t b = 0; b < Wo; ++b) {
-                                const int64_t p = a * Wo + b;
-                                const T hh = static_cast<T>(a * sy - py + i * dy) + oy[p];
-                                const T ww = static_cast<T>(b * sx - px + j * dx) + ox[p];
-                                T v = deform_bilinear(plane, H, W, hh, ww, bilinear_interpolation_pad);
-                                if (m) v *= m[p];
-                                cp[p] = v;
-                            }
+DeformableConvolution::Geometry DeformableConvolution::geometry(const Shape& ds, const Shape& ws, const Shape& ys) const {
+    auto g = window::resolve(ds, ys, {ws[2], ws[3]}, strides, dilations, pads_begin, pads_end, auto_pad);
+    return {ds[0], ds[1], ds[2], ds[3], ws[0], ws[1], ws[2], ws[3], ys[2], ys[3],
+            g.stride[1], g.stride[2], g.dil[1], g.dil[2], g.pb[1], g.pb[2]};
+}
+
+void DeformableConvolution::columns(const Geometry& g, int64_t n, const float* x, const float* off, const float* mk,
+                                    float* col) const {
+    const int64_t K = g.KH * g.KW, DG = deformable_group, Cdg = g.C / DG, P = g.Ho * g.Wo;
+    for (int64_t c = 0; c < g.C; ++c) {
+        const int64_t dg = c / Cdg;
+        const float* plane = x + (n * g.C + c) * g.H * g.W;
+        for (int64_t i = 0; i < g.KH; ++i)
+            for (int64_t j = 0; j < g.KW; ++j) {
+                const int64_t k = i * g.KW + j;
+                const float* oy = off + ((n * DG + dg) * 2 * K + 2 * k) * P;
+                const float* ox = oy + P;
+                const float* m = mk ? mk + ((n * DG + dg) * K + k) * P : nullptr;
+                float* cp = col + (c * K + k) * P;
+                for (int64_t a = 0; a < g.Ho; ++a)
+                    for (int64_t b = 0; b < g.Wo; ++b) {
+                        const int64_t p = a * g.Wo + b;
+                        const float hh = static_cast<float>(a * g.sy - g.py + i * g.dy) + oy[p];
+                        const float ww = static_cast<float>(b * g.sx - g.px + j * g.dx) + ox[p];
+                        float v = deform_bilinear(plane, g.H, g.W, hh, ww, bilinear_interpolation_pad);
+                        if (m) v *= m[p];
+                        cp[p] = v;
                     }
             }
-            for (int64_t o = 0; o < O; ++o) {
-                const int64_t gi = o / Og;
-                T* yp = y + (n * O + o) * Ho * Wo;
-                std::fill(yp, yp + Ho * Wo, T(0));
-                for (int64_t cg = 0; cg < Cg; ++cg)
-                    for (int64_t k = 0; k < K; ++k) {
-                        const T wv = wp[(o * Cg + cg) * K + k];
-                        const T* cp = col.data() + ((gi * Cg + cg) * K + k) * Ho * Wo;
-                        for (int64_t p = 0; p < Ho * Wo; ++p) yp[p] += wv * cp[p];
-                    }
+    }
+}
+
+void DeformableConvolution::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    const Type t = in[0].type();
+    if (t != Type::f32 && t != Type::f64)
+        throw Error(str_cat("[", type_name(), " ", name(), "] element type ", kiln::type_name(t),
+                            " has no reference kernel (f32, f64)"));
+    // f64 runs through f32 columns (the sampling is written once, for f32).
+    std::vector<Tensor> f(in.size());
+    for (size_t i = 0; i < in.size(); ++i) f[i] = as_type(in[i], Type::f32);
+    const auto g = geometry(in[0].shape(), in[2].shape(), out[0].shape());
+    const int64_t K = g.KH * g.KW, P = g.Ho * g.Wo, Og = g.O / group;
+    Tensor y = t == Type::f32 ? out[0] : Tensor(Type::f32, out[0].shape());
+    const float* wp = f[2].data<float>();
+    float* yp0 = y.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+        std::vector<float> col(static_cast<size_t>(g.C * K * P));
+        columns(g, n, f[0].data<float>(), f[1].data<float>(), f.size() == 4 ? f[3].data<float>() : nullptr, col.data());
+        for (int64_t o = 0; o < g.O; ++o) {
+            const int64_t gi = o / Og;
+            float* yp = yp0 + (n * g.O + o) * P;
+            for (int64_t p = 0; p < P; ++p) {
+                double acc = 0;
+                for (int64_t r = 0; r < g.Cg * K; ++r)
+                    acc += static_cast<double>(wp[o * g.Cg * K + r]) * col[static_cast<size_t>((gi * g.Cg * K + r) * P + p)];
+                yp[p] = static_cast<float>(acc);
             }
         }
-    });
+    }
+    if (t != Type::f32) convert_elements(y.data(), Type::f32, out[0].data(), t, static_cast<size_t>(y.size()));
 }
 
 }  // namespace kiln::op

@@ -108,6 +108,15 @@ public:
     PadType auto_pad = PadType::explicit_pad;
     int64_t group = 1, deformable_group = 1;
     bool bilinear_interpolation_pad = false;
+
+    // The columns of image n, [C * kh * kw, Ho * Wo] (row c * K + tap): each tap's bilinear sample,
+    // times its mask value. The reference kernel and the fast one (a GEMM of the filters with
+    // these) both build them here, so the sampling is written once. f32 only.
+    struct Geometry {
+        int64_t N, C, H, W, O, Cg, KH, KW, Ho, Wo, sy, sx, dy, dx, py, px;
+    };
+    Geometry geometry(const Shape& data, const Shape& filters, const Shape& out) const;
+    void columns(const Geometry& g, int64_t n, const float* x, const float* offsets, const float* mask, float* col) const;
 };
 
 }  // namespace kiln::op

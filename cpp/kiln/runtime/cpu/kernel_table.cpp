@@ -11,6 +11,7 @@
 #include "kiln/runtime/cpu/kernels/movement.hpp"
 #include "kiln/runtime/cpu/kernels/recurrent.hpp"
 #include "kiln/runtime/cpu/kernels/fake_quantize.hpp"
+#include "kiln/runtime/cpu/kernels/detection.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -32,6 +33,7 @@ constexpr KernelFactory kFamilies[] = {
     make_interpolate_kernel,
     make_recurrent_kernel,
     make_fake_quantize_kernel,
+    make_detection_kernel,
 };
 
 }  // namespace
