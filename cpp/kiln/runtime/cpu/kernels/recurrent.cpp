@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "kiln/ops/recurrent.hpp"
@@ -164,20 +165,23 @@ public:
             else act_scalar(a, 0.f, v, n);
         };
 
+        const int64_t GHr = gru && !lbr ? 2 * H : GH;  // rows of R in the state GEMM
+        // One direction's recurrence. The two directions of a bidirectional op are independent:
+        // with two threads or more they run side by side (each GEMM then on one thread, which
+        // suits these thin state GEMMs better than splitting each one).
+        auto run_direction = [&](int64_t d) {
         std::vector<float> xw(static_cast<size_t>(B * T * GH)), hr(static_cast<size_t>(B * GH));
         std::vector<float> h(static_cast<size_t>(B * H)), c(static_cast<size_t>(B * H)), rh, hn;
         if (gru && !lbr) {
             rh.resize(static_cast<size_t>(B * H));
             hn.resize(static_cast<size_t>(B * H));
         }
-        const int64_t GHr = gru && !lbr ? 2 * H : GH;  // rows of R in the state GEMM
-        for (int64_t d = 0; d < D; ++d) {
+        {
             const bool reverse = s_.direction == op::RecurrentDirection::reverse || d == 1;
             const float* Wd = W + d * GH * I;
             const float* Rd = R + d * GH * H;
             const float* bd = Bv + d * BG;
             sgemm_nt(B * T, GH, I, x, I, Wd, I, xw.data(), GH);
-#pragma omp parallel for schedule(static)
             for (int64_t row = 0; row < B * T; ++row) {
                 float* p = xw.data() + row * GH;
                 for (int64_t j = 0; j < GH; ++j) p[j] += bd[j];
@@ -241,6 +245,22 @@ public:
                 std::memcpy(ho + (b * D + d) * H, h.data() + b * H, static_cast<size_t>(H) * sizeof(float));
                 if (lstm) std::memcpy(co + (b * D + d) * H, c.data() + b * H, static_cast<size_t>(H) * sizeof(float));
             }
+        }
+        };
+        if (D == 2 && num_threads() >= 2) {
+            std::exception_ptr err;
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+            for (int64_t d = 0; d < 2; ++d) {
+                try {
+                    run_direction(d);
+                } catch (...) {
+#pragma omp critical
+                    err = std::current_exception();
+                }
+            }
+            if (err) std::rethrow_exception(err);
+        } else {
+            for (int64_t d = 0; d < D; ++d) run_direction(d);
         }
     }
 
