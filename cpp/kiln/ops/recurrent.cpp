@@ -10,15 +10,6 @@ namespace kiln::op {
 
 namespace {
 
-const char* activation_name(RecurrentActivation a) {
-    switch (a) {
-        case RecurrentActivation::sigmoid: return "sigmoid";
-        case RecurrentActivation::tanh: return "tanh";
-        case RecurrentActivation::relu: return "relu";
-    }
-    return "?";
-}
-
 void visit_direction(AttributeVisitor& v, RecurrentDirection& d) {
     visit_enum(v, "direction", d,
                {{RecurrentDirection::forward, "forward"}, {RecurrentDirection::reverse, "reverse"},
@@ -82,7 +73,6 @@ RecurrentSpec RecurrentBase::base_spec(RecurrentKind kind) const {
     s.f1 = got[0];
     if (got.size() > 1) s.f2 = got[1];
     if (got.size() > 2) s.f3 = got[2];
-    (void)activation_name;
     return s;
 }
 

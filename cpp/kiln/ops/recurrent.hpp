@@ -1,5 +1,5 @@
 // Recurrent ops (OpenVINO opset): LSTMSequence-5, GRUSequence-5, RNNSequence-5, LSTMCell-4,
-// GRUCell-3, RNNCell-0, and kiln's PackPadded / PadPacked (torch's packed sequences).
+// GRUCell-3, RNNCell (opset1), and kiln's PackPadded / PadPacked (torch's packed sequences).
 //
 // Sequences. Inputs (B batch, T time steps, I input size, H hidden_size, D directions: 2 for
 // bidirectional, else 1; G gates: LSTM 4, GRU 3, RNN 1):
