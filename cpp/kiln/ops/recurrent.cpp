@@ -359,7 +359,7 @@ void PackPadded::infer(InferContext& ctx) const {
     KILN_INFER_CHECK(ctx, p.rank_is_dynamic() || p.rank() >= 2, "padded must be [T, B, *], got ", p.to_string());
     if (p.rank_is_dynamic()) return ctx.set_output(0, ctx.input_type(0), PartialShape::dynamic());
     std::vector<Dimension> dims{Dimension()};
-    for (size_t k = 2; k < p.rank(); ++k) dims.push_back(p[k]);
+    for (size_t k = 2; k < p.size(); ++k) dims.push_back(p[k]);
     if (const Tensor* l = ctx.input_value(1)) {
         if (p[0].is_static()) {
             auto v = checked_lengths(ctx.node(), *l, p[0].get_length());
@@ -394,7 +394,7 @@ void PadPacked::infer(InferContext& ctx) const {
     KILN_INFER_CHECK(ctx, p.rank_is_dynamic() || p.rank() >= 1, "data must be [N, *], got ", p.to_string());
     if (p.rank_is_dynamic()) return ctx.set_output(0, ctx.input_type(0), PartialShape::dynamic());
     std::vector<Dimension> dims{Dimension(), Dimension()};
-    for (size_t k = 1; k < p.rank(); ++k) dims.push_back(p[k]);
+    for (size_t k = 1; k < p.size(); ++k) dims.push_back(p[k]);
     if (const Tensor* bs = ctx.input_value(1)) {
         auto v = bs->as_i64_vector();
         int64_t n = 0;

@@ -91,7 +91,7 @@ struct QValue {
 
 QValue traced_q(NodeContext& ctx, const Output& x, int depth) {
     const Node* n = x.node.get();
-    if (!n || depth > 64) return {x};
+    if (!n || depth > 64) return QValue{x, false, nullptr};
     if (auto fq = std::dynamic_pointer_cast<op::FakeQuantize>(x.node)) return {x, true, fq};
     const bool fixed = is_a(n, {kind<op::Sigmoid>, kind<op::HSigmoid>});
     const bool inexact = is_a(n, {kind<op::AvgPool>, kind<op::AdaptiveAvgPool>, kind<op::ReduceMean>, kind<op::Interpolate>});
@@ -99,9 +99,9 @@ QValue traced_q(NodeContext& ctx, const Output& x, int depth) {
                                 kind<op::Slice>, kind<op::StridedSlice>, kind<op::Gather>, kind<op::Split>,
                                 kind<op::VariadicSplit>, kind<op::MaxPool>, kind<op::AdaptiveMaxPool>, kind<op::Relu>,
                                 kind<op::Broadcast>, kind<op::Tile>});
-    if (!(fixed || inexact || exact) || n->num_inputs() == 0) return {x};
+    if (!(fixed || inexact || exact) || n->num_inputs() == 0) return QValue{x, false, nullptr};
     QValue in = traced_q(ctx, n->input(0), depth + 1);
-    if (!in.known && !fixed) return {x};
+    if (!in.known && !fixed) return QValue{x, false, nullptr};
     Output y = x;
     if (in.v != n->input(0)) {
         OutputVector ins = n->inputs();
