@@ -22,6 +22,9 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/movement.cpp
   cpp/kiln/frontend/pytorch/translators/random.cpp
   cpp/kiln/frontend/pytorch/translators/fft.cpp
+  cpp/kiln/frontend/pytorch/translators/recurrent.cpp
+  cpp/kiln/frontend/pytorch/translators/quantized.cpp
+  cpp/kiln/frontend/pytorch/translators/detection.cpp
 )
 set(KILN_BINDING_SOURCES
   cpp/bindings/module.cpp

@@ -22,6 +22,9 @@ const TranslatorTable& table() {
         add_movement_translators(t);
         add_random_translators(t);
         add_fft_translators(t);
+        add_recurrent_translators(t);
+        add_quantized_translators(t);
+        add_detection_translators(t);
         return t;
     }();
     return t;

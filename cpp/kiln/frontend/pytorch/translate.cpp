@@ -91,7 +91,11 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
             set_value(n.outputs[i], std::move(outs[i]));
         }
         bool replayable = kReplayable.count(n.kind) > 0;
-        if ((replayable || kOtherViews.count(n.kind)) && !n.inputs.empty()) {
+        if (n.kind == "aten::unsafe_chunk" || n.kind == "aten::unsafe_split")
+            unsafe_lists_.insert(n.outputs.begin(), n.outputs.end());
+        const bool unsafe_piece = (n.kind == "prim::ListUnpack" || n.kind == "aten::__getitem__") && !n.inputs.empty() &&
+                                  unsafe_lists_.count(n.inputs[0]);
+        if ((replayable || kOtherViews.count(n.kind)) && !n.inputs.empty() && !unsafe_piece) {
             auto parent = views_.find(n.inputs[0]);
             ViewInfo info{n.inputs[0], {}, replayable};
             if (parent != views_.end()) {

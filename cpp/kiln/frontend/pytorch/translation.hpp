@@ -41,6 +41,9 @@ private:
     void bind_out_arg(const NodeDesc& n, size_t k, NodeContext& ctx);
 
     std::map<int64_t, ViewInfo> views_;
+    // Lists made by unsafe_chunk / unsafe_split (torch's composite cells, traced): their pieces
+    // share memory with the input, but torch promises the input is not read after they change.
+    std::set<int64_t> unsafe_lists_;
 };
 
 }  // namespace kiln::frontend::pytorch

@@ -9,6 +9,9 @@
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
+#include "kiln/runtime/cpu/kernels/recurrent.hpp"
+#include "kiln/runtime/cpu/kernels/fake_quantize.hpp"
+#include "kiln/runtime/cpu/kernels/detection.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -28,6 +31,9 @@ constexpr KernelFactory kFamilies[] = {
     make_reduce_norm_kernel,
     make_movement_kernel,
     make_interpolate_kernel,
+    make_recurrent_kernel,
+    make_fake_quantize_kernel,
+    make_detection_kernel,
 };
 
 }  // namespace

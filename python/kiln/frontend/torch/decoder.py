@@ -113,6 +113,10 @@ def _convert_const(v):
         return v
     if isinstance(v, (torch.layout, torch.memory_format)):
         return 0  # torch.strided / contiguous_format: the only ones an inference graph on the CPU takes
+    if isinstance(v, torch.ScriptObject):
+        packed = _packed_params(v)
+        if packed is not None:
+            return packed
     return Unsupported(f"a {type(v).__module__}.{type(v).__qualname__}" +
                        (f" ({v._type().qualified_name()})" if hasattr(v, "_type") else ""))
 
@@ -138,6 +142,29 @@ def _out_positions(n) -> list:
             pos = []
         _SCHEMA_OUTS[schema] = pos
     return pos
+
+
+def _packed_params(obj):
+    """The packed weights of a quantized conv or linear module (a ScriptObject in the graph) as a
+    list the quantized translators read: conv [weight, bias, stride, padding, dilation, groups,
+    transposed, output_padding], linear [weight, bias]. The weight is dequantized (its values are
+    exactly the int8 grid times its per-tensor or per-channel scale); bias is float or None."""
+    try:
+        name = obj._type().qualified_name()
+    except Exception:  # noqa: BLE001 - not a TorchScript class
+        return None
+    if not name.startswith("__torch__.torch.classes.quantized."):
+        return None
+    kind = name.rsplit(".", 1)[-1]
+    if kind.startswith("Conv") and kind.endswith("PackedParamsBase"):
+        w, b = obj.unpack()
+        return [_convert_const(w.dequantize()), None if b is None else _convert_const(b),
+                list(obj.stride()), list(obj.padding()), list(obj.dilation()), int(obj.groups()),
+                bool(obj.transpose()), list(obj.output_padding())]
+    if kind == "LinearPackedParamsBase":
+        w, b = torch.ops.quantized.linear_unpack(obj)
+        return [_convert_const(w.dequantize()), None if b is None else _convert_const(b)]
+    return None
 
 
 class _Walker:
@@ -170,7 +197,10 @@ class _Walker:
             return False
         name = n.s("name")
         val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
-        if isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
+        packed = _packed_params(val) if isinstance(val, torch._C.ScriptObject) else None
+        if packed is not None:
+            self.constants[self.id(n.output())] = packed
+        elif isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
             self.objects[self.id(n.output())] = val
             if not isinstance(val, (torch._C.ScriptModule, torch.nn.Module)):
                 # A ScriptObject (quantized packed parameters): a node reading it says so.
@@ -178,6 +208,20 @@ class _Walker:
         else:
             self.constants[self.id(n.output())] = _convert_const(val)
         return True
+
+    def _isinstance(self, n) -> bool:
+        """prim::isinstance on a value whose static type decides it (torch.nn.utils.rnn asks whether
+        `lengths` is a Tensor): a constant, so the branch it guards is resolved at conversion."""
+        t = n.input().type()
+        types = n.tys("types")
+        if any(t.isSubtypeOf(x) for x in types):
+            self.constants[self.id(n.output())] = True
+            return True
+        if t.kind() in ("TensorType", "IntType", "FloatType", "BoolType", "StringType", "ListType", "TupleType") and \
+                not any(t.isSubtypeOf(x) or x.isSubtypeOf(t) for x in types):
+            self.constants[self.id(n.output())] = False
+            return True
+        return False
 
     def block(self, inputs, nodes, outputs):
         out_nodes = []
@@ -187,6 +231,8 @@ class _Walker:
                 self.constants[self.id(n.output())] = _constant(n.output())
                 continue
             if kind == "prim::GetAttr" and self._get_attr(n):
+                continue
+            if kind == "prim::isinstance" and self._isinstance(n):
                 continue
             outs = list(n.outputs())
             name = outs[0].debugName() if outs else kind

@@ -32,6 +32,10 @@ Outs binary(NodeContext& ctx) {
 // `key.shape != value.shape`) the lists are equal when every item is.
 template <bool Equal>
 Outs compare_eq(NodeContext& ctx) {
+    // Two strings (torch.nn.utils.rnn: `batch_sizes.device.type != "cpu"`).
+    if (ctx.is_const(0) && ctx.is_const(1) && ctx.value(0).c.kind == ConstValue::Kind::string &&
+        ctx.value(1).c.kind == ConstValue::Kind::string)
+        return {ConstValue::boolean((ctx.const_str(0) == ctx.const_str(1)) == Equal)};
     if (ctx.output_type(0) != "bool") return binary<std::conditional_t<Equal, op::Equal, op::NotEqual>>(ctx);
     auto [a, b] = promoted(ctx, 0, 1);
     auto& sa = a.shape();
