@@ -13,7 +13,8 @@ void visit_pad_type(AttributeVisitor& v, const char* name, PadType& p) {
 }
 
 void visit_rounding_type(AttributeVisitor& v, const char* name, RoundingType& r) {
-    visit_enum(v, name, r, {{RoundingType::floor, "floor"}, {RoundingType::ceil, "ceil"}});
+    visit_enum(v, name, r,
+               {{RoundingType::floor, "floor"}, {RoundingType::ceil, "ceil"}, {RoundingType::ceil_torch, "ceil_torch"}});
 }
 
 namespace window {
@@ -30,7 +31,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
 Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, int64_t stride,
-                  int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis) {
+                  int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis,
+                  bool torch_ceil) {
     auto one = [&](int64_t v) -> int64_t {
         if (pad == PadType::same_upper || pad == PadType::same_lower) return ceil_div(v, stride);
         int64_t padded = pad == PadType::valid ? v : v + pad_begin + pad_end;
@@ -41,7 +43,10 @@ Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, 
             return 0;
         }
         int64_t span = padded - extent;
-        return (ceil_mode && pad != PadType::valid ? ceil_div(span, stride) : span / stride) + 1;
+        bool ceil = ceil_mode && pad != PadType::valid;
+        int64_t n = (ceil ? ceil_div(span, stride) : span / stride) + 1;
+        if (ceil && torch_ceil && n > 1 && (n - 1) * stride >= v + pad_begin) --n;
+        return n;
     };
     int64_t lo = one(in.get_min_length());
     int64_t hi = in.get_max_length() < 0 ? -1 : one(in.get_max_length());

@@ -19,7 +19,9 @@ namespace kiln::op {
 enum class PadType { explicit_pad, same_upper, same_lower, valid };
 void visit_pad_type(AttributeVisitor& v, const char* name, PadType& p);
 
-enum class RoundingType { floor, ceil };
+// ceil_torch (pooling-14): ceil, except that a last window starting in the end padding is dropped
+// (torch's ceil_mode rule).
+enum class RoundingType { floor, ceil, ceil_torch };
 void visit_rounding_type(AttributeVisitor& v, const char* name, RoundingType& r);
 
 namespace window {
@@ -28,9 +30,11 @@ namespace window {
 std::vector<int64_t> per_axis(const InferContext& ctx, const std::vector<int64_t>& v, size_t n,
                               int64_t fill, const char* what);
 
-// Output size along one axis for a window of `extent` = (k - 1) * dilation + 1.
+// Output size along one axis for a window of `extent` = (k - 1) * dilation + 1. torch_ceil (with
+// ceil_mode): a last window that would start in the end padding is not counted.
 Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, int64_t stride,
-                  int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis);
+                  int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis,
+                  bool torch_ceil = false);
 
 // The geometry of one conv/pool at static shapes, spatial axes padded to 3 (leading 1s) so
 // that a single loop nest serves 1-D, 2-D and 3-D.

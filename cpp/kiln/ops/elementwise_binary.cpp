@@ -219,6 +219,19 @@ bool compare(T a, T b) {
     else static_assert(sizeof(T) == 0, "not a comparison op");
 }
 
+template <typename Derived, typename T>
+T bitwise(T a, T b) {
+    if constexpr (std::is_same_v<T, bool>) {
+        if constexpr (std::is_same_v<Derived, BitwiseAnd>) return a && b;
+        else if constexpr (std::is_same_v<Derived, BitwiseOr>) return a || b;
+        else return a != b;
+    } else {
+        if constexpr (std::is_same_v<Derived, BitwiseAnd>) return static_cast<T>(a & b);
+        else if constexpr (std::is_same_v<Derived, BitwiseOr>) return static_cast<T>(a | b);
+        else return static_cast<T>(a ^ b);
+    }
+}
+
 template <typename Derived>
 bool logical(bool a, bool b) {
     if constexpr (std::is_same_v<Derived, LogicalAnd>) return a && b;
@@ -246,9 +259,12 @@ void BinaryElementwise<Derived, K>::infer(InferContext& ctx) const {
     } else if constexpr (K == BinaryKind::logical) {
         if (t != Type::boolean && t != Type::dynamic)
             ctx.fail("expected boolean inputs, got ", kiln::type_name(t));
+    } else if constexpr (K == BinaryKind::bitwise) {
+        if (t != Type::boolean && t != Type::dynamic && !is_integral(t))
+            ctx.fail("expected integer or boolean inputs, got ", kiln::type_name(t));
     }
     PartialShape s = elementwise_shape(ctx.input_shape(0), ctx.input_shape(1), auto_broadcast, ctx);
-    ctx.set_output(0, K == BinaryKind::arithmetic ? t : Type::boolean, std::move(s));
+    ctx.set_output(0, K == BinaryKind::arithmetic || K == BinaryKind::bitwise ? t : Type::boolean, std::move(s));
 }
 
 template <typename Derived, BinaryKind K>
@@ -264,6 +280,12 @@ void BinaryElementwise<Derived, K>::evaluate(const std::vector<Tensor>& in,
             } else {
                 broadcast_apply<T, T>(in[0], in[1], out[0],
                                       [&](T a, T b) { return arithmetic<Derived, T>(self, a, b); });
+            }
+        } else if constexpr (K == BinaryKind::bitwise) {
+            if constexpr (std::is_floating_point_v<T>) {
+                throw Error(str_cat("[", this->type_name(), " ", this->name(), "] floating-point inputs are not supported"));
+            } else {
+                broadcast_apply<T, T>(in[0], in[1], out[0], [](T a, T b) { return bitwise<Derived, T>(a, b); });
             }
         } else if constexpr (K == BinaryKind::comparison) {
             broadcast_apply<T, bool>(in[0], in[1], out[0], [](T a, T b) { return compare<Derived>(a, b); });
@@ -293,6 +315,33 @@ template class BinaryElementwise<GreaterEqual, BinaryKind::comparison>;
 template class BinaryElementwise<LogicalAnd, BinaryKind::logical>;
 template class BinaryElementwise<LogicalOr, BinaryKind::logical>;
 template class BinaryElementwise<LogicalXor, BinaryKind::logical>;
+template class BinaryElementwise<BitwiseAnd, BinaryKind::bitwise>;
+template class BinaryElementwise<BitwiseOr, BinaryKind::bitwise>;
+template class BinaryElementwise<BitwiseXor, BinaryKind::bitwise>;
+
+void BitwiseNot::infer(InferContext& ctx) const {
+    ctx.check_inputs(1);
+    Type t = ctx.input_type(0);
+    if (t != Type::boolean && t != Type::dynamic && !is_integral(t))
+        ctx.fail("expected an integer or boolean input, got ", kiln::type_name(t));
+    ctx.set_output(0, t, ctx.input_shape(0));
+}
+
+void BitwiseNot::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    visit_type(in[0].type(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = in[0].data<T>();
+        T* y = out[0].data<T>();
+        if constexpr (std::is_floating_point_v<T>) {
+            throw Error(str_cat("[BitwiseNot ", name(), "] floating-point inputs are not supported"));
+        } else {
+            for (int64_t i = 0; i < in[0].size(); ++i) {
+                if constexpr (std::is_same_v<T, bool>) y[i] = !x[i];
+                else y[i] = static_cast<T>(~x[i]);
+            }
+        }
+    });
+}
 
 Shape prelu_slope_shape(const Shape& data, const Shape& slope) {
     if (slope.size() == 1 && data.size() >= 2 && slope[0] == data[1] && slope[0] != 1) {

@@ -6,6 +6,8 @@
 //   arithmetic (Add ... Mod):       any numeric type (not boolean); output type = input type
 //   comparison (Equal ... Greater): any type; output boolean
 //   logical (LogicalAnd/Or/Xor):    boolean inputs; output boolean
+//   bitwise (BitwiseAnd/Or/Xor, opset13): integer or boolean inputs; output the input type (on
+//                                   booleans: logical and/or/xor)
 // PRelu(data, slope) has no attributes; see its comment for how slope is broadcast.
 #pragma once
 #include "kiln/core/node.hpp"
@@ -44,7 +46,7 @@ private:
 
 namespace op {
 
-enum class BinaryKind { arithmetic, comparison, logical };
+enum class BinaryKind { arithmetic, comparison, logical, bitwise };
 
 // Shared shape/type inference and the auto_broadcast attribute of the binary ops.
 template <typename Derived, BinaryKind K>
@@ -172,6 +174,33 @@ public:
     using BinaryElementwise::BinaryElementwise;
     const char* type_name() const override { return "LogicalXor"; }
     const char* opset() const override { return "opset1"; }
+};
+
+class BitwiseAnd : public BinaryElementwise<BitwiseAnd, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseAnd"; }
+    const char* opset() const override { return "opset13"; }
+};
+class BitwiseOr : public BinaryElementwise<BitwiseOr, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseOr"; }
+    const char* opset() const override { return "opset13"; }
+};
+class BitwiseXor : public BinaryElementwise<BitwiseXor, BinaryKind::bitwise> {
+public:
+    using BinaryElementwise::BinaryElementwise;
+    const char* type_name() const override { return "BitwiseXor"; }
+    const char* opset() const override { return "opset13"; }
+};
+// BitwiseNot-13: ~x for integers, logical not for booleans; one input, same type and shape.
+class BitwiseNot : public Op<BitwiseNot> {
+public:
+    const char* type_name() const override { return "BitwiseNot"; }
+    const char* opset() const override { return "opset13"; }
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 };
 
 // a / b. m_pythondiv (default true): integer division rounds toward -inf, as Python's //;

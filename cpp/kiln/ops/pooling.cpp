@@ -1,4 +1,5 @@
 #include "kiln/ops/pooling.hpp"
+#include "kiln/ops/infer_util.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -11,7 +12,11 @@ namespace {
 PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& kernel,
                         const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
                         const std::vector<int64_t>& pads_begin,
-                        const std::vector<int64_t>& pads_end, PadType auto_pad, bool ceil_mode) {
+                        const std::vector<int64_t>& pads_end, PadType auto_pad, RoundingType rounding,
+                        int64_t version) {
+    if (rounding == RoundingType::ceil_torch && version < 14)
+        ctx.fail("rounding_type ceil_torch needs opset 14, this is opset ", version);
+    const bool ceil_mode = rounding != RoundingType::floor;
     ctx.check_inputs(1);
     const PartialShape& data = ctx.input_shape(0);
     if (data.rank_is_dynamic()) {
@@ -36,7 +41,7 @@ PartialShape infer_pool(const InferContext& ctx, const std::vector<int64_t>& ker
         if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
         int64_t extent = (kernel[i] - 1) * di[i] + 1;
         out.push_back(window::out_dim(ctx, data[2 + i], extent, st[i], pb[i], pe[i], auto_pad,
-                                      ceil_mode, i));
+                                      ceil_mode, i, rounding == RoundingType::ceil_torch));
     }
     return PartialShape(out);
 }
@@ -224,19 +229,27 @@ window::Geometry pool_geometry(const Shape& data, const Shape& out,
 
 void MaxPool::visit_attributes(AttributeVisitor& v) {
     v.on("strides", strides);
-    v.on("dilations", dilations);
+    if (opset_version >= 8) v.on("dilations", dilations);
     v.on("pads_begin", pads_begin);
     v.on("pads_end", pads_end);
     v.on("kernel", kernel);
     visit_rounding_type(v, "rounding_type", rounding_type);
     visit_pad_type(v, "auto_pad", auto_pad);
-    v.on("index_element_type", index_element_type);
-    v.on("axis", axis);
+    if (opset_version >= 8) {
+        v.on("index_element_type", index_element_type);
+        v.on("axis", axis);
+    }
 }
 
 void MaxPool::infer(InferContext& ctx) const {
-    auto s = infer_pool(ctx, kernel, strides, dilations, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 8 || opset_version == 14,
+                     "opset version ", opset_version, " does not exist (1, 8, 14)");
+    auto s = infer_pool(ctx, kernel, strides, opset_version >= 8 ? dilations : std::vector<int64_t>{}, pads_begin,
+                        pads_end, auto_pad, rounding_type, opset_version);
+    if (opset_version == 1) {
+        ctx.set_output(0, ctx.input_type(0), s);
+        return;
+    }
     check_index_type(ctx, index_element_type);
     if (s.rank_is_static()) {
         int64_t r = s.rank();
@@ -279,8 +292,9 @@ void AvgPool::visit_attributes(AttributeVisitor& v) {
 }
 
 void AvgPool::infer(InferContext& ctx) const {
-    auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad,
-                        rounding_type == RoundingType::ceil);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 14, "opset version ", opset_version,
+                     " does not exist (1, 14)");
+    auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad, rounding_type, opset_version);
     ctx.set_output(0, ctx.input_type(0), s);
 }
 

@@ -223,10 +223,16 @@ std::optional<ShapeValue> shape_value(const InferContext& ctx, size_t i) {
 // ---------------------------------------------------------------------------------------------
 // ShapeOf
 
-void ShapeOf::visit_attributes(AttributeVisitor& v) { v.on("output_type", output_type); }
+void ShapeOf::visit_attributes(AttributeVisitor& v) {
+    if (opset_version >= 3) v.on("output_type", output_type);
+}
 
 void ShapeOf::infer(InferContext& ctx) const {
     ctx.check_inputs(1);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 3, "opset version ", opset_version,
+                     " does not exist (1, 3)");
+    KILN_INFER_CHECK(ctx, opset_version == 3 || output_type == Type::i64, "ShapeOf-1 gives i64, not ",
+                     kiln::type_name(output_type));
     KILN_INFER_CHECK(ctx, output_type == Type::i64 || output_type == Type::i32,
               "output_type must be i64 or i32, got ", kiln::type_name(output_type));
     const PartialShape& s = ctx.input_shape(0);
@@ -439,6 +445,10 @@ void Broadcast::visit_attributes(AttributeVisitor& v) {
 }
 
 void Broadcast::infer(InferContext& ctx) const {
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 3, "opset version ", opset_version,
+                     " does not exist (1, 3)");
+    KILN_INFER_CHECK(ctx, opset_version == 3 || mode != BroadcastMode::bidirectional,
+                     "mode bidirectional needs Broadcast-3");
     if (mode == BroadcastMode::explicit_) ctx.check_inputs(3);
     else ctx.check_inputs(2);
     check_integral(ctx, 1, "target_shape");
