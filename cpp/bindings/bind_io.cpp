@@ -88,6 +88,10 @@ void init_io(nb::module_& m) {
         return io::read_model_from_memory(text, f->data() ? f->data() : reinterpret_cast<const unsigned char*>(""),
                                           f->size(), f, "<memory>");
     }, "xml"_a, "bin_path"_a = "", "Reads IR v11 XML text with the weights file at bin_path (memory-mapped).");
+    m.def("_same_graph", [](const Model& a, const Model& b) { return same_graph(a, b); }, "a"_a, "b"_a,
+          "True when two graphs have the same nodes, attributes (typed), wiring, shapes and tensor names.");
+    m.def("_graph_difference", [](const Model& a, const Model& b) { return graph_difference(a, b); }, "a"_a, "b"_a,
+          "The first difference between two graphs that _same_graph would find ('' when the same).");
     m.def("_op_registry", [] {
         nb::list l;
         for (auto& e : op_registry()) l.append(nb::make_tuple(e.type, e.version, e.class_name));

@@ -217,12 +217,12 @@ void validate_model(const Model& m) {
     }
 }
 
-bool same_graph(const Model& a, const Model& b) {
-    if (&a == &b) return true;
+std::string graph_difference(const Model& a, const Model& b) {
+    if (&a == &b) return {};
     auto oa = a.ordered_ops(), ob = b.ordered_ops();
-    if (oa.size() != ob.size() || a.parameters().size() != b.parameters().size() ||
-        a.results().size() != b.results().size())
-        return false;
+    if (oa.size() != ob.size()) return str_cat(oa.size(), " nodes vs ", ob.size());
+    if (a.parameters().size() != b.parameters().size() || a.results().size() != b.results().size())
+        return "a different number of parameters or results";
     std::unordered_map<const Node*, size_t> ia, ib;
     for (size_t i = 0; i < oa.size(); ++i) {
         ia[oa[i].get()] = i;
@@ -231,24 +231,34 @@ bool same_graph(const Model& a, const Model& b) {
     for (size_t i = 0; i < oa.size(); ++i) {
         Node& x = *oa[i];
         Node& y = *ob[i];
-        if (x.num_inputs() != y.num_inputs() || x.num_outputs() != y.num_outputs() || !same_attributes(x, y))
-            return false;
+        auto at = [&] { return str_cat("node ", i, " [", x.type_name(), " ", x.name(), "] vs [", y.type_name(), " ", y.name(), "]: "); };
+        if (x.num_inputs() != y.num_inputs() || x.num_outputs() != y.num_outputs()) return at() + "inputs or outputs differ in number";
+        if (!same_attributes(x, y)) return at() + "attributes {" + x.attributes_string() + "} vs {" + y.attributes_string() + "}";
         for (size_t k = 0; k < x.num_inputs(); ++k) {
             auto& p = x.input(k);
             auto& q = y.input(k);
-            if (p.index != q.index || ia.at(p.node.get()) != ib.at(q.node.get())) return false;
+            if (p.index != q.index || ia.at(p.node.get()) != ib.at(q.node.get())) return at() + str_cat("input ", k, " differs");
         }
-        for (size_t k = 0; k < x.num_outputs(); ++k)
-            if (x.output_type(k) != y.output_type(k) || x.output_shape(k) != y.output_shape(k) ||
-                x.output_names(k) != y.output_names(k))
-                return false;
+        for (size_t k = 0; k < x.num_outputs(); ++k) {
+            if (x.output_type(k) != y.output_type(k) || x.output_shape(k) != y.output_shape(k))
+                return at() + str_cat("output ", k, " ", type_name(x.output_type(k)), x.output_shape(k).to_string(), " vs ",
+                                      type_name(y.output_type(k)), y.output_shape(k).to_string());
+            if (x.output_names(k) != y.output_names(k)) {
+                std::string nx, ny;
+                for (auto& n : x.output_names(k)) nx += n + ",";
+                for (auto& n : y.output_names(k)) ny += n + ",";
+                return at() + str_cat("output ", k, " names {", nx, "} vs {", ny, "}");
+            }
+        }
     }
     for (size_t i = 0; i < a.parameters().size(); ++i)
-        if (ia.at(a.parameters()[i].get()) != ib.at(b.parameters()[i].get())) return false;
+        if (ia.at(a.parameters()[i].get()) != ib.at(b.parameters()[i].get())) return str_cat("parameter ", i, " differs");
     for (size_t i = 0; i < a.results().size(); ++i)
         if (ia.at(a.results()[i].get()) != ib.at(b.results()[i].get()) || a.output_names(i) != b.output_names(i))
-            return false;
-    return true;
+            return str_cat("result ", i, " differs");
+    return {};
 }
+
+bool same_graph(const Model& a, const Model& b) { return graph_difference(a, b).empty(); }
 
 }  // namespace kiln

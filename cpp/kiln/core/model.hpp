@@ -60,6 +60,8 @@ std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m
 // typed attributes (bodies compared the same way), wiring, output types, shapes and tensor names,
 // and the same parameters and results in the same order. Node names are not compared.
 bool same_graph(const Model& a, const Model& b);
+// The first difference same_graph finds, described; empty when the graphs are the same.
+std::string graph_difference(const Model& a, const Model& b);
 
 // Checks the graph's invariants (connected inputs, results reachable, parameters used as
 // declared, acyclic, shapes consistent with re-inference). Throws kiln::Error naming the fault.

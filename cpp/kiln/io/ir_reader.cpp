@@ -428,14 +428,20 @@ std::shared_ptr<Model> Reader::read_graph(pugi::xml_node el, const Where& where,
             n->set_output_names(i, l.outputs[i].names);
         }
         if (is_result) {
-            // IR v11's own names of the output; without them the producer's tensor names serve.
+            // IR v11's own names of the output (OpenVINO 2025+ writes them on the Result). The
+            // Result is named after the first of them unless its layer name is one; names the
+            // producer's port already gives are not repeated on the Result.
+            auto& in = n->input(0);
+            const auto& produced = in.node->output_names(in.index);
             if (auto a = l.el.attribute("output_names")) {
                 auto names = parse_names(a.value());
-                n->set_output_names(0, names);
                 if (!names.empty() && std::find(names.begin(), names.end(), l.name) == names.end()) n->set_name(names[0]);
-            } else {
-                auto& in = n->input(0);
-                if (!in.node->output_names(in.index).empty()) n->set_name("");
+                std::vector<std::string> own;
+                for (auto& x : names)
+                    if (x != n->name() && std::find(produced.begin(), produced.end(), x) == produced.end()) own.push_back(x);
+                n->set_output_names(0, own);
+            } else if (!produced.empty()) {
+                n->set_name("");
             }
         }
         nodes[k] = n;

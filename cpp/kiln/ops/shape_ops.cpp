@@ -440,6 +440,7 @@ void Unsqueeze::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out
 void Broadcast::visit_attributes(AttributeVisitor& v) {
     visit_enum(v, "mode", mode,
                {{BroadcastMode::numpy, "numpy"},
+                {BroadcastMode::explicit_, "none"},  // OpenVINO's spelling of explicit (Broadcast-1)
                 {BroadcastMode::explicit_, "explicit"},
                 {BroadcastMode::bidirectional, "bidirectional"}});
 }
@@ -449,8 +450,9 @@ void Broadcast::infer(InferContext& ctx) const {
                      " does not exist (1, 3)");
     KILN_INFER_CHECK(ctx, opset_version == 3 || mode != BroadcastMode::bidirectional,
                      "mode bidirectional needs Broadcast-3");
+    // axes_mapping is used in explicit mode only; other modes ignore one (Broadcast-1 files have it).
     if (mode == BroadcastMode::explicit_) ctx.check_inputs(3);
-    else ctx.check_inputs(2);
+    else ctx.check_inputs(2, 3);
     check_integral(ctx, 1, "target_shape");
     const PartialShape& data = ctx.input_shape(0);
     Type type = ctx.input_type(0);
