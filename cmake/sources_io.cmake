@@ -5,4 +5,5 @@ set(KILN_IO_SOURCES
   cpp/kiln/io/mapped_file.cpp
   cpp/kiln/io/ir_writer.cpp
   cpp/kiln/io/ir_reader.cpp
+  cpp/kiln/api.cpp
 )
