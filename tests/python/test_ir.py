@@ -499,3 +499,59 @@ print(status("VmHWM") - base, len(m.get_ops()))
           f"({rise / weight_bytes:.2%}), {n_ops} ops")
     assert n_ops > 500
     assert rise <= 0.03 * weight_bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweeps (-m ir_sweep): every torchvision classification model, traced and scripted, and every
+# transformer of the zoo table, round-tripped through a file with bit-identical outputs.
+
+def torchvision_sweep():
+    from test_zoo import LARGE, MODELS
+    for name in MODELS:
+        for capture in ("trace", "script"):
+            marks = [pytest.mark.ir_sweep] + ([pytest.mark.large] if name in LARGE else [])
+            yield pytest.param(name, capture, id=f"{name}-{capture}", marks=marks)
+
+
+@pytest.mark.parametrize("name,capture", list(torchvision_sweep()))
+def test_ir_sweep_torchvision(name, capture, tmp_path):
+    from test_zoo import build as zoo_build, sizes_for
+    model = zoo_build(name)
+    sizes = sizes_for(name)
+    if capture == "trace":
+        km = ir_cases.quiet_convert(model, example_input=torch.zeros(1, 3, sizes[0], sizes[0]))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                torch.jit.script(model)
+            except Exception as e:
+                pytest.skip(f"torch.jit.script fails: {type(e).__name__}")
+        km = ir_cases.quiet_convert(model)
+    back = save_and_read(km, tmp_path)
+    assert ports(back.inputs) == ports(km.inputs) and ports(back.outputs) == ports(km.outputs)
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((b, 3, s, s), dtype=np.float32)} for s, b in zip(sizes, (1, 2))]
+    assert_bit_identical(run(km, feeds), run(back, feeds))
+
+
+def hf_sweep():
+    from hf_models import KNOWN_FAILURES, TAB, supports_sdpa
+    for name in TAB:
+        if name in KNOWN_FAILURES:
+            continue  # they do not convert (test_transformers.py holds them as strict xfails)
+        for attn in ("eager", "sdpa") if supports_sdpa(name) else ("eager",):
+            yield pytest.param(name, attn, id=f"{name}-{attn}", marks=[pytest.mark.ir_sweep])
+
+
+@pytest.mark.parametrize("name,attn", list(hf_sweep()))
+def test_ir_sweep_transformers(name, attn, tmp_path):
+    from hf_models import FIXED_LENGTH, build as hf_build, make_inputs
+    model = hf_build(name, attn)
+    seq = FIXED_LENGTH.get(name, 7)
+    km = ir_cases.quiet_convert(model, example_input=make_inputs(name, 2, seq, pad=True))
+    back = save_and_read(km, tmp_path)
+    assert ports(back.inputs) == ports(km.inputs) and ports(back.outputs) == ports(km.outputs)
+    runs = [(1, seq if name in FIXED_LENGTH else 5, False), (3, seq if name in FIXED_LENGTH else 11, True)]
+    feeds = [{k: v.numpy() for k, v in make_inputs(name, b, n, pad, seed=1).items()} for b, n, pad in runs]
+    assert_bit_identical(run(km, feeds), run(back, feeds))

@@ -164,7 +164,16 @@ public:
             die(str_cat("offset ", *off, " + size ", bytes, " = ", end, " is past the end of the weights ",
                           weights_.path, " (", weights_.size, " bytes)"));
         const unsigned char* p = weights_.data + *off;
-        if (reinterpret_cast<uintptr_t>(p) % type_size(t.type()) != 0) {
+        bool odd_bools = false;
+        if (t.type() == Type::boolean)
+            for (uint64_t i = 0; i < bytes && !odd_bools; ++i) odd_bools = p[i] > 1;
+        if (odd_bools) {
+            // A boolean is one byte 0 or 1 in kiln; any other byte value reads as true.
+            Tensor c(t.type(), t.shape());
+            auto* q = static_cast<unsigned char*>(c.data());
+            for (uint64_t i = 0; i < bytes; ++i) q[i] = p[i] != 0;
+            t = c;
+        } else if (reinterpret_cast<uintptr_t>(p) % type_size(t.type()) != 0) {
             // Packed by an earlier constant of another size: an aligned copy (the bytes are there).
             Tensor c(t.type(), t.shape());
             std::memcpy(c.data(), p, bytes);
@@ -623,7 +632,8 @@ void Reader::read_loop(const Layer& l, op::Loop& f, const Where& lw, int depth) 
             }
         }
     }
-    for (auto& [p, r] : back) {
+    for (auto& edge : back) {
+        int64_t p = edge.first;
         bool fed = std::any_of(f.merged_inputs.begin(), f.merged_inputs.end(),
                                [&](auto& m) { return m.body_parameter_index == p; });
         if (!fed) fail(lw, str_cat("a back edge goes to body Parameter ", p, ", which no port_map input feeds"));

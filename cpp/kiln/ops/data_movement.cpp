@@ -299,7 +299,7 @@ void VariadicSplit::infer(InferContext& ctx) const {
                 KILN_INFER_CHECK(ctx, minus < 0, "split_lengths ", ints(*lengths), " has more than one -1");
                 minus = static_cast<int64_t>(i);
             } else {
-                sum += l;
+                sum = add_saturated(sum, l);
                 outd[i] = Dimension(l);
             }
         }

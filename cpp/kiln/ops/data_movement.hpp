@@ -150,13 +150,13 @@ public:
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 };
 
-// ScatterNDUpdate-4. Inputs: data, indices (integer, [..., k] with k <= rank(data)), updates
+// ScatterNDUpdate-3. Inputs: data, indices (integer, [..., k] with k <= rank(data)), updates
 // (indices.shape[:-1] + data.shape[k:]). Output: data with the indexed slices replaced.
 class ScatterNDUpdate : public Op<ScatterNDUpdate> {
 public:
     ScatterNDUpdate() = default;
     const char* type_name() const override { return "ScatterNDUpdate"; }
-    const char* opset() const override { return "opset4"; }
+    const char* opset() const override { return "opset3"; }
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 };
