@@ -70,8 +70,13 @@ void visit_enum(AttributeVisitor& v, const char* name, E& value,
             value = e;
             return;
         }
+    // The written spelling of each value (the last listed), in order.
     std::string known;
-    for (auto& [e, n] : spellings) known += std::string(known.empty() ? "" : ", ") + n;
+    for (auto it = spellings.begin(); it != spellings.end(); ++it) {
+        bool last = true;
+        for (auto jt = it + 1; jt != spellings.end(); ++jt) last &= !(jt->first == it->first);
+        if (last) known += std::string(known.empty() ? "" : ", ") + it->second;
+    }
     throw ValueError(str_cat("attribute '", name, "' has value '", s, "', expected one of: ", known));
 }
 
