@@ -32,4 +32,5 @@ set(KILN_BINDING_SOURCES
   cpp/bindings/bind_model.cpp
   cpp/bindings/bind_frontend.cpp
   cpp/bindings/bind_runtime.cpp
+  cpp/bindings/bind_io.cpp
 )

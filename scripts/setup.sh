@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything kiln needs on a fresh Debian 12 machine, and is quick when it is all there:
-# Debian packages (oneDNN, GoogleTest), a virtual environment with the pinned Python packages,
+# Debian packages (oneDNN, GoogleTest, pugixml; clang-14 with libFuzzer for the IR reader's fuzz
+# run), a virtual environment with the pinned Python packages,
 # and kiln itself with its C++ unit tests (built by scikit-build-core into the venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 need_apt=()
-for pkg in libdnnl-dev libgtest-dev; do
+for pkg in libdnnl-dev libgtest-dev libpugixml-dev clang-14 libclang-rt-14-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

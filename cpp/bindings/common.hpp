@@ -22,5 +22,6 @@ void init_core(nb::module_& m);
 void init_model(nb::module_& m);
 void init_frontend(nb::module_& m);
 void init_runtime(nb::module_& m);
+void init_io(nb::module_& m);
 
 }  // namespace kiln::bindings

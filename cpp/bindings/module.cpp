@@ -11,11 +11,19 @@ NB_MODULE(_kiln, m) {
                                             "unsupported operation with its torch source line.",
                                             PyExc_RuntimeError, nullptr));
     m.attr("ConversionError") = conversion_error;
+    static nb::object ir_error =
+        nb::borrow(PyErr_NewExceptionWithDoc("kiln.IRError",
+                                            "A fault in an IR file (or a model that cannot be written as "
+                                            "one); the message names the file, the layer and the fault.",
+                                            PyExc_RuntimeError, nullptr));
+    m.attr("IRError") = ir_error;
     nb::register_exception_translator([](const std::exception_ptr& p, void*) {
         try {
             std::rethrow_exception(p);
         } catch (const kiln::ConversionError& e) {
             PyErr_SetString(conversion_error.ptr(), e.what());
+        } catch (const kiln::IRError& e) {
+            PyErr_SetString(ir_error.ptr(), e.what());
         } catch (const kiln::TypeError& e) {
             PyErr_SetString(PyExc_TypeError, e.what());
         } catch (const kiln::ValueError& e) {
@@ -28,4 +36,5 @@ NB_MODULE(_kiln, m) {
     kiln::bindings::init_model(m);
     kiln::bindings::init_frontend(m);
     kiln::bindings::init_runtime(m);
+    kiln::bindings::init_io(m);
 }

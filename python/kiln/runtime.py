@@ -214,12 +214,26 @@ class Core:
 
     available_devices = ["CPU"]
 
-    def compile_model(self, model: Model, device_name: str = "CPU", config: dict | None = None) -> CompiledModel:
+    def compile_model(self, model, device_name: str = "CPU", config: dict | None = None) -> CompiledModel:
+        """Compiles a kiln.Model, or the IR v11 file at a path (str or os.PathLike)."""
         if device_name.upper() != "CPU":
             raise ValueError(f"kiln has one device, 'CPU'; got '{device_name}'")
+        if isinstance(model, (str, os.PathLike)):
+            model = self.read_model(model)
         if not isinstance(model, Model):
-            raise TypeError(f"compile_model takes a kiln.Model (from kiln.convert_model), got {type(model).__name__}")
+            raise TypeError("compile_model takes a kiln.Model (from kiln.convert_model or Core.read_model) or the "
+                            f"path of an IR .xml file, got {type(model).__name__}")
         return CompiledModel(model, config)
+
+    def read_model(self, model, weights=None) -> Model:
+        """A kiln.Model from IR v11 (kiln's own files and OpenVINO's).
+
+        model: the .xml path, or the XML text (str starting with '<', or bytes); weights: the
+        .bin path (default: beside the XML; memory-mapped, not copied) or the weights as bytes /
+        a buffer. Raises kiln.IRError naming the file, the layer and the fault.
+        """
+        from kiln.ir import read_model
+        return read_model(model, weights)
 
     def get_available_devices(self):
         return list(self.available_devices)

@@ -115,6 +115,7 @@ struct AttrStore : AttributeVisitor {
                              std::vector<double>, Type, PartialShape>;
     std::map<std::string, Val> m;
     bool load = false;
+    Direction direction() const override { return load ? Direction::read : Direction::write; }
     template <typename T>
     void io(const char* n, T& v) {
         if (load) v = std::get<T>(m.at(n));

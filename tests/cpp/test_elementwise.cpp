@@ -176,6 +176,7 @@ TEST(ElementwiseInfer, SwishConvertSelect) {
 // Attributes: written to a string map, read back into a default-made node.
 
 struct MapWriter : AttributeVisitor {
+    Direction direction() const override { return Direction::write; }
     std::map<std::string, std::string> m;
     void on(const char* n, bool& v) override { m[n] = v ? "true" : "false"; }
     void on(const char* n, int64_t& v) override { m[n] = std::to_string(v); }
@@ -188,6 +189,7 @@ struct MapWriter : AttributeVisitor {
 };
 
 struct MapReader : AttributeVisitor {
+    Direction direction() const override { return Direction::read; }
     std::map<std::string, std::string> m;
     void on(const char* n, bool& v) override { v = m.at(n) == "true"; }
     void on(const char* n, int64_t& v) override { v = std::stoll(m.at(n)); }

@@ -84,7 +84,8 @@ void expect_floats(const std::vector<float>& got, const std::vector<float>& want
 }
 
 struct Store : AttributeVisitor {
-    bool reading = false;
+    bool load = false;
+    Direction direction() const override { return load ? Direction::read : Direction::write; }
     std::map<std::string, bool> b;
     std::map<std::string, int64_t> i;
     std::map<std::string, double> d;
@@ -95,7 +96,7 @@ struct Store : AttributeVisitor {
     std::map<std::string, PartialShape> p;
     template <typename M, typename V>
     void io(M& m, const char* n, V& v) {
-        if (reading) v = m.at(n);
+        if (load) v = m.at(n);
         else m[n] = v;
     }
     void on(const char* n, bool& v) override { io(b, n, v); }
@@ -113,7 +114,7 @@ void round_trip(T op, const std::string& expect) {
     Store st;
     op.visit_attributes(st);
     T fresh;
-    st.reading = true;
+    st.load = true;
     fresh.visit_attributes(st);
     EXPECT_EQ(fresh.attributes_string(), op.attributes_string());
     EXPECT_EQ(op.attributes_string(), expect);
@@ -149,7 +150,7 @@ TEST(InterpolateAttributes, BadEnumSpelling) {
     Interpolate op;
     op.visit_attributes(st);
     st.s["mode"] = "trilinear";
-    st.reading = true;
+    st.load = true;
     expect_error([&] { op.visit_attributes(st); }, "attribute 'mode' has value 'trilinear'");
 }
 

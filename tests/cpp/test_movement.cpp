@@ -114,7 +114,8 @@ const Type kTypes[] = {Type::u8, Type::f16, Type::f32, Type::i64, Type::boolean,
 
 // Attribute round trip: write every attribute to a store, read it into a fresh op.
 struct Store : AttributeVisitor {
-    bool reading = false;
+    bool load = false;
+    Direction direction() const override { return load ? Direction::read : Direction::write; }
     std::map<std::string, bool> b;
     std::map<std::string, int64_t> i;
     std::map<std::string, double> d;
@@ -125,7 +126,7 @@ struct Store : AttributeVisitor {
     std::map<std::string, PartialShape> p;
     template <typename M, typename V>
     void io(M& m, const char* n, V& v) {
-        if (reading) v = m.at(n);
+        if (load) v = m.at(n);
         else m[n] = v;
     }
     void on(const char* n, bool& v) override { io(b, n, v); }
@@ -143,7 +144,7 @@ void round_trip(T op, const std::string& expect) {
     Store st;
     op.visit_attributes(st);
     T fresh;
-    st.reading = true;
+    st.load = true;
     fresh.visit_attributes(st);
     EXPECT_EQ(fresh.attributes_string(), op.attributes_string());
     EXPECT_EQ(op.attributes_string(), expect);
@@ -177,7 +178,7 @@ TEST(MovementAttributes, RoundTrip) {
 TEST(MovementAttributes, BadEnumSpelling) {
     Store st;
     st.s["mode"] = "pdpdx";
-    st.reading = true;
+    st.load = true;
     Broadcast b;
     expect_error([&] { b.visit_attributes(st); }, "expected one of: numpy, explicit, bidirectional");
 }

@@ -115,6 +115,7 @@ const std::vector<Shape> kAwkwardShapes = {
 // ---- attribute round trips ----
 
 struct Recorder : AttributeVisitor {
+    Direction direction() const override { return Direction::write; }
     std::map<std::string, std::string> values;
     void on(const char* n, bool& v) override { values[n] = v ? "true" : "false"; }
     void on(const char* n, int64_t& v) override { values[n] = std::to_string(v); }
@@ -126,6 +127,7 @@ struct Recorder : AttributeVisitor {
     void on(const char* n, PartialShape& v) override { values[n] = v.to_string(); }
 };
 struct Loader : AttributeVisitor {
+    Direction direction() const override { return Direction::read; }
     std::map<std::string, std::string> values;
     void on(const char* n, bool& v) override { v = values.at(n) == "true"; }
     void on(const char* n, int64_t& v) override { v = std::stoll(values.at(n)); }

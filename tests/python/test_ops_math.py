@@ -887,14 +887,22 @@ def test_unrepresentable_constant_names_its_node():
     assert "constant kiln cannot represent: a torch.complex64 tensor" in msg and "test_ops_math.py" in msg, msg
 
 
-def test_quantized_module_is_a_conversion_error():
-    """Packed quantized parameters (a ScriptObject) end in one ConversionError naming the node
-    and its source line, not a bare TypeError from the constant conversion."""
+def test_quantized_module_packed_params_convert():
+    """Packed quantized parameters (a ScriptObject, once a bare TypeError from the constant
+    conversion) are unpacked into the weights they hold: the model converts by scripting and by
+    tracing and matches torch to within one output quantization step."""
     qm = nn.Sequential(torch.ao.nn.quantized.Quantize(0.1, 0, torch.quint8), torch.ao.nn.quantized.Linear(4, 3),
                        torch.ao.nn.quantized.DeQuantize()).eval()
-    for example in (None, (torch.randn(2, 4),)):
-        msg = _convert_error(qm, example)
-        assert "quantize" in msg, msg
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        want = qm(x).numpy()
+    for example in (None, (x,)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            km = kiln.convert_model(qm, example_input=example, input=[((2, 4), torch.float32)])
+        got = kiln.Core().compile_model(km, "CPU")(x.numpy())[0]
+        step = qm[1].scale
+        assert np.abs(got - want).max() <= step * 1.01, (got, want)
 
 
 class EmptyMatrixConstant(nn.Module):

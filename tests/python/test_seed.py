@@ -52,6 +52,31 @@ def test_seed_sample(sample):
     assert np.abs(got - ref).max() <= 1e-3 * np.abs(ref).max()
 
 
+# The seed's last step of conversion: `serialize(ov_model, str(ir_model_xml))`, with its import
+# changed; the IR it writes is read back (by kiln and by OpenVINO) and runs as the model did.
+SAMPLE_SERIALIZE = """
+from kiln import serialize
+serialize(ov_model, str(ir_model_xml))
+"""
+
+
+def test_seed_serialize(tmp_path):
+    scope = {}
+    with mock.patch("torchvision.models._api.load_state_dict_from_url", _random_weights), \
+            pytest.warns(UserWarning, match="pretrained"):
+        exec(textwrap.dedent(SAMPLE_2), scope)
+    scope["ir_model_xml"] = tmp_path / "resnet50.xml"
+    exec(textwrap.dedent(SAMPLE_SERIALIZE), scope)
+    assert (tmp_path / "resnet50.bin").exists()
+    x = np.random.default_rng(0).standard_normal((1, 3, 100, 100), dtype=np.float32)
+    want = kiln.Core().compile_model(scope["ov_model"], "CPU")(x)[0]
+    got = kiln.Core().compile_model(str(scope["ir_model_xml"]), "CPU")(x)[0]
+    assert np.array_equal(got, want)
+    ov = pytest.importorskip("openvino")
+    o = ov.Core().compile_model(str(scope["ir_model_xml"]), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
+    assert np.abs(o - want).max() <= 1e-3 * np.abs(want).max()
+
+
 # The seed's BERT walk-through, steps 1, 2 and 4 (step 3, INT8 quantization, is not in kiln yet).
 # Step 1 loads trained weights (`from_pretrained`), which no machine here can download: the model
 # is bert-base from its config with random weights instead; the other lines are the seed's own.

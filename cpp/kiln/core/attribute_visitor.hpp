@@ -19,6 +19,14 @@ class Model;
 
 class AttributeVisitor {
 public:
+    // Which way values flow. write: the visitor takes the op's values and leaves them as they are
+    // (the IR writer, equality, hashing, the text dump). read: the visitor gives the op new values
+    // (the IR reader); an op whose other state depends on its attributes (Constant's tensor)
+    // rebuilds it only then. Every visitor says which it is.
+    enum class Direction { write, read };
+    virtual Direction direction() const = 0;
+    bool reading() const { return direction() == Direction::read; }
+
     virtual ~AttributeVisitor() = default;
     virtual void on(const char* name, bool& v) = 0;
     virtual void on(const char* name, int64_t& v) = 0;
@@ -34,7 +42,21 @@ public:
     virtual void on_body(const char* name, std::shared_ptr<Model>& body) { (void)name; (void)body; }
 };
 
-// Visits an enum attribute through its IR spelling.
+// ASCII case-insensitive equality (enum spellings: OpenVINO writes "INSIDE_SQRT" where the
+// specification says "inside_sqrt"; both read).
+inline bool iequals(const std::string& a, const char* b) {
+    size_t i = 0;
+    for (; i < a.size() && b[i]; ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return i == a.size() && !b[i];
+}
+
+// Visits an enum attribute through its IR spelling. Writing gives the last spelling listed for
+// the value; reading takes any listed spelling, in any letter case.
 template <typename E>
 void visit_enum(AttributeVisitor& v, const char* name, E& value,
                 std::initializer_list<std::pair<E, const char*>> spellings) {
@@ -42,13 +64,19 @@ void visit_enum(AttributeVisitor& v, const char* name, E& value,
     for (auto& [e, n] : spellings)
         if (e == value) s = n;
     v.on(name, s);
+    if (!v.reading()) return;
     for (auto& [e, n] : spellings)
-        if (s == n) {
+        if (iequals(s, n)) {
             value = e;
             return;
         }
+    // The written spelling of each value (the last listed), in order.
     std::string known;
-    for (auto& [e, n] : spellings) known += std::string(known.empty() ? "" : ", ") + n;
+    for (auto it = spellings.begin(); it != spellings.end(); ++it) {
+        bool last = true;
+        for (auto jt = it + 1; jt != spellings.end(); ++jt) last &= !(jt->first == it->first);
+        if (last) known += std::string(known.empty() ? "" : ", ") + it->second;
+    }
     throw ValueError(str_cat("attribute '", name, "' has value '", s, "', expected one of: ", known));
 }
 

@@ -27,6 +27,13 @@ public:
     using Error::Error;
 };
 
+// A fault in an IR file (maps to kiln.IRError): the message names the file, the layer (id and
+// name) when there is one, and the fault.
+class IRError : public Error {
+public:
+    using Error::Error;
+};
+
 namespace detail {
 inline void stream_all(std::ostringstream&) {}
 template <typename T, typename... R>

@@ -21,6 +21,9 @@ std::vector<std::string> Model::output_names(size_t i) const {
     auto& r = results_.at(i);
     std::vector<std::string> names;
     if (!r->name().empty()) names.push_back(r->name());
+    // Names a file gave the output itself (IR v11's output_names on a Result).
+    for (auto& n : r->output_names(0))
+        if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
     // A graph input returned as an output keeps its names to itself (they would name the input).
     auto& in = r->input(0);
     if (!dynamic_cast<const op::Parameter*>(in.node.get()))
@@ -46,10 +49,8 @@ int64_t Model::output_index(const std::string& name) const {
     for (size_t i = 0; i < results_.size(); ++i)
         if (results_[i]->name() == name) return static_cast<int64_t>(i);
     for (size_t i = 0; i < results_.size(); ++i) {
-        auto& in = results_[i]->input(0);
-        auto& names = in.node->output_names(in.index);
-        if (std::find(names.begin(), names.end(), name) != names.end() || results_[i]->name() == name)
-            return static_cast<int64_t>(i);
+        auto names = output_names(i);
+        if (std::find(names.begin(), names.end(), name) != names.end()) return static_cast<int64_t>(i);
     }
     return -1;
 }
@@ -215,5 +216,57 @@ void validate_model(const Model& m) {
         }
     }
 }
+
+std::string graph_difference(const Model& a, const Model& b) {
+    if (&a == &b) return {};
+    auto oa = a.ordered_ops(), ob = b.ordered_ops();
+    if (oa.size() != ob.size()) return str_cat(oa.size(), " nodes vs ", ob.size());
+    if (a.parameters().size() != b.parameters().size() || a.results().size() != b.results().size())
+        return "a different number of parameters or results";
+    std::unordered_map<const Node*, size_t> ia, ib;
+    for (size_t i = 0; i < oa.size(); ++i) {
+        ia[oa[i].get()] = i;
+        ib[ob[i].get()] = i;
+    }
+    for (size_t i = 0; i < oa.size(); ++i) {
+        Node& x = *oa[i];
+        Node& y = *ob[i];
+        auto at = [&] { return str_cat("node ", i, " [", x.type_name(), " ", x.name(), "] vs [", y.type_name(), " ", y.name(), "]: "); };
+        if (x.num_inputs() != y.num_inputs() || x.num_outputs() != y.num_outputs()) return at() + "inputs or outputs differ in number";
+        if (!same_attributes(x, y)) {
+            auto bx = x.bodies(), by = y.bodies();
+            for (size_t k = 0; k < bx.size() && k < by.size(); ++k)
+                if (bx[k] && by[k]) {
+                    std::string d = graph_difference(*bx[k], *by[k]);
+                    if (!d.empty()) return at() + str_cat("body ", k, ": ", d);
+                }
+            return at() + "attributes {" + x.attributes_string() + "} vs {" + y.attributes_string() + "}";
+        }
+        for (size_t k = 0; k < x.num_inputs(); ++k) {
+            auto& p = x.input(k);
+            auto& q = y.input(k);
+            if (p.index != q.index || ia.at(p.node.get()) != ib.at(q.node.get())) return at() + str_cat("input ", k, " differs");
+        }
+        for (size_t k = 0; k < x.num_outputs(); ++k) {
+            if (x.output_type(k) != y.output_type(k) || x.output_shape(k) != y.output_shape(k))
+                return at() + str_cat("output ", k, " ", type_name(x.output_type(k)), x.output_shape(k).to_string(), " vs ",
+                                      type_name(y.output_type(k)), y.output_shape(k).to_string());
+            if (x.output_names(k) != y.output_names(k)) {
+                std::string nx, ny;
+                for (auto& n : x.output_names(k)) nx += n + ",";
+                for (auto& n : y.output_names(k)) ny += n + ",";
+                return at() + str_cat("output ", k, " names {", nx, "} vs {", ny, "}");
+            }
+        }
+    }
+    for (size_t i = 0; i < a.parameters().size(); ++i)
+        if (ia.at(a.parameters()[i].get()) != ib.at(b.parameters()[i].get())) return str_cat("parameter ", i, " differs");
+    for (size_t i = 0; i < a.results().size(); ++i)
+        if (ia.at(a.results()[i].get()) != ib.at(b.results()[i].get()) || a.output_names(i) != b.output_names(i))
+            return str_cat("result ", i, " differs");
+    return {};
+}
+
+bool same_graph(const Model& a, const Model& b) { return graph_difference(a, b).empty(); }
 
 }  // namespace kiln

@@ -56,6 +56,13 @@ void replace_output(const Model& m, const Output& from, const Output& to);
 // For each output of each node: the (consumer, input index) pairs that read it.
 std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m);
 
+// Two graphs are the same when their nodes, in topological order, have the same types, opsets,
+// typed attributes (bodies compared the same way), wiring, output types, shapes and tensor names,
+// and the same parameters and results in the same order. Node names are not compared.
+bool same_graph(const Model& a, const Model& b);
+// The first difference same_graph finds, described; empty when the graphs are the same.
+std::string graph_difference(const Model& a, const Model& b);
+
 // Checks the graph's invariants (connected inputs, results reachable, parameters used as
 // declared, acyclic, shapes consistent with re-inference). Throws kiln::Error naming the fault.
 void validate_model(const Model& m);

@@ -75,9 +75,14 @@ class Node : public std::enable_shared_from_this<Node> {
 public:
     virtual ~Node() = default;
 
-    // IR type name and opset, e.g. "Convolution", "opset1".
+    // IR type name and opset, e.g. "Convolution", "opset1". kiln-internal ops have opset "kiln".
     virtual const char* type_name() const = 0;
     virtual const char* opset() const = 0;
+    // The opset version, the number in opset() ("opset8" -> 8); 0 for kiln-internal ops. An op
+    // with several versions in the specification is one class whose opset() follows a version
+    // field (MaxPool-1, -8 and -14 are op::MaxPool with opset_version 1, 8 or 14); the op factory
+    // (core/op_factory.hpp) makes each.
+    int64_t version() const;
     virtual void visit_attributes(AttributeVisitor&) {}
     // Pure shape/type inference.
     virtual void infer(InferContext& ctx) const = 0;
@@ -172,8 +177,13 @@ template <typename... A>
     throw ValueError(str_cat("[", node_.type_name(), " ", node_.name(), "] ", a...));
 }
 
-// Attribute equality (through visit_attributes) and type; used by passes and tests.
+// Attribute equality (through visit_attributes) and type: typed values are compared (doubles bit
+// for bit, tensors by type, shape and bytes, bodies as graphs), never their printed text.
 bool same_attributes(Node& a, Node& b);
+// A hash consistent with same_attributes (type name, opset and every typed attribute value).
+size_t attributes_hash(Node& n);
+// The static string "opsetN" for a version (versions 1 to 64).
+const char* opset_name(int64_t version);
 
 // Runs f() and rethrows a kiln error from it with the node's torch source line appended, keeping
 // the error's type (a ValueError stays a ValueError): errors met while re-inferring or folding a

@@ -1,14 +1,32 @@
 #include "kiln/core/shape.hpp"
 
+#include <limits>
 #include <sstream>
 
 #include "kiln/core/error.hpp"
 
 namespace kiln {
 
+namespace {
+// Dimension arithmetic saturates instead of overflowing: shapes come from files and users, and a
+// product past int64 is a size nothing can hold anyway (allocating it fails cleanly).
+constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+int64_t sat_mul(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? ((a < 0) != (b < 0) ? std::numeric_limits<int64_t>::min() : kHuge) : r;
+}
+int64_t sat_add(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (a < 0 ? std::numeric_limits<int64_t>::min() : kHuge) : r;
+}
+}  // namespace
+
+int64_t add_saturated(int64_t a, int64_t b) { return sat_add(a, b); }
+int64_t mul_saturated(int64_t a, int64_t b) { return sat_mul(a, b); }
+
 int64_t shape_size(const Shape& s) {
     int64_t n = 1;
-    for (auto d : s) n *= d;
+    for (auto d : s) n = sat_mul(n, d);
     return n;
 }
 
@@ -39,13 +57,13 @@ std::optional<Dimension> Dimension::merge(const Dimension& a, const Dimension& b
 }
 
 Dimension Dimension::operator+(const Dimension& o) const {
-    int64_t hi = (max_ < 0 || o.max_ < 0) ? -1 : max_ + o.max_;
-    return Dimension(min_ + o.min_, hi);
+    int64_t hi = (max_ < 0 || o.max_ < 0) ? -1 : sat_add(max_, o.max_);
+    return Dimension(sat_add(min_, o.min_), hi);
 }
 
 Dimension Dimension::operator*(const Dimension& o) const {
-    int64_t hi = (max_ < 0 || o.max_ < 0) ? -1 : max_ * o.max_;
-    return Dimension(min_ * o.min_, hi);
+    int64_t hi = (max_ < 0 || o.max_ < 0) ? -1 : sat_mul(max_, o.max_);
+    return Dimension(sat_mul(min_, o.min_), hi);
 }
 
 std::string Dimension::to_string() const {

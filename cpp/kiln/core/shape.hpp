@@ -10,7 +10,11 @@ namespace kiln {
 
 using Shape = std::vector<int64_t>;  // a fully known shape
 
-int64_t shape_size(const Shape& s);  // product of dims; 1 for a scalar
+int64_t shape_size(const Shape& s);  // product of dims; 1 for a scalar; saturates at INT64_MAX
+// Integer arithmetic on sizes that saturates at the int64 limits instead of overflowing (values
+// from files and users can be anything; a saturated size is one nothing can hold).
+int64_t add_saturated(int64_t a, int64_t b);
+int64_t mul_saturated(int64_t a, int64_t b);
 std::string to_string(const Shape& s);
 
 // One dimension: the interval [min, max]; max == -1 means unbounded. Static when min == max.

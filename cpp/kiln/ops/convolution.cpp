@@ -44,7 +44,7 @@ Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, 
         int64_t span = padded - extent;
         bool ceil = ceil_mode && pad != PadType::valid;
         int64_t o = (ceil ? ceil_div(span, stride) : span / stride) + 1;
-        if (ceil && torch_ceil && pad == PadType::explicit_pad && (o - 1) * stride >= v + pad_begin) --o;
+        if (ceil && torch_ceil && o > 1 && pad == PadType::explicit_pad && (o - 1) * stride >= v + pad_begin) --o;
         return o;
     };
     int64_t lo = one(in.get_min_length());

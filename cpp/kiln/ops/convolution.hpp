@@ -36,7 +36,8 @@ namespace window {
 std::vector<int64_t> per_axis(const InferContext& ctx, const std::vector<int64_t>& v, size_t n,
                               int64_t fill, const char* what);
 
-// Output size along one axis for a window of `extent` = (k - 1) * dilation + 1.
+// Output size along one axis for a window of `extent` = (k - 1) * dilation + 1. torch_ceil (with
+// ceil_mode): a last window that would start in the end padding is not counted.
 Dimension out_dim(const InferContext& ctx, const Dimension& in, int64_t extent, int64_t stride,
                   int64_t pad_begin, int64_t pad_end, PadType pad, bool ceil_mode, size_t axis,
                   bool torch_ceil = false);

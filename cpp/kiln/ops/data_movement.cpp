@@ -299,7 +299,7 @@ void VariadicSplit::infer(InferContext& ctx) const {
                 KILN_INFER_CHECK(ctx, minus < 0, "split_lengths ", ints(*lengths), " has more than one -1");
                 minus = static_cast<int64_t>(i);
             } else {
-                sum += l;
+                sum = add_saturated(sum, l);
                 outd[i] = Dimension(l);
             }
         }
@@ -327,10 +327,15 @@ void VariadicSplit::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>&
 // ---------------------------------------------------------------------------------------------
 // Gather
 
-void Gather::visit_attributes(AttributeVisitor& v) { v.on("batch_dims", batch_dims); }
+void Gather::visit_attributes(AttributeVisitor& v) {
+    if (opset_version >= 7) v.on("batch_dims", batch_dims);
+}
 
 void Gather::infer(InferContext& ctx) const {
     ctx.check_inputs(3);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 7 || opset_version == 8, "opset version ",
+                     opset_version, " does not exist (1, 7, 8)");
+    KILN_INFER_CHECK(ctx, opset_version >= 7 || batch_dims == 0, "Gather-1 has no batch_dims, got ", batch_dims);
     check_integral(ctx, 1, "indices");
     check_integral(ctx, 2, "axis");
     const PartialShape& data = ctx.input_shape(0);

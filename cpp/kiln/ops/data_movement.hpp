@@ -60,8 +60,8 @@ public:
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 };
 
-// Gather-8. Inputs: data, indices (integer, any shape; negative counts from the end; out of range
-// gives zeros), axis (integer scalar). The first batch_dims dims of data and indices are shared
+// Gather-8 (and -7, and -1: batch_dims 0, no attribute). Inputs: data, indices (integer, any
+// shape; negative counts from the end; out of range gives zeros), axis (integer scalar). The first batch_dims dims of data and indices are shared
 // batches (negative batch_dims counts from the indices rank).
 // Output: data[:axis] + indices[batch_dims:] + data[axis+1:].
 class Gather : public Op<Gather> {
@@ -69,12 +69,13 @@ public:
     Gather() = default;
     explicit Gather(int64_t batch_dims) : batch_dims(batch_dims) {}
     const char* type_name() const override { return "Gather"; }
-    const char* opset() const override { return "opset8"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 
     int64_t batch_dims = 0;
+    int64_t opset_version = 8;  // 1, 7 or 8
 };
 
 // StridedSlice-1. Inputs: data, begin, end [, strides] (1D integer of equal length). Masks are
@@ -122,20 +123,21 @@ public:
 
 enum class PadMode { constant, edge, reflect, symmetric };
 
-// Pad-12. Inputs: data, pads_begin, pads_end (1D integer of length rank; negative pads remove
-// elements) [, pad_value (scalar, constant mode)]. Output dim i = dim i + begin[i] + end[i].
+// Pad-12 (and Pad-1, whose pads must not be negative). Inputs: data, pads_begin, pads_end (1D
+// integer of length rank; negative pads remove elements) [, pad_value (scalar, constant mode)]. Output dim i = dim i + begin[i] + end[i].
 // reflect needs pads < dim, symmetric pads <= dim.
 class Pad : public Op<Pad> {
 public:
     Pad() = default;
     explicit Pad(PadMode pad_mode) : pad_mode(pad_mode) {}
     const char* type_name() const override { return "Pad"; }
-    const char* opset() const override { return "opset12"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 
     PadMode pad_mode = PadMode::constant;
+    int64_t opset_version = 12;  // 1 or 12
 };
 
 // Roll-7. Inputs: data, shift, axes (0D/1D integer; a scalar shift applies to every axis; axes

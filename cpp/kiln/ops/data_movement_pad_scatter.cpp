@@ -36,6 +36,12 @@ void Pad::visit_attributes(AttributeVisitor& v) {
 
 void Pad::infer(InferContext& ctx) const {
     ctx.check_inputs(3, 4);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 12, "opset version ", opset_version,
+                     " does not exist (1, 12)");
+    if (opset_version == 1)
+        for (size_t i : {size_t{1}, size_t{2}})
+            if (auto p = known_ints(ctx, i))
+                for (auto x : *p) KILN_INFER_CHECK(ctx, x >= 0, "Pad-1 takes no negative pads, got ", x);
     check_integral(ctx, 1, "pads_begin");
     check_integral(ctx, 2, "pads_end");
     const PartialShape& in = ctx.input_shape(0);

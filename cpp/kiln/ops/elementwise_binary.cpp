@@ -225,13 +225,6 @@ bool compare(T a, T b) {
     else static_assert(sizeof(T) == 0, "not a comparison op");
 }
 
-template <typename Derived>
-bool logical(bool a, bool b) {
-    if constexpr (std::is_same_v<Derived, LogicalAnd>) return a && b;
-    else if constexpr (std::is_same_v<Derived, LogicalOr>) return a || b;
-    else return a != b;
-}
-
 template <typename Derived, typename T>
 T bitwise(T a, T b) {
     if constexpr (std::is_same_v<T, bool>) {
@@ -243,6 +236,13 @@ T bitwise(T a, T b) {
         else if constexpr (std::is_same_v<Derived, BitwiseOr>) return static_cast<T>(a | b);
         else return static_cast<T>(a ^ b);
     }
+}
+
+template <typename Derived>
+bool logical(bool a, bool b) {
+    if constexpr (std::is_same_v<Derived, LogicalAnd>) return a && b;
+    else if constexpr (std::is_same_v<Derived, LogicalOr>) return a || b;
+    else return a != b;
 }
 
 template <typename Derived, typename T>

@@ -234,6 +234,7 @@ void Clamp::infer(InferContext& ctx) const {
 }
 
 void Gelu::visit_attributes(AttributeVisitor& v) {
+    if (opset_version < 7) return;
     // The last spelling of a value is the one written.
     visit_enum(v, "approximation_mode", approximation_mode,
                {{GeluApproximation::erf, "erf"},

@@ -213,16 +213,18 @@ enum class GeluApproximation { erf, tanh };
 
 // erf:  0.5 * x * (1 + erf(x / sqrt(2)))
 // tanh: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+// Gelu-7, and Gelu-2 (erf only, no attribute).
 class Gelu : public UnaryElementwise<Gelu, UnaryKind::floating> {
 public:
     Gelu() = default;
     explicit Gelu(GeluApproximation mode) : approximation_mode(mode) {}
     const char* type_name() const override { return "Gelu"; }
-    const char* opset() const override { return "opset7"; }
+    const char* opset() const override { return opset_name(opset_version); }
     // Written as "ERF" / "TANH"; the spec's lower-case spellings are read too.
     void visit_attributes(AttributeVisitor& v) override;
 
     GeluApproximation approximation_mode = GeluApproximation::erf;
+    int64_t opset_version = 7;  // 2 or 7
 };
 
 enum class RoundMode { half_to_even, half_away_from_zero };

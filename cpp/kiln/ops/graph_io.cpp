@@ -19,9 +19,12 @@ void Constant::visit_attributes(AttributeVisitor& v) {
     v.on("element_type", t);
     PartialShape s(value.shape());
     v.on("shape", s);
-    if (t != value.type() || !s.is_static() || s.to_shape() != value.shape()) {
-        // Reading: the visitor changed type/shape; the tensor arrives next through on_tensor.
-        value = Tensor(t, s.to_shape());
+    if (v.reading()) {
+        // The tensor's type and shape, without memory: on_tensor gives it its data (the IR
+        // reader maps it from the .bin file after checking the file holds that many bytes).
+        if (t == Type::dynamic) throw ValueError("Constant: element_type must not be dynamic");
+        if (!s.is_static()) throw ValueError(str_cat("Constant: shape must be static, got ", s.to_string()));
+        value = Tensor(t, s.to_shape(), nullptr, nullptr);
     }
     v.on_tensor("value", value);
 }

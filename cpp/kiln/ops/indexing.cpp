@@ -121,11 +121,13 @@ void TopK::visit_attributes(AttributeVisitor& v) {
     visit_enum(v, "mode", mode, {{Mode::max, "max"}, {Mode::min, "min"}});
     visit_enum(v, "sort", sort, {{Sort::value, "value"}, {Sort::index, "index"}, {Sort::none, "none"}});
     v.on("index_element_type", index_element_type);
-    v.on("stable", stable);
+    if (opset_version >= 11) v.on("stable", stable);
 }
 
 void TopK::infer(InferContext& ctx) const {
     ctx.check_inputs(2);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 3 || opset_version == 11, "opset version ",
+                     opset_version, " does not exist (1, 3, 11)");
     check_integral(ctx, 1, "k");
     KILN_INFER_CHECK(ctx, index_element_type == Type::i32 || index_element_type == Type::i64,
                      "index_element_type must be i32 or i64, got ", kiln::type_name(index_element_type));

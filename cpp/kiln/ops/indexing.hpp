@@ -45,7 +45,7 @@ public:
     int64_t batch_dims = 0;
 };
 
-// TopK-11. Inputs: data, k (integer scalar). Outputs: values, indices (index_element_type), both
+// TopK-11 (and -1 and -3, which have no `stable` attribute). Inputs: data, k (integer scalar). Outputs: values, indices (index_element_type), both
 // with data's shape but k on `axis`. mode max|min picks the largest|smallest; sort value|index|none
 // orders the k results (none: as value). stable keeps equal values in index order (kiln always
 // does: ties are broken by the lower index, which is what torch's argmax/argmin/topk give).
@@ -57,7 +57,7 @@ public:
     TopK(int64_t axis, Mode mode, Sort sort, Type index_element_type = Type::i64, bool stable = true)
         : axis(axis), mode(mode), sort(sort), index_element_type(index_element_type), stable(stable) {}
     const char* type_name() const override { return "TopK"; }
-    const char* opset() const override { return "opset11"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
@@ -67,6 +67,7 @@ public:
     Sort sort = Sort::value;
     Type index_element_type = Type::i64;
     bool stable = true;
+    int64_t opset_version = 11;  // 1, 3 or 11
 };
 
 // NonZero-3. Input: data (any type, any rank; a scalar counts as one element of a 1-D tensor).

@@ -1,5 +1,7 @@
 #include "kiln/ops/normalization.hpp"
 
+#include "kiln/ops/infer_util.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -95,7 +97,12 @@ void infer_axes_normalization(InferContext& ctx) {
 
 // ---- Softmax, LogSoftmax ----
 
-void Softmax::infer(InferContext& ctx) const { infer_softmax_like(ctx, axis); }
+void Softmax::infer(InferContext& ctx) const {
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 8, "opset version ", opset_version,
+                     " does not exist (1, 8)");
+    KILN_INFER_CHECK(ctx, opset_version == 8 || axis >= 0, "Softmax-1 takes a non-negative axis, got ", axis);
+    infer_softmax_like(ctx, axis);
+}
 
 void Softmax::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
     const int64_t a = checked_axis(*this, axis, in[0].rank());

@@ -7,18 +7,20 @@
 
 namespace kiln::op {
 
-// exp(x - max) / sum(exp(x - max)) along `axis` (negative counts from the end). Float data.
+// exp(x - max) / sum(exp(x - max)) along `axis` (negative counts from the end; Softmax-1 takes
+// only axes in [0, rank)). Float data. Softmax-8 and Softmax-1.
 class Softmax : public Op<Softmax> {
 public:
     Softmax() = default;
     explicit Softmax(int64_t axis) : axis(axis) {}
     const char* type_name() const override { return "Softmax"; }
-    const char* opset() const override { return "opset8"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override { v.on("axis", axis); }
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 
     int64_t axis = 1;
+    int64_t opset_version = 8;  // 1 or 8
 };
 
 // x - max - log(sum(exp(x - max))) along `axis` (negative counts from the end). Float data.

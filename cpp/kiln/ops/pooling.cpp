@@ -1,4 +1,5 @@
 #include "kiln/ops/pooling.hpp"
+#include "kiln/ops/infer_util.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -239,19 +240,27 @@ window::Geometry pool_geometry(const Shape& data, const Shape& out,
 
 void MaxPool::visit_attributes(AttributeVisitor& v) {
     v.on("strides", strides);
-    v.on("dilations", dilations);
+    if (opset_version >= 8) v.on("dilations", dilations);
     v.on("pads_begin", pads_begin);
     v.on("pads_end", pads_end);
     v.on("kernel", kernel);
     visit_rounding_type(v, "rounding_type", rounding_type);
     visit_pad_type(v, "auto_pad", auto_pad);
-    v.on("index_element_type", index_element_type);
-    v.on("axis", axis);
+    if (opset_version >= 8) {
+        v.on("index_element_type", index_element_type);
+        v.on("axis", axis);
+    }
 }
 
 void MaxPool::infer(InferContext& ctx) const {
-    auto s = infer_pool(ctx, kernel, strides, dilations, pads_begin, pads_end, auto_pad,
-                        rounding_type);
+    KILN_INFER_CHECK(ctx, version() == 1 || version() == 8 || version() == 14,
+                     "opset version ", version(), " does not exist (1, 8, 14)");
+    auto s = infer_pool(ctx, kernel, strides, version() >= 8 ? dilations : std::vector<int64_t>{}, pads_begin,
+                        pads_end, auto_pad, rounding_type);
+    if (version() == 1) {
+        ctx.set_output(0, ctx.input_type(0), s);
+        return;
+    }
     check_index_type(ctx, index_element_type);
     if (s.rank_is_static()) {
         int64_t r = s.rank();
@@ -294,8 +303,9 @@ void AvgPool::visit_attributes(AttributeVisitor& v) {
 }
 
 void AvgPool::infer(InferContext& ctx) const {
-    auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad,
-                        rounding_type);
+    KILN_INFER_CHECK(ctx, version() == 1 || version() == 14, "opset version ", version(),
+                     " does not exist (1, 14)");
+    auto s = infer_pool(ctx, kernel, strides, {}, pads_begin, pads_end, auto_pad, rounding_type);
     ctx.set_output(0, ctx.input_type(0), s);
 }
 

@@ -1,14 +1,13 @@
-// Pooling: MaxPool (opset8), AvgPool (opset1), AdaptiveAvgPool and AdaptiveMaxPool (opset8).
-// Data is [N, C, spatial...] with 1 to 3 spatial axes; pooling runs over the spatial axes.
-// MaxPool and AvgPool take f32, f64, i64 and i32 (an integer average is the window sum
-// divided by the count, truncated toward zero as torch's integer pooling does); the adaptive
-// pools take f32 and f64.
+// Pooling: MaxPool (opsets 1, 8, 14), AvgPool (opsets 1, 14), AdaptiveAvgPool and AdaptiveMaxPool
+// (opset8). Data is [N, C, spatial...] with 1 to 3 spatial axes; pooling runs over the spatial axes.
+// The -14 versions add rounding_type ceil_torch (see RoundingType).
 #pragma once
 #include "kiln/ops/convolution.hpp"
 
 namespace kiln::op {
 
-// MaxPool-8 (MaxPool-14 with rounding_type ceil_torch). One input; outputs: values, and indices (index_element_type) of each maximum,
+// MaxPool-8 (and -14, and -1: values only, no dilations, index_element_type or axis).
+// One input; outputs: values, and indices (index_element_type) of each maximum,
 // flattened over the input axes from `axis` on (axis 0: over the whole tensor). Padding
 // counts as -inf; a window that sees only padding (possible under ceil rounding) gives the
 // lowest finite value and index 0.
@@ -25,8 +24,10 @@ public:
           kernel(std::move(kernel)), rounding_type(rounding_type), auto_pad(auto_pad),
           index_element_type(index_element_type), axis(axis) {}
     const char* type_name() const override { return "MaxPool"; }
-    // ceil_torch rounding is MaxPool-14's.
-    const char* opset() const override { return rounding_type == RoundingType::ceil_torch ? "opset14" : "opset8"; }
+    // The version field, raised to 14 by rounding_type ceil_torch (MaxPool-14's).
+    const char* opset() const override {
+        return opset_name(rounding_type == RoundingType::ceil_torch ? std::max<int64_t>(opset_version, 14) : opset_version);
+    }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
@@ -39,9 +40,10 @@ public:
     PadType auto_pad = PadType::explicit_pad;
     Type index_element_type = Type::i64;
     int64_t axis = 0;
+    int64_t opset_version = 8;  // 1, 8 or 14
 };
 
-// AvgPool-1 (AvgPool-14 with rounding_type ceil_torch). exclude_pad (IR "exclude-pad"): padded elements are not counted in the divisor;
+// AvgPool-1 (and -14: rounding_type ceil_torch). exclude_pad (IR "exclude-pad"): padded elements are not counted in the divisor;
 // otherwise the divisor counts the window clipped to the padded input (pads_end included,
 // the extra reach of ceil rounding not).
 class AvgPool : public Op<AvgPool> {
@@ -55,8 +57,10 @@ public:
           pads_end(std::move(pads_end)), kernel(std::move(kernel)), exclude_pad(exclude_pad),
           rounding_type(rounding_type), auto_pad(auto_pad) {}
     const char* type_name() const override { return "AvgPool"; }
-    // ceil_torch rounding is AvgPool-14's.
-    const char* opset() const override { return rounding_type == RoundingType::ceil_torch ? "opset14" : "opset1"; }
+    // The version field, raised to 14 by rounding_type ceil_torch (AvgPool-14's).
+    const char* opset() const override {
+        return opset_name(rounding_type == RoundingType::ceil_torch ? std::max<int64_t>(opset_version, 14) : opset_version);
+    }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
@@ -65,6 +69,7 @@ public:
     bool exclude_pad = false;
     RoundingType rounding_type = RoundingType::floor;
     PadType auto_pad = PadType::explicit_pad;
+    int64_t opset_version = 1;  // 1 or 14
 };
 
 // AdaptiveAvgPool-8. Inputs: data, output spatial shape (i32/i64, one value per spatial axis).

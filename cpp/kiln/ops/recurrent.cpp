@@ -28,6 +28,13 @@ C activate(RecurrentActivation a, C v) {
 
 }  // namespace
 
+void RecurrentBase::default_activations(RecurrentKind kind) {
+    if (!activations.empty()) return;
+    if (kind == RecurrentKind::lstm) activations = {"sigmoid", "tanh", "tanh"};
+    else if (kind == RecurrentKind::gru) activations = {"sigmoid", "tanh"};
+    else activations = {"tanh"};
+}
+
 void RecurrentBase::visit_base(AttributeVisitor& v) {
     v.on("hidden_size", hidden_size);
     // The IR spells the list as one comma-separated string, as OpenVINO's does.

@@ -53,7 +53,7 @@ struct RecurrentSpec {
 class RecurrentBase : public Node {
 public:
     int64_t hidden_size = 0;
-    std::vector<std::string> activations;  // empty: the kind's defaults
+    std::vector<std::string> activations;  // set to the kind's defaults by every constructor
     std::vector<double> activations_alpha, activations_beta;
     double clip = 0;
 
@@ -62,6 +62,9 @@ public:
     virtual bool is_sequence() const = 0;
 
 protected:
+    // The specification's defaults: LSTM sigmoid, tanh, tanh; GRU sigmoid, tanh; RNN tanh. An op
+    // holds them explicitly, so that a file states them (OpenVINO's reader needs the list).
+    void default_activations(RecurrentKind kind);
     void visit_base(AttributeVisitor& v);
     RecurrentSpec base_spec(RecurrentKind kind) const;  // throws on a bad activation name
     void infer_recurrent(InferContext& ctx) const;
@@ -85,8 +88,11 @@ public:
 
 class LSTMSequence : public RecurrentOp<LSTMSequence> {
 public:
-    LSTMSequence() = default;
-    LSTMSequence(int64_t hidden, RecurrentDirection d) : direction(d) { hidden_size = hidden; }
+    LSTMSequence() { default_activations(RecurrentKind::lstm); }
+    LSTMSequence(int64_t hidden, RecurrentDirection d) : direction(d) {
+        hidden_size = hidden;
+        default_activations(RecurrentKind::lstm);
+    }
     const char* type_name() const override { return "LSTMSequence"; }
     const char* opset() const override { return "opset5"; }
     void visit_attributes(AttributeVisitor& v) override;
@@ -97,9 +103,10 @@ public:
 
 class GRUSequence : public RecurrentOp<GRUSequence> {
 public:
-    GRUSequence() = default;
+    GRUSequence() { default_activations(RecurrentKind::gru); }
     GRUSequence(int64_t hidden, RecurrentDirection d, bool lbr) : direction(d), linear_before_reset(lbr) {
         hidden_size = hidden;
+        default_activations(RecurrentKind::gru);
     }
     const char* type_name() const override { return "GRUSequence"; }
     const char* opset() const override { return "opset5"; }
@@ -112,10 +119,11 @@ public:
 
 class RNNSequence : public RecurrentOp<RNNSequence> {
 public:
-    RNNSequence() = default;
+    RNNSequence() { default_activations(RecurrentKind::rnn); }
     RNNSequence(int64_t hidden, RecurrentDirection d, std::vector<std::string> acts = {}) : direction(d) {
         hidden_size = hidden;
         activations = std::move(acts);
+        default_activations(RecurrentKind::rnn);
     }
     const char* type_name() const override { return "RNNSequence"; }
     const char* opset() const override { return "opset5"; }
@@ -127,8 +135,11 @@ public:
 
 class LSTMCell : public RecurrentOp<LSTMCell> {
 public:
-    LSTMCell() = default;
-    explicit LSTMCell(int64_t hidden) { hidden_size = hidden; }
+    LSTMCell() { default_activations(RecurrentKind::lstm); }
+    explicit LSTMCell(int64_t hidden) {
+        hidden_size = hidden;
+        default_activations(RecurrentKind::lstm);
+    }
     const char* type_name() const override { return "LSTMCell"; }
     const char* opset() const override { return "opset4"; }
     void visit_attributes(AttributeVisitor& v) override { visit_base(v); }
@@ -138,8 +149,11 @@ public:
 
 class GRUCell : public RecurrentOp<GRUCell> {
 public:
-    GRUCell() = default;
-    GRUCell(int64_t hidden, bool lbr) : linear_before_reset(lbr) { hidden_size = hidden; }
+    GRUCell() { default_activations(RecurrentKind::gru); }
+    GRUCell(int64_t hidden, bool lbr) : linear_before_reset(lbr) {
+        hidden_size = hidden;
+        default_activations(RecurrentKind::gru);
+    }
     const char* type_name() const override { return "GRUCell"; }
     const char* opset() const override { return "opset3"; }
     void visit_attributes(AttributeVisitor& v) override;
@@ -150,10 +164,11 @@ public:
 
 class RNNCell : public RecurrentOp<RNNCell> {
 public:
-    RNNCell() = default;
+    RNNCell() { default_activations(RecurrentKind::rnn); }
     RNNCell(int64_t hidden, std::vector<std::string> acts = {}) {
         hidden_size = hidden;
         activations = std::move(acts);
+        default_activations(RecurrentKind::rnn);
     }
     const char* type_name() const override { return "RNNCell"; }
     const char* opset() const override { return "opset1"; }

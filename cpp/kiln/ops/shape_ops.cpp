@@ -223,10 +223,16 @@ std::optional<ShapeValue> shape_value(const InferContext& ctx, size_t i) {
 // ---------------------------------------------------------------------------------------------
 // ShapeOf
 
-void ShapeOf::visit_attributes(AttributeVisitor& v) { v.on("output_type", output_type); }
+void ShapeOf::visit_attributes(AttributeVisitor& v) {
+    if (opset_version >= 3) v.on("output_type", output_type);
+}
 
 void ShapeOf::infer(InferContext& ctx) const {
     ctx.check_inputs(1);
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 3, "opset version ", opset_version,
+                     " does not exist (1, 3)");
+    KILN_INFER_CHECK(ctx, opset_version == 3 || output_type == Type::i64, "ShapeOf-1 gives i64, not ",
+                     kiln::type_name(output_type));
     KILN_INFER_CHECK(ctx, output_type == Type::i64 || output_type == Type::i32,
               "output_type must be i64 or i32, got ", kiln::type_name(output_type));
     const PartialShape& s = ctx.input_shape(0);
@@ -434,13 +440,19 @@ void Unsqueeze::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out
 void Broadcast::visit_attributes(AttributeVisitor& v) {
     visit_enum(v, "mode", mode,
                {{BroadcastMode::numpy, "numpy"},
+                {BroadcastMode::explicit_, "none"},  // OpenVINO's spelling of explicit (Broadcast-1)
                 {BroadcastMode::explicit_, "explicit"},
                 {BroadcastMode::bidirectional, "bidirectional"}});
 }
 
 void Broadcast::infer(InferContext& ctx) const {
+    KILN_INFER_CHECK(ctx, opset_version == 1 || opset_version == 3, "opset version ", opset_version,
+                     " does not exist (1, 3)");
+    KILN_INFER_CHECK(ctx, opset_version == 3 || mode != BroadcastMode::bidirectional,
+                     "mode bidirectional needs Broadcast-3");
+    // axes_mapping is used in explicit mode only; other modes ignore one (Broadcast-1 files have it).
     if (mode == BroadcastMode::explicit_) ctx.check_inputs(3);
-    else ctx.check_inputs(2);
+    else ctx.check_inputs(2, 3);
     check_integral(ctx, 1, "target_shape");
     const PartialShape& data = ctx.input_shape(0);
     Type type = ctx.input_type(0);

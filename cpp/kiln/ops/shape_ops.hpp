@@ -47,19 +47,21 @@ std::optional<ShapeValue> shape_value(const InferContext& ctx, size_t i);
 // The same for any output in a graph.
 std::optional<ShapeValue> shape_value(const Output& o);
 
-// ShapeOf-3. Input: data (any). Output: 1D [rank(data)] of output_type (i64 or i32).
+// ShapeOf-3 (and -1: no output_type attribute, always i64). Input: data (any). Output: 1D
+// [rank(data)] of output_type (i64 or i32).
 class ShapeOf : public Op<ShapeOf> {
 public:
     ShapeOf() = default;
     explicit ShapeOf(Type output_type) : output_type(output_type) {}
     const char* type_name() const override { return "ShapeOf"; }
-    const char* opset() const override { return "opset3"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
 
     // Named like the IR attribute; it hides Node::output_type(i), reach that through a Node&.
     Type output_type = Type::i64;
+    int64_t opset_version = 3;  // 1 or 3
 };
 
 // Reshape-1. Inputs: data, target shape (1D integer). One target element may be -1 (inferred so
@@ -101,7 +103,8 @@ public:
 
 enum class BroadcastMode { numpy, explicit_, bidirectional };
 
-// Broadcast-3. Inputs: data, target_shape (1D integer) [, axes_mapping (1D, explicit mode)].
+// Broadcast-3 (and -1, which has the numpy and explicit modes only).
+// Inputs: data, target_shape (1D integer) [, axes_mapping (1D, explicit mode)].
 // numpy: data is aligned right against target_shape and only data is stretched (its dims must be
 // 1 or equal). bidirectional: the output is the numpy broadcast of both shapes. explicit: data
 // dim i goes to output axis axes_mapping[i].
@@ -110,7 +113,7 @@ public:
     Broadcast() = default;
     explicit Broadcast(BroadcastMode mode) : mode(mode) {}
     const char* type_name() const override { return "Broadcast"; }
-    const char* opset() const override { return "opset3"; }
+    const char* opset() const override { return opset_name(opset_version); }
     void visit_attributes(AttributeVisitor& v) override;
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
@@ -119,6 +122,7 @@ public:
                      const std::vector<int64_t>& axes_mapping) const;
 
     BroadcastMode mode = BroadcastMode::numpy;
+    int64_t opset_version = 3;  // 1 or 3
 };
 
 // Range-4. Inputs: start, stop, step (numeric scalars). Output: 1D of output_type with

@@ -18,6 +18,7 @@ bool is(const Node* n, const char* t) { return std::string(n->type_name()) == t;
 
 // Reads the numeric and string attributes of any op, by name.
 struct AttrReader : AttributeVisitor {
+    Direction direction() const override { return Direction::write; }
     std::map<std::string, double> num;
     std::map<std::string, std::string> str;
     void on(const char* n, bool& v) override { num[n] = v; }

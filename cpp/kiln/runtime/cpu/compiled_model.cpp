@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "kiln/passes/constant_folding.hpp"
+#include "kiln/passes/decompose_attention.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
 
 namespace kiln::cpu {
@@ -13,6 +14,7 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     : model_(model.clone()), config_(config) {
     if (config_.plan_cache_size == 0) config_.plan_cache_size = 1;
     validate_model(*model_);
+    passes::decompose_attention(*model_);
     passes::fold_constants(*model_);
     fuse_dnn_ops(*model_);
     validate_model(*model_);

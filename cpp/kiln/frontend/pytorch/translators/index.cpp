@@ -219,13 +219,13 @@ Outs arg_extreme(NodeContext& ctx) {
     bool keep = ctx.num_inputs() > 2 && ctx.const_bool(2);
     if (ctx.num_inputs() < 2 || ctx.is_none(1)) {
         Output flat = ctx.make<op::Reshape>({x, ctx.i64({-1})}, false);
-        Output i = top_k(ctx, flat, ctx.i64_scalar(1), 0, Max, op::TopK::Sort::none).second;
+        Output i = top_k(ctx, flat, ctx.i64_scalar(1), 0, Max, op::TopK::Sort::value).second;
         std::vector<int64_t> shape(keep ? static_cast<size_t>(r) : 0, 1);
         return {ctx.make<op::Reshape>({i, ctx.i64(shape)}, false)};
     }
     int64_t a = axis_of(ctx, x, ctx.const_int(1));
     if (r == 0) return {ctx.i64_scalar(0)};
-    Output i = top_k(ctx, x, ctx.i64_scalar(1), a, Max, op::TopK::Sort::none).second;
+    Output i = top_k(ctx, x, ctx.i64_scalar(1), a, Max, op::TopK::Sort::value).second;
     return {keep ? i : ctx.make<op::Squeeze>({i, ctx.i64({a})})};
 }
 
@@ -305,7 +305,7 @@ Outs repeat_interleave(NodeContext& ctx) {
 std::pair<Output, Output> extreme_along(NodeContext& ctx, const Output& x, int64_t dim, bool keep, bool is_max) {
     int64_t a = axis_of(ctx, x, dim);
     if (static_rank(ctx, x) == 0) return {x, ctx.i64_scalar(0)};
-    auto [v, i] = top_k(ctx, x, ctx.i64_scalar(1), a, is_max, op::TopK::Sort::none);
+    auto [v, i] = top_k(ctx, x, ctx.i64_scalar(1), a, is_max, op::TopK::Sort::value);
     if (keep) return {v, i};
     Output ax = ctx.i64({a});
     return {ctx.make<op::Squeeze>({v, ax}), ctx.make<op::Squeeze>({i, ax})};

@@ -252,12 +252,21 @@ Outs copysign(NodeContext& ctx) {
 
 template <typename T>
 Outs classify(NodeContext& ctx) {
-    return {ctx.make<T>({ctx.input(0)})};
+    Output x = ctx.input(0);
+    // The opset's IsNaN/IsInf/IsFinite take floating-point data: an integer is never NaN or
+    // infinite, always finite.
+    if (x.type() != Type::dynamic && !is_float(x.type())) {
+        Output f = ctx.make<op::Equal>({x, x});
+        return {std::is_same_v<T, op::IsFinite> ? f : ctx.make<op::LogicalNot>({f})};
+    }
+    return {ctx.make<T>({x})};
 }
 
 template <bool Pos>
 Outs is_signed_inf(NodeContext& ctx) {
-    return {ctx.make<op::IsInf>({ctx.input(0)}, !Pos, Pos)};
+    Output x = ctx.input(0);
+    if (x.type() != Type::dynamic && !is_float(x.type())) return {ctx.make<op::LogicalNot>({ctx.make<op::Equal>({x, x})})};
+    return {ctx.make<op::IsInf>({x}, !Pos, Pos)};
 }
 
 // nan_to_num(x, nan=0, posinf=max, neginf=lowest) of the dtype.

@@ -497,7 +497,7 @@ Outs median(NodeContext& ctx) {
         if (is_float(x.type())) {
             // torch: NaN when the slice has one, at the first NaN's index.
             Output nan = to_type(ctx, ctx.make<op::NotEqual>({x, x}), Type::i64);
-            auto first = ctx.make_node<op::TopK>({nan, ctx.i64_scalar(1)}, a, op::TopK::Mode::max, op::TopK::Sort::none);
+            auto first = ctx.make_node<op::TopK>({nan, ctx.i64_scalar(1)}, a, op::TopK::Mode::max, op::TopK::Sort::value);
             Output has = ctx.make<op::Equal>({first->output(0), ctx.i64_scalar(1)});
             vi = {ctx.make<op::Select>({has, typed_scalar(ctx, x.type(), NAN), vi.first}),
                   ctx.make<op::Select>({has, first->output(1), vi.second})};

@@ -1,0 +1,3 @@
+set(KILN_ATTENTION_SOURCES
+  cpp/kiln/ops/attention.cpp
+)

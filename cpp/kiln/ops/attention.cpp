@@ -1,0 +1,178 @@
+#include "kiln/ops/attention.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/infer_util.hpp"
+
+namespace kiln::op {
+
+namespace {
+
+PartialShape leading(const PartialShape& s, size_t drop) {
+    return PartialShape(std::vector<Dimension>(s.dims().begin(), s.dims().end() - static_cast<std::ptrdiff_t>(drop)));
+}
+
+// Element offsets of each batch position of a tensor whose leading dims (all but the last
+// `inner`) broadcast against `batch`; `row` is the element count of the inner dims.
+std::vector<int64_t> batch_offsets(const Shape& s, size_t inner, const Shape& batch) {
+    Shape lead(s.begin(), s.end() - static_cast<std::ptrdiff_t>(inner));
+    int64_t row = 1;
+    for (size_t i = s.size() - inner; i < s.size(); ++i) row *= s[i];
+    std::vector<int64_t> stride(batch.size(), 0);
+    int64_t st = row;
+    for (size_t i = lead.size(); i-- > 0;) {
+        size_t j = batch.size() - lead.size() + i;
+        stride[j] = lead[i] == 1 ? 0 : st;
+        st *= lead[i];
+    }
+    std::vector<int64_t> r(static_cast<size_t>(shape_size(batch)));
+    std::vector<int64_t> idx(batch.size(), 0);
+    for (size_t n = 0; n < r.size(); ++n) {
+        int64_t off = 0;
+        for (size_t i = 0; i < batch.size(); ++i) off += idx[i] * stride[i];
+        r[n] = off;
+        for (size_t i = batch.size(); i-- > 0;) {
+            if (++idx[i] < batch[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return r;
+}
+
+template <typename T>
+void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in, Tensor& out) {
+    const Tensor &q = in[0], &k = in[1], &v = in[2];
+    const Tensor* mask = in.size() > 3 && !op.causal ? &in[3] : nullptr;
+    const int64_t L = q.shape()[q.rank() - 2], E = q.shape()[q.rank() - 1];
+    const int64_t S = k.shape()[k.rank() - 2], Ev = v.shape()[v.rank() - 1];
+    Shape batch(out.shape().begin(), out.shape().end() - 2);
+    double scale = in.size() > 4 ? in[4].as_f64_vector().at(0) : 1.0 / std::sqrt(static_cast<double>(E));
+    auto qo = batch_offsets(q.shape(), 2, batch), ko = batch_offsets(k.shape(), 2, batch),
+         vo = batch_offsets(v.shape(), 2, batch);
+    // The mask, made rank >= 2 and broadcast over [batch..., L, S].
+    Shape ms;
+    std::vector<int64_t> mo;
+    int64_t m_rs = 0, m_cs = 0;
+    std::vector<double> mvals;
+    if (mask) {
+        ms = mask->shape();
+        while (ms.size() < 2) ms.insert(ms.begin(), 1);
+        while (ms.size() > batch.size() + 2 && ms[0] == 1) ms.erase(ms.begin());
+        mo = batch_offsets(ms, 2, batch);
+        m_cs = ms[ms.size() - 1] == 1 ? 0 : 1;
+        m_rs = ms[ms.size() - 2] == 1 ? 0 : ms[ms.size() - 1];
+        mvals = mask->as_f64_vector();
+    }
+    const bool bool_mask = mask && mask->type() == Type::boolean;
+    const T* qp = q.data<T>();
+    const T* kp = k.data<T>();
+    const T* vp = v.data<T>();
+    T* yp = out.data<T>();
+    const double ninf = -std::numeric_limits<double>::infinity();
+    std::vector<double> w(static_cast<size_t>(S));
+    for (size_t b = 0; b < qo.size(); ++b) {
+        for (int64_t l = 0; l < L; ++l) {
+            double mx = ninf;
+            for (int64_t s = 0; s < S; ++s) {
+                double acc = 0;
+                for (int64_t e = 0; e < E; ++e)
+                    acc += static_cast<double>(qp[qo[b] + l * E + e]) * static_cast<double>(kp[ko[b] + s * E + e]);
+                double x = acc * scale;
+                if (op.causal && s > l) x = ninf;
+                if (mask) {
+                    double m = mvals[static_cast<size_t>(mo[b] + l * m_rs + s * m_cs)];
+                    x = bool_mask ? (m != 0 ? x : ninf) : x + m;
+                }
+                w[static_cast<size_t>(s)] = x;
+                if (x > mx) mx = x;
+            }
+            double sum = 0;
+            for (auto& x : w) {
+                x = std::exp(x - mx);
+                sum += x;
+            }
+            for (int64_t e = 0; e < Ev; ++e) {
+                double acc = 0;
+                for (int64_t s = 0; s < S; ++s)
+                    acc += w[static_cast<size_t>(s)] / sum * static_cast<double>(vp[vo[b] + s * Ev + e]);
+                yp[(static_cast<int64_t>(b) * L + l) * Ev + e] = static_cast<T>(acc);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void ScaledDotProductAttention::infer(InferContext& ctx) const {
+    ctx.check_inputs(3, 5);
+    Type t = ctx.input_type(0);
+    for (size_t i = 1; i < 3; ++i) {
+        Type u = ctx.input_type(i);
+        if (t == Type::dynamic) t = u;
+        KILN_INFER_CHECK(ctx, u == Type::dynamic || u == t, "query, key and value must have one element type, got ",
+                         kiln::type_name(t), " and ", kiln::type_name(u));
+    }
+    KILN_INFER_CHECK(ctx, t == Type::dynamic || is_float(t), "query, key and value must be floating-point, got ",
+                     kiln::type_name(t));
+    if (ctx.num_inputs() > 3) {
+        Type m = ctx.input_type(3);
+        KILN_INFER_CHECK(ctx, m == Type::dynamic || m == Type::boolean || t == Type::dynamic || m == t,
+                         "attention_mask must be boolean or of the query's type ", kiln::type_name(t), ", got ",
+                         kiln::type_name(m));
+    }
+    if (ctx.num_inputs() > 4) {
+        Type s = ctx.input_type(4);
+        KILN_INFER_CHECK(ctx, s == Type::dynamic || t == Type::dynamic || s == t, "scale must be of the query's type ",
+                         kiln::type_name(t), ", got ", kiln::type_name(s));
+        auto& ss = ctx.input_shape(4);
+        KILN_INFER_CHECK(ctx, ss.rank_is_dynamic() || ss.rank() == 0 || (ss.rank() == 1 && ss[0].compatible(1)),
+                         "scale must be a scalar, got shape ", ss.to_string());
+    }
+    auto& q = ctx.input_shape(0);
+    auto& k = ctx.input_shape(1);
+    auto& v = ctx.input_shape(2);
+    for (auto [s, what] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}})
+        KILN_INFER_CHECK(ctx, s->rank_is_dynamic() || s->rank() >= 2, what, " must have rank >= 2, got ", s->to_string());
+    if (q.rank_is_dynamic() || k.rank_is_dynamic() || v.rank_is_dynamic()) {
+        ctx.set_output(0, t, PartialShape());
+        return;
+    }
+    const Dimension &L = q[q.size() - 2], &E = q[q.size() - 1], &S = k[k.size() - 2];
+    KILN_INFER_CHECK(ctx, E.compatible(k[k.size() - 1]), "query and key must share the last dimension, got ",
+                     q.to_string(), " and ", k.to_string());
+    KILN_INFER_CHECK(ctx, S.compatible(v[v.size() - 2]), "key and value must share dimension -2, got ", k.to_string(),
+                     " and ", v.to_string());
+    PartialShape batch = broadcast_shapes(broadcast_shapes(leading(q, 2), leading(k, 2), ctx), leading(v, 2), ctx);
+    if (ctx.num_inputs() > 3 && !causal) {
+        auto& m = ctx.input_shape(3);
+        if (m.rank_is_static() && batch.rank_is_static()) {
+            auto scores = batch.dims();
+            scores.push_back(L);
+            scores.push_back(S);
+            PartialShape b = broadcast_shapes(PartialShape(scores), m, ctx);
+            KILN_INFER_CHECK(ctx, b.size() == scores.size() && PartialShape::merge(b, PartialShape(scores)),
+                             "attention_mask ", m.to_string(), " must broadcast to the scores ",
+                             PartialShape(scores).to_string());
+        }
+    }
+    if (batch.rank_is_dynamic()) {
+        ctx.set_output(0, t, PartialShape());
+        return;
+    }
+    auto d = batch.dims();
+    d.push_back(L);
+    d.push_back(v[v.size() - 1]);
+    ctx.set_output(0, t, PartialShape(d));
+}
+
+void ScaledDotProductAttention::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    if (in[0].type() == Type::f32) sdpa_ref<float>(*this, in, out[0]);
+    else if (in[0].type() == Type::f64) sdpa_ref<double>(*this, in, out[0]);
+    else
+        throw Error(str_cat("[ScaledDotProductAttention ", name(), "] element type ", kiln::type_name(in[0].type()),
+                            " has no reference kernel (f32, f64)"));
+}
+
+}  // namespace kiln::op
