@@ -2,6 +2,8 @@
 // (and errors), attributes, and the reference kernels on hand-computed values.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 
 #include "kiln/ops/detection.hpp"
@@ -19,15 +21,7 @@ Output param(PartialShape s, Type t = Type::f32) { return make<Parameter>({}, t,
 Output scalar(Type t = Type::f32) { return param(PartialShape(std::vector<Dimension>{}), t); }
 Tensor f32(std::vector<float> v, Shape s) { return Tensor::from_vector(v, std::move(s)); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 template <typename T, typename... A>
 std::shared_ptr<T> over(const std::vector<Tensor>& in, A&&... attrs) {

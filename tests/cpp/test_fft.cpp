@@ -2,6 +2,8 @@
 // radix-2 kernel) and others, and RandomUniform (ops/random.hpp): shapes, range, streams.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <complex>
 #include <random>
@@ -27,15 +29,7 @@ std::vector<Tensor> run_ref(const Node& n, std::vector<Tensor> in) {
     return out;
 }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 using cd = std::complex<double>;
 

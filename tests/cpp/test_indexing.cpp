@@ -2,6 +2,8 @@
 // and the reference kernels on hand-checked values.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <limits>
 
@@ -16,15 +18,7 @@ namespace {
 Output param(PartialShape s, Type t = Type::f32) { return make<Parameter>({}, t, std::move(s))->output(0); }
 Output scalar(int64_t v) { return Constant::scalar<int64_t>(v)->output(0); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 std::vector<Tensor> run_ref(const Node& n, const std::vector<Tensor>& in) {
     std::vector<Tensor> out;

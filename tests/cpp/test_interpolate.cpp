@@ -4,6 +4,8 @@
 // the machine has.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <map>
 #include <random>
@@ -27,15 +29,7 @@ Output cf(std::vector<double> v) { return Constant::create<double>(v, {static_ca
 Output cf32(std::vector<float> v) { return Constant::create<float>(v, {static_cast<int64_t>(v.size())})->output(0); }
 std::string shape_of(const NodePtr& n) { return n->output_shape(0).to_string(); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 std::vector<Tensor> inputs_for(const Node& n, std::vector<Tensor> data) {
     std::vector<Tensor> in;

@@ -2,6 +2,8 @@
 // kernels on hand-checked values, and every fast kernel against the reference kernel.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <map>
 #include <random>
 
@@ -28,15 +30,7 @@ std::string shape_of(const NodePtr& n, size_t i = 0) { return n->output_shape(i)
 Dimension dyn() { return Dimension::dynamic(); }
 
 // Expects a ValueError whose message contains `part`.
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 // Runs a node's reference kernel on tensors whose shapes are the node's static input shapes.
 std::vector<Tensor> run_ref(const Node& n, const std::vector<Tensor>& in) {

@@ -4,6 +4,8 @@
 // against the reference over awkward shapes (scalar and per-channel ranges, tails), both paths.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -20,15 +22,7 @@ Output param(PartialShape s, Type t = Type::f32) { return make<Parameter>({}, t,
 
 Output scalar(Type t = Type::f32) { return param(PartialShape(std::vector<Dimension>{}), t); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 Tensor f32(std::vector<float> v, Shape s) { return Tensor::from_vector(v, std::move(s)); }
 

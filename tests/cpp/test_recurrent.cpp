@@ -3,6 +3,8 @@
 // PadPacked, and the fast kernel against the reference over awkward shapes, both gate paths.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -17,15 +19,7 @@ namespace {
 
 Output param(PartialShape s, Type t = Type::f32) { return make<Parameter>({}, t, std::move(s))->output(0); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 Tensor rand_tensor(Shape s, std::mt19937& g, float scale = 1.f) {
     Tensor t(Type::f32, s);

@@ -3,6 +3,8 @@
 // errors, attributes, and the reference kernels on hand-checked values.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 
 #include "kiln/core/interpreter.hpp"
@@ -20,15 +22,7 @@ Output param(PartialShape s, Type t = Type::f32) { return make<Parameter>({}, t,
 Output cst(Tensor t) { return make<Constant>({}, std::move(t))->output(0); }
 Output scalar(int64_t v) { return Constant::scalar<int64_t>(v)->output(0); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& part) {
-    try {
-        f();
-        ADD_FAILURE() << "expected an error containing: " << part;
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
-}
+using kiln::test::expect_error;
 
 // Runs the reference kernel; outputs whose shape is not static arrive unallocated.
 std::vector<Tensor> run_ref(const Node& n, const std::vector<Tensor>& in) {
