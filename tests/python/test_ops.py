@@ -8,6 +8,7 @@ shows up as an XPASS instead of going unnoticed.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 import inspect
 import re
 import warnings
@@ -815,6 +816,33 @@ def Unbind(self, a):
 
 
 @fn
+def TensorSplitIndices(self, a):
+    return torch.tensor_split(a, (1, -1), dim=1)
+
+
+@fn
+def TensorSplitSections(self, a):
+    return torch.tensor_split(a, 3, dim=-1)
+
+
+@fn
+def ShapeAsTensor(self, a):
+    return torch._shape_as_tensor(a)[-2:] * 2 + a.sum().long()
+
+
+@fn
+def DictBuilt(self, a):
+    # torchvision's OrderedDict() + d[k] = v + d.items() (segmentation heads, feature pyramids)
+    d = OrderedDict()
+    d["x"] = a * 2
+    d["y"] = a + 1
+    out = a
+    for k, v in d.items():
+        out = out + v
+    return out * len(d) + len(list(d.keys())[1])
+
+
+@fn
 def Slice(self, a):
     return a[:, 1:3, ::2]
 
@@ -1340,6 +1368,12 @@ def MaxBinary(self, a, b):
 
 
 @fn
+def MaxTensorConstant(self, a):
+    # torchvision's clip_boxes_to_image, traced: the second operand is a constant 0-d tensor
+    return torch.min(torch.max(a, torch.tensor(0, dtype=a.dtype)), torch.tensor(0.5, dtype=a.dtype))
+
+
+@fn
 def MinBinary(self, a, b):
     return torch.min(a, b)
 
@@ -1652,6 +1686,10 @@ CASES = [
     # Returned whole, a list of run-time length has no fixed number of outputs (unpacked, stacked
     # or indexed it converts: test_control_flow.py).
     C("chunk", Chunk, In((2, 7, 5), alt=(3, 7, 4)), INTS, xfail={"script-dynamic": RUNTIME_LIST}),
+    C("tensor_split_indices", TensorSplitIndices, In((2, 5, 3), alt=(3, 7, 2)), INTS),
+    C("tensor_split_sections", TensorSplitSections, In((2, 3, 7), alt=(3, 3, 7)), INTS),
+    C("shape_as_tensor", ShapeAsTensor, In((2, 3, 5), alt=(1, 4, 2))),
+    C("dict_built", DictBuilt, X),
     C("unbind", Unbind, In((2, 3, 5), alt=(3, 3, 4)), INTS, xfail={"script-dynamic": RUNTIME_LIST}),
     C("slice", Slice, X, ALL),
     C("slice_neg", SliceNeg, X),
@@ -1779,6 +1817,7 @@ CASES = [
     C("max", MaxAll, X, INTS_X),
     C("min", MinAll, X, INTS_X),
     C("max_binary", MaxBinary, XB, INTS_X),
+    C("max_tensor_constant", MaxTensorConstant, X),
     C("min_binary", MinBinary, XB, INTS_X),
     C("max_dim", MaxDim, X, INTS_X),
     C("min_dim", MinDim, X, F32_X),
