@@ -67,11 +67,12 @@ def calibrate_norms(model, *inputs):
 
     def pre(mod, args):
         x = args[0]
-        mod.running_mean.copy_(x.mean((0, 2, 3)))
-        mod.running_var.copy_(x.var((0, 2, 3), unbiased=False))
+        dims = [d for d in range(x.dim()) if d != 1]
+        mod.running_mean.copy_(x.mean(dims))
+        mod.running_var.copy_(x.var(dims, unbiased=False))
 
     hooks = [m.register_forward_pre_hook(pre) for m in model.modules()
-             if isinstance(m, (nn.BatchNorm2d, FrozenBatchNorm2d))]
+             if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d, FrozenBatchNorm2d))]
     with torch.no_grad():
         model(*inputs)
     for h in hooks:
@@ -94,6 +95,13 @@ SEGMENTATION = [
 ]
 
 
+# The ResNet-50 trunks (random weights, batch norms calibrated so that activations stay O(1))
+# grow their activations through 16 residual additions; kiln's and torch's float32 sums in a
+# different order and differ by 1.1e-4 to 1.3e-4 of the output scale (DESIGN.md's whole-model
+# bound is 1e-3).
+SEGMENTATION_BOUND = {"fcn_resnet50": 5e-4, "deeplabv3_resnet50": 5e-4}
+
+
 @pytest.mark.parametrize("name,capture", SEGMENTATION)
 def test_segmentation(name, capture):
     from torchvision.models import segmentation
@@ -102,12 +110,14 @@ def test_segmentation(name, capture):
     kw = {} if name.startswith("lraspp") else {"aux_loss": True}
     model = getattr(segmentation, name)(weights=None, weights_backbone=None, num_classes=5, **kw).eval()
     x1, x2 = torch.randn(1, 3, 64, 64), torch.randn(2, 3, 48, 80)
-    calibrate_norms(model, x1)
+    # a batch of 4: the image-pooling branches (ASPP, LR-ASPP) see one value per channel per image,
+    # and the variance of a single value (0) would make their batch norm amplify by 1/sqrt(eps)
+    calibrate_norms(model, torch.randn(4, 3, 64, 64))
     compiled = convert(model, capture, x1, input=[kiln.PartialShape.dynamic(4)])
     names = [o.any_name for o in compiled.outputs]
     assert names == (["out"] if name.startswith("lraspp") else ["out", "aux"])
     for x in (x1, x2):
-        compare(model, compiled, (x,), f"{name} {capture} {tuple(x.shape)}")
+        compare(model, compiled, (x,), f"{name} {capture} {tuple(x.shape)}", SEGMENTATION_BOUND.get(name, BOUND))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,11 +241,24 @@ def test_detection(name, capture):
         getattr(model, "score_thresh")
     ei, gi, box_err, score_err = match_detections(got, expected, thresh)
     errs = [box_err, score_err]
+    extra = {}
     for k in range(3, len(expected)):  # masks, keypoints: of the paired detections
-        if ei:
-            errs.append(normalised_error(got[k][gi], expected[k].numpy()[ei]))
+        g, e = got[k][gi], expected[k].numpy()[ei]
+        extra[wrapper.keys[k]] = normalised_error(g, e)
+        if wrapper.keys[k] == "masks":
+            # The masks are sampled (roi_align) and pasted (bilinear) at the detected boxes, which
+            # differ from torch's by ~4e-5 of the image (5e-3 px): on random weights' rough masks
+            # that moves the sampled values by up to 7.4e-3 (probabilities), on 1.2% of the pixels
+            # by more than 1e-4. Bound 1e-2 (measured, stated in the README).
+            extra["masks: pixels off by > 1e-4"] = float((np.abs(g - e) > BOUND).mean())
+            assert extra["masks"] <= 1e-2, f"{name}: masks differ by {extra['masks']:.2e}"
+        elif wrapper.keys[k] == "keypoints_scores":
+            # heatmap logits at the argmax after a bicubic upsampling: 1e-3 (DESIGN's model bound)
+            assert extra[wrapper.keys[k]] <= 1e-3
+        else:
+            errs.append(extra[wrapper.keys[k]])
     print(f"{name} {capture}: {n} torch detections, {len(gi)} paired, {len(got[1])} kiln; normalised "
-          f"errors boxes {box_err:.2e} scores {score_err:.2e} extras {errs[2:]}")
+          f"errors boxes {box_err:.2e} scores {score_err:.2e} {extra}")
     assert max(errs) <= BOUND, f"{name}: errors {errs}"
 
 
@@ -264,9 +287,13 @@ def test_video(name, capture, shape):
 
     torch.manual_seed(0)
     model = getattr(video, name)(weights=None).eval()
-    x = torch.randn(*shape)
-    compiled = convert(model, capture, x, input=[kiln.PartialShape.dynamic(5)])
-    compare(model, compiled, (x,), f"{name} {capture} {shape}")
+    x = torch.randn(2, *shape[1:])  # two clips: their outputs must differ (not the head's bias alone)
+    calibrate_norms(model, x)
+    with torch.no_grad():
+        out = model(x)
+    assert (out[0] - out[1]).abs().max() > 1e-3 * out.abs().max(), "the output does not depend on the clip"
+    compiled = convert(model, capture, x[:1], input=[kiln.PartialShape.dynamic(5)])
+    compare(model, compiled, (x,), f"{name} {capture} {tuple(x.shape)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +395,10 @@ def test_timm(name):
     size, kw = TIMM[name]
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False, **kw).eval()
+    with torch.no_grad():  # some heads start at zero (mixer): an all-zero output says nothing
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                nn.init.normal_(p, std=0.02)
     x1 = torch.randn(1, 3, size, size)
     compiled = convert(model, "trace", x1)
     for x in (x1, torch.randn(2, 3, size, size)):

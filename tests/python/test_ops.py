@@ -646,6 +646,43 @@ def CastBool(self, a):
 
 
 @fn
+def ScalarTensor(self, a):
+    return a * torch.scalar_tensor(a.size(-1), dtype=torch.int64) + torch.scalar_tensor(a.size(0)) / 4
+
+
+@fn
+def SizeReversed(self, a):
+    # a list reversed by a negative-step slice (torchvision's optical_flow coords_grid)
+    s = a.shape[-2:]
+    return a.reshape([int(d) for d in s[::-1]] + [-1])
+
+
+@fn
+def AnyOfSizes(self, a):
+    # any() of comparisons known only at run time (RAFT's feature-map size check)
+    if any(d < 2 for d in a.shape[-2:]):
+        return a * 2
+    return a + 1
+
+
+class SetAttrList(nn.Module):
+    """forward stores a list in an attribute and reads it back (RAFT's CorrBlock pyramid)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pyramid: List[torch.Tensor] = [torch.tensor(0)]
+
+    def forward(self, a):
+        self.pyramid = [a * 2]
+        for _ in range(2):
+            self.pyramid.append(self.pyramid[-1] + 1)
+        out = a
+        for t in self.pyramid:
+            out = out + t
+        return out
+
+
+@fn
 def SizeView(self, a):
     return a.view(a.size(0), -1)
 
@@ -1653,6 +1690,10 @@ CASES = [
     C("bool", CastBool, X, ALL, script=False),
     # shapes
     C("size", SizeView, X, INTS),
+    C("scalar_tensor", ScalarTensor, X),
+    C("size_reversed", SizeReversed, X, INTS, trace_dynamic=False),
+    C("any_of_sizes", AnyOfSizes, In((2, 3, 5, 7), alt=(2, 3, 1, 4)), trace_dynamic=False),
+    C("set_attr_list", SetAttrList, X),
     C("shape_getitem", ShapeIndex, X),
     C("dim", Dim, X),
     C("numel", Numel, X),

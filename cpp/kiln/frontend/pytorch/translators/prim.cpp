@@ -353,11 +353,17 @@ Outs all_any(NodeContext& ctx) {
     auto& v = ctx.value(0);
     if (v.kind != TValue::Kind::tensor || v.scalar) {
         std::vector<bool> bits;
+        std::vector<Output> runtime;  // items known only at run time (RAFT: sizes compared)
         for (size_t i = 0; auto& item : ctx.list(0)) {
             (void)i;
             if (item.kind == TValue::Kind::tensor) {
                 auto c = item.out.node->constant_value();
-                ctx.check(c != nullptr, "all()/any() of values known only at run time is not supported yet");
+                if (c == nullptr) {
+                    ctx.check(item.out.shape().rank_is_static() && item.out.shape().rank() == 0,
+                              "all()/any() of a list item known only at run time must be a bool or int");
+                    runtime.push_back(to_type(ctx, item.out, Type::boolean));
+                    continue;
+                }
                 bits.push_back(c->as_i64_vector().at(0) != 0);
             } else {
                 auto c = item.as_const();
@@ -366,7 +372,13 @@ Outs all_any(NodeContext& ctx) {
         }
         bool r = All;
         for (bool b : bits) r = All ? (r && b) : (r || b);
-        return {ConstValue::boolean(r)};
+        if (runtime.empty() || r != All) return {ConstValue::boolean(r)};  // decided at conversion
+        Output acc = runtime[0];
+        for (size_t i = 1; i < runtime.size(); ++i)
+            acc = All ? Output(ctx.make<op::LogicalAnd>({acc, runtime[i]})) : Output(ctx.make<op::LogicalOr>({acc, runtime[i]}));
+        TValue out(acc);
+        out.scalar = true;
+        return {out};
     }
     // torch.all(x) / all(x, dim, keepdim) / all(x, dims, keepdim): bool, or uint8 for uint8 input.
     Type in_t = v.out.type();

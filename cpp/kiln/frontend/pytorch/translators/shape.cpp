@@ -276,18 +276,28 @@ Outs slice_list(NodeContext& ctx) {
         return ctx.num_inputs() > i && !ctx.is_none(i) ? ctx.const_int(i) : dflt;
     };
     int64_t step = arg(3, 1);
-    ctx.check(step > 0, "list slices need a positive step, got ", step);
+    ctx.check(step != 0, "list slices need a non-zero step");
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
     auto& v = ctx.value(0);
     if (v.kind == TValue::Kind::tensor) {
-        Output end = ctx.i64({arg(2, std::numeric_limits<int64_t>::max())});
-        return {ctx.make<op::Slice>({v.out, ctx.i64({arg(1, 0)}), end, ctx.i64({step}), ctx.i64({0})})};
+        Output start = ctx.i64({arg(1, step > 0 ? 0 : kMax)});
+        Output end = ctx.i64({arg(2, step > 0 ? kMax : kMin)});
+        return {ctx.make<op::Slice>({v.out, start, end, ctx.i64({step}), ctx.i64({0})})};
     }
     auto items = ctx.list(0);
     int64_t n = static_cast<int64_t>(items.size());
-    auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
-    int64_t b = clampi(arg(1, 0)), e = clampi(arg(2, n));
     std::vector<TValue> out;
-    for (int64_t i = b; i < e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    if (step > 0) {
+        auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
+        int64_t b = clampi(arg(1, 0)), e = clampi(arg(2, n));
+        for (int64_t i = b; i < e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    } else {
+        // Python's rule for a negative step: bounds clamp to [-1, n - 1], -1 meaning before the start
+        auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{-1}, n - 1); };
+        int64_t b = ctx.num_inputs() > 1 && !ctx.is_none(1) ? clampi(ctx.const_int(1)) : n - 1;
+        int64_t e = ctx.num_inputs() > 2 && !ctx.is_none(2) ? clampi(ctx.const_int(2)) : -1;
+        for (int64_t i = b; i > e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    }
     return {TValue::list(out)};
 }
 
