@@ -300,10 +300,6 @@ def test_video(name, capture, shape):
 # Optical flow: RAFT, a few refinement steps, every step's flow compared.
 
 
-SCRIPT_RAFT = ("scripting: prim::SetAttr (CorrBlock stores its correlation pyramid in `self.corr_pyramid` "
-               "during forward) has no translator")
-
-
 class Raft(nn.Module):
     def __init__(self, model, updates):
         super().__init__()
@@ -315,7 +311,7 @@ class Raft(nn.Module):
 
 
 @pytest.mark.parametrize("name,capture", [param("raft_small", "trace", sweep=False),
-                                          param("raft_small", "script", xfail=SCRIPT_RAFT),
+                                          param("raft_small", "script"),
                                           param("raft_large", "trace")])
 def test_optical_flow(name, capture):
     from torchvision.models import optical_flow
