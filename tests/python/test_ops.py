@@ -8,6 +8,7 @@ shows up as an XPASS instead of going unnoticed.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 import inspect
 import re
 import warnings
@@ -645,6 +646,43 @@ def CastBool(self, a):
 
 
 @fn
+def ScalarTensor(self, a):
+    return a * torch.scalar_tensor(a.size(-1), dtype=torch.int64) + torch.scalar_tensor(a.size(0)) / 4
+
+
+@fn
+def SizeReversed(self, a):
+    # a list reversed by a negative-step slice (torchvision's optical_flow coords_grid)
+    s = a.shape[-2:]
+    return a.reshape([int(d) for d in s[::-1]] + [-1])
+
+
+@fn
+def AnyOfSizes(self, a):
+    # any() of comparisons known only at run time (RAFT's feature-map size check)
+    if any(d < 2 for d in a.shape[-2:]):
+        return a * 2
+    return a + 1
+
+
+class SetAttrList(nn.Module):
+    """forward stores a list in an attribute and reads it back (RAFT's CorrBlock pyramid)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pyramid: List[torch.Tensor] = [torch.tensor(0)]
+
+    def forward(self, a):
+        self.pyramid = [a * 2]
+        for _ in range(2):
+            self.pyramid.append(self.pyramid[-1] + 1)
+        out = a
+        for t in self.pyramid:
+            out = out + t
+        return out
+
+
+@fn
 def SizeView(self, a):
     return a.view(a.size(0), -1)
 
@@ -812,6 +850,33 @@ def Chunk(self, a):
 @fn
 def Unbind(self, a):
     return torch.unbind(a, 1)
+
+
+@fn
+def TensorSplitIndices(self, a):
+    return torch.tensor_split(a, (1, -1), dim=1)
+
+
+@fn
+def TensorSplitSections(self, a):
+    return torch.tensor_split(a, 3, dim=-1)
+
+
+@fn
+def ShapeAsTensor(self, a):
+    return torch._shape_as_tensor(a)[-2:] * 2 + a.sum().long()
+
+
+@fn
+def DictBuilt(self, a):
+    # torchvision's OrderedDict() + d[k] = v + d.items() (segmentation heads, feature pyramids)
+    d = OrderedDict()
+    d["x"] = a * 2
+    d["y"] = a + 1
+    out = a
+    for k, v in d.items():
+        out = out + v
+    return out * len(d) + len(list(d.keys())[1])
 
 
 @fn
@@ -1340,6 +1405,12 @@ def MaxBinary(self, a, b):
 
 
 @fn
+def MaxTensorConstant(self, a):
+    # torchvision's clip_boxes_to_image, traced: the second operand is a constant 0-d tensor
+    return torch.min(torch.max(a, torch.tensor(0, dtype=a.dtype)), torch.tensor(0.5, dtype=a.dtype))
+
+
+@fn
 def MinBinary(self, a, b):
     return torch.min(a, b)
 
@@ -1619,6 +1690,10 @@ CASES = [
     C("bool", CastBool, X, ALL, script=False),
     # shapes
     C("size", SizeView, X, INTS),
+    C("scalar_tensor", ScalarTensor, X),
+    C("size_reversed", SizeReversed, X, INTS, trace_dynamic=False),
+    C("any_of_sizes", AnyOfSizes, In((2, 3, 5, 7), alt=(2, 3, 1, 4)), trace_dynamic=False),
+    C("set_attr_list", SetAttrList, X),
     C("shape_getitem", ShapeIndex, X),
     C("dim", Dim, X),
     C("numel", Numel, X),
@@ -1652,6 +1727,10 @@ CASES = [
     # Returned whole, a list of run-time length has no fixed number of outputs (unpacked, stacked
     # or indexed it converts: test_control_flow.py).
     C("chunk", Chunk, In((2, 7, 5), alt=(3, 7, 4)), INTS, xfail={"script-dynamic": RUNTIME_LIST}),
+    C("tensor_split_indices", TensorSplitIndices, In((2, 5, 3), alt=(3, 7, 2)), INTS),
+    C("tensor_split_sections", TensorSplitSections, In((2, 3, 7), alt=(3, 3, 7)), INTS),
+    C("shape_as_tensor", ShapeAsTensor, In((2, 3, 5), alt=(1, 4, 2))),
+    C("dict_built", DictBuilt, X),
     C("unbind", Unbind, In((2, 3, 5), alt=(3, 3, 4)), INTS, xfail={"script-dynamic": RUNTIME_LIST}),
     C("slice", Slice, X, ALL),
     C("slice_neg", SliceNeg, X),
@@ -1779,6 +1858,7 @@ CASES = [
     C("max", MaxAll, X, INTS_X),
     C("min", MinAll, X, INTS_X),
     C("max_binary", MaxBinary, XB, INTS_X),
+    C("max_tensor_constant", MaxTensorConstant, X),
     C("min_binary", MinBinary, XB, INTS_X),
     C("max_dim", MaxDim, X, INTS_X),
     C("min_dim", MinDim, X, F32_X),

@@ -288,7 +288,8 @@ _DEFAULT = ["mobilenet_v3_large", "resnet18", "shufflenet_v2_x0_5"]
 _LARGE = ["googlenet", "mobilenet_v2", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "inception_v3",
           "resnet50", "resnext101_32x8d", "resnext101_64x4d"]
 CLASSIFIERS = [pytest.param(n, c, id=f"{n}-{c}") for n in _DEFAULT for c in ("trace", "script")] + \
-              [pytest.param(n, c, id=f"{n}-{c}", marks=pytest.mark.large) for n in _LARGE for c in ("trace", "script")]
+              [pytest.param(n, c, id=f"{n}-{c}", marks=[pytest.mark.large, pytest.mark.families_sweep])
+               for n in _LARGE for c in ("trace", "script")]
 
 
 @pytest.mark.parametrize("name,capture", CLASSIFIERS)

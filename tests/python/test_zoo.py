@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 import kiln
+from model_check import assert_close
 
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
@@ -73,6 +74,4 @@ def test_zoo_model(name, capture):
             with torch.no_grad():
                 ref = model(torch.from_numpy(x)).numpy()
             got = compiled(x)[compiled.outputs[0]]
-            assert got.shape == ref.shape
-            err = np.abs(got - ref).max()
-            assert err <= 1e-3 * np.abs(ref).max(), f"{name} {capture} batch {batch} size {size}: max err {err}"
+            assert_close(got, ref, 1e-3, f"{name} {capture} batch {batch} size {size}")

@@ -175,11 +175,17 @@ class _Walker:
         # with its ids moved past every id seen so far.
         self.offset = 0
         self.max_id = 0
+        # prim::SetAttr in the top-level block (RAFT keeps its correlation pyramid in an
+        # attribute during forward): (owner, name) -> the value id set, which later reads alias
+        self.attrs = {}
+        self.alias = {}
+        self.paths = {}  # module value id -> its attribute path from `self` ("", ".model", ...)
+        self.depth = 0
 
     def id(self, v) -> int:
         i = v.unique() + self.offset
         self.max_id = max(self.max_id, i)
-        return i
+        return self.alias.get(i, i)
 
     def subgraph(self, g):
         """A separate torch graph (the traced forward of an autograd Function) as a block."""
@@ -190,18 +196,38 @@ class _Walker:
         finally:
             self.offset = saved
 
+    def _set_attr(self, n) -> bool:
+        """prim::SetAttr on a known module, in the top-level block (executed once, in order): later
+        reads of the attribute are the value set. Inside an If/Loop body it stays unsupported."""
+        obj, value = list(n.inputs())
+        owner = self.objects.get(self.id(obj))
+        if owner is None or self.depth != 1:
+            return False
+        path = self.paths.get(self.id(obj))
+        if path is None:
+            return False
+        self.attrs[path + "." + n.s("name")] = self.id(value)
+        return True
+
     def _get_attr(self, n) -> bool:
-        """Resolves prim::GetAttr on a known module into a constant (or another module)."""
+        """Resolves prim::GetAttr on a known module into a constant (or another module), or into
+        the value a prim::SetAttr before it gave the attribute."""
         owner = self.objects.get(self.id(n.input()))
         if owner is None:
             return False
         name = n.s("name")
+        path = self.paths.get(self.id(n.input()))
+        if path is not None and path + "." + name in self.attrs:
+            self.alias[n.output().unique() + self.offset] = self.attrs[path + "." + name]
+            return True
         val = owner.getattr(name) if hasattr(owner, "getattr") else getattr(owner, name)
         packed = _packed_params(val) if isinstance(val, torch._C.ScriptObject) else None
         if packed is not None:
             self.constants[self.id(n.output())] = packed
         elif isinstance(val, (torch._C.ScriptModule, torch._C.ScriptObject, torch.nn.Module)):
             self.objects[self.id(n.output())] = val
+            if path is not None:
+                self.paths[self.id(n.output())] = path + "." + name
             if not isinstance(val, (torch._C.ScriptModule, torch.nn.Module)):
                 # A ScriptObject (quantized packed parameters): a node reading it says so.
                 self.constants[self.id(n.output())] = _convert_const(val)
@@ -224,6 +250,13 @@ class _Walker:
         return False
 
     def block(self, inputs, nodes, outputs):
+        self.depth += 1
+        try:
+            return self._block(inputs, nodes, outputs)
+        finally:
+            self.depth -= 1
+
+    def _block(self, inputs, nodes, outputs):
         out_nodes = []
         for n in nodes:
             kind = n.kind()
@@ -231,6 +264,8 @@ class _Walker:
                 self.constants[self.id(n.output())] = _constant(n.output())
                 continue
             if kind == "prim::GetAttr" and self._get_attr(n):
+                continue
+            if kind == "prim::SetAttr" and self._set_attr(n):
                 continue
             if kind == "prim::isinstance" and self._isinstance(n):
                 continue
@@ -255,6 +290,7 @@ def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=
     w = _Walker()
     if has_self and self_obj is not None:
         w.objects[w.id(next(graph.inputs()))] = self_obj
+        w.paths[w.id(next(graph.inputs()))] = ""
     graph_inputs = list(graph.inputs())[1 if has_self else 0:]
     if len(graph_inputs) != len(inputs):
         raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")

@@ -140,6 +140,12 @@ Outs tensor(NodeContext& ctx) {
     return {to_type(ctx, ctx.tensor_of(v), t)};
 }
 
+// torch.scalar_tensor(s, dtype): a 0-d tensor (float32 unless dtype says otherwise), as
+// torchvision's mask and keypoint post-processing builds image sizes.
+Outs scalar_tensor(NodeContext& ctx) {
+    return {to_type(ctx, ctx.tensor_of(ctx.value(0)), dtype_arg(ctx, 1, Type::f32))};
+}
+
 Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }
 Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f32)}; }
 
@@ -190,6 +196,7 @@ void add_creation_translators(TranslatorTable& t) {
     t["aten::fill_"] = t["aten::zero_"] = fill_;
     t["aten::copy_"] = copy_;
     t["aten::tensor"] = tensor;
+    t["aten::scalar_tensor"] = scalar_tensor;
     t["aten::Int"] = scalar_to_int;
     t["aten::Float"] = scalar_to_float;
 }

@@ -108,7 +108,10 @@ Outs reduce(NodeContext& ctx) {
 
 // max(x) / max(x, dim, keepdim) -> (values, indices) / max(x, y)
 Outs max_min(NodeContext& ctx, bool is_max) {
-    if (ctx.num_inputs() == 2 && ctx.value(1).kind == TValue::Kind::tensor && !ctx.value(1).scalar) {
+    // max(a, b) of two tensors; the (values, indices) overload along a dim has two outputs. A traced
+    // `torch.tensor(0)` second operand arrives as a constant, so the output count decides.
+    if (ctx.num_inputs() == 2 && ((ctx.value(1).kind == TValue::Kind::tensor && !ctx.value(1).scalar) ||
+                                  ctx.desc().outputs.size() == 1)) {
         auto [a, b] = promoted(ctx, 0, 1);
         if (is_max) return {ctx.make<op::Maximum>({a, b})};
         return {ctx.make<op::Minimum>({a, b})};

@@ -34,6 +34,40 @@ Outs dict_construct(NodeContext& ctx) {
     return {TValue::dict(keys, items)};
 }
 
+// dict() / OrderedDict() (an empty dict), or dict(pairs) from a list of (key, value) tuples.
+Outs dict_new(NodeContext& ctx) {
+    if (ctx.num_inputs() == 0) return {TValue::list({})};
+    std::vector<std::string> keys;
+    std::vector<TValue> items;
+    for (auto& pair : ctx.list(0)) {
+        ctx.check(pair.kind == TValue::Kind::list && pair.items.size() == 2, "expects (key, value) pairs");
+        ctx.check(pair.items[0].is_const(), "dict keys must be known at conversion time");
+        auto k = pair.items[0].as_const();
+        ctx.check(k.kind == ConstValue::Kind::string || k.kind == ConstValue::Kind::integer,
+                  "dict keys must be strings or ints known at conversion time");
+        std::string name = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
+        auto at = std::find(keys.begin(), keys.end(), name);
+        if (at != keys.end()) {
+            items[static_cast<size_t>(at - keys.begin())] = pair.items[1];
+        } else {
+            keys.push_back(name);
+            items.push_back(pair.items[1]);
+        }
+    }
+    if (keys.empty()) return {TValue::list({})};
+    return {TValue::dict(keys, items)};
+}
+
+// dict.items(): (key, value) tuples in insertion order.
+Outs dict_items(NodeContext& ctx) {
+    auto& d = ctx.value(0);
+    ctx.check(d.is_dict() || (d.kind == TValue::Kind::list && d.items.empty()), "expects a dict");
+    std::vector<TValue> pairs;
+    for (size_t i = 0; i < d.keys.size(); ++i)
+        pairs.push_back(TValue::list({TValue(ConstValue::string(d.keys[i])), d.items[i]}));
+    return {TValue::list(pairs)};
+}
+
 // dict.keys() / dict.values()
 template <bool Keys>
 Outs dict_part(NodeContext& ctx) {
@@ -319,11 +353,17 @@ Outs all_any(NodeContext& ctx) {
     auto& v = ctx.value(0);
     if (v.kind != TValue::Kind::tensor || v.scalar) {
         std::vector<bool> bits;
+        std::vector<Output> runtime;  // items known only at run time (RAFT: sizes compared)
         for (size_t i = 0; auto& item : ctx.list(0)) {
             (void)i;
             if (item.kind == TValue::Kind::tensor) {
                 auto c = item.out.node->constant_value();
-                ctx.check(c != nullptr, "all()/any() of values known only at run time is not supported yet");
+                if (c == nullptr) {
+                    ctx.check(item.out.shape().rank_is_static() && item.out.shape().rank() == 0,
+                              "all()/any() of a list item known only at run time must be a bool or int");
+                    runtime.push_back(to_type(ctx, item.out, Type::boolean));
+                    continue;
+                }
                 bits.push_back(c->as_i64_vector().at(0) != 0);
             } else {
                 auto c = item.as_const();
@@ -332,7 +372,13 @@ Outs all_any(NodeContext& ctx) {
         }
         bool r = All;
         for (bool b : bits) r = All ? (r && b) : (r || b);
-        return {ConstValue::boolean(r)};
+        if (runtime.empty() || r != All) return {ConstValue::boolean(r)};  // decided at conversion
+        Output acc = runtime[0];
+        for (size_t i = 1; i < runtime.size(); ++i)
+            acc = All ? Output(ctx.make<op::LogicalAnd>({acc, runtime[i]})) : Output(ctx.make<op::LogicalOr>({acc, runtime[i]}));
+        TValue out(acc);
+        out.scalar = true;
+        return {out};
     }
     // torch.all(x) / all(x, dim, keepdim) / all(x, dims, keepdim): bool, or uint8 for uint8 input.
     Type in_t = v.out.type();
@@ -376,6 +422,8 @@ void add_prim_translators(TranslatorTable& t) {
     t["prim::TupleIndex"] = tuple_index;
     t["prim::DictConstruct"] = dict_construct;
     t["prim::PythonOp"] = python_op;
+    t["aten::dict"] = dict_new;
+    t["aten::items"] = dict_items;
     t["aten::keys"] = dict_part<true>;
     t["aten::values"] = dict_part<false>;
     t["prim::If"] = prim_if;

@@ -22,6 +22,10 @@ Outs size(NodeContext& ctx) {
     return {shape_of(ctx, x)};
 }
 
+// torch._shape_as_tensor(x): the shape as a 1-D int64 tensor (what torchvision's traced detection
+// transforms read sizes through), a tensor even when the shape is static.
+Outs shape_as_tensor(NodeContext& ctx) { return {shape_of(ctx, ctx.input(0))}; }
+
 Outs dim(NodeContext& ctx) { return {ConstValue::integer(static_rank(ctx, ctx.input(0)))}; }
 
 Outs numel(NodeContext& ctx) {
@@ -225,6 +229,38 @@ Outs chunk(NodeContext& ctx) {
     return split_by(ctx, x, d, step);
 }
 
+// tensor_split(x, indices | sections, dim): with indices, the pieces x[:i0], x[i0:i1], ..., x[ik:]
+// (Python slice bounds: negative ones count from the end, out-of-range ones clamp); with k
+// sections, the first len % k pieces one longer than the others (bound i = (i+1)(len / k) +
+// min(i+1, len % k), computed at run time when the length is).
+Outs tensor_split(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t d = axis_of(ctx, x, ctx.num_inputs() > 2 ? ctx.const_int(2) : 0);
+    ctx.check(ctx.is_const(1), "the indices or sections must be known at conversion time");
+    auto& arg = ctx.value(1);
+    std::vector<Output> bounds;
+    if (arg.kind == TValue::Kind::constant && arg.c.kind == ConstValue::Kind::integer) {
+        int64_t k = ctx.const_int(1);
+        ctx.check(k > 0, "the number of sections must be positive, got ", k);
+        Output len = ctx.make<op::Unsqueeze>({dim_of(ctx, x, d), ctx.i64({0})});
+        Output q = ctx.make<op::Divide>({len, ctx.i64({k})}, true);
+        Output r = ctx.make<op::Subtract>({len, ctx.make<op::Multiply>({q, ctx.i64({k})})});
+        for (int64_t i = 1; i < k; ++i)
+            bounds.push_back(ctx.make<op::Add>({ctx.make<op::Multiply>({q, ctx.i64({i})}),
+                                                ctx.make<op::Minimum>({r, ctx.i64({i})})}));
+    } else {
+        for (int64_t b : ctx.const_ints(1)) bounds.push_back(ctx.i64({b}));
+    }
+    std::vector<TValue> items;
+    Output start = ctx.i64({0});
+    for (size_t i = 0; i <= bounds.size(); ++i) {
+        Output end = i < bounds.size() ? bounds[i] : ctx.i64({std::numeric_limits<int64_t>::max()});
+        items.emplace_back(ctx.make<op::Slice>({x, start, end, ctx.i64({1}), ctx.i64({d})}));
+        if (i < bounds.size()) start = bounds[i];
+    }
+    return {TValue::list(items)};
+}
+
 Outs unbind(NodeContext& ctx) {
     Output x = ctx.input(0);
     int64_t d = axis_of(ctx, x, ctx.num_inputs() > 1 ? ctx.const_int(1) : 0);
@@ -240,18 +276,28 @@ Outs slice_list(NodeContext& ctx) {
         return ctx.num_inputs() > i && !ctx.is_none(i) ? ctx.const_int(i) : dflt;
     };
     int64_t step = arg(3, 1);
-    ctx.check(step > 0, "list slices need a positive step, got ", step);
+    ctx.check(step != 0, "list slices need a non-zero step");
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
     auto& v = ctx.value(0);
     if (v.kind == TValue::Kind::tensor) {
-        Output end = ctx.i64({arg(2, std::numeric_limits<int64_t>::max())});
-        return {ctx.make<op::Slice>({v.out, ctx.i64({arg(1, 0)}), end, ctx.i64({step}), ctx.i64({0})})};
+        Output start = ctx.i64({arg(1, step > 0 ? 0 : kMax)});
+        Output end = ctx.i64({arg(2, step > 0 ? kMax : kMin)});
+        return {ctx.make<op::Slice>({v.out, start, end, ctx.i64({step}), ctx.i64({0})})};
     }
     auto items = ctx.list(0);
     int64_t n = static_cast<int64_t>(items.size());
-    auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
-    int64_t b = clampi(arg(1, 0)), e = clampi(arg(2, n));
     std::vector<TValue> out;
-    for (int64_t i = b; i < e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    if (step > 0) {
+        auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{0}, n); };
+        int64_t b = clampi(arg(1, 0)), e = clampi(arg(2, n));
+        for (int64_t i = b; i < e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    } else {
+        // Python's rule for a negative step: bounds clamp to [-1, n - 1], -1 meaning before the start
+        auto clampi = [&](int64_t i) { return std::clamp(i < 0 ? i + n : i, int64_t{-1}, n - 1); };
+        int64_t b = ctx.num_inputs() > 1 && !ctx.is_none(1) ? clampi(ctx.const_int(1)) : n - 1;
+        int64_t e = ctx.num_inputs() > 2 && !ctx.is_none(2) ? clampi(ctx.const_int(2)) : -1;
+        for (int64_t i = b; i > e; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    }
     return {TValue::list(out)};
 }
 
@@ -409,6 +455,7 @@ Outs len(NodeContext& ctx) {
 void add_shape_translators(TranslatorTable& t) {
     t["aten::size"] = size;
     t["aten::dim"] = dim;
+    t["aten::_shape_as_tensor"] = shape_as_tensor;
     t["aten::numel"] = numel;
     t["aten::view"] = t["aten::reshape"] = reshape;
     t["aten::view_as"] = t["aten::reshape_as"] = reshape_as;
@@ -427,6 +474,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::split"] = t["aten::split_with_sizes"] = split;
     t["aten::chunk"] = chunk;
     t["aten::unbind"] = unbind;
+    t["aten::tensor_split"] = tensor_split;
     t["aten::slice"] = slice;
     t["aten::narrow"] = narrow;
     t["aten::select"] = select;
