@@ -220,10 +220,13 @@ namespace {
 TValue choose(NodeContext& ctx, const Output& cond, const TValue& a0, const TValue& b0) {
     if (same_value(a0, b0)) return a0;
     TValue a = as_list(a0), b = as_list(b0);
+    if (a.kind == TValue::Kind::list && b.kind == TValue::Kind::list && (a.is_dict() || b.is_dict()))
+        ctx.check(a.keys == b.keys, "a dict or object has other keys (attributes) after each branch of an `if` on a "
+                                    "run-time condition");
     if (a.kind == TValue::Kind::list && b.kind == TValue::Kind::list && a.items.size() == b.items.size()) {
         std::vector<TValue> items;
         for (size_t i = 0; i < a.items.size(); ++i) items.push_back(choose(ctx, cond, a.items[i], b.items[i]));
-        return TValue::list(items);
+        return a.is_dict() ? TValue::dict(a.keys, items) : TValue::list(items);
     }
     ctx.check(a.kind != TValue::Kind::runtime_list && b.kind != TValue::Kind::runtime_list,
               "a list of run-time length differs between the branches of an `if`");

@@ -20,6 +20,7 @@ import re
 
 import torch
 
+from kiln._kiln import ConversionError
 from kiln.dtypes import torch_dtype_code
 
 _SCRIPT_RE = re.compile(r'File "([^"]+)", line (\d+)')   # scripted: the innermost source line
@@ -117,8 +118,18 @@ def _convert_const(v):
         packed = _packed_params(v)
         if packed is not None:
             return packed
+    if hasattr(v, "__dict__") and _is_script_class(type(v)):
+        # an instance of a TorchScript class (torchvision's LevelMapper): a record of its attributes
+        return {k: _convert_const(x) for k, x in vars(v).items()}
     return Unsupported(f"a {type(v).__module__}.{type(v).__qualname__}" +
                        (f" ({v._type().qualified_name()})" if hasattr(v, "_type") else ""))
+
+
+def _is_script_class(cls) -> bool:
+    try:
+        return torch.jit._state._get_script_class(cls) is not None
+    except Exception:  # noqa: BLE001
+        return False
 
 
 _SCHEMA_OUTS = {}
@@ -181,6 +192,44 @@ class _Walker:
         self.alias = {}
         self.paths = {}  # module value id -> its attribute path from `self` ("", ".model", ...)
         self.depth = 0
+        # Module attributes set inside an If/Loop body (torchvision's MultiScaleRoIAlign sets up
+        # its scales on the first call): all their reads and writes go to a record (an object
+        # value of the C++ translation, like a prim::CreateObject's), which follows the branches
+        # and iterations. `tracked`: "path.attr" keys known to need one (found by a first walk);
+        # `nested_sets`: the keys this walk found set inside a body.
+        self.tracked = set()
+        self.nested_sets = set()
+        self.records = {}  # module path -> the record's value id
+        self.next_synthetic = 1 << 40  # ids of values the decoder makes (past any torch id)
+
+    def synthetic(self, constant=None, has_constant=False) -> int:
+        i = self.next_synthetic
+        self.next_synthetic += 1
+        if has_constant:
+            self.constants[i] = constant
+        return i
+
+    def name_const(self, name: str) -> int:
+        return self.synthetic(name, True)
+
+    def start_records(self, root, out_nodes):
+        """At the top of the graph: one record per module with tracked attributes, holding their
+        values at conversion time."""
+        by_path = {}
+        for key in sorted(self.tracked):
+            path, name = key.rsplit(".", 1)
+            by_path.setdefault(path, []).append(name)
+        for path, names in by_path.items():
+            obj = root
+            for part in path.split(".")[1:]:
+                obj = obj.getattr(part) if hasattr(obj, "getattr") else getattr(obj, part)
+            rid = self.synthetic()
+            self.records[path] = rid
+            out_nodes.append(("prim::CreateObject", [], [rid], ["object"], f"self{path}", "", [], []))
+            for name in names:
+                val = obj.getattr(name) if hasattr(obj, "getattr") else getattr(obj, name)
+                out_nodes.append(("prim::SetAttr", [rid, self.name_const(name), self.synthetic(_convert_const(val), True)],
+                                  [], [], f"self{path}.{name}", "", [], []))
 
     def id(self, v) -> int:
         i = v.unique() + self.offset
@@ -196,27 +245,47 @@ class _Walker:
         finally:
             self.offset = saved
 
-    def _set_attr(self, n) -> bool:
+    def _set_attr(self, n, out_nodes) -> bool:
         """prim::SetAttr on a known module, in the top-level block (executed once, in order): later
-        reads of the attribute are the value set. Inside an If/Loop body it stays unsupported."""
+        reads of the attribute are the value set. Inside an If/Loop body, or for an attribute also
+        set inside one, the attribute lives in a record (see `tracked`). On an object of a
+        TorchScript class made in forward (prim::CreateObject), it is a node of the translation."""
         obj, value = list(n.inputs())
         owner = self.objects.get(self.id(obj))
-        if owner is None or self.depth != 1:
-            return False
+        if owner is None:
+            out_nodes.append(("prim::SetAttr", [self.id(obj), self.name_const(n.s("name")), self.id(value)], [], [],
+                              n.s("name"), _source(n), [], []))
+            return True
         path = self.paths.get(self.id(obj))
         if path is None:
-            return False
-        self.attrs[path + "." + n.s("name")] = self.id(value)
+            raise ConversionError(f"prim::SetAttr: sets attribute '{n.s('name')}' of a module kiln cannot follow; "
+                                  f"at {_source(n) or '(no source line)'}")
+        key = path + "." + n.s("name")
+        if key in self.tracked:
+            out_nodes.append(("prim::SetAttr", [self.records[path], self.name_const(n.s("name")), self.id(value)], [], [],
+                              f"self{key}", _source(n), [], []))
+            return True
+        if self.depth != 1:
+            self.nested_sets.add(key)  # the next walk tracks it
+            return True
+        self.attrs[key] = self.id(value)
         return True
 
-    def _get_attr(self, n) -> bool:
+    def _get_attr(self, n, out_nodes) -> bool:
         """Resolves prim::GetAttr on a known module into a constant (or another module), or into
         the value a prim::SetAttr before it gave the attribute."""
         owner = self.objects.get(self.id(n.input()))
-        if owner is None:
-            return False
         name = n.s("name")
+        if owner is None:
+            # An attribute of an object made in forward: read during the translation.
+            out_nodes.append(("prim::GetAttr", [self.id(n.input()), self.name_const(name)], [self.id(n.output())],
+                              [_type_name(n.output())], n.output().debugName(), _source(n), [], []))
+            return True
         path = self.paths.get(self.id(n.input()))
+        if path is not None and path + "." + name in self.tracked:
+            out_nodes.append(("prim::GetAttr", [self.records[path], self.name_const(name)], [self.id(n.output())],
+                              [_type_name(n.output())], n.output().debugName(), _source(n), [], []))
+            return True
         if path is not None and path + "." + name in self.attrs:
             self.alias[n.output().unique() + self.offset] = self.attrs[path + "." + name]
             return True
@@ -263,9 +332,9 @@ class _Walker:
             if kind == "prim::Constant":
                 self.constants[self.id(n.output())] = _constant(n.output())
                 continue
-            if kind == "prim::GetAttr" and self._get_attr(n):
+            if kind == "prim::GetAttr" and self._get_attr(n, out_nodes):
                 continue
-            if kind == "prim::SetAttr" and self._set_attr(n):
+            if kind == "prim::SetAttr" and self._set_attr(n, out_nodes):
                 continue
             if kind == "prim::isinstance" and self._isinstance(n):
                 continue
@@ -287,13 +356,23 @@ def describe_graph(graph, has_self: bool, inputs, name: str = "model", self_obj=
     """inputs: [(name, kiln.Type, kiln.PartialShape)] for the graph's inputs after `self`;
     self_obj: the (frozen) module behind `self`, for attributes freezing did not inline;
     output_names: the names of the flattened outputs, when the capture knows them."""
-    w = _Walker()
-    if has_self and self_obj is not None:
-        w.objects[w.id(next(graph.inputs()))] = self_obj
-        w.paths[w.id(next(graph.inputs()))] = ""
-    graph_inputs = list(graph.inputs())[1 if has_self else 0:]
-    if len(graph_inputs) != len(inputs):
-        raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")
-    desc_inputs = [(w.id(v), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
-    body = w.block([], list(graph.nodes()), list(graph.outputs()))
-    return (name, desc_inputs, body, list(output_names), w.constants)
+    tracked = set()
+    for _ in range(4):  # a walk that finds module attributes set inside bodies walks again
+        w = _Walker()
+        w.tracked = set(tracked)
+        if has_self and self_obj is not None:
+            w.objects[w.id(next(graph.inputs()))] = self_obj
+            w.paths[w.id(next(graph.inputs()))] = ""
+        graph_inputs = list(graph.inputs())[1 if has_self else 0:]
+        if len(graph_inputs) != len(inputs):
+            raise ValueError(f"the graph has {len(graph_inputs)} inputs, {len(inputs)} were described")
+        desc_inputs = [(w.id(v), n, t, s) for v, (n, t, s) in zip(graph_inputs, inputs)]
+        head = []
+        if tracked:
+            w.start_records(self_obj, head)
+        body = w.block([], list(graph.nodes()), list(graph.outputs()))
+        if w.nested_sets <= tracked:
+            body = (body[0], head + body[1], body[2])
+            return (name, desc_inputs, body, list(output_names), w.constants)
+        tracked |= w.nested_sets
+    raise ConversionError("module attributes set inside if/loop bodies: the decoder did not settle")

@@ -2,6 +2,7 @@
 // condition and trip count are known; else real If/Loop ops, control_flow.cpp), None checks,
 // device/dtype queries.
 #include <algorithm>
+#include <functional>
 #include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -406,6 +407,111 @@ Outs bool_of(NodeContext& ctx) {
     return {to_type(ctx, ctx.input(0), Type::boolean)};
 }
 
+// Objects of TorchScript classes made in forward (torchvision's ImageList, LevelMapper), and
+// module attributes set inside if/loop bodies (the decoder keeps them in one): a record, i.e. a
+// dict keyed by attribute name. prim::SetAttr rebinds it like list mutation, so branches and
+// loops follow it; the decoder passes the attribute name as input 1.
+bool is_record(const TValue& v) { return v.kind == TValue::Kind::list && (v.is_dict() || v.items.empty()); }
+
+Outs create_object(NodeContext& ctx) { return {TValue::list({})}; }
+
+Outs set_attr(NodeContext& ctx) {
+    std::string name = ctx.const_str(1);
+    auto obj = ctx.value(0);
+    ctx.check(is_record(obj), "sets attribute '", name, "' of a value that is not an object kiln follows");
+    std::vector<std::string> keys = obj.keys;
+    std::vector<TValue> items = obj.items;
+    auto at = std::find(keys.begin(), keys.end(), name);
+    if (at == keys.end()) {
+        keys.push_back(name);
+        items.push_back(ctx.value(2));
+    } else {
+        items[static_cast<size_t>(at - keys.begin())] = ctx.value(2);
+    }
+    ctx.set_input_value(0, TValue::dict(keys, items));
+    return {};
+}
+
+Outs get_attr(NodeContext& ctx) {
+    std::string name = ctx.const_str(1);
+    auto& obj = ctx.value(0);
+    ctx.check(is_record(obj), "reads attribute '", name, "' of a value that is not an object kiln follows");
+    for (size_t i = 0; i < obj.keys.size(); ++i)
+        if (obj.keys[i] == name) return {obj.items[i]};
+    ctx.fail("the object has no attribute '", name, "' set before this read");
+}
+
+// t.tolist(): the values of a tensor known at conversion time as (nested) lists of numbers; of a
+// run-time tensor of static shape, a list of its elements (0-d slices) as run-time scalars.
+Outs tolist(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    const std::string& ty = ctx.output_type(0);
+    bool floats = ty.rfind("float", 0) == 0, bools = ty.rfind("bool", 0) == 0;
+    ctx.check(x.shape().is_static(), "tolist() of a tensor whose shape is known only at run time is not supported");
+    Shape shape = x.shape().to_shape();
+    size_t total = 1;
+    for (auto d : shape) total *= static_cast<size_t>(d);
+    if (auto c = x.node->constant_value()) {
+        auto f = c->as_f64_vector();
+        auto i = c->as_i64_vector();
+        std::function<ConstValue(size_t, size_t)> build = [&](size_t axis, size_t offset) -> ConstValue {
+            if (axis == shape.size()) {
+                if (floats) return ConstValue::floating(f[offset]);
+                if (bools) return ConstValue::boolean(i[offset] != 0);
+                return ConstValue::integer(i[offset]);
+            }
+            size_t stride = 1;
+            for (size_t k = axis + 1; k < shape.size(); ++k) stride *= static_cast<size_t>(shape[k]);
+            std::vector<ConstValue> items;
+            for (int64_t k = 0; k < shape[axis]; ++k) items.push_back(build(axis + 1, offset + static_cast<size_t>(k) * stride));
+            return ConstValue::list(items);
+        };
+        return {TValue(build(0, 0))};
+    }
+    ctx.check(shape.size() <= 1, "tolist() of a tensor of rank ", shape.size(),
+              " known only at run time is not supported (rank 0 or 1 only)");
+    Type t = floats ? Type::f32 : bools ? Type::boolean : Type::i64;
+    if (floats && is_float(x.type())) t = x.type();
+    if (shape.empty()) {
+        TValue r(to_type(ctx, x, t));
+        r.scalar = true;
+        return {r};
+    }
+    std::vector<TValue> items;
+    for (int64_t k = 0; k < shape[0]; ++k) {
+        TValue item(to_type(ctx, ctx.make<op::Gather>({x, ctx.i64_scalar(k), ctx.i64_scalar(0)}, int64_t{0}), t));
+        item.scalar = true;
+        items.push_back(item);
+    }
+    return {TValue::list(items)};
+}
+
+// list.insert(index, value): Python's rule (a negative index counts from the end; out of range
+// inserts at the nearer end); the list input takes its new value in place.
+Outs insert(NodeContext& ctx) {
+    auto items = ctx.list(0);
+    auto n = static_cast<int64_t>(items.size());
+    int64_t i = ctx.const_int(1);
+    if (i < 0) i += n;
+    i = std::clamp<int64_t>(i, 0, n);
+    items.insert(items.begin() + i, ctx.value(2));
+    ctx.set_input_value(0, TValue::list(items));
+    return {};
+}
+
+// str(x) of a value known at conversion time (torchvision names feature maps str(i)).
+Outs str(NodeContext& ctx) {
+    ctx.check(ctx.is_const(0), "str() of a value known only at run time is not supported");
+    auto c = ctx.value(0).as_const();
+    switch (c.kind) {
+        case ConstValue::Kind::string: return {c};
+        case ConstValue::Kind::integer: return {ConstValue::string(std::to_string(c.i))};
+        case ConstValue::Kind::boolean: return {ConstValue::string(c.b ? "True" : "False")};
+        case ConstValue::Kind::none: return {ConstValue::string("None")};
+        default: ctx.fail("str() of a ", c.to_string(), " is not supported (ints, bools, strings and None only)");
+    }
+}
+
 }  // namespace
 
 TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input) {
@@ -453,6 +559,12 @@ void add_prim_translators(TranslatorTable& t) {
     t["prim::type"] = device;
     t["prim::layout"] = [](NodeContext&) -> Outs { return {ConstValue::integer(0)}; };  // torch.strided
     t["prim::Uninitialized"] = uninitialized;
+    t["prim::CreateObject"] = create_object;
+    t["prim::SetAttr"] = set_attr;
+    t["prim::GetAttr"] = get_attr;
+    t["prim::tolist"] = tolist;
+    t["aten::insert"] = insert;
+    t["aten::str"] = str;
 }
 
 }  // namespace kiln::frontend::pytorch
