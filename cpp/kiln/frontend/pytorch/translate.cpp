@@ -197,7 +197,11 @@ bool same_value(const TValue& a, const TValue& b) {
     if (a.kind != b.kind) return false;
     switch (a.kind) {
         case TValue::Kind::tensor: return a.out == b.out;
-        case TValue::Kind::constant: return a.c.kind != ConstValue::Kind::tensor && a.c.to_string() == b.c.to_string();
+        case TValue::Kind::constant:
+            if (a.c.kind == ConstValue::Kind::tensor || b.c.kind == ConstValue::Kind::tensor)  // one weight: same memory
+                return a.c.kind == b.c.kind && a.c.tensor.data() == b.c.tensor.data() &&
+                       a.c.tensor.type() == b.c.tensor.type() && a.c.tensor.shape() == b.c.tensor.shape();
+            return a.c.to_string() == b.c.to_string();
         case TValue::Kind::list:
             if (a.items.size() != b.items.size()) return false;
             for (size_t i = 0; i < a.items.size(); ++i)

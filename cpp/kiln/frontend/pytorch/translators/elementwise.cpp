@@ -28,6 +28,20 @@ Outs binary(NodeContext& ctx) {
     return binary_impl<T>(ctx);
 }
 
+// list * n (TorchScript's aten::mul.left_t: torchvision's `(shift_x, shift_y) * len(...)`): the items
+// repeated n times; else an elementwise product.
+Outs mul(NodeContext& ctx) {
+    const std::string& ty = ctx.output_type(0);
+    if (ty.size() > 2 && ty.compare(ty.size() - 2, 2, "[]") == 0) {
+        auto items = ctx.list(0);
+        int64_t n = ctx.const_int(1);
+        std::vector<TValue> r;
+        for (int64_t k = 0; k < n; ++k) r.insert(r.end(), items.begin(), items.end());
+        return {TValue::list(r)};
+    }
+    return binary<op::Multiply>(ctx);
+}
+
 // a == b / a != b where TorchScript gives one bool (the output type says so): on lists (shapes,
 // `key.shape != value.shape`) the lists are equal when every item is.
 template <bool Equal>
@@ -311,7 +325,8 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::add"] = t["aten::add_"] = add_sub<op::Add>;
     t["aten::sub"] = t["aten::sub_"] = t["aten::subtract"] = add_sub<op::Subtract>;
     t["aten::rsub"] = in_f32<rsub>;
-    t["aten::mul"] = t["aten::mul_"] = t["aten::multiply"] = binary<op::Multiply>;
+    t["aten::mul"] = mul;
+    t["aten::mul_"] = t["aten::multiply"] = binary<op::Multiply>;
     t["aten::div"] = t["aten::div_"] = t["aten::divide"] = t["aten::true_divide"] = div_any;
     t["aten::floordiv"] = t["aten::floor_divide"] = in_f32<floordiv>;
     t["aten::remainder"] = remainder;

@@ -338,6 +338,12 @@ bool same_const(const ConstValue& a, const ConstValue& b) {
 
 // `item in list` (or a substring in a string), both known at conversion time.
 Outs contains(NodeContext& ctx) {
+    auto& d = ctx.value(0);
+    if (d.is_dict() && ctx.is_const(1)) {  // `key in dict`: its keys are known at conversion
+        auto k = ctx.value(1).as_const();
+        std::string key = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
+        return {ConstValue::boolean(std::find(d.keys.begin(), d.keys.end(), key) != d.keys.end())};
+    }
     ctx.check(ctx.is_const(0) && ctx.is_const(1), "`in` needs values known at conversion time");
     auto hay = ctx.value(0).as_const(), needle = ctx.value(1).as_const();
     if (hay.kind == ConstValue::Kind::string && needle.kind == ConstValue::Kind::string)

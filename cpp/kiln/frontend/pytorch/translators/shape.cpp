@@ -445,6 +445,10 @@ Outs getitem(NodeContext& ctx) {
 Outs len(NodeContext& ctx) {
     auto& v = ctx.value(0);
     if (v.kind == TValue::Kind::tensor) return {dim_of(ctx, v.out, 0)};
+    if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::tensor) {  // a weight: len(self._wh_pairs[k])
+        ctx.check(v.c.tensor.shape().size() > 0, "len() of a 0-d tensor");
+        return {ConstValue::integer(v.c.tensor.shape()[0])};
+    }
     if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::string)
         return {ConstValue::integer(static_cast<int64_t>(v.c.s.size()))};
     return {list_length(ctx, v)};
