@@ -13,7 +13,7 @@ import inspect
 import re
 import warnings
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -680,6 +680,78 @@ class SetAttrList(nn.Module):
         for t in self.pyramid:
             out = out + t
         return out
+
+
+@torch.jit.script
+class Box:
+    """A TorchScript class made in forward (torchvision's ImageList): prim::CreateObject, then
+    prim::SetAttr/GetAttr on the object."""
+
+    def __init__(self, t: torch.Tensor, k: int):
+        self.t = t
+        self.k = k
+
+    def scaled(self) -> torch.Tensor:
+        return self.t * self.k
+
+
+class ObjectAttrs(nn.Module):
+    def forward(self, a):
+        b = Box(a + 1, 3)
+        if a.shape[0] > 1:
+            b.t = b.t - 2  # an attribute set inside a branch (on the shape: both kept, Choose)
+        return b.scaled() + b.k
+
+
+class SetAttrInBranch(nn.Module):
+    """A module attribute set inside an `if` on first use (torchvision's MultiScaleRoIAlign)."""
+
+    __annotations__ = {"scale": Optional[float]}
+
+    def __init__(self):
+        super().__init__()
+        self.scale = None
+
+    def forward(self, a):
+        if self.scale is None:
+            self.scale = 2.0
+        s = self.scale
+        assert s is not None
+        return a * s
+
+
+class ToList(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", torch.tensor([1.5, 2.0, 3.0]))
+
+    def forward(self, a):
+        ws: List[float] = self.w.tolist()  # a weight: folded
+        n = a.shape[1]
+        sizes: List[int] = torch.tensor([n, 2 * n]).tolist()  # run-time: one scalar per item
+        return a * ws[1] + sizes[1]
+
+
+class ListInsert(nn.Module):
+    def forward(self, a):
+        xs = [a, a * 2]
+        xs.insert(0, a + 1)
+        xs.insert(-1, a - 3)
+        xs.insert(10, a * 5)
+        return torch.stack(xs)
+
+
+class StrKeys(nn.Module):
+    def forward(self, a):
+        d: Dict[str, torch.Tensor] = {}
+        for i, t in enumerate([a, a * 2]):
+            d[str(i)] = t
+        return d["1"] - d["0"]
+
+
+class ListRepeat(nn.Module):
+    def forward(self, a):
+        return torch.stack((a, a + 1) * 2, dim=-1)
 
 
 @fn
@@ -1694,6 +1766,12 @@ CASES = [
     C("size_reversed", SizeReversed, X, INTS, trace_dynamic=False),
     C("any_of_sizes", AnyOfSizes, In((2, 3, 5, 7), alt=(2, 3, 1, 4)), trace_dynamic=False),
     C("set_attr_list", SetAttrList, X),
+    C("object_attrs", ObjectAttrs, X, script=True),
+    C("set_attr_in_branch", SetAttrInBranch, X),
+    C("tolist", ToList, X),
+    C("list_insert", ListInsert, X, INTS),
+    C("str_keys", StrKeys, X),
+    C("list_repeat", ListRepeat, X, INTS),
     C("shape_getitem", ShapeIndex, X),
     C("dim", Dim, X),
     C("numel", Numel, X),
