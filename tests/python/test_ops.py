@@ -746,7 +746,8 @@ class StrKeys(nn.Module):
         d: Dict[str, torch.Tensor] = {}
         for i, t in enumerate([a, a * 2]):
             d[str(i)] = t
-        return d["1"] - d["0"]
+        d[str(a.dim())] = a + 1  # torch folds str(i) of the unrolled loop, not str(a.dim())
+        return d["1"] - d["0"] + d["4"]
 
 
 class ListRepeat(nn.Module):
