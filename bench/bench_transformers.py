@@ -162,7 +162,7 @@ def _fresh(inputs):
 
 
 CONVERT_CHILD = r"""
-import json, os, resource, sys, time, warnings
+import json, os, sys, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np, torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -171,10 +171,15 @@ model = BertForSequenceClassification(BertConfig()).eval()
 ids = torch.ones(1, 128, dtype=torch.int64)
 inputs = {"input_ids": ids, "attention_mask": ids, "token_type_ids": ids}
 weights = sum(p.numel() * p.element_size() for p in model.parameters())
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-before = rss()
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+# Building the model peaked higher than converting it will: reset the peak (VmHWM) first.
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
 t0 = time.perf_counter()
 if sys.argv[1] == "kiln":
     import kiln
@@ -183,7 +188,7 @@ else:
     import openvino as ov
     m = ov.convert_model(model, example_input=inputs)
 seconds = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = status("VmHWM")
 print(json.dumps({"seconds": seconds, "peak_rise": peak - before, "weights": weights}))
 """
 

@@ -105,6 +105,36 @@ def small_pairs(d):
     put("small_loop", d / "small_loop.xml")
 
 
+class Families(nn.Module):
+    """The later op families in one small graph: recurrent, FakeQuantize, transposed convolution,
+    scatter, NonMaxSuppression, FFT, and one of kiln's own ops (CumProd, version "kiln")."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(3, 2)
+        self.up = nn.ConvTranspose2d(1, 1, 2, stride=2)
+
+    def forward(self, x, boxes, scores):
+        y = self.lstm(x)[0].sum() + self.gru(x)[0].sum()
+        q = torch.fake_quantize_per_tensor_affine(x, 0.1, 3, 0, 255)
+        u = self.up(x[:1, None])
+        s = torch.zeros(4).scatter_add(0, torch.tensor([0, 1, 1, 3]), x.flatten()[:4])
+        keep = torch.ops.torchvision.nms(boxes, scores, 0.5)
+        f = torch.fft.rfft(x, dim=-1).abs()
+        return y + q.sum(), u, s, keep, f, torch.cumprod(x, 1)
+
+
+def families_pair(d):
+    import torchvision  # noqa: F401  (registers torchvision::nms)
+
+    torch.manual_seed(0)
+    boxes = torch.tensor([[0.0, 0, 2, 2], [0.5, 0.5, 2, 2], [3, 3, 4, 4]])
+    km = ir_cases.quiet_convert(Families().eval(), example_input=(torch.rand(2, 4, 3), boxes, torch.rand(3)))
+    kiln.save_model(km, d / "families.xml")
+    put("small_families", d / "families.xml")
+
+
 class Loops(nn.Module):
     def forward(self, x, n):
         for i in range(int(n)):
@@ -148,4 +178,5 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as t:
         kiln_pairs(Path(t))
         small_pairs(Path(t))
+        families_pair(Path(t))
         openvino_pairs(Path(t))

@@ -1607,6 +1607,34 @@ def ListSetItem(self, x):
     return x.reshape(t)
 
 
+# Lists and dicts are objects: one changed through another name (an item read out of a list, the
+# list a ListConstruct was given) changes under every name, as torchvision's postprocess needs
+# (`result[i]["boxes"] = boxes` in a loop over the list).
+@fn
+def NestedListMutated(self, x):
+    result: List[List[torch.Tensor]] = [[x], [x + 1]]
+    for i in range(2):
+        result[i][0] = result[i][0] * 2
+    return result[1][0]
+
+
+@fn
+def DictInListMutated(self, x):
+    result: List[Dict[str, torch.Tensor]] = [{"a": x}, {"a": x + 1}]
+    for i in range(len(result)):
+        result[i]["a"] = result[i]["a"] * 2
+    return result[0]["a"] + result[1]["a"]
+
+
+@fn
+def ListItemReplaced(self, x):
+    result: List[List[torch.Tensor]] = [[x], [x + 1]]
+    a = result[0]
+    result[0] = [x * 3]
+    a.append(x)
+    return result[0][0] + len(result[0]), a[1] + len(a)
+
+
 @fn
 def TensorOfList(self, x):
     return x * torch.tensor([1.5, -2.0, 0.25, 3.0, 1.0, 2.0, -1.0])
@@ -1836,6 +1864,9 @@ CASES = [
     C("sdpa", Sdpa, [In((2, 3, 5, 8), alt=(1, 3, 6, 8)), In((2, 3, 4, 8), alt=(1, 3, 7, 8)), In((2, 3, 4, 8), alt=(1, 3, 7, 8))]),
     C("fill_copy_slices", FillSlices, X),
     C("list_set_item", ListSetItem, X, INTS),
+    C("nested_list_mutated", NestedListMutated, X),
+    C("dict_in_list_mutated", DictInListMutated, X),
+    C("list_item_replaced", ListItemReplaced, X),
     C("tensor_of_list", TensorOfList, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
     C("all_any", AllAny, X, F32_X),
     C("norms", Norms, X, F32_X),

@@ -34,7 +34,7 @@ const TValue& NodeContext::value(size_t i) const {
 
 void NodeContext::set_input_value(size_t i, TValue v) {
     value(i);  // range check
-    t_.set_value(node_.inputs[i], std::move(v));
+    t_.set_container(node_.inputs[i], std::move(v));
 }
 
 void NodeContext::tag(Node& n) {

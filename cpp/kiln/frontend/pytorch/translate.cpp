@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -66,6 +69,15 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
             throw ConversionError(str_cat(n.kind, ": an in-place change of a view made by an expand, split, "
                                           "unbind or indexing is not supported yet; write it out of place",
                                           n.source.empty() ? "" : "\n  at " + n.source));
+        if (n.kind == "aten::_set_item" && n.inputs.size() == 3 && value(n.inputs[1]).kind == TValue::Kind::constant) {
+            // container[key] = new: the object that was at container[key] is no longer in it.
+            Slot slot{n.inputs[0], value(n.inputs[1]).c.to_string()};
+            for (int64_t id : ids_in_[slot]) {
+                auto& v = slots_of_[id];
+                v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+            }
+            ids_in_.erase(slot);
+        }
         try {
             Translator tr = find_translator(n.kind);
             if (n.kind.rfind("prim::", 0) != 0) {
@@ -90,6 +102,7 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
                 outs[i].scalar = true;
             set_value(n.outputs[i], std::move(outs[i]));
         }
+        track_containers(n);
         bool replayable = kReplayable.count(n.kind) > 0;
         if (n.kind == "aten::unsafe_chunk" || n.kind == "aten::unsafe_split")
             unsafe_lists_.insert(n.outputs.begin(), n.outputs.end());
@@ -111,6 +124,74 @@ void Translation::translate_nodes(const std::vector<NodeDesc>& nodes) {
             if (view != views_.end()) write_back(view->second, value(n.outputs[0]).out, n);
         }
         for (size_t k = 0; k < n.out_args.size() && k < n.outputs.size(); ++k) bind_out_arg(n, k, ctx);
+    }
+}
+
+namespace {
+bool is_container(const TValue& v) { return v.kind == TValue::Kind::list; }
+// The key of container[key] as a slot name: a list index counted from the front.
+std::optional<std::string> slot_key(const TValue& container, const TValue& key) {
+    if (key.kind != TValue::Kind::constant) return std::nullopt;
+    if (!container.is_dict() && key.c.kind == ConstValue::Kind::integer) {
+        int64_t i = key.c.i < 0 ? key.c.i + static_cast<int64_t>(container.items.size()) : key.c.i;
+        return std::to_string(i);
+    }
+    return key.c.kind == ConstValue::Kind::string ? key.c.s : key.c.to_string();
+}
+}  // namespace
+
+void Translation::track_containers(const NodeDesc& n) {
+    auto put = [&](int64_t id, int64_t parent, std::string key) {
+        Slot slot{parent, std::move(key)};
+        ids_in_[slot].push_back(id);
+        slots_of_[id].push_back(slot);
+    };
+    if (n.outputs.size() != 1) return;
+    if (n.kind == "prim::ListConstruct" || n.kind == "prim::TupleConstruct") {
+        for (size_t k = 0; k < n.inputs.size(); ++k)
+            if (is_container(value(n.inputs[k]))) put(n.inputs[k], n.outputs[0], std::to_string(k));
+    } else if (n.kind == "prim::DictConstruct") {
+        for (size_t k = 0; k + 1 < n.inputs.size(); k += 2) {
+            const TValue& key = value(n.inputs[k]);
+            if (is_container(value(n.inputs[k + 1])) && key.kind == TValue::Kind::constant)
+                put(n.inputs[k + 1], n.outputs[0], key.c.kind == ConstValue::Kind::string ? key.c.s : key.c.to_string());
+        }
+    } else if (n.kind == "aten::__getitem__" && n.inputs.size() == 2 && is_container(value(n.outputs[0])) &&
+               is_container(value(n.inputs[0]))) {
+        if (auto key = slot_key(value(n.inputs[0]), value(n.inputs[1]))) put(n.outputs[0], n.inputs[0], *key);
+    }
+}
+
+void Translation::set_container(int64_t id, TValue v) {
+    std::vector<std::pair<int64_t, TValue>> todo{{id, std::move(v)}};
+    std::set<int64_t> done;
+    while (!todo.empty() && done.size() < 4096) {
+        auto [cur, val] = std::move(todo.back());
+        todo.pop_back();
+        if (!done.insert(cur).second) continue;
+        set_value(cur, val);
+        auto slots = slots_of_.find(cur);
+        if (slots == slots_of_.end()) continue;
+        for (const Slot& slot : slots->second) {
+            // Every other name of the same object, then the container holding it.
+            for (int64_t other : ids_in_[slot])
+                if (!done.count(other)) todo.push_back({other, val});
+            auto pv = values_.find(slot.first);
+            if (pv == values_.end() || !is_container(pv->second) || done.count(slot.first)) continue;
+            TValue parent = pv->second;
+            size_t at = parent.items.size();
+            if (parent.is_dict()) {
+                at = static_cast<size_t>(std::find(parent.keys.begin(), parent.keys.end(), slot.second) -
+                                         parent.keys.begin());
+            } else {
+                char* end = nullptr;
+                long long i = std::strtoll(slot.second.c_str(), &end, 10);
+                if (end && *end == 0 && i >= 0) at = static_cast<size_t>(i);
+            }
+            if (at >= parent.items.size()) continue;
+            parent.items[at] = val;
+            todo.push_back({slot.first, std::move(parent)});
+        }
     }
 }
 

@@ -18,6 +18,9 @@ public:
 
     const TValue& value(int64_t id) const;
     void set_value(int64_t id, TValue v) { values_[id] = std::move(v); }
+    // A list or dict changed in place (append, x[i] = v, d[k] = v): the value and every container
+    // it was taken from (list[i] / dict[key] of a list or dict is the same object in torch) change.
+    void set_container(int64_t id, TValue v);
     // A Constant node per constant value id, made once.
     Output constant_for(int64_t id, const std::function<Output()>& make);
     void translate_nodes(const std::vector<NodeDesc>& nodes);
@@ -41,6 +44,14 @@ private:
     void bind_out_arg(const NodeDesc& n, size_t k, NodeContext& ctx);
 
     std::map<int64_t, ViewInfo> views_;
+    // Lists and dicts are objects in torch: a list put into another (ListConstruct, DictConstruct,
+    // TupleConstruct) or read out of one (__getitem__ with a key known at conversion) is the same
+    // object under every value id that names it. A slot is (container id, key); each value id
+    // lists the slots it sits in, each slot the value ids that name its object.
+    using Slot = std::pair<int64_t, std::string>;
+    void track_containers(const NodeDesc& n);
+    std::map<int64_t, std::vector<Slot>> slots_of_;
+    std::map<Slot, std::vector<int64_t>> ids_in_;
     // Lists made by unsafe_chunk / unsafe_split (torch's composite cells, traced): their pieces
     // share memory with the input, but torch promises the input is not read after they change.
     std::set<int64_t> unsafe_lists_;
