@@ -213,9 +213,6 @@ def match_detections(got, expected, thresh, score_tol=1e-4, box_tol=1e-4):
 SCRIPT_FASTERRCNN = ("aten::split: needs the rank of its input at conversion time; give the input's rank with "
                      "input=[...] or example_input (roi_heads.py:696: pred_boxes.split(boxes_per_image, 0), after "
                      "a prim::Loop over torch.unique in batched_nms)")
-SCRIPT_SSDLITE = ("converts and runs, but the detections differ from torch's: AssertionError: torch detection 0 "
-                  "(label 2, score 0.897413, ...) has no match in kiln")
-
 DETECTION = [
     param("fasterrcnn_mobilenet_v3_large_320_fpn", "trace", sweep=False),
     param("fasterrcnn_resnet50_fpn", "trace"),
@@ -226,7 +223,7 @@ DETECTION = [
     param("maskrcnn_resnet50_fpn", "trace"),
     param("keypointrcnn_resnet50_fpn", "trace"),
     param("fasterrcnn_mobilenet_v3_large_320_fpn", "script", xfail=SCRIPT_FASTERRCNN),
-    param("ssdlite320_mobilenet_v3_large", "script", xfail=SCRIPT_SSDLITE, raises=AssertionError),
+    param("ssdlite320_mobilenet_v3_large", "script"),
 ]
 
 
