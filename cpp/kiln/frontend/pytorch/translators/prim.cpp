@@ -284,6 +284,20 @@ Outs append(NodeContext& ctx) {
     return {updated};
 }
 
+// A dict (or record) with `name` set to v: replaced where it is, appended where it is not.
+TValue with_key(const TValue& d, const std::string& name, TValue v) {
+    std::vector<std::string> keys = d.keys;
+    std::vector<TValue> items = d.items;
+    auto at = std::find(keys.begin(), keys.end(), name);
+    if (at == keys.end()) {
+        keys.push_back(name);
+        items.push_back(std::move(v));
+    } else {
+        items[static_cast<size_t>(at - keys.begin())] = std::move(v);
+    }
+    return TValue::dict(std::move(keys), std::move(items));
+}
+
 // list[i] = x / dict[key] = x: the list or dict input takes its new value in place.
 Outs set_item(NodeContext& ctx) {
     auto key = ctx.value(1);
@@ -292,16 +306,7 @@ Outs set_item(NodeContext& ctx) {
         ctx.check(key.is_const(), "dict keys must be known at conversion time");
         auto k = key.as_const();
         std::string name = k.kind == ConstValue::Kind::string ? k.s : std::to_string(k.i);
-        std::vector<std::string> keys = d.keys;
-        std::vector<TValue> items = d.items;
-        auto at = std::find(keys.begin(), keys.end(), name);
-        if (at == keys.end()) {
-            keys.push_back(name);
-            items.push_back(ctx.value(2));
-        } else {
-            items[static_cast<size_t>(at - keys.begin())] = ctx.value(2);
-        }
-        auto updated = TValue::dict(keys, items);
+        auto updated = with_key(d, name, ctx.value(2));
         ctx.set_input_value(0, updated);
         if (ctx.desc().outputs.empty()) return {};  // dict.__setitem__ returns nothing
         return {updated};
@@ -425,16 +430,7 @@ Outs set_attr(NodeContext& ctx) {
     std::string name = ctx.const_str(1);
     auto obj = ctx.value(0);
     ctx.check(is_record(obj), "sets attribute '", name, "' of a value that is not an object kiln follows");
-    std::vector<std::string> keys = obj.keys;
-    std::vector<TValue> items = obj.items;
-    auto at = std::find(keys.begin(), keys.end(), name);
-    if (at == keys.end()) {
-        keys.push_back(name);
-        items.push_back(ctx.value(2));
-    } else {
-        items[static_cast<size_t>(at - keys.begin())] = ctx.value(2);
-    }
-    ctx.set_input_value(0, TValue::dict(keys, items));
+    ctx.set_input_value(0, with_key(obj, name, ctx.value(2)));
     return {};
 }
 
