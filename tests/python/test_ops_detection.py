@@ -102,10 +102,7 @@ CASES = [
     C("nms", Nms, [BOXES, SCORES]),
     C("nms_iou_0.2", lambda: Nms(0.2), [BOXES, SCORES]),
     C("nms_equal_scores", lambda: Nms(0.6, ties=True), [BOXES, SCORES]),
-    C("batched_nms", BatchedNms, [BOXES, SCORES, In((12,), alt=(20,), dtype="int64", values="idx:3")],
-      xfail={"script": "ConversionError: kiln cannot convert this model: 2 operation kind(s) have no "
-                               "translator yet: aten::_unique2, aten::index_put_ (batched_nms's per-class branch, "
-                               "taken above 4000 boxes: indexing family)"}),
+    C("batched_nms", BatchedNms, [BOXES, SCORES, In((12,), alt=(20,), dtype="int64", values="idx:3")]),
     C("roi_align", RoiAlign, [IMG, ROI_BOXES, ROI_IDX]),
     C("roi_align_aligned", lambda: RoiAlign(aligned=True), [IMG, ROI_BOXES, ROI_IDX]),
     C("roi_align_adaptive", lambda: RoiAlign((2, 2), 0.25, 0, False), [IMG, ROI_BOXES, ROI_IDX]),
