@@ -1,6 +1,7 @@
 #include "kiln/ops/convolution.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace kiln::op {
 
@@ -130,10 +131,23 @@ template void conv_reference<int64_t>(const window::Geometry&, int64_t, const in
 template void conv_reference<int32_t>(const window::Geometry&, int64_t, const int32_t*,
                                       const int32_t*, const int32_t*, int32_t*);
 
-void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension& groups,
-                const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
-                const std::vector<int64_t>& pads_end, const std::vector<int64_t>& dilations,
-                PadType auto_pad) {
+namespace {
+
+// What a convolution and a transposed convolution check alike: the element types, the ranks of
+// data and weights, and the window attributes per spatial axis. nullopt when both ranks are
+// dynamic (the output is then set: dynamic rank).
+struct WindowAttrs {
+    Type t;
+    int64_t rank;
+    size_t nsp;
+    std::vector<int64_t> st, di, pb, pe;
+};
+
+std::optional<WindowAttrs> check_window_inputs(InferContext& ctx, const PartialShape& weights,
+                                               const std::vector<int64_t>& strides,
+                                               const std::vector<int64_t>& pads_begin,
+                                               const std::vector<int64_t>& pads_end,
+                                               const std::vector<int64_t>& dilations) {
     Type t = ctx.input_type(0);
     Type wt = ctx.input_type(1);
     if (t == Type::dynamic) t = wt;
@@ -148,7 +162,7 @@ void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension&
         ctx.fail("data rank ", data.rank(), " does not match weights ", ctx.input_shape(1).to_string());
     if (data.rank_is_dynamic() && weights.rank_is_dynamic()) {
         ctx.set_output(0, t, PartialShape::dynamic());
-        return;
+        return std::nullopt;
     }
     const int64_t rank = data.rank_is_static() ? data.rank() : weights.rank();
     const size_t nsp = static_cast<size_t>(rank - 2);
@@ -161,6 +175,22 @@ void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension&
         if (di[i] < 1) ctx.fail("dilations must be positive, got ", di[i], " on spatial axis ", i);
         if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
     }
+    return WindowAttrs{t, rank, nsp, std::move(st), std::move(di), std::move(pb), std::move(pe)};
+}
+
+}  // namespace
+
+void infer_conv(InferContext& ctx, const PartialShape& weights, const Dimension& groups,
+                const std::vector<int64_t>& strides, const std::vector<int64_t>& pads_begin,
+                const std::vector<int64_t>& pads_end, const std::vector<int64_t>& dilations,
+                PadType auto_pad) {
+    auto w = check_window_inputs(ctx, weights, strides, pads_begin, pads_end, dilations);
+    if (!w) return;
+    const PartialShape& data = ctx.input_shape(0);
+    const Type t = w->t;
+    const int64_t rank = w->rank;
+    const size_t nsp = w->nsp;
+    const auto &st = w->st, &di = w->di, &pb = w->pb, &pe = w->pe;
     std::vector<Dimension> out(static_cast<size_t>(rank));
     if (data.rank_is_static()) out[0] = data[0];
     if (weights.rank_is_static()) {
@@ -369,33 +399,15 @@ void infer_deconv(InferContext& ctx, const PartialShape& weights,
     if (ctx.num_inputs() == 3)
         ctx.fail("the output_shape input is not supported (give pads_begin/pads_end and output_padding)");
     ctx.check_inputs(2);
-    Type t = ctx.input_type(0);
-    Type wt = ctx.input_type(1);
-    if (t == Type::dynamic) t = wt;
-    else if (wt != Type::dynamic && wt != t)
-        ctx.fail("weights element type ", type_name(wt), " does not match data's ", type_name(t));
+    auto w = check_window_inputs(ctx, weights, strides, pads_begin, pads_end, dilations);
+    if (!w) return;
     const PartialShape& data = ctx.input_shape(0);
-    if (data.rank_is_static() && (data.rank() < 3 || data.rank() > 5))
-        ctx.fail("data must have rank 3, 4 or 5 ([N, C, spatial...]), got ", data.to_string());
-    if (weights.rank_is_static() && (weights.rank() < 3 || weights.rank() > 5))
-        ctx.fail("weights must have rank 3, 4 or 5 after grouping, got ", ctx.input_shape(1).to_string());
-    if (data.rank_is_static() && weights.rank_is_static() && data.rank() != weights.rank())
-        ctx.fail("data rank ", data.rank(), " does not match weights ", ctx.input_shape(1).to_string());
-    if (data.rank_is_dynamic() && weights.rank_is_dynamic()) {
-        ctx.set_output(0, t, PartialShape::dynamic());
-        return;
-    }
-    const int64_t rank = data.rank_is_static() ? data.rank() : weights.rank();
-    const size_t nsp = static_cast<size_t>(rank - 2);
-    auto st = window::per_axis(ctx, strides, nsp, 1, "strides");
-    auto di = window::per_axis(ctx, dilations, nsp, 1, "dilations");
-    auto pb = window::per_axis(ctx, pads_begin, nsp, 0, "pads_begin");
-    auto pe = window::per_axis(ctx, pads_end, nsp, 0, "pads_end");
+    const Type t = w->t;
+    const int64_t rank = w->rank;
+    const size_t nsp = w->nsp;
+    const auto &st = w->st, &di = w->di, &pb = w->pb, &pe = w->pe;
     auto op = window::per_axis(ctx, output_padding, nsp, 0, "output_padding");
     for (size_t i = 0; i < nsp; ++i) {
-        if (st[i] < 1) ctx.fail("strides must be positive, got ", st[i], " on spatial axis ", i);
-        if (di[i] < 1) ctx.fail("dilations must be positive, got ", di[i], " on spatial axis ", i);
-        if (pb[i] < 0 || pe[i] < 0) ctx.fail("pads must not be negative on spatial axis ", i);
         if (op[i] < 0 || (op[i] >= st[i] && op[i] >= di[i]))
             ctx.fail("output_padding ", op[i], " on spatial axis ", i,
                      " must be non-negative and smaller than the stride (", st[i],
