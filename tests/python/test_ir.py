@@ -589,19 +589,12 @@ def torchvision_sweep():
 
 @pytest.mark.parametrize("name,capture", list(torchvision_sweep()))
 def test_ir_sweep_torchvision(name, capture, tmp_path):
-    from test_zoo import build as zoo_build, sizes_for
+    from test_zoo import build as zoo_build, convert as zoo_convert, sizes_for
     model = zoo_build(name)
     sizes = sizes_for(name)
-    if capture == "trace":
-        km = ir_cases.quiet_convert(model, example_input=torch.zeros(1, 3, sizes[0], sizes[0]))
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                torch.jit.script(model)
-            except Exception as e:
-                pytest.skip(f"torch.jit.script fails: {type(e).__name__}")
-        km = ir_cases.quiet_convert(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        km = zoo_convert(model, capture, sizes[0])
     back = save_and_read(km, tmp_path)
     assert ports(back.inputs) == ports(km.inputs) and ports(back.outputs) == ports(km.outputs)
     rng = np.random.default_rng(0)

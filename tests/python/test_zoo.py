@@ -59,20 +59,25 @@ def cases():
             yield pytest.param(name, capture, id=f"{name}-{capture}", marks=marks)
 
 
+def convert(model, capture, size):
+    """kiln's model of a zoo model, traced at size x size or scripted (skipped where torch itself
+    cannot script it)."""
+    if capture == "trace":
+        return kiln.convert_model(model, example_input=torch.zeros(1, 3, size, size))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.jit.script(model)
+        except Exception as e:  # torch itself cannot script this model
+            pytest.skip(f"torch.jit.script fails: {type(e).__name__}: {str(e).splitlines()[0]}")
+        return kiln.convert_model(model)
+
+
 @pytest.mark.parametrize("name,capture", list(cases()))
 def test_zoo_model(name, capture):
     model = build(name)
     sizes = sizes_for(name)
-    if capture == "trace":
-        km = kiln.convert_model(model, example_input=torch.zeros(1, 3, sizes[0], sizes[0]))
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                torch.jit.script(model)
-            except Exception as e:  # torch itself cannot script this model
-                pytest.skip(f"torch.jit.script fails: {type(e).__name__}: {str(e).splitlines()[0]}")
-        km = kiln.convert_model(model)
+    km = convert(model, capture, sizes[0])
     compiled = kiln.Core().compile_model(km, "CPU")
     rng = np.random.default_rng(0)
     for size in sizes:
