@@ -37,18 +37,21 @@ nb::list to_numpy_list(const std::vector<Tensor>& ts) {
 
 void init_runtime(nb::module_& m) {
     // Made through a factory so that the object lives in a shared_ptr (infer requests share it).
-    m.def("_compile", [](const Model& model, int threads, size_t cache) {
+    m.def("_compile", [](const Model& model, int threads, size_t cache, Type precision) {
         cpu::CompileConfig c;
         c.num_threads = threads;
         c.plan_cache_size = cache;
+        c.inference_precision = precision;
         nb::gil_scoped_release nogil;
         return std::make_shared<CompiledModel>(model, c);
-    }, "model"_a, "num_threads"_a = 0, "plan_cache_size"_a = 16, "Compiles a model for the CPU (use kiln.Core).");
+    }, "model"_a, "num_threads"_a = 0, "plan_cache_size"_a = 16, "inference_precision"_a = Type::f32, "Compiles a model for the CPU (use kiln.Core).");
     nb::class_<CompiledModel>(m, "_CompiledModel", "A model compiled for the CPU (use kiln.Core).")
         .def_prop_ro("inputs", [](const CompiledModel& cm) { return model_inputs(cm.model()); }, "Inputs.")
         .def_prop_ro("outputs", [](const CompiledModel& cm) { return model_outputs(cm.model()); }, "Outputs.")
         .def_prop_ro("num_threads", [](const CompiledModel& cm) { return cm.config().num_threads; },
                      "Threads used per inference (0: all cores).")
+        .def_prop_ro("inference_precision", [](const CompiledModel& cm) { return cm.config().inference_precision; },
+                     "The precision kernels compute in (f32, or bf16 when hinted and the CPU has AVX512_BF16).")
         .def_prop_ro("cached_plans", &CompiledModel::cached_plans, "Shape signatures planned so far.")
         .def("runtime_model", [](const CompiledModel& cm) { return cm.model().clone(); },
              "The graph after compile-time passes.")

@@ -155,6 +155,18 @@ class InferRequest:
         return self._last
 
 
+def _precision(hint):
+    """INFERENCE_PRECISION_HINT ('f32', 'bf16', a kiln.Type or numpy-style names) -> kiln.Type."""
+    from kiln._kiln import Type
+    if isinstance(hint, Type):
+        name = hint.name
+    else:
+        name = str(hint).lower().replace("float32", "f32").replace("bfloat16", "bf16")
+    if name not in ("f32", "bf16"):
+        raise ValueError(f"INFERENCE_PRECISION_HINT must be 'f32' or 'bf16', got {hint!r}")
+    return Type.f32 if name == "f32" else Type.bf16
+
+
 class CompiledModel:
     """A model compiled for the CPU. Call it like a function; results index by Port/int/str."""
 
@@ -165,12 +177,13 @@ class CompiledModel:
             if key in config:
                 threads = int(config.pop(key))
         cache = int(config.pop("PLAN_CACHE_SIZE", config.pop("plan_cache_size", 16)))
+        precision = _precision(config.pop("INFERENCE_PRECISION_HINT", "f32"))
         if config:
             raise ValueError(f"unknown config key(s) {sorted(config)}; kiln takes INFERENCE_NUM_THREADS "
-                             "(or num_threads) and PLAN_CACHE_SIZE")
+                             "(or num_threads), INFERENCE_PRECISION_HINT and PLAN_CACHE_SIZE")
         if threads < 0:
             raise ValueError(f"INFERENCE_NUM_THREADS must be >= 0, got {threads}")
-        self._cm = _compile(model, threads, cache)
+        self._cm = _compile(model, threads, cache, precision)
         self.inputs = self._cm.inputs
         self.outputs = self._cm.outputs
         self._default = None
@@ -199,6 +212,11 @@ class CompiledModel:
             if self._default is None:
                 self._default = InferRequest(self)
             return self._default.infer(inputs)
+
+    @property
+    def inference_precision(self):
+        """The precision kernels compute in: bf16 only when hinted and the CPU has AVX512_BF16."""
+        return self._cm.inference_precision
 
     def kernel_summary(self, input_shapes):
         """(op type, node name, kernel) for each step of the plan for these input shapes."""

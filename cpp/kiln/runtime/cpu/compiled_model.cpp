@@ -10,9 +10,18 @@
 
 namespace kiln::cpu {
 
+bool cpu_has_bf16() {
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
 CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     : model_(model.clone()), config_(config) {
     if (config_.plan_cache_size == 0) config_.plan_cache_size = 1;
+    KILN_CHECK(config_.inference_precision == Type::f32 || config_.inference_precision == Type::bf16,
+               "inference precision must be f32 or bf16, got ", type_name(config_.inference_precision));
+    // A hint, as in OpenVINO: without native bf16 dot products bf16 would be slower, not faster.
+    if (config_.inference_precision == Type::bf16 && !cpu_has_bf16()) config_.inference_precision = Type::f32;
     validate_model(*model_);
     passes::decompose_attention(*model_);
     passes::fold_constants(*model_);
@@ -57,7 +66,7 @@ std::shared_ptr<const Plan> CompiledModel::plan_for(const std::vector<Shape>& sh
             }
     }
     // Built outside the lock: another request may run a cached plan meanwhile.
-    auto plan = Plan::build(*model_, shapes);
+    auto plan = Plan::build(*model_, shapes, PlanOptions{config_.inference_precision});
     std::lock_guard<std::mutex> lock(mutex_);
     plans_.emplace_front(shapes, plan);
     while (plans_.size() > config_.plan_cache_size) plans_.pop_back();

@@ -17,9 +17,14 @@ namespace kiln::cpu {
 struct CompileConfig {
     int num_threads = 0;           // 0: all cores
     size_t plan_cache_size = 16;   // shape signatures kept
+    // f32, or bf16 (INFERENCE_PRECISION_HINT): taken only where cpu_has_bf16(), else f32.
+    Type inference_precision = Type::f32;
 };
 
 class InferRequest;
+
+// Whether this CPU has native bf16 dot products (AVX512_BF16), where bf16 inference pays.
+bool cpu_has_bf16();
 
 class CompiledModel : public std::enable_shared_from_this<CompiledModel> {
 public:

@@ -15,6 +15,10 @@ struct KernelShapes {
     std::vector<TensorDesc> inputs;
     std::vector<TensorDesc> outputs;
     std::vector<const Tensor*> constants;
+    // The precision the compiled model may compute in (f32, or bf16 where the CPU has it: weights
+    // and activations rounded to bf16 inside MatMul/convolution kernels, accumulation in f32).
+    // Tensors between kernels keep their graph types either way.
+    Type inference_precision = Type::f32;
 
     Shape in(size_t i) const { return inputs.at(i).shape.to_shape(); }
     Shape out(size_t i) const { return outputs.at(i).shape.to_shape(); }

@@ -57,7 +57,8 @@ std::shared_ptr<void> allocate_arena(size_t bytes) {
     return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
-std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Shape>& input_shapes) {
+std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Shape>& input_shapes,
+                                        const PlanOptions& options) {
     auto m = model.clone();
     auto& params = m->parameters();
     KILN_CHECK(input_shapes.size() == params.size(), "expected ", params.size(), " inputs, got ",
@@ -78,6 +79,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     fuse_dnn_ops(*m);
 
     auto plan = std::make_shared<Plan>();
+    plan->options_ = options;
     std::unordered_map<Node*, std::vector<size_t>> slot_of;  // node -> slot per output
     std::unordered_map<size_t, TensorDesc> dynamic_desc;     // dynamic slot -> what infer() knows
     for (size_t i = 0; i < params.size(); ++i) {
@@ -106,6 +108,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         }
         Step step;
         KernelShapes ks;
+        ks.inference_precision = options.inference_precision;
         for (auto& in : n->inputs()) {
             size_t s = slot_of.at(in.node.get()).at(in.index);
             step.in.push_back(s);
@@ -235,7 +238,7 @@ std::shared_ptr<const Plan> Plan::tail_plan(const std::vector<Shape>& shapes) co
             }
     }
     // Built outside the lock, as the compiled model does: other requests keep running.
-    auto p = Plan::build(*tail_->model, shapes);
+    auto p = Plan::build(*tail_->model, shapes, options_);
     std::lock_guard<std::mutex> lock(tail_->mutex);
     tail_->plans.emplace_front(shapes, p);
     while (tail_->plans.size() > kKept) tail_->plans.pop_back();

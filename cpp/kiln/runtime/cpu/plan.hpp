@@ -25,11 +25,17 @@ namespace kiln::cpu {
 // Memory for a plan's arena (64-byte aligned; nullptr for 0 bytes), for kernels that run plans.
 std::shared_ptr<void> allocate_arena(size_t bytes);
 
+// Choices of the compiled model that shape every plan built for it.
+struct PlanOptions {
+    Type inference_precision = Type::f32;  // see KernelShapes::inference_precision
+};
+
 class Plan {
 public:
     // Specializes `model` (not modified) to these input shapes. Throws ValueError when the shapes
     // cannot flow through the model, naming the node that rejects them.
-    static std::shared_ptr<const Plan> build(const Model& model, const std::vector<Shape>& input_shapes);
+    static std::shared_ptr<const Plan> build(const Model& model, const std::vector<Shape>& input_shapes,
+                                             const PlanOptions& options = {});
 
     size_t arena_bytes() const { return arena_bytes_; }
     // Static shapes, except outputs whose shape is data-dependent (partial shapes).
@@ -83,6 +89,7 @@ private:
     std::vector<TensorDesc> output_descs_;
     std::vector<size_t> output_slots_;
     size_t arena_bytes_ = 0;
+    PlanOptions options_;
     std::unique_ptr<Tail> tail_;
 };
 
