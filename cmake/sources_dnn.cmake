@@ -5,7 +5,9 @@ set(KILN_DNN_SOURCES
   cpp/kiln/ops/pooling.cpp
   cpp/kiln/ops/internal/fused.cpp
   cpp/kiln/passes/fuse_dnn.cpp
+  cpp/kiln/runtime/cpu/layout.cpp
   cpp/kiln/runtime/cpu/onednn/onednn_common.cpp
+  cpp/kiln/runtime/cpu/onednn/reorder.cpp
   cpp/kiln/runtime/cpu/onednn/conv.cpp
   cpp/kiln/runtime/cpu/onednn/deconv.cpp
   cpp/kiln/runtime/cpu/onednn/matmul.cpp

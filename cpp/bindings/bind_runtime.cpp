@@ -58,6 +58,9 @@ void init_runtime(nb::module_& m) {
         .def("kernel_summary", [](const std::shared_ptr<CompiledModel>& cm, const std::vector<Shape>& shapes) {
             return cm->plan_for(shapes)->kernel_summary();
         }, "input_shapes"_a, "(op type, node name, kernel) of every step of the plan for these input shapes.")
+        .def("layout_summary", [](const std::shared_ptr<CompiledModel>& cm, const std::vector<Shape>& shapes) {
+            return cm->plan_for(shapes)->layout_summary();
+        }, "input_shapes"_a, "(node name, layout of its first output) of every step of the plan for these input shapes.")
         .def("create_infer_request", &CompiledModel::create_infer_request, "A new request with its own memory.");
 
     nb::class_<InferRequest>(m, "_InferRequest", "One inference at a time, with its own memory.")

@@ -222,6 +222,11 @@ class CompiledModel:
         """(op type, node name, kernel) for each step of the plan for these input shapes."""
         return self._cm.kernel_summary([list(s) for s in input_shapes])
 
+    def layout_summary(self, input_shapes):
+        """(node name, memory layout of its first output, e.g. 'nChw16c') for each step of the plan;
+        steps named '.../reorder_A_B' convert between layouts."""
+        return self._cm.layout_summary([list(s) for s in input_shapes])
+
     def runtime_model(self) -> Model:
         """The graph after compile-time passes (constant folding, fusions)."""
         return self._cm.runtime_model()

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kiln/core/node.hpp"
+#include "kiln/runtime/cpu/layout.hpp"
 
 namespace kiln::cpu {
 
@@ -19,6 +20,15 @@ struct KernelShapes {
     // and activations rounded to bf16 inside MatMul/convolution kernels, accumulation in f32).
     // Tensors between kernels keep their graph types either way.
     Type inference_precision = Type::f32;
+    // Set by the plan: the kernel may ask for blocked layouts (input_layout / output_layout), and
+    // the plan reorders to and from them. Unset (a kernel made on its own, as in kernel tests),
+    // every tensor the kernel sees is plain. input_layouts: what each input's producer gives.
+    bool negotiate_layouts = false;
+    std::vector<Layout> input_layouts;
+    // Per output, whether anything reads it (empty: all are read). A kernel may skip work for an
+    // output no one reads (MaxPool's indices) but must still accept a tensor for it.
+    std::vector<bool> outputs_read;
+    bool output_read(size_t i) const { return i >= outputs_read.size() || outputs_read[i]; }
 
     Shape in(size_t i) const { return inputs.at(i).shape.to_shape(); }
     Shape out(size_t i) const { return outputs.at(i).shape.to_shape(); }
@@ -35,6 +45,14 @@ public:
     virtual void execute(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const = 0;
     // A short name for profiling and tests ("onednn_conv", "avx512_eltwise", "reference").
     virtual const char* name() const = 0;
+    // The layout this kernel reads input i in (non-constant inputs) and writes output i in; plain
+    // unless the kernel was made with KernelShapes::negotiate_layouts and chose otherwise.
+    virtual Layout input_layout(size_t) const { return {}; }
+    virtual Layout output_layout(size_t) const { return {}; }
+    // An input whose memory output 0 may take over (a residual that a fused convolution adds to
+    // its result): the plan gives both one buffer when nothing reads that input afterwards. -1:
+    // none. The kernel must work both ways, shared or not.
+    virtual int inplace_input() const { return -1; }
 };
 
 using KernelPtr = std::unique_ptr<Kernel>;

@@ -1,7 +1,11 @@
 #include "kiln/runtime/cpu/plan.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -9,7 +13,12 @@
 
 #include "kiln/passes/constant_folding.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/runtime/cpu/kernel_table.hpp"
+#include "kiln/runtime/cpu/kernels/eltwise.hpp"
+#include "kiln/runtime/cpu/layout_concat.hpp"
+#include "kiln/runtime/cpu/onednn/onednn_common.hpp"
 
 namespace kiln::cpu {
 
@@ -48,6 +57,23 @@ size_t place_buffers(const std::vector<size_t>& sizes, const std::vector<std::pa
     return total;
 }
 
+// Nodes whose kernel computes each output element from the input elements at the same position
+// (unary activations, binary arithmetic), so that they can run on a blocked tensor's physical
+// shape as it is. Ops whose value at 0 is not finite (Log, Divide, ...) are left out: a blocked
+// tensor's padding holds zeros or values computed from zeros, and must stay finite.
+bool layout_transparent(const Node& n) {
+    if (dynamic_cast<const op::Swish*>(&n)) return n.num_inputs() == 1;
+    return dynamic_cast<const op::Relu*>(&n) || dynamic_cast<const op::Sigmoid*>(&n) ||
+           dynamic_cast<const op::Tanh*>(&n) || dynamic_cast<const op::Abs*>(&n) ||
+           dynamic_cast<const op::Negative*>(&n) || dynamic_cast<const op::Clamp*>(&n) ||
+           dynamic_cast<const op::HSwish*>(&n) || dynamic_cast<const op::HSigmoid*>(&n) ||
+           dynamic_cast<const op::Gelu*>(&n) || dynamic_cast<const op::Elu*>(&n) ||
+           dynamic_cast<const op::Mish*>(&n) || dynamic_cast<const op::SoftPlus*>(&n) ||
+           dynamic_cast<const op::Erf*>(&n) || dynamic_cast<const op::Add*>(&n) ||
+           dynamic_cast<const op::Subtract*>(&n) || dynamic_cast<const op::Multiply*>(&n) ||
+           dynamic_cast<const op::Maximum*>(&n) || dynamic_cast<const op::Minimum*>(&n);
+}
+
 }  // namespace
 
 std::shared_ptr<void> allocate_arena(size_t bytes) {
@@ -80,66 +106,224 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
 
     auto plan = std::make_shared<Plan>();
     plan->options_ = options;
+    auto& slots = plan->slots_;
+    auto add_slot = [&](SlotKind kind, Type type, const Shape& logical, Layout layout) {
+        Slot sl{kind, type, physical_shape(logical, layout), 0, 0, {}, layout, logical};
+        slots.push_back(std::move(sl));
+        return slots.size() - 1;
+    };
     std::unordered_map<Node*, std::vector<size_t>> slot_of;  // node -> slot per output
     std::unordered_map<size_t, TensorDesc> dynamic_desc;     // dynamic slot -> what infer() knows
     for (size_t i = 0; i < params.size(); ++i) {
-        plan->slots_.push_back(Slot{SlotKind::input, params[i]->element_type, input_shapes[i], 0, i, {}});
-        slot_of[params[i].get()] = {plan->slots_.size() - 1};
+        size_t s = add_slot(SlotKind::input, params[i]->element_type, input_shapes[i], {});
+        slots[s].index = i;
+        slot_of[params[i].get()] = {s};
     }
+    const bool negotiate = !reference_only();
+    // Slot `s` in layout `want`: itself, or the output of a reorder step (made once per slot and
+    // layout, shared by every reader).
+    std::map<std::pair<size_t, int64_t>, size_t> reorders;
+    auto in_layout = [&](size_t s, Layout want, const std::string& reader) -> size_t {
+        if (same_bytes(slots[s].logical, slots[s].layout, want)) return s;
+        auto key = std::make_pair(s, want.code());
+        if (auto it = reorders.find(key); it != reorders.end()) return it->second;
+        const Slot from = slots[s];
+        if (from.kind == SlotKind::constant) {  // a constant read as an activation: reordered now
+            size_t r = add_slot(SlotKind::constant, from.type, from.logical, want);
+            slots[r].constant = Tensor(from.type, slots[r].shape);
+            reorder_reference(from.constant, from.layout, slots[r].constant, want, from.logical);
+            reorders[key] = r;
+            return r;
+        }
+        size_t r = add_slot(SlotKind::arena, from.type, from.logical, want);
+        Step step;
+        step.kernel = onednn::make_reorder_kernel(from.logical, from.type, from.layout, want);
+        step.in = {s};
+        step.out = {r};
+        step.in_shapes = {from.shape};
+        step.out_shapes = {slots[r].shape};
+        step.node_type = "Reorder";
+        step.node_name = reader + "/reorder_" + layout_name(from.layout, from.logical.size()) + "_" +
+                         layout_name(want, from.logical.size());
+        step.layout = layout_name(from.layout, from.logical.size()) + "->" + layout_name(want, from.logical.size());
+        plan->steps_.push_back(std::move(step));
+        reorders[key] = r;
+        return r;
+    };
+    // An element-wise node over blocked inputs, run on their physical shapes, or nullptr. Every
+    // input that is not a one-value constant is blocked alike and has the output's channels.
+    // Constants stay where they are (one value) or are laid out once, at planning, like the
+    // tensors they meet (a per-channel scale [C, 1, 1] becomes [1, 1, 1, C] for nhwc).
+    std::map<std::pair<size_t, int64_t>, size_t> laid_constants;
+    auto laid_constant = [&](size_t s, const Shape& y, Layout layout) -> std::optional<size_t> {
+        const Slot& c = slots[s];
+        if (shape_size(c.logical) == 1) return s;
+        if (c.logical.size() > y.size()) return std::nullopt;
+        Shape padded(y.size() - c.logical.size(), 1);
+        padded.insert(padded.end(), c.logical.begin(), c.logical.end());
+        // Broadcasting a blocked tensor's channels would spread the padding lanes too.
+        if (padded[1] != y[1] && (padded[1] != 1 || layout.kind == Layout::Kind::blocked)) return std::nullopt;
+        for (size_t i = 0; i < y.size(); ++i)
+            if (padded[i] != y[i] && padded[i] != 1) return std::nullopt;
+        auto key = std::make_pair(s, layout.code());
+        if (auto it = laid_constants.find(key); it != laid_constants.end()) return it->second;
+        const Tensor value = c.constant;
+        size_t r = add_slot(SlotKind::constant, value.type(), padded, layout);
+        slots[r].constant = Tensor(value.type(), slots[r].shape);
+        reorder_reference(value.reshaped(padded), Layout{}, slots[r].constant, layout, padded);
+        laid_constants[key] = r;
+        return r;
+    };
+    // An element-wise node over inputs in a layout other than plain, run on their physical
+    // shapes, or nullptr. Every input that is not a constant is in that layout (or has the same
+    // bytes in it) and has the output's channels; constants are laid out to match.
+    auto blocked_eltwise = [&](const NodePtr& n, std::vector<size_t>& ins, Layout& layout) -> KernelPtr {
+        if (!negotiate || !layout_transparent(*n) || n->num_outputs() != 1) return nullptr;
+        auto& od = n->output_desc(0);
+        if (od.type != Type::f32 || !od.shape.is_static()) return nullptr;
+        const Shape y = od.shape.to_shape();
+        // The layout of the first input that is not plain; every other input must be that or
+        // have the same bytes in it ([N, C, 1, 1] is one and the same in nchw and nhwc).
+        layout = {};
+        for (size_t s : ins)
+            if (slots[s].kind != SlotKind::constant && !slots[s].layout.is_plain()) {
+                layout = slots[s].layout;
+                break;
+            }
+        if (layout.is_plain()) return nullptr;
+        std::vector<size_t> use = ins;
+        for (size_t& s : use) {
+            auto& sl = slots[s];
+            if (sl.kind == SlotKind::constant) {
+                if (sl.type != Type::f32 && shape_size(sl.logical) != 1) return nullptr;
+                auto laid = laid_constant(s, y, layout);
+                if (!laid) return nullptr;
+                s = *laid;
+                continue;
+            }
+            if (sl.type != Type::f32 || sl.logical.size() != y.size() || sl.logical[1] != y[1] ||
+                !same_bytes(sl.logical, sl.layout, layout))
+                return nullptr;
+        }
+        KernelShapes ks;
+        ks.inference_precision = options.inference_precision;
+        for (size_t s : use) {
+            const bool c = slots[s].kind == SlotKind::constant;
+            ks.inputs.push_back(TensorDesc{slots[s].type, PartialShape(c ? slots[s].shape : physical_shape(slots[s].logical, layout))});
+            ks.constants.push_back(c ? &slots[s].constant : nullptr);
+        }
+        ks.outputs.push_back(TensorDesc{od.type, PartialShape(physical_shape(y, layout))});
+        auto k = make_eltwise_kernel(*n, ks);
+        if (k) ins = use;
+        return k;
+    };
     std::unordered_set<Node*> in_tail;
     NodeVector tail_nodes;
     auto ops = m->ordered_ops();
+    std::set<std::pair<Node*, size_t>> read;  // outputs some node or result reads
+    for (auto& n : ops)
+        for (auto& in : n->inputs()) read.emplace(in.node.get(), in.index);
     for (auto& n : ops) {
         if (is_type(*n, "Parameter") || is_type(*n, "Result")) continue;
         if (auto v = n->constant_value()) {
-            plan->slots_.push_back(Slot{SlotKind::constant, v->type(), v->shape(), 0, 0, *v});
-            slot_of[n.get()] = {plan->slots_.size() - 1};
+            size_t s = add_slot(SlotKind::constant, v->type(), v->shape(), {});
+            slots[s].constant = *v;
+            slot_of[n.get()] = {s};
             continue;
         }
         // A node that reads a data-dependent shape waits for the tail, planned when it is known.
         bool later = false;
         for (auto& in : n->inputs())
             later = later || in_tail.count(in.node.get()) ||
-                    plan->slots_[slot_of.at(in.node.get()).at(in.index)].kind == SlotKind::dynamic;
+                    slots[slot_of.at(in.node.get()).at(in.index)].kind == SlotKind::dynamic;
         if (later) {
             in_tail.insert(n.get());
             tail_nodes.push_back(n);
             continue;
         }
         Step step;
-        KernelShapes ks;
-        ks.inference_precision = options.inference_precision;
-        for (auto& in : n->inputs()) {
-            size_t s = slot_of.at(in.node.get()).at(in.index);
-            step.in.push_back(s);
-            auto& slot = plan->slots_[s];
-            ks.inputs.push_back(TensorDesc{slot.type, PartialShape(slot.shape)});
-        }
-        std::vector<size_t> outs;
+        for (auto& in : n->inputs()) step.in.push_back(slot_of.at(in.node.get()).at(in.index));
         bool dynamic = false;
         for (size_t i = 0; i < n->num_outputs(); ++i) {
             auto& d = n->output_desc(i);
-            if (d.shape.is_static() && d.type != Type::dynamic) {
-                plan->slots_.push_back(Slot{SlotKind::arena, d.type, d.shape.to_shape(), 0, 0, {}});
-            } else {
-                plan->slots_.push_back(Slot{SlotKind::dynamic, d.type, {}, 0, 0, {}});
-                dynamic_desc[plan->slots_.size() - 1] = d;
-                dynamic = true;
+            dynamic = dynamic || !d.shape.is_static() || d.type == Type::dynamic;
+        }
+        std::vector<Layout> out_layouts(n->num_outputs());
+        std::vector<Layout> reads(step.in.size());  // the layout the kernel reads each input in
+        Layout layout;
+        if (!dynamic) step.kernel = blocked_eltwise(n, step.in, layout);
+        if (step.kernel)
+            for (size_t i = 0; i < step.in.size(); ++i)
+                reads[i] = slots[step.in[i]].kind == SlotKind::constant ? slots[step.in[i]].layout : layout;
+        if (!dynamic && !step.kernel && negotiate) {
+            // A channel concat of tensors in one layout (DenseNet, Inception) stays in it.
+            layout = {};
+            for (size_t s : step.in)
+                if (!slots[s].layout.is_plain()) layout = slots[s].layout;
+            if (!layout.is_plain()) {
+                KernelShapes ks;
+                for (size_t s : step.in) ks.inputs.push_back(TensorDesc{slots[s].type, PartialShape(slots[s].logical)});
+                for (size_t i = 0; i < n->num_outputs(); ++i) ks.outputs.push_back(n->output_desc(i));
+                if ((step.kernel = make_layout_concat_kernel(*n, ks, layout)))
+                    for (size_t i = 0; i < step.in.size(); ++i) {
+                        step.in[i] = in_layout(step.in[i], layout, n->name());
+                        reads[i] = layout;
+                    }
             }
-            outs.push_back(plan->slots_.size() - 1);
-            ks.outputs.push_back(d);
+        }
+        if (step.kernel) {
+            out_layouts[0] = layout;
+        } else {
+            KernelShapes ks;
+            ks.inference_precision = options.inference_precision;
+            ks.negotiate_layouts = negotiate && !dynamic;
+            for (size_t s : step.in) {
+                ks.inputs.push_back(TensorDesc{slots[s].type, PartialShape(slots[s].logical)});
+                ks.input_layouts.push_back(slots[s].layout);
+                // Kernel factories read weights through these pointers (slots_ never moves its elements).
+                ks.constants.push_back(slots[s].kind == SlotKind::constant ? &slots[s].constant : nullptr);
+            }
+            for (size_t i = 0; i < n->num_outputs(); ++i) {
+                ks.outputs.push_back(n->output_desc(i));
+                ks.outputs_read.push_back(read.count({n.get(), i}) > 0);
+            }
+            step.kernel = dynamic ? select_dynamic_kernel(n, ks) : select_kernel(n, ks);
+            // Each input in the layout the kernel reads (weights are plain: kernels pack them).
+            for (size_t i = 0; i < step.in.size(); ++i) {
+                reads[i] = dynamic ? Layout{} : step.kernel->input_layout(i);
+                step.in[i] = in_layout(step.in[i], reads[i], n->name());
+            }
+            if (!dynamic)
+                for (size_t i = 0; i < out_layouts.size(); ++i) out_layouts[i] = step.kernel->output_layout(i);
+        }
+        std::vector<size_t> outs;
+        for (size_t i = 0; i < n->num_outputs(); ++i) {
+            auto& d = n->output_desc(i);
+            if (!dynamic) {
+                outs.push_back(add_slot(SlotKind::arena, d.type, d.shape.to_shape(), out_layouts[i]));
+            } else if (d.shape.is_static() && d.type != Type::dynamic) {
+                outs.push_back(add_slot(SlotKind::arena, d.type, d.shape.to_shape(), {}));
+            } else {
+                outs.push_back(add_slot(SlotKind::dynamic, d.type, {}, {}));
+                dynamic_desc[outs.back()] = d;
+            }
         }
         slot_of[n.get()] = outs;
         step.out = outs;
-        // Kernel factories read weights through these pointers (slots_ never moves its elements).
-        for (size_t s : step.in) {
-            auto& slot = plan->slots_[s];
-            ks.constants.push_back(slot.kind == SlotKind::constant ? &slot.constant : nullptr);
+        // The shapes the kernel sees: a slot read in another layout that has the same bytes
+        // ([N, C, 1, 1] nhwc read as nchw) is seen in the reader's shape.
+        for (size_t i = 0; i < step.in.size(); ++i) {
+            auto& sl = slots[step.in[i]];
+            step.in_shapes.push_back(sl.kind == SlotKind::dynamic ? std::nullopt
+                                                                   : std::optional<Shape>(physical_shape(sl.logical, reads[i])));
         }
-        step.kernel = dynamic ? select_dynamic_kernel(n, ks) : select_kernel(n, ks);
+        for (size_t o : outs)
+            step.out_shapes.push_back(slots[o].kind == SlotKind::dynamic ? std::nullopt : std::optional<Shape>(slots[o].shape));
         step.node_type = n->type_name();
         step.node_name = n->name();
         step.source = n->source();
+        if (!outs.empty() && slots[outs[0]].kind != SlotKind::dynamic)
+            step.layout = layout_name(slots[outs[0]].layout, slots[outs[0]].logical.size());
         plan->steps_.push_back(std::move(step));
     }
     // The tail: its nodes copied into a model of their own, reading the slots they need as inputs.
@@ -156,6 +340,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
                     continue;
                 }
                 size_t s = slot_of.at(in.node.get()).at(in.index);
+                if (plan->slots_[s].kind != SlotKind::dynamic) s = in_layout(s, {}, n->name());
                 auto& slot = plan->slots_[s];
                 if (slot.kind == SlotKind::constant) {
                     ins.push_back(make<op::Constant>({}, slot.constant)->output(0));
@@ -163,7 +348,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
                 }
                 auto it = param_of.find(s);
                 if (it == param_of.end()) {
-                    PartialShape ps = slot.kind == SlotKind::dynamic ? dynamic_desc.at(s).shape : PartialShape(slot.shape);
+                    PartialShape ps = slot.kind == SlotKind::dynamic ? dynamic_desc.at(s).shape : PartialShape(slot.logical);
                     auto p = make<op::Parameter>({}, slot.type, ps);
                     p->set_name(in.node->name());
                     tparams.push_back(p);
@@ -195,7 +380,12 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
             continue;
         }
         size_t s = slot_of.at(in.node.get()).at(in.index);
+        if (plan->slots_[s].kind != SlotKind::dynamic) s = in_layout(s, {}, m->results()[r]->name());
         auto& slot = plan->slots_[s];
+        if (slot.kind == SlotKind::arena && !slot.layout.is_plain()) {  // same bytes as plain: say plain
+            slot.layout = {};
+            slot.shape = slot.logical;
+        }
         if (slot.kind == SlotKind::dynamic) plan->output_descs_.push_back(dynamic_desc.at(s));
         else plan->output_descs_.push_back(TensorDesc{slot.type, PartialShape(slot.shape)});
         if (slot.kind == SlotKind::arena) {
@@ -214,16 +404,33 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     }
     if (plan->tail_)
         for (size_t s : plan->tail_->input_slots) live[s].second = plan->steps_.size();
+    auto bytes = [&](size_t s) { return align_up(shape_size(slots[s].shape) * type_size(slots[s].type)); };
+    // Outputs that take over an input's buffer (Kernel::inplace_input): one buffer per group,
+    // alive from the first member's birth to the last member's last use.
+    std::vector<size_t> owner(slots.size());
+    for (size_t s = 0; s < owner.size(); ++s) owner[s] = s;
+    for (size_t k = 0; k < plan->steps_.size(); ++k) {
+        auto& st = plan->steps_[k];
+        const int i = st.kernel->inplace_input();
+        if (i < 0 || static_cast<size_t>(i) >= st.in.size() || st.out.empty()) continue;
+        const size_t r = st.in[i], o = st.out[0], g = owner[r];
+        if (slots[r].kind != SlotKind::arena || slots[o].kind != SlotKind::arena || bytes(r) != bytes(o)) continue;
+        if (live[g].second != k || std::count(st.in.begin(), st.in.end(), r) != 1) continue;
+        owner[o] = g;
+        live[g].second = std::max(live[g].second, live[o].second);
+    }
     std::vector<size_t> arena_slots, sizes, offsets;
     std::vector<std::pair<size_t, size_t>> arena_live;
-    for (size_t s = 0; s < plan->slots_.size(); ++s) {
-        if (plan->slots_[s].kind != SlotKind::arena) continue;
+    for (size_t s = 0; s < slots.size(); ++s) {
+        if (slots[s].kind != SlotKind::arena || owner[s] != s) continue;
         arena_slots.push_back(s);
-        sizes.push_back(align_up(shape_size(plan->slots_[s].shape) * type_size(plan->slots_[s].type)));
+        sizes.push_back(bytes(s));
         arena_live.push_back(live[s]);
     }
     plan->arena_bytes_ = place_buffers(sizes, arena_live, offsets);
-    for (size_t i = 0; i < arena_slots.size(); ++i) plan->slots_[arena_slots[i]].offset = offsets[i];
+    for (size_t i = 0; i < arena_slots.size(); ++i) slots[arena_slots[i]].offset = offsets[i];
+    for (size_t s = 0; s < slots.size(); ++s)
+        if (slots[s].kind == SlotKind::arena && owner[s] != s) slots[s].offset = slots[owner[s]].offset;
     return plan;
 }
 
@@ -281,8 +488,12 @@ void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outp
     for (auto& step : steps_) {
         in.clear();
         out.clear();
-        for (size_t s : step.in) in.push_back(tensors[s]);
-        for (size_t s : step.out) out.push_back(tensors[s]);
+        auto seen = [&](size_t s, const std::optional<Shape>& shape) {
+            const Tensor& t = tensors[s];
+            return !shape || t.shape() == *shape || !allocated(t) ? t : t.reshaped(*shape);
+        };
+        for (size_t i = 0; i < step.in.size(); ++i) in.push_back(seen(step.in[i], step.in_shapes[i]));
+        for (size_t i = 0; i < step.out.size(); ++i) out.push_back(seen(step.out[i], step.out_shapes[i]));
         try {
             step.kernel->execute(in, out);
             for (size_t k = 0; k < step.out.size(); ++k) {
@@ -307,11 +518,15 @@ void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outp
         handed[c.from] = true;
     }
     if (tail_) {
+        auto seen_as_logical = [&](size_t s) {
+            const Tensor& t = tensors[s];
+            return slots_[s].kind == SlotKind::dynamic || t.shape() == slots_[s].logical ? t : t.reshaped(slots_[s].logical);
+        };
         std::vector<Tensor> tin;
         std::vector<Shape> shapes;
         for (size_t s : tail_->input_slots) {
-            tin.push_back(tensors[s]);
-            shapes.push_back(tensors[s].shape());
+            tin.push_back(seen_as_logical(s));
+            shapes.push_back(tin.back().shape());
         }
         auto plan = tail_plan(shapes);
         std::vector<Tensor> tout;
@@ -320,6 +535,12 @@ void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outp
         plan->run_into(tin, tout, scratch.get());
         for (size_t k = 0; k < tout.size(); ++k) outputs[tail_->output_index[k]] = tout[k];
     }
+}
+
+std::vector<std::array<std::string, 2>> Plan::layout_summary() const {
+    std::vector<std::array<std::string, 2>> r;
+    for (auto& s : steps_) r.push_back({s.node_name, s.layout});
+    return r;
 }
 
 std::vector<std::array<std::string, 3>> Plan::kernel_summary() const {

@@ -14,6 +14,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,11 @@ public:
     // Whether some nodes run only after a data-dependent shape is known (the tail).
     bool has_tail() const { return tail_ != nullptr; }
 
-    // (node type, node name, kernel name) for every step; for tests and profiling.
+    // (node type, node name, kernel name) for every step; for tests and profiling. Reorders
+    // between layouts are steps of type "Reorder".
     std::vector<std::array<std::string, 3>> kernel_summary() const;
+    // (node name, layout of its first output) for every step, e.g. ("conv1", "nChw16c").
+    std::vector<std::array<std::string, 2>> layout_summary() const;
 
 private:
     // dynamic: a data-dependent shape; the producing step's kernel allocates the tensor per call.
@@ -58,15 +62,20 @@ private:
     struct Slot {
         SlotKind kind;
         Type type;
-        Shape shape;
+        Shape shape;        // physical: the logical shape in `layout` (layout.hpp)
         size_t offset = 0;  // arena
         size_t index = 0;   // input or output index
         Tensor constant;
+        Layout layout;
+        Shape logical;
     };
     struct Step {
         KernelPtr kernel;
         std::vector<size_t> in, out;
         std::string node_type, node_name, source;
+        std::string layout;  // of the step's first output ("nChw16c"), for profiles and tests
+        // The shape each tensor is handed to the kernel in (nullopt: dynamic, as produced).
+        std::vector<std::optional<Shape>> in_shapes, out_shapes;
     };
     struct Copy {  // graph outputs that are inputs, constants, another output or dynamic
         size_t from;

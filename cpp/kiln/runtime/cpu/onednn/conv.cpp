@@ -61,20 +61,46 @@ public:
         user_src_md_ = plain_desc(x);
         user_dst_md_ = plain_desc(y);
         const bool plain = layout == ConvLayout::plain;
-        memory::desc src_any = plain ? user_src_md_ : memory::desc(to_dims(x), memory::data_type::f32, tag::any);
-        memory::desc dst_any = plain ? user_dst_md_ : memory::desc(to_dims(y), memory::data_type::f32, tag::any);
-        memory::desc w_any(to_dims(wd), memory::data_type::f32, tag::any);
+        // bf16 precision: activations rounded to bf16 on the way in (inside this kernel), weights
+        // packed in bf16, accumulation and the output in f32.
+        bool bf16 = sh.inference_precision == Type::bf16 && !plain;
         memory::desc b_md = p.with_bias ? plain_desc({oc}) : memory::desc();
         auto attr = base_attr();
         if (!p.post_ops.empty()) attr.set_post_ops(to_post_ops(p.post_ops));
-        dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
-                                          dnnl::algorithm::convolution_direct, src_any, w_any,
-                                          b_md, dst_any, strides, dil, pl, pr);
-        dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+        auto make_pd = [&](bool half) {
+            const auto ct = half ? memory::data_type::bf16 : memory::data_type::f32;
+            memory::desc src_any = plain ? user_src_md_ : memory::desc(to_dims(x), ct, tag::any);
+            memory::desc dst_any = plain ? user_dst_md_ : memory::desc(to_dims(y), memory::data_type::f32, tag::any);
+            memory::desc w_any(to_dims(wd), ct, tag::any);
+            dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                              dnnl::algorithm::convolution_direct, src_any, w_any,
+                                              b_md, dst_any, strides, dil, pl, pr);
+            return dnnl::convolution_forward::primitive_desc(d, attr, eng);
+        };
+        dnnl::convolution_forward::primitive_desc pd;
+        try {
+            pd = make_pd(bf16);
+        } catch (const dnnl::error&) {
+            if (!bf16) throw;
+            bf16 = false;  // no bf16 implementation for this shape: f32
+            pd = make_pd(false);
+        }
         prim_ = dnnl::convolution_forward(pd);
         src_md_ = pd.src_desc();
         dst_md_ = pd.dst_desc();
         scratch_md_ = pd.scratchpad_desc();
+        // In a plan that negotiates layouts, the activations come and go in the primitive's own
+        // layout when kiln can name it (the plan reorders where the neighbours differ).
+        if (sh.negotiate_layouts && !plain) {
+            if (auto l = layout_of(src_md_, x, bf16 ? Type::bf16 : Type::f32)) {
+                in_layout_ = *l;
+                user_src_md_ = layout_desc(x, Type::f32, *l);  // bf16: converted by src_reorder_
+            }
+            if (auto l = layout_of(dst_md_, y, Type::f32)) {
+                out_layout_ = *l;
+                user_dst_md_ = dst_md_;
+            }
+        }
         if (src_md_ != user_src_md_) src_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, user_src_md_, eng, src_md_));
         if (dst_md_ != user_dst_md_) {
             dst_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, dst_md_, eng, user_dst_md_));
@@ -115,7 +141,7 @@ public:
                 memory ur(user_dst_md_, eng, const_cast<void*>(r.data()));
                 res_reorder_.execute(s, ur, dst);
             } else if (r.data() != out[0].data()) {
-                std::memcpy(out[0].data(), r.data(), r.byte_size());
+                std::memcpy(out[0].data(), r.data(), user_dst_md_.get_size());
             }
         }
         memory scratch(scratch_md_, eng, temp + pad_off_);
@@ -129,8 +155,15 @@ public:
         s.wait();
     }
     const char* name() const override { return "onednn_conv"; }
+    Layout input_layout(size_t i) const override {
+        if (i == 0) return in_layout_;
+        return static_cast<int>(i) == residual_ ? out_layout_ : Layout{};
+    }
+    Layout output_layout(size_t) const override { return out_layout_; }
+    int inplace_input() const override { return blocked_dst_ ? -1 : residual_; }
 
 private:
+    Layout in_layout_, out_layout_;
     dnnl::convolution_forward prim_;
     dnnl::reorder src_reorder_, dst_reorder_, res_reorder_;
     memory::desc user_src_md_, user_dst_md_, src_md_, dst_md_, scratch_md_;

@@ -2,11 +2,13 @@
 // folder), so that a move to 3.x touches nothing else.
 #pragma once
 #include <memory>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "kiln/core/shape.hpp"
 #include "kiln/core/type.hpp"
 #include "kiln/ops/internal/fused.hpp"
+#include "kiln/runtime/cpu/kernel.hpp"
 
 namespace kiln::cpu::onednn {
 
@@ -21,6 +23,13 @@ dnnl::memory::data_type to_dnnl(Type t);
 dnnl::memory::dims to_dims(const Shape& s);
 // Dense row-major descriptor of this shape.
 dnnl::memory::desc plain_desc(const Shape& s, Type t = Type::f32);
+
+// The descriptor of a logical shape laid out as `l` (plain, or nC..16c / nC..8c blocked).
+dnnl::memory::desc layout_desc(const Shape& logical, Type t, Layout l);
+// The kiln layout that a oneDNN descriptor of this logical shape is, or nullopt (another format).
+std::optional<Layout> layout_of(const dnnl::memory::desc& md, const Shape& logical, Type t);
+// A reorder step of the plan: the logical shape `logical` from layout `from` to `to` (f32, bf16).
+KernelPtr make_reorder_kernel(const Shape& logical, Type t, Layout from, Layout to);
 
 // Every primitive here runs with a user scratchpad so that concurrent executions of one
 // primitive never share scratch memory.

@@ -38,8 +38,11 @@ public:
             pl.push_back(p.g.pb[i]);
             pr.push_back(p.g.pe_reach(i));
         }
-        src_md_ = plain_desc(x);
-        dst_md_ = plain_desc(y);
+        // Pooling keeps the channel blocking of its input (not with indices: those are plain).
+        if (sh.negotiate_layouts && !p.indices && !sh.input_layouts.empty() && !sh.input_layouts[0].is_plain())
+            layout_ = sh.input_layouts[0];
+        src_md_ = layout_desc(x, Type::f32, layout_);
+        dst_md_ = layout_desc(y, Type::f32, layout_);
         auto prop = p.indices ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
         dnnl::pooling_v2_forward::desc d(prop, p.alg, src_md_, dst_md_, strides, kernel, dil, pl, pr);
         dnnl::pooling_v2_forward::primitive_desc pd(d, base_attr(), eng);
@@ -78,8 +81,11 @@ public:
         }
     }
     const char* name() const override { return "onednn_pooling"; }
+    Layout input_layout(size_t i) const override { return i == 0 ? layout_ : Layout{}; }
+    Layout output_layout(size_t) const override { return layout_; }
 
 private:
+    Layout layout_;
     static memory::dims to_strides(const Shape& s) {
         memory::dims st(s.size());
         int64_t v = 1;
@@ -129,7 +135,7 @@ KernelPtr make_pooling_kernel(const Node& node, const KernelShapes& sh) {
     if (auto* mp = dynamic_cast<const op::MaxPool*>(&node)) {
         p.g = op::pool_geometry(x, y, mp->kernel, mp->strides, mp->dilations, mp->pads_begin,
                                 mp->pads_end, mp->auto_pad);
-        p.indices = sh.outputs.size() > 1;
+        p.indices = sh.outputs.size() > 1 && sh.output_read(1);
         p.index_span = mp->index_span(x);
     } else if (auto* ap = dynamic_cast<const op::AvgPool*>(&node)) {
         p.g = op::pool_geometry(x, y, ap->kernel, ap->strides, {}, ap->pads_begin, ap->pads_end,
@@ -151,7 +157,7 @@ KernelPtr make_pooling_kernel(const Node& node, const KernelShapes& sh) {
         }
         p.g = op::pool_geometry(x, y, k, k, {}, {}, {}, op::PadType::explicit_pad);
         p.alg = is_max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
-        p.indices = is_max && sh.outputs.size() > 1;
+        p.indices = is_max && sh.outputs.size() > 1 && sh.output_read(1);
         p.index_span = 1;
         for (size_t i = 2; i < x.size(); ++i) p.index_span *= x[i];
     } else {
