@@ -20,9 +20,10 @@ from kiln._kiln import (  # noqa: F401  (the C++ core)
 from kiln import model_api as _model_api  # noqa: F401  (adds Model.reshape)
 from kiln.convert import convert_model  # noqa: F401
 from kiln.ir import save_model, serialize  # noqa: F401
-from kiln.runtime import CompiledModel, Core, InferRequest, InferResult  # noqa: F401
+from kiln.runtime import AsyncInferQueue, CompiledModel, Core, InferRequest, InferResult, ProfilingInfo  # noqa: F401
 
 __all__ = [
     "ConversionError", "Dimension", "IRError", "Model", "Node", "PartialShape", "Port", "Tensor", "Type",
     "convert_model", "save_model", "serialize", "Core", "CompiledModel", "InferRequest", "InferResult",
+    "AsyncInferQueue", "ProfilingInfo",
 ]
