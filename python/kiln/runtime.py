@@ -160,6 +160,7 @@ def _job_done(wref, ok):
     if self is None:
         return
     error = None
+    self._callback_thread = threading.get_ident()
     try:
         if ok:
             self._last = InferResult(self._compiled.outputs, self._req.outputs_numpy())
@@ -179,6 +180,7 @@ def _job_done(wref, ok):
                     error = e
             self._error = error
     finally:
+        self._callback_thread = None
         with _in_flight_lock:
             _in_flight.discard(self)
 
@@ -196,7 +198,13 @@ class InferRequest:
         self._job_userdata = None
         self._hook = None  # set by AsyncInferQueue
         self._error = None
+        self._callback_thread = None  # the worker thread while it runs the callback
         self._req.set_callback(functools.partial(_job_done, weakref.ref(self)))
+
+    def _check_idle(self):
+        # Its callback may read the request (it runs before the request is done).
+        if self._req.busy and threading.get_ident() != self._callback_thread:
+            raise RuntimeError("the infer request is busy: an asynchronous inference is running (wait() for it first)")
 
     def infer(self, inputs=None) -> InferResult:
         """Runs on `inputs` (array, list or dict), or on the tensors set with set_tensor()."""
@@ -285,6 +293,7 @@ class InferRequest:
 
     def get_tensor(self, key) -> Tensor:
         """An output (after infer) or input by Port, index or name, as a kiln.Tensor."""
+        self._check_idle()
         if isinstance(key, Port) and key.is_input:
             return self._req.get_input(key.index)
         if isinstance(key, str) and any(key in p.names for p in self._compiled.inputs):
@@ -292,6 +301,7 @@ class InferRequest:
         return self._req.get_output(self._index(key, self._compiled.outputs))
 
     def get_output_tensor(self, index: int = 0) -> Tensor:
+        self._check_idle()
         return self._req.get_output(index)
 
     @property
@@ -303,6 +313,7 @@ class InferRequest:
     def profiling_info(self) -> list[ProfilingInfo]:
         """One ProfilingInfo per step of the last inference, in execution order. Empty unless the
         model was compiled with PERF_COUNT, as in OpenVINO (profiling off costs nothing)."""
+        self._check_idle()
         return [ProfilingInfo(*t) for t in self._req.profiling_info()]
 
     def get_profiling_info(self) -> list[ProfilingInfo]:

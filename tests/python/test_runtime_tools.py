@@ -128,15 +128,21 @@ def test_async_busy_and_errors(cnn):
     req.start_async(_x(0))
     with pytest.raises(ZeroDivisionError):
         req.wait()
-    req.set_callback(None)
-    # Busy: a second start or a sync infer while the first runs says so.
-    big = _x(0, h=96, n=4)
-    req.start_async(big)
+    # Busy: while a job runs (held here in its callback), a second start, a sync infer, reading
+    # outputs say so.
+    gate = threading.Event()
+    req.set_callback(lambda ud: gate.wait(60))
+    req.start_async(_x(0))
     try:
-        with pytest.raises(RuntimeError, match="busy"):
-            req.start_async(big)
+        assert not req.is_ready() and req.wait_for(1) is False
+        for call in (lambda: req.start_async(_x(0)), lambda: req.infer(_x(0)), lambda: req.get_output_tensor(0),
+                     lambda: req.profiling_info):
+            with pytest.raises(RuntimeError, match="busy"):
+                call()
     finally:
+        gate.set()
         req.wait()
+    req.set_callback(None)
     assert req.wait_for(0) is True
 
 
@@ -154,6 +160,7 @@ def test_async_infer_queue_callbacks_userdata_results(cnn):
         with lock:
             assert userdata not in got
             got[userdata] = request.results[0].copy()
+            np.testing.assert_array_equal(request.get_output_tensor(0).data, got[userdata])
 
     queue.set_callback(cb)
     for i, x in enumerate(inputs):
