@@ -9,6 +9,7 @@ import enum
 import functools
 import os
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -225,8 +226,11 @@ class InferRequest:
         if inputs is not None:
             for i, a in enumerate(_ordered_inputs(inputs, self._compiled.inputs)):
                 self._req.set_input(i, a)
+        if self._error is not None:  # the last job's error, never collected by wait(): say so
+            e, self._error = self._error, None
+            warnings.warn(f"an earlier asynchronous inference of this request failed and nobody waited for it: "
+                          f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
         self._job_userdata = self._userdata if userdata is None else userdata
-        self._error = None
         self._last = None
         with _in_flight_lock:
             _in_flight.add(self)

@@ -128,6 +128,14 @@ def test_async_busy_and_errors(cnn):
     req.start_async(_x(0))
     with pytest.raises(ZeroDivisionError):
         req.wait()
+    # Not waited for, then started again: the error becomes a warning rather than vanishing.
+    req.start_async(_x(0))
+    while not req.is_ready():
+        time.sleep(0.001)
+    with pytest.warns(RuntimeWarning, match="ZeroDivisionError"):
+        req.start_async(_x(0))
+    with pytest.raises(ZeroDivisionError):
+        req.wait()
     # Busy: while a job runs (held here in its callback), a second start, a sync infer, reading
     # outputs say so.
     gate = threading.Event()
