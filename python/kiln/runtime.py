@@ -385,6 +385,9 @@ class AsyncInferQueue:
             raise
 
     def wait_all(self) -> None:
+        me = threading.get_ident()
+        if any(r._callback_thread == me for r in self._requests):
+            raise RuntimeError("wait_all() from a callback of the same queue would never return")
         for r in self._requests:
             r._req.wait()
         with self._cond:

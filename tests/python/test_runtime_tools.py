@@ -193,6 +193,16 @@ def test_async_infer_queue_errors_surface_at_wait_all(cnn):
         queue.wait_all()
     assert sorted(seen) == [0, 2]
     queue.wait_all()  # the error was raised once
+    # Waiting from a callback would wait for itself: an error instead of a hang.
+    queue.set_callback(lambda r, ud: queue.wait_all())
+    queue.start_async(_x(0), 4)
+    with pytest.raises(RuntimeError, match="never return"):
+        queue.wait_all()
+    req = compiled.create_infer_request()
+    req.set_callback(lambda ud: req.wait())
+    req.start_async(_x(0))
+    with pytest.raises(RuntimeError, match="never return"):
+        req.wait()
     queue.set_callback(lambda r, ud: [][1])
     queue.start_async(_x(0), 3)
     with pytest.raises(IndexError):

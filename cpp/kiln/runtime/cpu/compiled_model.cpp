@@ -219,14 +219,22 @@ void InferRequest::worker_loop(std::shared_ptr<Async> a) {
     }
 }
 
+void InferRequest::check_not_worker() const {  // with async_->mutex held (start_async sets worker_)
+    if (worker_.joinable() && worker_.get_id() == std::this_thread::get_id())
+        throw Error("wait() on an infer request from its own callback would never return (the request is done "
+                    "once its callback returns)");
+}
+
 void InferRequest::wait() {
     std::unique_lock<std::mutex> lock(async_->mutex);
+    check_not_worker();
     async_->cv.wait(lock, [&] { return !async_->busy; });
     if (auto e = std::exchange(async_->error, nullptr)) std::rethrow_exception(e);
 }
 
 bool InferRequest::wait_for(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(async_->mutex);
+    check_not_worker();
     if (!async_->cv.wait_for(lock, timeout, [&] { return !async_->busy; })) return false;
     if (auto e = std::exchange(async_->error, nullptr)) std::rethrow_exception(e);
     return true;

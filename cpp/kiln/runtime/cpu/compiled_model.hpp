@@ -142,6 +142,7 @@ private:
     static void worker_loop(std::shared_ptr<Async> a);
     void run();
     void check_idle() const;
+    void check_not_worker() const;
 
     std::shared_ptr<CompiledModel> cm_;
     std::vector<Tensor> inputs_;
