@@ -1,31 +1,10 @@
 """Shared pieces of kiln's benchmarks: the machine's description, round-robin timing, tables."""
-import os
-import platform
 import statistics
 import time
 
 import torch
 
-FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
-
-
-def cpu_info() -> str:
-    """'AMD EPYC, 2 cores; avx2 fma avx512f ...' from /proc/cpuinfo (the flags that matter here)."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    have = [f for f in FLAGS if f in flags]
-    return f"{model}, {os.cpu_count()} cores; {' '.join(have) or 'no AVX2'}"
+from kiln.benchmark import FLAGS, cpu_info  # noqa: F401  (one copy, in the package)
 
 
 def measure_round_robin(fns: dict, runs: int, warmup: int = 3) -> dict:

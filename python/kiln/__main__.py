@@ -1,5 +1,6 @@
 """python -m kiln --cmake_dir: the folder of kiln's CMake package (for -Dkiln_DIR=...);
---include_dir, --lib_dir: its headers and libkiln.a."""
+--include_dir, --lib_dir: its headers and libkiln.a.
+python -m kiln benchmark -m MODEL ...: how fast a model runs (python -m kiln benchmark -h)."""
 import argparse
 import os
 import sys
@@ -8,6 +9,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "benchmark":
+        from kiln.benchmark import main as benchmark
+        return benchmark(argv[1:])
     p = argparse.ArgumentParser(prog="python -m kiln", description=__doc__)
     p.add_argument("--cmake_dir", action="store_true", help="print the folder of kilnConfig.cmake")
     p.add_argument("--include_dir", action="store_true", help="print the C++ include folder")

@@ -166,8 +166,8 @@ def test_bad_set_tensor(two_inputs):
 
 def test_unknown_config_key():
     model = convert(nn.ReLU(), input=[[2, 3]])
-    with pytest.raises(ValueError, match="NUM_STREAMS"):
-        CORE.compile_model(model, "CPU", {"NUM_STREAMS": 2})
+    with pytest.raises(ValueError, match="ENABLE_MAGIC"):  # (NUM_STREAMS, once unknown, is taken now)
+        CORE.compile_model(model, "CPU", {"ENABLE_MAGIC": 2})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 #include "kiln/runtime/cpu/compiled_model.hpp"
 
 #include <omp.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "kiln/passes/constant_folding.hpp"
@@ -15,9 +17,22 @@ bool cpu_has_bf16() {
            __builtin_cpu_supports("avx512vl");
 }
 
+int available_cores() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
 CompiledModel::CompiledModel(const Model& model, CompileConfig config)
-    : model_(model.clone()), config_(config) {
+    : model_(model.clone()), config_(config), plans_(config.plan_cache_size) {
     if (config_.plan_cache_size == 0) config_.plan_cache_size = 1;
+    KILN_CHECK(config_.num_threads >= 0, "INFERENCE_NUM_THREADS must be >= 0, got ", config_.num_threads);
+    KILN_CHECK(config_.num_streams >= 0, "NUM_STREAMS must be >= 0, got ", config_.num_streams);
+    if (config_.num_streams == 0) {
+        // THROUGHPUT: one stream per core (no more streams than the threads given).
+        int cores = config_.num_threads > 0 ? std::min(config_.num_threads, available_cores()) : available_cores();
+        config_.num_streams = config_.hint == PerformanceHint::throughput ? cores : 1;
+    }
     KILN_CHECK(config_.inference_precision == Type::f32 || config_.inference_precision == Type::bf16,
                "inference precision must be f32 or bf16, got ", type_name(config_.inference_precision));
     // A hint, as in OpenVINO: without native bf16 dot products bf16 would be slower, not faster.
@@ -32,6 +47,7 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
         if (!p->shape.is_static()) return;
         shapes.push_back(p->shape.to_shape());
     }
+    ThreadCountScope threads(threads_per_stream());
     plan_for(shapes);
 }
 
@@ -57,32 +73,57 @@ void CompiledModel::check_inputs(const std::vector<Tensor>& inputs) const {
 }
 
 std::shared_ptr<const Plan> CompiledModel::plan_for(const std::vector<Shape>& shapes) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        for (auto it = plans_.begin(); it != plans_.end(); ++it)
-            if (it->first == shapes) {
-                plans_.splice(plans_.begin(), plans_, it);
-                return plans_.front().second;
-            }
-    }
-    // Built outside the lock: another request may run a cached plan meanwhile.
-    auto plan = Plan::build(*model_, shapes, PlanOptions{config_.inference_precision});
-    std::lock_guard<std::mutex> lock(mutex_);
-    plans_.emplace_front(shapes, plan);
-    while (plans_.size() > config_.plan_cache_size) plans_.pop_back();
-    return plan;
+    return plans_.get(shapes, [&] { return Plan::build(*model_, shapes, PlanOptions{config_.inference_precision}); });
 }
 
-size_t CompiledModel::cached_plans() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return plans_.size();
+int CompiledModel::threads_per_stream() const {
+    if (config_.num_streams == 1 && config_.num_threads == 0) return 0;
+    int total = config_.num_threads > 0 ? config_.num_threads : available_cores();
+    return std::max(1, total / config_.num_streams);
+}
+
+CompiledModel::StreamScope::StreamScope(CompiledModel& cm) : cm_(cm) {
+    std::unique_lock<std::mutex> lock(cm_.streams_mutex_);
+    cm_.streams_free_.wait(lock, [&] { return cm_.streams_busy_ < cm_.config_.num_streams; });
+    ++cm_.streams_busy_;
+}
+
+CompiledModel::StreamScope::~StreamScope() {
+    {
+        std::lock_guard<std::mutex> lock(cm_.streams_mutex_);
+        --cm_.streams_busy_;
+    }
+    cm_.streams_free_.notify_one();
 }
 
 std::shared_ptr<InferRequest> CompiledModel::create_infer_request() {
     return std::make_shared<InferRequest>(shared_from_this());
 }
 
+InferRequest::~InferRequest() {
+    if (!worker_.joinable()) return;
+    {
+        std::lock_guard<std::mutex> lock(async_->mutex);
+        async_->stop = true;
+    }
+    async_->cv.notify_all();
+    // The last owner may be the worker's own job (it let go after the callback): the worker
+    // then finishes with the shared Async state only.
+    if (worker_.get_id() == std::this_thread::get_id()) worker_.detach();
+    else worker_.join();
+}
+
+bool InferRequest::busy() const {
+    std::lock_guard<std::mutex> lock(async_->mutex);
+    return async_->busy;
+}
+
+void InferRequest::check_idle() const {
+    if (busy()) throw Error("the infer request is busy: an asynchronous inference is running (wait() for it first)");
+}
+
 void InferRequest::set_input(size_t i, Tensor t) {
+    check_idle();
     if (inputs_.size() < cm_->num_inputs()) inputs_.resize(cm_->num_inputs());
     KILN_CHECK(i < inputs_.size(), "input index ", i, " is out of range (the model has ", inputs_.size(),
                " inputs)");
@@ -95,6 +136,11 @@ const Tensor& InferRequest::output(size_t i) const {
 }
 
 void InferRequest::infer() {
+    check_idle();
+    run();
+}
+
+void InferRequest::run() {
     if (inputs_.size() < cm_->num_inputs()) inputs_.resize(cm_->num_inputs());
     for (size_t i = 0; i < inputs_.size(); ++i)
         if (inputs_[i].data() == nullptr && inputs_[i].size() != 0)
@@ -102,15 +148,110 @@ void InferRequest::infer() {
     cm_->check_inputs(inputs_);
     std::vector<Shape> shapes;
     for (auto& t : inputs_) shapes.push_back(t.shape());
+    ThreadCountScope threads(cm_->threads_per_stream());
     auto plan = cm_->plan_for(shapes);
     if (plan->arena_bytes() > arena_size_) {
-        void* p = std::aligned_alloc(64, plan->arena_bytes());
+        void* p = std::aligned_alloc(64, (plan->arena_bytes() + 63) / 64 * 64);
         if (!p) throw std::bad_alloc();
         arena_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
         arena_size_ = plan->arena_bytes();
     }
-    if (cm_->config().num_threads > 0) omp_set_num_threads(cm_->config().num_threads);
-    plan->run(inputs_, outputs_, arena_.get());
+    CompiledModel::StreamScope stream(*cm_);
+    if (cm_->config().perf_count) {
+        profile_.clear();
+        plan->run(inputs_, outputs_, arena_.get(), &profile_);
+    } else {
+        plan->run(inputs_, outputs_, arena_.get());
+    }
+}
+
+void InferRequest::start_async() {
+    auto self = shared_from_this();  // throws bad_weak_ptr outside a shared_ptr
+    {
+        std::lock_guard<std::mutex> lock(async_->mutex);
+        if (async_->busy)
+            throw Error("the infer request is busy: an asynchronous inference is running (wait() for it first)");
+        async_->busy = true;
+        async_->pending = true;
+        async_->error = nullptr;
+        async_->job = std::move(self);
+        if (!worker_.joinable()) worker_ = std::thread(worker_loop, async_);
+    }
+    async_->cv.notify_all();
+}
+
+void InferRequest::worker_loop(std::shared_ptr<Async> a) {
+    for (;;) {
+        std::shared_ptr<InferRequest> self;
+        {
+            std::unique_lock<std::mutex> lock(a->mutex);
+            a->cv.wait(lock, [&] { return a->pending || a->stop; });
+            if (!a->pending) return;
+            a->pending = false;
+            self = std::move(a->job);
+        }
+        std::exception_ptr error;
+        try {
+            self->run();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        Callback cb;
+        {
+            std::lock_guard<std::mutex> lock(a->mutex);
+            a->error = error;  // the callback may take it (take_error)
+            cb = a->callback;
+        }
+        if (cb) {
+            try {
+                cb(error);
+            } catch (...) {
+                // The callback's own errors are its owner's to report (the bindings keep them).
+            }
+            cb = nullptr;
+        }
+        {
+            std::lock_guard<std::mutex> lock(a->mutex);
+            a->busy = false;
+        }
+        a->cv.notify_all();
+        self.reset();  // may be the last owner: ~InferRequest then detaches this thread
+    }
+}
+
+void InferRequest::check_not_worker() const {  // with async_->mutex held (start_async sets worker_)
+    if (worker_.joinable() && worker_.get_id() == std::this_thread::get_id())
+        throw Error("wait() on an infer request from its own callback would never return (the request is done "
+                    "once its callback returns)");
+}
+
+void InferRequest::wait() {
+    std::unique_lock<std::mutex> lock(async_->mutex);
+    check_not_worker();
+    async_->cv.wait(lock, [&] { return !async_->busy; });
+    if (auto e = std::exchange(async_->error, nullptr)) std::rethrow_exception(e);
+}
+
+bool InferRequest::wait_for(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(async_->mutex);
+    check_not_worker();
+    if (!async_->cv.wait_for(lock, timeout, [&] { return !async_->busy; })) return false;
+    if (auto e = std::exchange(async_->error, nullptr)) std::rethrow_exception(e);
+    return true;
+}
+
+void InferRequest::take_error() {
+    std::exception_ptr e;
+    {
+        std::lock_guard<std::mutex> lock(async_->mutex);
+        e = std::exchange(async_->error, nullptr);
+    }
+    if (e) std::rethrow_exception(e);
+}
+
+void InferRequest::set_callback(Callback cb) {
+    std::lock_guard<std::mutex> lock(async_->mutex);
+    async_->callback = std::move(cb);
 }
 
 }  // namespace kiln::cpu

@@ -3,6 +3,7 @@
 // threads at once with different tensors (a compiled model serves many infer requests).
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/core/node.hpp"
@@ -53,6 +54,8 @@ public:
     // its result): the plan gives both one buffer when nothing reads that input afterwards. -1:
     // none. The kernel must work both ways, shared or not.
     virtual int inplace_input() const { return -1; }
+    // More detail for profiling, e.g. the implementation a library picked ("" when none).
+    virtual std::string detail() const { return {}; }
 };
 
 using KernelPtr = std::unique_ptr<Kernel>;
@@ -90,5 +93,18 @@ private:
 
 // Number of threads kernels may use (OpenMP), set by the compiled model's config.
 int num_threads();
+
+// Sets the calling thread's OpenMP thread count (n > 0; n <= 0 leaves it) for one scope and
+// restores the caller's value after (OpenMP's nthreads-var is per thread).
+class ThreadCountScope {
+public:
+    explicit ThreadCountScope(int n);
+    ~ThreadCountScope();
+    ThreadCountScope(const ThreadCountScope&) = delete;
+    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+private:
+    int saved_ = 0;
+};
 
 }  // namespace kiln::cpu

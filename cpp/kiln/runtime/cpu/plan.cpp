@@ -1,6 +1,7 @@
 #include "kiln/runtime/cpu/plan.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -435,29 +436,17 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
 }
 
 std::shared_ptr<const Plan> Plan::tail_plan(const std::vector<Shape>& shapes) const {
-    constexpr size_t kKept = 8;
-    {
-        std::lock_guard<std::mutex> lock(tail_->mutex);
-        for (auto it = tail_->plans.begin(); it != tail_->plans.end(); ++it)
-            if (it->first == shapes) {
-                tail_->plans.splice(tail_->plans.begin(), tail_->plans, it);
-                return tail_->plans.front().second;
-            }
-    }
-    // Built outside the lock, as the compiled model does: other requests keep running.
-    auto p = Plan::build(*tail_->model, shapes, options_);
-    std::lock_guard<std::mutex> lock(tail_->mutex);
-    tail_->plans.emplace_front(shapes, p);
-    while (tail_->plans.size() > kKept) tail_->plans.pop_back();
-    return p;
+    return tail_->plans.get(shapes, [&] { return Plan::build(*tail_->model, shapes, options_); });
 }
 
-void Plan::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena) const {
+void Plan::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena,
+               std::vector<StepProfile>* profile) const {
     outputs.assign(output_descs_.size(), Tensor());
-    run_into(inputs, outputs, arena);
+    run_into(inputs, outputs, arena, profile);
 }
 
-void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena) const {
+void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena,
+                    std::vector<StepProfile>* profile) const {
     KILN_CHECK(outputs.size() == output_descs_.size(), "the plan has ", output_descs_.size(), " outputs, got ",
                outputs.size(), " places for them");
     std::vector<Tensor> tensors(slots_.size());
@@ -495,7 +484,15 @@ void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outp
         for (size_t i = 0; i < step.in.size(); ++i) in.push_back(seen(step.in[i], step.in_shapes[i]));
         for (size_t i = 0; i < step.out.size(); ++i) out.push_back(seen(step.out[i], step.out_shapes[i]));
         try {
-            step.kernel->execute(in, out);
+            if (profile) {
+                auto t0 = std::chrono::steady_clock::now();
+                step.kernel->execute(in, out);
+                std::chrono::duration<double, std::micro> us = std::chrono::steady_clock::now() - t0;
+                profile->push_back({step.node_name, step.node_type, step.kernel->name(), step.layout,
+                                    step.kernel->detail(), us.count()});
+            } else {
+                step.kernel->execute(in, out);
+            }
             for (size_t k = 0; k < step.out.size(); ++k) {
                 if (slots_[step.out[k]].kind != SlotKind::dynamic) continue;
                 KILN_CHECK(allocated(out[k]), "output ", k, " was not produced");
@@ -532,7 +529,13 @@ void Plan::run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outp
         std::vector<Tensor> tout;
         for (size_t r : tail_->output_index) tout.push_back(outputs[r]);
         auto scratch = allocate_arena(plan->arena_bytes());
+        std::chrono::steady_clock::time_point t0;
+        if (profile) t0 = std::chrono::steady_clock::now();
         plan->run_into(tin, tout, scratch.get());
+        if (profile) {
+            std::chrono::duration<double, std::micro> us = std::chrono::steady_clock::now() - t0;
+            profile->push_back({tail_->model->name(), "(tail)", "plan", "", "", us.count()});
+        }
         for (size_t k = 0; k < tout.size(); ++k) outputs[tail_->output_index[k]] = tout[k];
     }
 }

@@ -20,6 +20,7 @@
 
 #include "kiln/core/model.hpp"
 #include "kiln/runtime/cpu/kernel.hpp"
+#include "kiln/runtime/cpu/plan_cache.hpp"
 
 namespace kiln::cpu {
 
@@ -29,6 +30,12 @@ std::shared_ptr<void> allocate_arena(size_t bytes);
 // Choices of the compiled model that shape every plan built for it.
 struct PlanOptions {
     Type inference_precision = Type::f32;  // see KernelShapes::inference_precision
+};
+
+// One step of one inference, recorded when the compiled model profiles (PERF_COUNT).
+struct StepProfile {
+    std::string node_name, node_type, kernel, layout, detail;
+    double real_us = 0;  // wall time of the kernel's execute(), microseconds
 };
 
 class Plan {
@@ -43,10 +50,13 @@ public:
     const std::vector<TensorDesc>& output_descs() const { return output_descs_; }
     // Runs the plan; `arena` holds at least arena_bytes(); outputs are allocated here (fresh
     // memory, shared with nothing else).
-    void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena) const;
+    // With `profile`, one StepProfile per step is appended (the tail counts as one step).
+    void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena,
+             std::vector<StepProfile>* profile = nullptr) const;
     // Like run(), but `outputs` (one per model output) may arrive allocated: those are written in
     // place and must have the output's type and shape; unallocated ones are allocated here.
-    void run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena) const;
+    void run_into(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, void* arena,
+                  std::vector<StepProfile>* profile = nullptr) const;
     // Whether some nodes run only after a data-dependent shape is known (the tail).
     bool has_tail() const { return tail_ != nullptr; }
 
@@ -86,8 +96,7 @@ private:
         std::shared_ptr<Model> model;
         std::vector<size_t> input_slots;
         std::vector<size_t> output_index;  // graph output of each tail result
-        mutable std::mutex mutex;
-        mutable std::list<std::pair<std::vector<Shape>, std::shared_ptr<const Plan>>> plans;  // MRU first
+        mutable PlanCache plans{8};
     };
     std::shared_ptr<const Plan> tail_plan(const std::vector<Shape>& shapes) const;
 

@@ -86,6 +86,7 @@ public:
             pd = make_pd(false);
         }
         prim_ = dnnl::convolution_forward(pd);
+        impl_ = pd.impl_info_str();
         src_md_ = pd.src_desc();
         dst_md_ = pd.dst_desc();
         scratch_md_ = pd.scratchpad_desc();
@@ -160,9 +161,11 @@ public:
         return static_cast<int>(i) == residual_ ? out_layout_ : Layout{};
     }
     Layout output_layout(size_t) const override { return out_layout_; }
+    std::string detail() const override { return impl_; }
     int inplace_input() const override { return blocked_dst_ ? -1 : residual_; }
 
 private:
+    std::string impl_;  // oneDNN's implementation, e.g. "brgconv:avx512_core"
     Layout in_layout_, out_layout_;
     dnnl::convolution_forward prim_;
     dnnl::reorder src_reorder_, dst_reorder_, res_reorder_;

@@ -47,6 +47,7 @@ public:
         dnnl::pooling_v2_forward::desc d(prop, p.alg, src_md_, dst_md_, strides, kernel, dil, pl, pr);
         dnnl::pooling_v2_forward::primitive_desc pd(d, base_attr(), eng);
         prim_ = dnnl::pooling_v2_forward(pd);
+        impl_ = pd.impl_info_str();
         scratch_md_ = pd.scratchpad_desc();
         if (p.indices) {
             ws_md_ = pd.workspace_desc();
@@ -83,8 +84,10 @@ public:
     const char* name() const override { return "onednn_pooling"; }
     Layout input_layout(size_t i) const override { return i == 0 ? layout_ : Layout{}; }
     Layout output_layout(size_t) const override { return layout_; }
+    std::string detail() const override { return impl_; }
 
 private:
+    std::string impl_;
     Layout layout_;
     static memory::dims to_strides(const Shape& s) {
         memory::dims st(s.size());

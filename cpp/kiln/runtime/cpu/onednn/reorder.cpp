@@ -28,7 +28,9 @@ public:
     ReorderKernel(const Shape& logical, Type t, Layout from, Layout to) : from_(from), to_(to) {
         src_md_ = layout_desc(logical, t, from);
         dst_md_ = layout_desc(logical, t, to);
-        prim_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), src_md_, engine(), dst_md_));
+        dnnl::reorder::primitive_desc pd(engine(), src_md_, engine(), dst_md_);
+        prim_ = dnnl::reorder(pd);
+        impl_ = pd.impl_info_str();
     }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         auto& eng = engine();
@@ -41,8 +43,10 @@ public:
     const char* name() const override { return "onednn_reorder"; }
     Layout input_layout(size_t) const override { return from_; }
     Layout output_layout(size_t) const override { return to_; }
+    std::string detail() const override { return impl_; }
 
 private:
+    std::string impl_;
     Layout from_, to_;
     memory::desc src_md_, dst_md_;
     dnnl::reorder prim_;
