@@ -45,26 +45,14 @@ template <typename T>
 void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in, Tensor& out) {
     const Tensor &q = in[0], &k = in[1], &v = in[2];
     const Tensor* mask = in.size() > 3 && !op.causal ? &in[3] : nullptr;
-    const int64_t L = q.shape()[q.rank() - 2], E = q.shape()[q.rank() - 1];
-    const int64_t S = k.shape()[k.rank() - 2], Ev = v.shape()[v.rank() - 1];
-    Shape batch(out.shape().begin(), out.shape().end() - 2);
+    const Shape* mshape = mask ? &mask->shape() : nullptr;
+    const SdpaGeometry g = SdpaGeometry::of(q.shape(), k.shape(), v.shape(), mshape, out.shape());
+    const int64_t L = g.L, E = g.E, S = g.S, Ev = g.Ev;
     double scale = in.size() > 4 ? in[4].as_f64_vector().at(0) : 1.0 / std::sqrt(static_cast<double>(E));
-    auto qo = batch_offsets(q.shape(), 2, batch), ko = batch_offsets(k.shape(), 2, batch),
-         vo = batch_offsets(v.shape(), 2, batch);
-    // The mask, made rank >= 2 and broadcast over [batch..., L, S].
-    Shape ms;
-    std::vector<int64_t> mo;
-    int64_t m_rs = 0, m_cs = 0;
+    const auto &qo = g.q, &ko = g.k, &vo = g.v, &mo = g.mask;
+    const int64_t m_rs = g.mask_row, m_cs = g.mask_col;
     std::vector<double> mvals;
-    if (mask) {
-        ms = mask->shape();
-        while (ms.size() < 2) ms.insert(ms.begin(), 1);
-        while (ms.size() > batch.size() + 2 && ms[0] == 1) ms.erase(ms.begin());
-        mo = batch_offsets(ms, 2, batch);
-        m_cs = ms[ms.size() - 1] == 1 ? 0 : 1;
-        m_rs = ms[ms.size() - 2] == 1 ? 0 : ms[ms.size() - 1];
-        mvals = mask->as_f64_vector();
-    }
+    if (mask) mvals = mask->as_f64_vector();
     const bool bool_mask = mask && mask->type() == Type::boolean;
     const T* qp = q.data<T>();
     const T* kp = k.data<T>();
@@ -104,6 +92,28 @@ void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in
 }
 
 }  // namespace
+
+SdpaGeometry SdpaGeometry::of(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, const Shape& out) {
+    SdpaGeometry g;
+    g.L = q[q.size() - 2];
+    g.E = q[q.size() - 1];
+    g.S = k[k.size() - 2];
+    g.Ev = v[v.size() - 1];
+    Shape batch(out.begin(), out.end() - 2);
+    g.q = batch_offsets(q, 2, batch);
+    g.k = batch_offsets(k, 2, batch);
+    g.v = batch_offsets(v, 2, batch);
+    if (mask) {
+        // The mask made rank >= 2, its extra leading 1s dropped, broadcast over [batch..., L, S].
+        Shape ms = *mask;
+        while (ms.size() < 2) ms.insert(ms.begin(), 1);
+        while (ms.size() > batch.size() + 2 && ms[0] == 1) ms.erase(ms.begin());
+        g.mask = batch_offsets(ms, 2, batch);
+        g.mask_col = ms[ms.size() - 1] == 1 ? 0 : 1;
+        g.mask_row = ms[ms.size() - 2] == 1 ? 0 : ms[ms.size() - 1];
+    }
+    return g;
+}
 
 void ScaledDotProductAttention::infer(InferContext& ctx) const {
     ctx.check_inputs(3, 5);

@@ -10,12 +10,28 @@
 // causal: the bias is -inf above the diagonal of [L, S] (element (l, s) with s > l; top-left
 //          aligned) and attention_mask is ignored.
 // A row whose every score is -inf gives NaN, as the specification's softmax does.
-// The compiled runtime decomposes it into MatMul, Softmax and element-wise ops (passes/
-// decompose_attention.hpp) so their fast kernels run; evaluate() is the reference.
+// The compiled runtime runs it (f32) with a fused kernel (runtime/cpu/kernels/attention.hpp);
+// passes/fuse_attention.hpp turns attention written as MatMul / Softmax / MatMul into this op.
+// evaluate() is the reference.
 #pragma once
 #include "kiln/core/node.hpp"
 
 namespace kiln::op {
+
+// Where each [L, E] / [S, E] / [S, Ev] matrix and each [L, S] mask plane of one call lives, at
+// concrete shapes: computed once and read by both the reference and the fast kernel, so their
+// broadcasting cannot disagree.
+struct SdpaGeometry {
+    int64_t L = 0, S = 0, E = 0, Ev = 0;
+    // Element offset, per output batch position (row-major over the output's leading dims), of
+    // that position's matrix in q, k, v, and of its mask plane.
+    std::vector<int64_t> q, k, v, mask;
+    // Mask element (l, s) of a plane sits at l * mask_row + s * mask_col (0: broadcast axis).
+    int64_t mask_row = 0, mask_col = 0;
+
+    // `mask` nullptr: no mask (or causal, which ignores it). `out`: the output shape.
+    static SdpaGeometry of(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, const Shape& out);
+};
 
 class ScaledDotProductAttention : public Op<ScaledDotProductAttention> {
 public:

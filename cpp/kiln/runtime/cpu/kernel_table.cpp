@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kiln/core/interpreter.hpp"
+#include "kiln/runtime/cpu/kernels/attention.hpp"
 #include "kiln/runtime/cpu/kernels/control_flow.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
@@ -12,6 +13,7 @@
 #include "kiln/runtime/cpu/kernels/recurrent.hpp"
 #include "kiln/runtime/cpu/kernels/fake_quantize.hpp"
 #include "kiln/runtime/cpu/kernels/detection.hpp"
+#include "kiln/runtime/cpu/kernels/profile.hpp"
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
@@ -34,6 +36,7 @@ constexpr KernelFactory kFamilies[] = {
     make_recurrent_kernel,
     make_fake_quantize_kernel,
     make_detection_kernel,
+    make_attention_kernel,
 };
 
 }  // namespace
@@ -41,7 +44,8 @@ constexpr KernelFactory kFamilies[] = {
 void set_reference_only(bool on) { g_reference_only = on; }
 bool reference_only() { return g_reference_only; }
 
-KernelPtr select_kernel(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {
+namespace {
+KernelPtr select_kernel_unprofiled(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {
     if (!g_reference_only) {
         // If/Loop: their bodies compiled into plans of their own.
         if (auto k = make_control_flow_kernel(node, shapes)) return k;
@@ -49,6 +53,11 @@ KernelPtr select_kernel(const std::shared_ptr<const Node>& node, const KernelSha
             if (auto k = f(*node, shapes)) return k;
     }
     return std::make_unique<ReferenceKernel>(node);
+}
+}  // namespace
+
+KernelPtr select_kernel(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {
+    return profiled(select_kernel_unprofiled(node, shapes), *node, shapes);
 }
 
 KernelPtr select_dynamic_kernel(const std::shared_ptr<const Node>& node, const KernelShapes& shapes) {

@@ -1,0 +1,402 @@
+#include "kiln/runtime/cpu/kernels/attention.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kiln/ops/attention.hpp"
+
+// Written once over GCC vector types, inlined (always_inline) into one task function per
+// instruction set that carries the target attribute (the reduce_norm.cpp pattern). Helpers
+// return vectors by value, which -Wpsabi flags although none is ever called out of line.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace kiln::cpu {
+
+namespace {
+
+#define KILN_INLINE inline __attribute__((always_inline))
+#define KILN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define KILN_AVX2 __attribute__((target("avx2,fma")))
+
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+
+template <class V> struct VT;
+template <> struct VT<f32x8> {
+    using I = i32x8;
+    static constexpr int W = 8;
+    static constexpr int C = 2;  // vectors per register tile row: 4 x 2 accumulators + loads fit 16 ymm
+};
+template <> struct VT<f32x16> {
+    using I = i32x16;
+    static constexpr int W = 16;
+    static constexpr int C = 4;  // 4 x 4 accumulators + 4 loads + 1 broadcast of 32 zmm
+};
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr int kTileRows = 4;
+constexpr int64_t kRows = 32;   // query rows per task
+constexpr int64_t kKeys = 256;  // keys per block (a multiple of every vector width)
+
+template <class To, class From> KILN_INLINE To bits(const From& f) {
+    To t;
+    __builtin_memcpy(&t, &f, sizeof t);
+    return t;
+}
+template <class V> KILN_INLINE V splat(float s) { return V{} + s; }
+template <class V> KILN_INLINE V load(const float* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+template <class V> KILN_INLINE void store(float* p, const V& v) { __builtin_memcpy(p, &v, sizeof v); }
+template <class V> KILN_INLINE V vmax(const V& a, const V& b) { return a > b ? a : b; }
+template <class V> KILN_INLINE V vmin(const V& a, const V& b) { return a < b ? a : b; }
+
+// exp, about 2 ulp over [-87, 88], 0 below -87 (so exp(-inf) = 0); the reduce_norm formula.
+template <class V> KILN_INLINE V vexp(const V& x) {
+    using I = typename VT<V>::I;
+    const V magic = splat<V>(12582912.0f);
+    V xc = vmin(vmax(x, splat<V>(-87.0f)), splat<V>(88.0f));
+    V t = xc * 1.44269504088896341f + magic;
+    V n = t - magic;
+    I ni = bits<I>(t) - bits<I>(magic);
+    V r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    V p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    V e = p * bits<V>((ni + 127) << 23);
+    return x < -87.0f ? splat<V>(0.0f) : e;
+}
+template <class V> KILN_INLINE float hsum(const V& v) {
+    float s = 0;
+    for (int i = 0; i < VT<V>::W; ++i) s += v[i];
+    return s;
+}
+template <class V> KILN_INLINE float hmax(const V& v) {
+    float s = v[0];
+    for (int i = 1; i < VT<V>::W; ++i) s = v[i] > s ? v[i] : s;
+    return s;
+}
+
+// s[r][c*W..] = sum_e q[r][e] * kt[e][c*W..]: R query rows against C vectors of transposed keys.
+template <class V, int R, int C>
+KILN_INLINE void score_tile(const float* q, int64_t qs, const float* kt, int64_t kts, int64_t E, float* s,
+                            int64_t ss) {
+    constexpr int W = VT<V>::W;
+    V acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = splat<V>(0.0f);
+    for (int64_t e = 0; e < E; ++e) {
+        V kv[C];
+        for (int c = 0; c < C; ++c) kv[c] = load<V>(kt + e * kts + c * W);
+        for (int r = 0; r < R; ++r) {
+            const V qv = splat<V>(q[r * qs + e]);
+            for (int c = 0; c < C; ++c) acc[r][c] += qv * kv[c];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) store(s + r * ss + c * W, acc[r][c]);
+}
+
+// acc[r][c*W..] += sum_j p[r][j] * v[j][c*W..] over n keys.
+template <class V, int R, int C>
+KILN_INLINE void pv_tile(const float* p, int64_t ps, const float* v, int64_t vs, int64_t n, float* acc, int64_t as) {
+    constexpr int W = VT<V>::W;
+    V a[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) a[r][c] = load<V>(acc + r * as + c * W);
+    for (int64_t j = 0; j < n; ++j) {
+        V vv[C];
+        for (int c = 0; c < C; ++c) vv[c] = load<V>(v + j * vs + c * W);
+        for (int r = 0; r < R; ++r) {
+            const V pj = splat<V>(p[r * ps + j]);
+            for (int c = 0; c < C; ++c) a[r][c] += pj * vv[c];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) store(acc + r * as + c * W, a[r][c]);
+}
+
+// Runtime row count R (1..4) and vector count C (1..VT::C) to the templates.
+template <class V, int R, class F> KILN_INLINE void with_c(int c, const F& f) {
+    if constexpr (VT<V>::C >= 4)
+        if (c == 4) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 4>{});
+    if constexpr (VT<V>::C >= 3)
+        if (c == 3) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 3>{});
+    if (c == 2) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 2>{});
+    f(std::integral_constant<int, R>{}, std::integral_constant<int, 1>{});
+}
+template <class V, class F> KILN_INLINE void with_rc(int r, int c, const F& f) {
+    switch (r) {
+        case 4: return with_c<V, 4>(c, f);
+        case 3: return with_c<V, 3>(c, f);
+        case 2: return with_c<V, 2>(c, f);
+        default: return with_c<V, 1>(c, f);
+    }
+}
+
+struct Args {
+    const float *q, *k, *v;
+    float* y;
+    const float* mask_f = nullptr;    // additive mask
+    const uint8_t* mask_b = nullptr;  // boolean mask
+    const op::SdpaGeometry* g;
+    bool causal;
+    float scale;
+    int64_t row_blocks;
+};
+
+// Per-thread scratch, grown on demand and kept (kernels run on the OpenMP team's threads).
+float* scratch(size_t floats) {
+    thread_local std::vector<float> buf;
+    if (buf.size() < floats) buf.resize(floats);
+    return buf.data();
+}
+
+template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
+    constexpr int W = VT<V>::W;
+    constexpr int CM = VT<V>::C;
+    const op::SdpaGeometry& g = *a.g;
+    const int64_t L = g.L, S = g.S, E = g.E, Ev = g.Ev;
+    const int64_t b = t / a.row_blocks, i0 = (t % a.row_blocks) * kRows;
+    const int64_t nr = std::min(kRows, L - i0);
+    const int64_t evp = (Ev + W - 1) / W * W;
+    const bool transpose_k = L >= kTileRows;
+    const bool pad_v = Ev % W != 0;
+    float* s = scratch(static_cast<size_t>(kRows * kKeys + (transpose_k ? E * kKeys : 0) + kRows * evp +
+                                           (pad_v ? kKeys * evp : 0) + 2 * kRows));
+    float* kt = s + kRows * kKeys;
+    float* acc = kt + (transpose_k ? E * kKeys : 0);
+    float* vp = acc + kRows * evp;
+    float* m = vp + (pad_v ? kKeys * evp : 0);
+    float* l = m + kRows;
+    std::fill(acc, acc + nr * evp, 0.0f);
+    std::fill(m, m + nr, -kInf);
+    std::fill(l, l + nr, 0.0f);
+    const float* qb = a.q + g.q[static_cast<size_t>(b)] + i0 * E;
+    const float* kb = a.k + g.k[static_cast<size_t>(b)];
+    const float* vb = a.v + g.v[static_cast<size_t>(b)];
+    // Causal: keys after the block's last row are masked for every row of it.
+    const int64_t s_end = a.causal ? std::min(S, i0 + nr) : S;
+    for (int64_t j0 = 0; j0 < s_end; j0 += kKeys) {
+        const int64_t nk = std::min(kKeys, s_end - j0), nkp = (nk + W - 1) / W * W;
+        // Scores of the block.
+        if (transpose_k) {
+            for (int64_t jj = 0; jj < nk; ++jj) {
+                const float* kr = kb + (j0 + jj) * E;
+                for (int64_t e = 0; e < E; ++e) kt[e * kKeys + jj] = kr[e];
+            }
+            for (int64_t jj = nk; jj < nkp; ++jj)
+                for (int64_t e = 0; e < E; ++e) kt[e * kKeys + jj] = 0.0f;
+            for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
+                const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
+                for (int64_t c0 = 0; c0 < nkp; c0 += CM * W) {
+                    const int C = static_cast<int>(std::min<int64_t>(CM, (nkp - c0) / W));
+                    with_rc<V>(R, C, [&](auto RR, auto CC) {
+                        score_tile<V, RR.value, CC.value>(qb + r0 * E, E, kt + c0, kKeys, E, s + r0 * kKeys + c0,
+                                                          kKeys);
+                    });
+                }
+            }
+        } else {
+            for (int64_t r = 0; r < nr; ++r) {
+                const float* qr = qb + r * E;
+                for (int64_t jj = 0; jj < nk; ++jj) {
+                    const float* kr = kb + (j0 + jj) * E;
+                    V av = splat<V>(0.0f);
+                    int64_t e = 0;
+                    for (; e + W <= E; e += W) av += load<V>(qr + e) * load<V>(kr + e);
+                    float x = hsum(av);
+                    for (; e < E; ++e) x += qr[e] * kr[e];
+                    s[r * kKeys + jj] = x;
+                }
+            }
+        }
+        // Scale, bias, running max and sum; s becomes the block's unnormalized probabilities.
+        for (int64_t r = 0; r < nr; ++r) {
+            float* sr = s + r * kKeys;
+            const int64_t i = i0 + r;
+            for (int64_t jj = 0; jj < nkp; jj += W) store(sr + jj, load<V>(sr + jj) * a.scale);
+            if (a.mask_f || a.mask_b) {
+                const int64_t off = g.mask[static_cast<size_t>(b)] + i * g.mask_row;
+                if (a.mask_f) {
+                    const float* mr = a.mask_f + off;
+                    if (g.mask_col == 0) {
+                        const V mv = splat<V>(mr[0]);
+                        for (int64_t jj = 0; jj < nkp; jj += W) store(sr + jj, load<V>(sr + jj) + mv);
+                    } else {
+                        int64_t jj = 0;
+                        for (; jj + W <= nk; jj += W) store(sr + jj, load<V>(sr + jj) + load<V>(mr + j0 + jj));
+                        for (; jj < nk; ++jj) sr[jj] += mr[j0 + jj];
+                    }
+                } else {
+                    const uint8_t* mr = a.mask_b + off;
+                    for (int64_t jj = 0; jj < nk; ++jj)
+                        if (!mr[(j0 + jj) * g.mask_col]) sr[jj] = -kInf;
+                }
+            }
+            if (a.causal)
+                for (int64_t jj = std::max<int64_t>(0, i + 1 - j0); jj < nk; ++jj) sr[jj] = -kInf;
+            for (int64_t jj = nk; jj < nkp; ++jj) sr[jj] = -kInf;
+            V mv = splat<V>(-kInf);
+            for (int64_t jj = 0; jj < nkp; jj += W) mv = vmax(mv, load<V>(sr + jj));
+            const float m_new = std::max(m[r], hmax(mv));
+            if (m_new == -kInf) {  // nothing to attend so far: the block adds nothing
+                std::fill(sr, sr + nkp, 0.0f);
+                continue;
+            }
+            const float alpha = std::exp(m[r] - m_new);  // 0 for the first finite block
+            const V mn = splat<V>(m_new);
+            V sum = splat<V>(0.0f);
+            for (int64_t jj = 0; jj < nkp; jj += W) {
+                V p = vexp(load<V>(sr + jj) - mn);
+                sum += p;
+                store(sr + jj, p);
+            }
+            l[r] = l[r] * alpha + hsum(sum);
+            m[r] = m_new;
+            if (alpha != 1.0f) {
+                float* ar = acc + r * evp;
+                const V av = splat<V>(alpha);
+                for (int64_t e = 0; e < evp; e += W) store(ar + e, load<V>(ar + e) * av);
+            }
+        }
+        // acc += P V.
+        const float* vsrc = vb + j0 * Ev;
+        int64_t vs = Ev;
+        if (pad_v) {
+            for (int64_t jj = 0; jj < nk; ++jj) {
+                std::memcpy(vp + jj * evp, vsrc + jj * Ev, static_cast<size_t>(Ev) * sizeof(float));
+                std::fill(vp + jj * evp + Ev, vp + (jj + 1) * evp, 0.0f);
+            }
+            vsrc = vp;
+            vs = evp;
+        }
+        for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
+            const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
+            for (int64_t c0 = 0; c0 < evp; c0 += CM * W) {
+                const int C = static_cast<int>(std::min<int64_t>(CM, (evp - c0) / W));
+                with_rc<V>(R, C, [&](auto RR, auto CC) {
+                    pv_tile<V, RR.value, CC.value>(s + r0 * kKeys, kKeys, vsrc + c0, vs, nk, acc + r0 * evp + c0, evp);
+                });
+            }
+        }
+    }
+    // A row with every score -inf has l = 0 and gives NaN (0 * inf), as the specification's softmax.
+    float* yb = a.y + (b * L + i0) * Ev;
+    for (int64_t r = 0; r < nr; ++r) {
+        const float inv = 1.0f / l[r];
+        const float* ar = acc + r * evp;
+        float* yr = yb + r * Ev;
+        for (int64_t e = 0; e < Ev; ++e) yr[e] = ar[e] * inv;
+    }
+}
+
+KILN_AVX512 void tasks_avx512(const Args& a, int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) task<f32x16>(a, t);
+}
+KILN_AVX2 void tasks_avx2(const Args& a, int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) task<f32x8>(a, t);
+}
+
+bool has_avx512() {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+using TasksFn = void (*)(const Args&, int64_t, int64_t);
+
+class AttentionKernel : public Kernel {
+public:
+    AttentionKernel(TasksFn fn, const char* name, const op::ScaledDotProductAttention& node, const KernelShapes& sh)
+        : fn_(fn), name_(name), causal_(node.causal) {
+        has_mask_ = !causal_ && sh.inputs.size() > 3;
+        mask_bool_ = has_mask_ && sh.in_type(3) == Type::boolean;
+        Shape ms;
+        if (has_mask_) ms = sh.in(3);
+        g_ = op::SdpaGeometry::of(sh.in(0), sh.in(1), sh.in(2), has_mask_ ? &ms : nullptr, sh.out(0));
+        if (sh.inputs.size() > 4) {
+            if (sh.constants.size() > 4 && sh.constants[4]) scale_ = sh.constants[4]->data<float>()[0];
+            else scale_input_ = true;
+        } else {
+            scale_ = static_cast<float>(1.0 / std::sqrt(static_cast<double>(g_.E)));
+        }
+        row_blocks_ = (g_.L + kRows - 1) / kRows;
+    }
+
+    void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+        Args a{in[0].data<float>(), in[1].data<float>(), in[2].data<float>(), out[0].data<float>()};
+        if (has_mask_) {
+            if (mask_bool_) a.mask_b = static_cast<const uint8_t*>(in[3].data());
+            else a.mask_f = in[3].data<float>();
+        }
+        a.g = &g_;
+        a.causal = causal_;
+        a.scale = scale_input_ ? in[4].data<float>()[0] : scale_;
+        a.row_blocks = row_blocks_;
+        const int64_t tasks = static_cast<int64_t>(g_.q.size()) * row_blocks_;
+        const int64_t work = g_.L * g_.S * (g_.E + g_.Ev) * static_cast<int64_t>(g_.q.size());
+        if (tasks <= 1 || work < (int64_t{1} << 16) || omp_in_parallel()) {
+            fn_(a, 0, tasks);
+            return;
+        }
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t t = 0; t < tasks; ++t) fn_(a, t, t + 1);
+    }
+    const char* name() const override { return name_; }
+
+private:
+    TasksFn fn_;
+    const char* name_;
+    op::SdpaGeometry g_;
+    bool causal_, has_mask_ = false, mask_bool_ = false, scale_input_ = false;
+    float scale_ = 1.0f;
+    int64_t row_blocks_ = 1;
+};
+
+}  // namespace
+
+bool attention_isa_supported(AttentionIsa isa) {
+    switch (isa) {
+        case AttentionIsa::avx512: return has_avx512();
+        case AttentionIsa::avx2: return has_avx2();
+        case AttentionIsa::best: return has_avx512() || has_avx2();
+    }
+    return false;
+}
+
+KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh, AttentionIsa isa) {
+    auto* op = dynamic_cast<const op::ScaledDotProductAttention*>(&node);
+    if (!op || !attention_isa_supported(isa)) return nullptr;
+    if (isa == AttentionIsa::best) isa = has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
+    for (size_t i = 0; i < 3; ++i)
+        if (sh.in_type(i) != Type::f32) return nullptr;
+    if (sh.out_type(0) != Type::f32) return nullptr;
+    if (sh.inputs.size() > 3 && sh.in_type(3) != Type::f32 && sh.in_type(3) != Type::boolean) return nullptr;
+    if (sh.inputs.size() > 4 && sh.in_type(4) != Type::f32) return nullptr;
+    // Empty tensors (and S = 0, whose output is zeros) are left to the reference.
+    if (shape_size(sh.out(0)) == 0 || shape_size(sh.in(1)) == 0 || shape_size(sh.in(2)) == 0) return nullptr;
+    if (isa == AttentionIsa::avx512) return std::make_unique<AttentionKernel>(tasks_avx512, "avx512_attention", *op, sh);
+    return std::make_unique<AttentionKernel>(tasks_avx2, "avx2_attention", *op, sh);
+}
+
+KernelPtr make_attention_kernel(const Node& node, const KernelShapes& sh) {
+    return make_attention_kernel_for_isa(node, sh, AttentionIsa::best);
+}
+
+}  // namespace kiln::cpu

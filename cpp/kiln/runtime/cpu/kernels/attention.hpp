@@ -1,0 +1,20 @@
+// The fused f32 kernel for ScaledDotProductAttention (ops/attention.hpp): softmax(Q K^T * scale
+// + bias) V computed per block of query rows, looping over blocks of keys with the softmax kept
+// on the fly (a running row max and sum; flash-attention style), so the [L, S] score matrix is
+// never stored. Covers every form the op has: boolean and additive masks of any broadcastable
+// shape, causal, explicit (constant or run-time) scale, broadcast batch dims (one K/V head for
+// many query heads). Inputs f32 (mask f32 or boolean); other types run the reference.
+// The instruction set is chosen at run time: AVX-512 (16 lanes), else AVX2 + FMA (8 lanes).
+#pragma once
+#include "kiln/runtime/cpu/kernel.hpp"
+
+namespace kiln::cpu {
+
+KernelPtr make_attention_kernel(const Node& node, const KernelShapes& shapes);
+
+enum class AttentionIsa { best, avx512, avx2 };
+bool attention_isa_supported(AttentionIsa isa);
+// nullptr when the node is not covered or this CPU cannot run `isa`; for tests.
+KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& shapes, AttentionIsa isa);
+
+}  // namespace kiln::cpu

@@ -1,0 +1,268 @@
+// The fused attention kernel (runtime/cpu/kernels/attention.hpp) against the op's reference
+// kernel over awkward shapes and every mask form; the fusion pass (passes/fuse_attention.hpp) on
+// the graphs it must and must not fuse; the bf16 conversion's rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "kiln/core/interpreter.hpp"
+#include "kiln/core/model.hpp"
+#include "kiln/ops/attention.hpp"
+#include "kiln/ops/data_movement.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
+#include "kiln/ops/graph_io.hpp"
+#include "kiln/ops/matmul.hpp"
+#include "kiln/ops/normalization.hpp"
+#include "kiln/passes/fuse_attention.hpp"
+#include "kiln/runtime/cpu/kernels/attention.hpp"
+#include "kiln/runtime/cpu/kernels/bf16.hpp"
+
+using namespace kiln;
+using cpu::AttentionIsa;
+
+namespace {
+
+std::shared_ptr<op::Parameter> param(Type t, Shape s) { return make<op::Parameter>({}, t, PartialShape(s)); }
+
+Tensor random_f32(const Shape& s, uint32_t seed, double lo = -1.0, double hi = 1.0) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> d(lo, hi);
+    Tensor r(Type::f32, s);
+    for (int64_t i = 0; i < r.size(); ++i) r.data<float>()[i] = static_cast<float>(d(rng));
+    return r;
+}
+Tensor random_bool(const Shape& s, uint32_t seed, double p_true = 0.7) {
+    std::mt19937 rng(seed);
+    std::bernoulli_distribution d(p_true);
+    Tensor r(Type::boolean, s);
+    for (int64_t i = 0; i < r.size(); ++i) r.data<bool>()[i] = d(rng);
+    return r;
+}
+
+cpu::KernelShapes shapes_of(const NodePtr& n) {
+    cpu::KernelShapes ks;
+    for (size_t i = 0; i < n->num_inputs(); ++i) {
+        const Output& o = n->input(i);
+        ks.inputs.push_back(o.node->output_desc(o.index));
+        ks.constants.push_back(o.node->constant_value());
+    }
+    for (size_t i = 0; i < n->num_outputs(); ++i) ks.outputs.push_back(n->output_desc(i));
+    return ks;
+}
+
+struct Case {
+    Shape q, k, v;
+    int mask = 0;  // 0 none, 1 f32, 2 boolean
+    Shape m;
+    bool causal = false;
+    int scale = 0;  // 0 default, 1 constant, 2 run-time input
+};
+
+std::string describe(const Case& c) {
+    return str_cat("q", PartialShape(c.q).to_string(), " k", PartialShape(c.k).to_string(), " v",
+                   PartialShape(c.v).to_string(), " mask", c.mask, PartialShape(c.m).to_string(), " causal", c.causal,
+                   " scale", c.scale);
+}
+
+// Runs the case through the reference and every supported fast path; returns the max abs error.
+void check(const Case& c, uint32_t seed) {
+    OutputVector ins;
+    std::vector<Tensor> vals;
+    auto add_param = [&](Type t, const Shape& s, Tensor v) {
+        ins.push_back(param(t, s)->output(0));
+        vals.push_back(std::move(v));
+    };
+    add_param(Type::f32, c.q, random_f32(c.q, seed));
+    add_param(Type::f32, c.k, random_f32(c.k, seed + 1));
+    add_param(Type::f32, c.v, random_f32(c.v, seed + 2));
+    if (c.mask || c.scale) {
+        if (c.mask == 2) add_param(Type::boolean, c.m, random_bool(c.m, seed + 3));
+        else if (c.mask == 1) add_param(Type::f32, c.m, random_f32(c.m, seed + 3, -3.0, 1.0));
+        else add_param(Type::f32, {}, Tensor::scalar(0.0f));
+    }
+    if (c.scale == 1) {
+        ins.push_back(op::Constant::scalar(0.37f)->output(0));
+        vals.push_back(Tensor::scalar(0.37f));
+    } else if (c.scale == 2) {
+        add_param(Type::f32, {}, Tensor::scalar(-0.6f));
+    }
+    auto n = make<op::ScaledDotProductAttention>(ins, c.causal);
+    Tensor want(Type::f32, n->output_shape(0).to_shape());
+    std::vector<Tensor> wo{want};
+    n->evaluate(vals, wo);
+    for (auto isa : {AttentionIsa::avx512, AttentionIsa::avx2}) {
+        if (!cpu::attention_isa_supported(isa)) continue;
+        auto k = cpu::make_attention_kernel_for_isa(*n, shapes_of(n), isa);
+        if (shape_size(want.shape()) == 0 || c.k[c.k.size() - 2] == 0) {
+            EXPECT_EQ(k, nullptr) << describe(c);
+            continue;
+        }
+        ASSERT_NE(k, nullptr) << describe(c);
+        std::vector<Tensor> out{Tensor(Type::f32, want.shape())};
+        k->execute(vals, out);
+        const float* g = out[0].data<float>();
+        const float* w = wo[0].data<float>();
+        for (int64_t i = 0; i < want.size(); ++i) {
+            if (std::isnan(w[i])) {
+                ASSERT_TRUE(std::isnan(g[i])) << describe(c) << " at " << i;
+                continue;
+            }
+            ASSERT_NEAR(g[i], w[i], 2e-5 + 2e-5 * std::abs(w[i])) << describe(c) << " " << k->name() << " at " << i;
+        }
+    }
+}
+
+}  // namespace
+
+TEST(AttentionKernel, MatchesReferenceOverShapes) {
+    uint32_t seed = 1;
+    // [B, H, L, E] x [B, H, S, E] x [B, H, S, Ev] over odd, tiny and block-crossing sizes.
+    for (int64_t L : {1, 2, 3, 4, 5, 33, 70})
+        for (int64_t S : {1, 7, 16, 257, 300})
+            for (int64_t E : {1, 8, 17, 64})
+                for (int64_t Ev : {3, 16, 64}) {
+                    if (L * S * E > 70 * 300 * 17 && Ev != 64) continue;
+                    check({{1, 2, L, E}, {1, 2, S, E}, {1, 2, S, Ev}}, seed++);
+                }
+}
+
+TEST(AttentionKernel, Masks) {
+    uint32_t seed = 100;
+    const Shape q{2, 3, 5, 8}, k{2, 3, 9, 8}, v{2, 3, 9, 6};
+    for (int kind : {1, 2})
+        for (Shape m : std::vector<Shape>{{}, {9}, {5, 9}, {5, 1}, {1, 9}, {2, 1, 1, 9}, {2, 3, 5, 9}, {3, 5, 9},
+                                          {1, 1, 5, 9}, {1, 3, 1, 9}})
+            check({q, k, v, kind, m}, seed++);
+    // A boolean mask with whole rows masked out gives NaN rows, as the reference.
+    check({{1, 1, 4, 8}, {1, 1, 6, 8}, {1, 1, 6, 8}, 2, {1, 1, 4, 6}}, 7);
+    check({q, k, v, 1, {2, 3, 5, 9}, false, 1}, seed++);
+    check({q, k, v, 2, {5, 9}, false, 2}, seed++);
+}
+
+TEST(AttentionKernel, CausalScaleAndBroadcastHeads) {
+    uint32_t seed = 200;
+    for (auto [L, S] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 5}, {5, 9}, {9, 5}, {40, 40}, {37, 300}})
+        check({{2, 2, L, 16}, {2, 2, S, 16}, {2, 2, S, 16}, 0, {}, true}, seed++);
+    // causal ignores a mask
+    check({{1, 2, 6, 8}, {1, 2, 6, 8}, {1, 2, 6, 8}, 1, {6, 6}, true}, seed++);
+    check({{1, 2, 6, 8}, {1, 2, 6, 8}, {1, 2, 6, 8}, 0, {}, false, 1}, seed++);
+    check({{1, 2, 6, 8}, {1, 2, 6, 8}, {1, 2, 6, 8}, 0, {}, true, 2}, seed++);
+    // One K/V head for four query heads (multi-query), and a K/V batch broadcast.
+    check({{2, 4, 7, 16}, {2, 1, 11, 16}, {2, 1, 11, 16}}, seed++);
+    check({{2, 4, 7, 16}, {1, 4, 11, 16}, {2, 1, 11, 16}, 1, {2, 1, 1, 11}}, seed++);
+    // Ranks 2, 3, 5.
+    check({{7, 16}, {9, 16}, {9, 5}}, seed++);
+    check({{3, 7, 16}, {3, 9, 16}, {3, 9, 5}, 2, {7, 9}}, seed++);
+    check({{2, 1, 3, 4, 8}, {1, 2, 3, 6, 8}, {2, 2, 1, 6, 8}, 0, {}, true}, seed++);
+    // Large enough to run in parallel.
+    check({{2, 12, 64, 64}, {2, 12, 64, 64}, {2, 12, 64, 64}, 1, {2, 1, 1, 64}}, seed++);
+}
+
+TEST(AttentionKernel, EmptyAndOtherTypesAreLeftToTheReference) {
+    check({{1, 2, 0, 8}, {1, 2, 5, 8}, {1, 2, 5, 8}}, 1);
+    check({{1, 2, 3, 8}, {1, 2, 0, 8}, {1, 2, 0, 8}}, 2);
+    check({{0, 2, 3, 8}, {0, 2, 4, 8}, {0, 2, 4, 8}}, 3);
+    auto n = make<op::ScaledDotProductAttention>(
+        OutputVector{param(Type::f64, {1, 3, 4})->output(0), param(Type::f64, {1, 3, 4})->output(0),
+                     param(Type::f64, {1, 3, 4})->output(0)},
+        false);
+    EXPECT_EQ(cpu::make_attention_kernel(*n, shapes_of(n)), nullptr);
+}
+
+namespace {
+
+// softmax(q k^T * s + mask) v written as ops, the way the torch translators emit it.
+struct Written {
+    std::shared_ptr<Model> model;
+    std::vector<Tensor> inputs;
+};
+
+Written written_attention(bool scale_on_q, bool transpose_node, int mask_kind, bool extra_reader = false) {
+    auto q = param(Type::f32, {2, 3, 5, 8}), k = param(Type::f32, {2, 3, 7, 8}), v = param(Type::f32, {2, 3, 7, 4});
+    ParameterVector ps{q, k, v};
+    std::vector<Tensor> vals{random_f32({2, 3, 5, 8}, 1), random_f32({2, 3, 7, 8}, 2), random_f32({2, 3, 7, 4}, 3)};
+    Output qq = q->output(0);
+    if (scale_on_q) qq = make<op::Multiply>({qq, op::Constant::scalar(0.25f)->output(0)})->output(0);
+    Output s;
+    if (transpose_node) {
+        auto order = op::Constant::create<int64_t>({0, 1, 3, 2}, {4});
+        Output kt = make<op::Transpose>({k->output(0), order->output(0)})->output(0);
+        s = make<op::MatMul>({qq, kt}, false, false)->output(0);
+    } else {
+        s = make<op::MatMul>({qq, k->output(0)}, false, true)->output(0);
+    }
+    if (!scale_on_q) s = make<op::Divide>({s, op::Constant::scalar(3.0f)->output(0)})->output(0);
+    if (mask_kind) {
+        Output m;
+        if (mask_kind == 2) {
+            auto b = param(Type::boolean, {2, 1, 1, 7});
+            ps.push_back(b);
+            vals.push_back(random_bool({2, 1, 1, 7}, 4));
+            m = make<op::Select>({b->output(0), op::Constant::scalar(0.0f)->output(0),
+                                  op::Constant::scalar(-std::numeric_limits<float>::infinity())->output(0)})
+                    ->output(0);
+        } else {
+            auto f = param(Type::f32, {1, 1, 5, 7});
+            ps.push_back(f);
+            vals.push_back(random_f32({1, 1, 5, 7}, 4));
+            m = f->output(0);
+        }
+        s = make<op::Add>({m, s})->output(0);
+    }
+    Output p = make<op::Softmax>({s}, int64_t{-1})->output(0);
+    Output y = make<op::MatMul>({p, v->output(0)}, false, false)->output(0);
+    OutputVector outs{y};
+    if (extra_reader) outs.push_back(p);
+    ResultVector rs;
+    for (auto& o : outs) rs.push_back(make<op::Result>({o}));
+    return {std::make_shared<Model>(rs, ps), vals};
+}
+
+size_t count_sdpa(const Model& m) {
+    size_t n = 0;
+    for (auto& node : m.ordered_ops()) n += dynamic_cast<op::ScaledDotProductAttention*>(node.get()) != nullptr;
+    return n;
+}
+
+std::vector<Tensor> run(const Model& m, const std::vector<Tensor>& in) { return evaluate_model(m, in); }
+
+}  // namespace
+
+TEST(FuseAttention, FusesTheWrittenFormsWithTheSameNumbers) {
+    for (bool scale_on_q : {true, false})
+        for (bool transpose_node : {true, false})
+            for (int mask : {0, 1, 2}) {
+                auto w = written_attention(scale_on_q, transpose_node, mask);
+                auto before = run(*w.model, w.inputs);
+                EXPECT_EQ(passes::fuse_attention(*w.model), 1u) << scale_on_q << transpose_node << mask;
+                EXPECT_EQ(count_sdpa(*w.model), 1u);
+                validate_model(*w.model);
+                auto after = run(*w.model, w.inputs);
+                ASSERT_EQ(after.size(), 1u);
+                for (int64_t i = 0; i < before[0].size(); ++i)
+                    ASSERT_NEAR(after[0].data<float>()[i], before[0].data<float>()[i], 1e-5);
+            }
+}
+
+TEST(FuseAttention, LeavesAttentionWhoseProbabilitiesAreReadElsewhere) {
+    auto w = written_attention(true, false, 1, /*extra_reader=*/true);
+    EXPECT_EQ(passes::fuse_attention(*w.model), 0u);
+    EXPECT_EQ(count_sdpa(*w.model), 0u);
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+    std::vector<float> src;
+    for (int i = 0; i < 100; ++i) src.push_back(std::ldexp(1.0f + i / 128.0f + i / 65536.0f, i % 20 - 10) * (i % 3 ? 1 : -1));
+    src.push_back(std::numeric_limits<float>::infinity());
+    src.push_back(0.0f);
+    src.push_back(1.00390625f);  // exactly half way: rounds to even (1.0)
+    src.push_back(1.01171875f);  // half way: rounds to even (1.015625)
+    std::vector<uint16_t> got(src.size());
+    cpu::f32_to_bf16(src.data(), got.data(), src.size());
+    for (size_t i = 0; i < src.size(); ++i) EXPECT_EQ(got[i], cpu::bf16_round(src[i])) << src[i];
+    EXPECT_EQ(cpu::bf16_to_f32(cpu::bf16_round(1.00390625f)), 1.0f);
+    EXPECT_EQ(cpu::bf16_to_f32(cpu::bf16_round(1.01171875f)), 1.015625f);
+}
