@@ -61,16 +61,16 @@ std::optional<Output> untransposed(const Output& o) {
 }
 
 // Whether `mask` broadcasts to `scores` without changing its shape (so the Add is the bias the
-// op adds). A dimension dynamic on both sides is taken as equal; should they differ at run time
-// the op's shape inference rejects the call (an error, never a wrong number).
+// op adds). Where a dimension is dynamic it is taken to fit: should the mask grow the scores at
+// run time after all, the op's shape inference rejects that call when its plan is built (an
+// error naming the node, never a wrong number). Real models' masks never do.
 bool fits(const PartialShape& mask, const PartialShape& scores) {
     if (mask.rank_is_dynamic() || scores.rank_is_dynamic() || mask.rank() > scores.rank()) return false;
     const size_t off = scores.size() - mask.size();
     for (size_t i = 0; i < mask.size(); ++i) {
         const Dimension &m = mask[i], &s = scores[i + off];
-        if (m.is_static() && m.get_length() == 1) continue;
-        if (!m.compatible(s)) return false;
-        if (s.is_static() && s.get_length() == 1) return false;  // m could grow it
+        if (m.is_dynamic() || m.get_length() == 1) continue;
+        if (!m.compatible(s) || (s.is_static() && s.get_length() == 1)) return false;
     }
     return true;
 }

@@ -131,21 +131,46 @@ KILN_INLINE void pv_tile(const float* p, int64_t ps, const float* v, int64_t vs,
         for (int c = 0; c < C; ++c) store(acc + r * as + c * W, a[r][c]);
 }
 
-// Runtime row count R (1..4) and vector count C (1..VT::C) to the templates.
-template <class V, int R, class F> KILN_INLINE void with_c(int c, const F& f) {
+// Runtime row count R (1..4) and vector count C (1..VT::C) to the templates. Plain functions,
+// not lambdas: a lambda's body would be compiled for the baseline target, not the caller's.
+template <class V, int R>
+KILN_INLINE void score_c(int c, const float* q, int64_t qs, const float* kt, int64_t kts, int64_t E, float* s,
+                         int64_t ss) {
     if constexpr (VT<V>::C >= 4)
-        if (c == 4) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 4>{});
+        if (c == 4) return score_tile<V, R, 4>(q, qs, kt, kts, E, s, ss);
     if constexpr (VT<V>::C >= 3)
-        if (c == 3) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 3>{});
-    if (c == 2) return f(std::integral_constant<int, R>{}, std::integral_constant<int, 2>{});
-    f(std::integral_constant<int, R>{}, std::integral_constant<int, 1>{});
+        if (c == 3) return score_tile<V, R, 3>(q, qs, kt, kts, E, s, ss);
+    if (c == 2) return score_tile<V, R, 2>(q, qs, kt, kts, E, s, ss);
+    score_tile<V, R, 1>(q, qs, kt, kts, E, s, ss);
 }
-template <class V, class F> KILN_INLINE void with_rc(int r, int c, const F& f) {
+template <class V>
+KILN_INLINE void score_rc(int r, int c, const float* q, int64_t qs, const float* kt, int64_t kts, int64_t E, float* s,
+                          int64_t ss) {
     switch (r) {
-        case 4: return with_c<V, 4>(c, f);
-        case 3: return with_c<V, 3>(c, f);
-        case 2: return with_c<V, 2>(c, f);
-        default: return with_c<V, 1>(c, f);
+        case 4: return score_c<V, 4>(c, q, qs, kt, kts, E, s, ss);
+        case 3: return score_c<V, 3>(c, q, qs, kt, kts, E, s, ss);
+        case 2: return score_c<V, 2>(c, q, qs, kt, kts, E, s, ss);
+        default: return score_c<V, 1>(c, q, qs, kt, kts, E, s, ss);
+    }
+}
+template <class V, int R>
+KILN_INLINE void pv_c(int c, const float* p, int64_t ps, const float* v, int64_t vs, int64_t n, float* acc,
+                      int64_t as) {
+    if constexpr (VT<V>::C >= 4)
+        if (c == 4) return pv_tile<V, R, 4>(p, ps, v, vs, n, acc, as);
+    if constexpr (VT<V>::C >= 3)
+        if (c == 3) return pv_tile<V, R, 3>(p, ps, v, vs, n, acc, as);
+    if (c == 2) return pv_tile<V, R, 2>(p, ps, v, vs, n, acc, as);
+    pv_tile<V, R, 1>(p, ps, v, vs, n, acc, as);
+}
+template <class V>
+KILN_INLINE void pv_rc(int r, int c, const float* p, int64_t ps, const float* v, int64_t vs, int64_t n, float* acc,
+                       int64_t as) {
+    switch (r) {
+        case 4: return pv_c<V, 4>(c, p, ps, v, vs, n, acc, as);
+        case 3: return pv_c<V, 3>(c, p, ps, v, vs, n, acc, as);
+        case 2: return pv_c<V, 2>(c, p, ps, v, vs, n, acc, as);
+        default: return pv_c<V, 1>(c, p, ps, v, vs, n, acc, as);
     }
 }
 
@@ -196,20 +221,19 @@ template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
         const int64_t nk = std::min(kKeys, s_end - j0), nkp = (nk + W - 1) / W * W;
         // Scores of the block.
         if (transpose_k) {
-            for (int64_t jj = 0; jj < nk; ++jj) {
-                const float* kr = kb + (j0 + jj) * E;
-                for (int64_t e = 0; e < E; ++e) kt[e * kKeys + jj] = kr[e];
+            // Strided reads, contiguous writes: far cheaper than the other way round (stores
+            // a power-of-two apart alias in the store buffer).
+            const float* kr = kb + j0 * E;
+            for (int64_t e = 0; e < E; ++e) {
+                float* kte = kt + e * kKeys;
+                for (int64_t jj = 0; jj < nk; ++jj) kte[jj] = kr[jj * E + e];
+                for (int64_t jj = nk; jj < nkp; ++jj) kte[jj] = 0.0f;
             }
-            for (int64_t jj = nk; jj < nkp; ++jj)
-                for (int64_t e = 0; e < E; ++e) kt[e * kKeys + jj] = 0.0f;
             for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
                 const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
                 for (int64_t c0 = 0; c0 < nkp; c0 += CM * W) {
                     const int C = static_cast<int>(std::min<int64_t>(CM, (nkp - c0) / W));
-                    with_rc<V>(R, C, [&](auto RR, auto CC) {
-                        score_tile<V, RR.value, CC.value>(qb + r0 * E, E, kt + c0, kKeys, E, s + r0 * kKeys + c0,
-                                                          kKeys);
-                    });
+                    score_rc<V>(R, C, qb + r0 * E, E, kt + c0, kKeys, E, s + r0 * kKeys + c0, kKeys);
                 }
             }
         } else {
@@ -290,9 +314,7 @@ template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
             const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
             for (int64_t c0 = 0; c0 < evp; c0 += CM * W) {
                 const int C = static_cast<int>(std::min<int64_t>(CM, (evp - c0) / W));
-                with_rc<V>(R, C, [&](auto RR, auto CC) {
-                    pv_tile<V, RR.value, CC.value>(s + r0 * kKeys, kKeys, vsrc + c0, vs, nk, acc + r0 * evp + c0, evp);
-                });
+                pv_rc<V>(R, C, s + r0 * kKeys, kKeys, vsrc + c0, vs, nk, acc + r0 * evp + c0, evp);
             }
         }
     }
