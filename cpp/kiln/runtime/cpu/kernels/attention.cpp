@@ -1,5 +1,6 @@
 #include "kiln/runtime/cpu/kernels/attention.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -174,6 +175,144 @@ KILN_INLINE void pv_rc(int r, int c, const float* p, int64_t ps, const float* v,
     }
 }
 
+
+// ---- bf16 (inference precision bf16 on AVX512_BF16): Q K^T and P V with vdpbf16ps ------------
+// Operands are packed as pairs along the reduction axis, one 32-bit word per pair (the element
+// with the even index in the low half), the layout vdpbf16ps multiplies: Q and P rows are simply
+// their bf16 rows; K^T and V are repacked per key block. Accumulation, softmax and the output
+// stay f32.
+#define KILN_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define KILN_BF16_INLINE inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// rows x cols f32 -> bf16, each output row padded with zeros to dst_stride (even) elements.
+KILN_BF16 void rows_to_bf16(const float* src, int64_t src_stride, int64_t rows, int64_t cols, uint16_t* dst,
+                            int64_t dst_stride) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* sr = src + r * src_stride;
+        uint16_t* dr = dst + r * dst_stride;
+        for (int64_t c = 0; c < dst_stride; c += 16) {
+            const int64_t n = std::max<int64_t>(0, std::min<int64_t>(16, cols - c));
+            const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+            const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, sr + c));
+            const int64_t w = std::min<int64_t>(16, dst_stride - c);
+            _mm256_mask_storeu_epi16(dr + c, static_cast<__mmask16>((1u << w) - 1), (__m256i)h);
+        }
+    }
+}
+
+// V rows [n, Ev] (stride vs) -> words vw[j2 * evp + e] = (v[2 j2 + 1][e], v[2 j2][e]), zero padded
+// to np (even) keys and evp (a multiple of 16) columns.
+KILN_BF16 void pack_v_bf16(const float* v, int64_t vs, int64_t n, int64_t np, int64_t Ev, int64_t evp, uint32_t* vw) {
+    alignas(64) static const uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                         8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_load_si512(kInterleave);
+    for (int64_t j2 = 0; j2 < np / 2; ++j2) {
+        const int64_t ja = 2 * j2, jb = ja + 1;
+        for (int64_t e = 0; e < evp; e += 16) {
+            const int64_t cnt = std::max<int64_t>(0, std::min<int64_t>(16, Ev - e));
+            const __mmask16 m = static_cast<__mmask16>((1u << cnt) - 1);
+            const __m512 a = ja < n ? _mm512_maskz_loadu_ps(m, v + ja * vs + e) : _mm512_setzero_ps();
+            const __m512 b = jb < n ? _mm512_maskz_loadu_ps(m, v + jb * vs + e) : _mm512_setzero_ps();
+            const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(b, a);  // a in the low 256 bits
+            _mm512_storeu_si512(vw + j2 * evp + e, _mm512_permutexvar_epi16(idx, h));
+        }
+    }
+}
+
+template <int R, int C>
+KILN_BF16_INLINE void score_tile_bf16(const uint32_t* qw, int64_t qws, const uint32_t* kt, int64_t kts, int64_t e2n,
+                                      float* s, int64_t ss) {
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t e2 = 0; e2 < e2n; ++e2) {
+        __m512bh kv[C];
+        for (int c = 0; c < C; ++c) kv[c] = (__m512bh)_mm512_loadu_si512(kt + e2 * kts + c * 16);
+        for (int r = 0; r < R; ++r) {
+            const __m512bh qv = (__m512bh)_mm512_set1_epi32(static_cast<int>(qw[r * qws + e2]));
+            for (int c = 0; c < C; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], qv, kv[c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) _mm512_storeu_ps(s + r * ss + c * 16, acc[r][c]);
+}
+
+template <int R, int C>
+KILN_BF16_INLINE void pv_tile_bf16(const uint32_t* pw, int64_t pws, const uint32_t* vw, int64_t vws, int64_t n2,
+                                   float* acc, int64_t as) {
+    __m512 a[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) a[r][c] = _mm512_loadu_ps(acc + r * as + c * 16);
+    for (int64_t j2 = 0; j2 < n2; ++j2) {
+        __m512bh vv[C];
+        for (int c = 0; c < C; ++c) vv[c] = (__m512bh)_mm512_loadu_si512(vw + j2 * vws + c * 16);
+        for (int r = 0; r < R; ++r) {
+            const __m512bh pv = (__m512bh)_mm512_set1_epi32(static_cast<int>(pw[r * pws + j2]));
+            for (int c = 0; c < C; ++c) a[r][c] = _mm512_dpbf16_ps(a[r][c], pv, vv[c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) _mm512_storeu_ps(acc + r * as + c * 16, a[r][c]);
+}
+
+template <int R>
+KILN_BF16_INLINE void score_c_bf16(int c, const uint32_t* qw, int64_t qws, const uint32_t* kt, int64_t kts,
+                                   int64_t e2n, float* s, int64_t ss) {
+    switch (c) {
+        case 4: return score_tile_bf16<R, 4>(qw, qws, kt, kts, e2n, s, ss);
+        case 3: return score_tile_bf16<R, 3>(qw, qws, kt, kts, e2n, s, ss);
+        case 2: return score_tile_bf16<R, 2>(qw, qws, kt, kts, e2n, s, ss);
+        default: return score_tile_bf16<R, 1>(qw, qws, kt, kts, e2n, s, ss);
+    }
+}
+template <int R>
+KILN_BF16_INLINE void pv_c_bf16(int c, const uint32_t* pw, int64_t pws, const uint32_t* vw, int64_t vws, int64_t n2,
+                                float* acc, int64_t as) {
+    switch (c) {
+        case 4: return pv_tile_bf16<R, 4>(pw, pws, vw, vws, n2, acc, as);
+        case 3: return pv_tile_bf16<R, 3>(pw, pws, vw, vws, n2, acc, as);
+        case 2: return pv_tile_bf16<R, 2>(pw, pws, vw, vws, n2, acc, as);
+        default: return pv_tile_bf16<R, 1>(pw, pws, vw, vws, n2, acc, as);
+    }
+}
+
+// s[nr][nkp] (stride ss) = Q K^T for packed Q words qw [nr][e2n] and K^T words kt [e2n][nkp].
+KILN_BF16 void scores_bf16(const uint32_t* qw, int64_t e2n, int64_t nr, const uint32_t* kt, int64_t nkp, float* s,
+                           int64_t ss) {
+    for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
+        const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
+        for (int64_t c0 = 0; c0 < nkp; c0 += 64) {
+            const int C = static_cast<int>(std::min<int64_t>(4, (nkp - c0) / 16));
+            const uint32_t* q = qw + r0 * e2n;
+            float* so = s + r0 * ss + c0;
+            switch (R) {
+                case 4: score_c_bf16<4>(C, q, e2n, kt + c0, nkp, e2n, so, ss); break;
+                case 3: score_c_bf16<3>(C, q, e2n, kt + c0, nkp, e2n, so, ss); break;
+                case 2: score_c_bf16<2>(C, q, e2n, kt + c0, nkp, e2n, so, ss); break;
+                default: score_c_bf16<1>(C, q, e2n, kt + c0, nkp, e2n, so, ss); break;
+            }
+        }
+    }
+}
+
+// acc[nr][evp] += P V for P words pw [nr][n2] and V words vw [n2][evp].
+KILN_BF16 void pv_bf16(const uint32_t* pw, int64_t n2, int64_t nr, const uint32_t* vw, int64_t evp, float* acc) {
+    for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
+        const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
+        for (int64_t c0 = 0; c0 < evp; c0 += 64) {
+            const int C = static_cast<int>(std::min<int64_t>(4, (evp - c0) / 16));
+            const uint32_t* p = pw + r0 * n2;
+            float* ao = acc + r0 * evp + c0;
+            switch (R) {
+                case 4: pv_c_bf16<4>(C, p, n2, vw + c0, evp, n2, ao, evp); break;
+                case 3: pv_c_bf16<3>(C, p, n2, vw + c0, evp, n2, ao, evp); break;
+                case 2: pv_c_bf16<2>(C, p, n2, vw + c0, evp, n2, ao, evp); break;
+                default: pv_c_bf16<1>(C, p, n2, vw + c0, evp, n2, ao, evp); break;
+            }
+        }
+    }
+}
+
 struct Args {
     const float *q, *k, *v;
     float* y;
@@ -192,7 +331,7 @@ float* scratch(size_t floats) {
     return buf.data();
 }
 
-template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
+template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64_t t) {
     constexpr int W = VT<V>::W;
     constexpr int CM = VT<V>::C;
     const op::SdpaGeometry& g = *a.g;
@@ -202,25 +341,43 @@ template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
     const int64_t evp = (Ev + W - 1) / W * W;
     const bool transpose_k = L >= kTileRows;
     const bool pad_v = Ev % W != 0;
-    float* s = scratch(static_cast<size_t>(kRows * kKeys + (transpose_k ? E * kKeys : 0) + kRows * evp +
-                                           (pad_v ? kKeys * evp : 0) + 2 * kRows));
+    // bf16: Q words [kRows][e2n], K rows in bf16 [kKeys][2 e2n], K^T words [e2n][kKeys], P in
+    // bf16 [kRows][kKeys], V words [kKeys / 2][evp]; the f32 K^T and padded V are then unused.
+    const int64_t e2n = (E + 1) / 2;
+    const int64_t bf16_floats = BF16 ? kRows * e2n + kKeys * e2n + e2n * kKeys + kRows * kKeys / 2 + kKeys / 2 * evp : 0;
+    const int64_t kt_floats = transpose_k && !BF16 ? E * kKeys : 0, vp_floats = pad_v && !BF16 ? kKeys * evp : 0;
+    float* s = scratch(static_cast<size_t>(kRows * kKeys + kt_floats + kRows * evp + vp_floats + 2 * kRows + bf16_floats));
     float* kt = s + kRows * kKeys;
-    float* acc = kt + (transpose_k ? E * kKeys : 0);
+    float* acc = kt + kt_floats;
     float* vp = acc + kRows * evp;
-    float* m = vp + (pad_v ? kKeys * evp : 0);
+    float* m = vp + vp_floats;
     float* l = m + kRows;
+    uint32_t* qw = reinterpret_cast<uint32_t*>(l + kRows);
+    uint32_t* kh = qw + kRows * e2n;
+    uint32_t* ktw = kh + kKeys * e2n;
+    uint32_t* pw = ktw + e2n * kKeys;
+    uint32_t* vw = pw + kRows * kKeys / 2;
     std::fill(acc, acc + nr * evp, 0.0f);
     std::fill(m, m + nr, -kInf);
     std::fill(l, l + nr, 0.0f);
     const float* qb = a.q + g.q[static_cast<size_t>(b)] + i0 * E;
     const float* kb = a.k + g.k[static_cast<size_t>(b)];
     const float* vb = a.v + g.v[static_cast<size_t>(b)];
+    if constexpr (BF16) rows_to_bf16(qb, E, nr, E, reinterpret_cast<uint16_t*>(qw), 2 * e2n);
     // Causal: keys after the block's last row are masked for every row of it.
     const int64_t s_end = a.causal ? std::min(S, i0 + nr) : S;
     for (int64_t j0 = 0; j0 < s_end; j0 += kKeys) {
         const int64_t nk = std::min(kKeys, s_end - j0), nkp = (nk + W - 1) / W * W;
         // Scores of the block.
-        if (transpose_k) {
+        if constexpr (BF16) {
+            rows_to_bf16(kb + j0 * E, E, nk, E, reinterpret_cast<uint16_t*>(kh), 2 * e2n);
+            for (int64_t e2 = 0; e2 < e2n; ++e2) {
+                uint32_t* kte = ktw + e2 * nkp;
+                for (int64_t jj = 0; jj < nk; ++jj) kte[jj] = kh[jj * e2n + e2];
+                for (int64_t jj = nk; jj < nkp; ++jj) kte[jj] = 0;
+            }
+            scores_bf16(qw, e2n, nr, ktw, nkp, s, kKeys);
+        } else if (transpose_k) {
             // Strided reads, contiguous writes: far cheaper than the other way round (stores
             // a power-of-two apart alias in the store buffer).
             const float* kr = kb + j0 * E;
@@ -300,6 +457,12 @@ template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
             }
         }
         // acc += P V.
+        if constexpr (BF16) {
+            rows_to_bf16(s, kKeys, nr, nkp, reinterpret_cast<uint16_t*>(pw), nkp);
+            pack_v_bf16(vb + j0 * Ev, Ev, nk, nkp, Ev, evp, vw);
+            pv_bf16(pw, nkp / 2, nr, vw, evp, acc);
+            continue;
+        }
         const float* vsrc = vb + j0 * Ev;
         int64_t vs = Ev;
         if (pad_v) {
@@ -331,6 +494,9 @@ template <class V> KILN_INLINE void task(const Args& a, int64_t t) {
 KILN_AVX512 void tasks_avx512(const Args& a, int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) task<f32x16>(a, t);
 }
+KILN_BF16 void tasks_avx512_bf16(const Args& a, int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) task<f32x16, true>(a, t);
+}
 KILN_AVX2 void tasks_avx2(const Args& a, int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) task<f32x8>(a, t);
 }
@@ -340,6 +506,7 @@ bool has_avx512() {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool has_avx512_bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
 
 using TasksFn = void (*)(const Args&, int64_t, int64_t);
 
@@ -397,6 +564,7 @@ bool attention_isa_supported(AttentionIsa isa) {
     switch (isa) {
         case AttentionIsa::avx512: return has_avx512();
         case AttentionIsa::avx2: return has_avx2();
+        case AttentionIsa::avx512_bf16: return has_avx512_bf16();
         case AttentionIsa::best: return has_avx512() || has_avx2();
     }
     return false;
@@ -405,7 +573,13 @@ bool attention_isa_supported(AttentionIsa isa) {
 KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh, AttentionIsa isa) {
     auto* op = dynamic_cast<const op::ScaledDotProductAttention*>(&node);
     if (!op || !attention_isa_supported(isa)) return nullptr;
-    if (isa == AttentionIsa::best) isa = has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
+    if (isa == AttentionIsa::best) {
+        // bf16 where the compiled model allows it and the block kernel runs (L >= 4 rows; a
+        // decoding step's single row stays f32, where it is bound by reading K and V anyway).
+        const bool bf16 = sh.inference_precision == Type::bf16 && has_avx512_bf16() &&
+                          sh.in(0).size() >= 2 && sh.in(0)[sh.in(0).size() - 2] >= kTileRows;
+        isa = bf16 ? AttentionIsa::avx512_bf16 : has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
+    }
     for (size_t i = 0; i < 3; ++i)
         if (sh.in_type(i) != Type::f32) return nullptr;
     if (sh.out_type(0) != Type::f32) return nullptr;
@@ -413,6 +587,8 @@ KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh
     if (sh.inputs.size() > 4 && sh.in_type(4) != Type::f32) return nullptr;
     // Empty tensors (and S = 0, whose output is zeros) are left to the reference.
     if (shape_size(sh.out(0)) == 0 || shape_size(sh.in(1)) == 0 || shape_size(sh.in(2)) == 0) return nullptr;
+    if (isa == AttentionIsa::avx512_bf16)
+        return std::make_unique<AttentionKernel>(tasks_avx512_bf16, "avx512_bf16_attention", *op, sh);
     if (isa == AttentionIsa::avx512) return std::make_unique<AttentionKernel>(tasks_avx512, "avx512_attention", *op, sh);
     return std::make_unique<AttentionKernel>(tasks_avx2, "avx2_attention", *op, sh);
 }
