@@ -1,6 +1,7 @@
-// The fused attention kernel (runtime/cpu/kernels/attention.hpp) against the op's reference
-// kernel over awkward shapes and every mask form; the fusion pass (passes/fuse_attention.hpp) on
-// the graphs it must and must not fuse; the bf16 conversion's rounding.
+// The transformer kernels: the fused attention kernel (runtime/cpu/kernels/attention.hpp, f32 and
+// bf16) against the op's reference kernel over awkward shapes and every mask form; the fusion
+// passes (passes/fuse_attention.hpp, fuse_layer_norm.hpp) on graphs they must and must not fuse,
+// with the layer-norm kernel against its reference; the bf16 conversion's rounding.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,7 +17,10 @@
 #include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
+#include "kiln/ops/internal/layer_norm.hpp"
 #include "kiln/passes/fuse_attention.hpp"
+#include "kiln/passes/fuse_layer_norm.hpp"
+#include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
 #include "kiln/runtime/cpu/kernels/attention.hpp"
 #include "kiln/runtime/cpu/kernels/bf16.hpp"
 
@@ -268,4 +272,80 @@ TEST(Bf16, RoundsToNearestEven) {
     for (size_t i = 0; i < src.size(); ++i) EXPECT_EQ(got[i], cpu::bf16_round(src[i])) << src[i];
     EXPECT_EQ(cpu::bf16_to_f32(cpu::bf16_round(1.00390625f)), 1.0f);
     EXPECT_EQ(cpu::bf16_to_f32(cpu::bf16_round(1.01171875f)), 1.015625f);
+}
+
+// ---- layer norm: passes/fuse_layer_norm.hpp and the FusedMVN kernel ----------------------------
+
+namespace {
+
+std::shared_ptr<Model> written_layer_norm(const Shape& s, bool with_add, bool scalar_scale) {
+    auto x = param(Type::f32, s);
+    const int64_t c = s.back();
+    auto axes = op::Constant::create<int64_t>({-1}, {1});
+    Output y = make<op::MVN>({x->output(0), axes->output(0)}, true, 1e-5, op::MVNEpsMode::inside_sqrt)->output(0);
+    Tensor g = random_f32(scalar_scale ? Shape{} : Shape{1, c}, 5, 0.5, 1.5);
+    y = make<op::Multiply>({op::Constant::create<float>(std::vector<float>(g.data<float>(), g.data<float>() + g.size()),
+                                                        g.shape())->output(0),
+                            y})->output(0);
+    if (with_add) {
+        Tensor b = random_f32({c}, 6);
+        y = make<op::Add>({y, op::Constant::create<float>(std::vector<float>(b.data<float>(), b.data<float>() + c), {c})
+                                  ->output(0)})->output(0);
+    }
+    return std::make_shared<Model>(ResultVector{make<op::Result>({y})}, ParameterVector{x});
+}
+
+}  // namespace
+
+TEST(FuseLayerNorm, FusesAndTheKernelMatchesTheReference) {
+    uint32_t seed = 300;
+    for (Shape s : std::vector<Shape>{{3, 17}, {2, 5, 64}, {1, 1}, {4, 33}, {2, 128, 768}})
+        for (bool with_add : {true, false})
+            for (bool scalar_scale : {false, true}) {
+                auto m = written_layer_norm(s, with_add, scalar_scale);
+                Tensor x = random_f32(s, seed++, -3.0, 5.0);
+                auto before = evaluate_model(*m, {x});
+                ASSERT_EQ(passes::fuse_layer_norm(*m), 1u);
+                validate_model(*m);
+                NodePtr ln;
+                for (auto& n : m->ordered_ops())
+                    if (dynamic_cast<op::FusedMVN*>(n.get())) ln = n;
+                ASSERT_TRUE(ln);
+                auto after = evaluate_model(*m, {x});
+                for (int64_t i = 0; i < before[0].size(); ++i)
+                    ASSERT_NEAR(after[0].data<float>()[i], before[0].data<float>()[i], 1e-5);
+                for (auto isa : {cpu::ReduceNormIsa::avx512, cpu::ReduceNormIsa::avx2, cpu::ReduceNormIsa::sse2}) {
+                    auto k = cpu::make_reduce_norm_kernel_for_isa(*ln, shapes_of(ln), isa);
+                    if (!cpu::reduce_norm_isa_supported(isa)) continue;
+                    if (s.back() == 1) {  // a 1-channel row has no row plan: the reference runs
+                        EXPECT_EQ(k, nullptr);
+                        continue;
+                    }
+                    ASSERT_NE(k, nullptr);
+                    EXPECT_NE(std::string(k->name()).find("layer_norm"), std::string::npos);
+                    std::vector<Tensor> out{Tensor(Type::f32, s)};
+                    std::vector<Tensor> ins{x};
+                    for (size_t i = 1; i < 4; ++i) ins.push_back(*ln->input(i).node->constant_value());
+                    k->execute(ins, out);
+                    for (int64_t i = 0; i < before[0].size(); ++i)
+                        ASSERT_NEAR(out[0].data<float>()[i], before[0].data<float>()[i],
+                                    2e-5 + 2e-5 * std::abs(before[0].data<float>()[i]))
+                            << PartialShape(s).to_string() << " at " << i;
+                }
+            }
+}
+
+TEST(FuseLayerNorm, LeavesOtherAxesAndSharedIntermediates) {
+    auto x = param(Type::f32, {2, 5, 6});
+    auto axes = op::Constant::create<int64_t>({1}, {1});
+    Output y = make<op::MVN>({x->output(0), axes->output(0)}, true, 1e-5, op::MVNEpsMode::inside_sqrt)->output(0);
+    Output z = make<op::Multiply>({y, op::Constant::scalar(2.0f)->output(0)})->output(0);
+    Model m(ResultVector{make<op::Result>({z})}, ParameterVector{x});
+    EXPECT_EQ(passes::fuse_layer_norm(m), 0u);
+    auto x2 = param(Type::f32, {2, 6});
+    auto axes2 = op::Constant::create<int64_t>({-1}, {1});
+    Output y2 = make<op::MVN>({x2->output(0), axes2->output(0)}, true, 1e-5, op::MVNEpsMode::inside_sqrt)->output(0);
+    Output z2 = make<op::Multiply>({y2, op::Constant::scalar(2.0f)->output(0)})->output(0);
+    Model m2(ResultVector{make<op::Result>({z2}), make<op::Result>({y2})}, ParameterVector{x2});
+    EXPECT_EQ(passes::fuse_layer_norm(m2), 0u);
 }

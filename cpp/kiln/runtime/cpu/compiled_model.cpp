@@ -6,6 +6,7 @@
 
 #include "kiln/passes/constant_folding.hpp"
 #include "kiln/passes/fuse_attention.hpp"
+#include "kiln/passes/fuse_layer_norm.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
 
 namespace kiln::cpu {
@@ -25,6 +26,7 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     validate_model(*model_);
     passes::fold_constants(*model_);
     passes::fuse_attention(*model_);
+    passes::fuse_layer_norm(*model_);
     fuse_dnn_ops(*model_);
     validate_model(*model_);
     std::vector<Shape> shapes;
