@@ -45,7 +45,7 @@ template <> struct VT<f32x16> {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int kTileRows = 4;
-constexpr int64_t kRows = 32;   // query rows per task
+constexpr int64_t kRows = 64;   // query rows per task
 constexpr int64_t kKeys = 256;  // keys per block (a multiple of every vector width)
 
 template <class To, class From> KILN_INLINE To bits(const From& f) {
