@@ -203,3 +203,13 @@ def test_hf_attention_runs_fused(name, precision):
     if name == "bert":  # post-LN: MVN -> Multiply -> Add, every one fused
         assert [t for t, _, _ in kernels].count("FusedMVN") == 2 * layers + 1, kernels
         assert not any(t == "MVN" for t, _, _ in kernels)
+
+
+def test_fused_forms_are_not_written(tmp_path):
+    model, inputs, _ = _hf("bert")
+    km = kiln.convert_model(model, example_input=inputs)
+    runtime = kiln.Core().compile_model(km, "CPU").runtime_model()
+    types = {op.type_name for op in runtime.get_ops()}
+    assert {"FusedMVN", "ScaledDotProductAttention"} <= types
+    with pytest.raises(kiln.IRError, match=r"cannot save \[Fused"):
+        kiln.save_model(runtime, tmp_path / "m.xml")
