@@ -349,3 +349,100 @@ TEST(FuseLayerNorm, LeavesOtherAxesAndSharedIntermediates) {
     Model m2(ResultVector{make<op::Result>({z2}), make<op::Result>({y2})}, ParameterVector{x2});
     EXPECT_EQ(passes::fuse_layer_norm(m2), 0u);
 }
+
+// ---- FusedScaledDotProductAttention: q/k/v/output stored [B, L, H, E] -------------------------
+
+TEST(FusedAttentionLayout, KernelMatchesReferenceAndThePlainOp) {
+    uint32_t seed = 400;
+    for (int flags = 1; flags < 16; ++flags) {
+        op::SdpaLayout lay{(flags & 1) != 0, (flags & 2) != 0, (flags & 4) != 0, (flags & 8) != 0};
+        for (auto [L, S, E, Ev, mask] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int>>{
+                 {5, 7, 8, 8, 1}, {70, 33, 17, 5, 2}, {1, 9, 16, 16, 0}, {64, 64, 32, 32, 1}}) {
+            const int64_t B = 2, H = 3;
+            auto stored = [&](int64_t rows, int64_t cols, bool blhe) {
+                return blhe ? Shape{B, rows, H, cols} : Shape{B, H, rows, cols};
+            };
+            Shape qs = stored(L, E, lay.q), ks = stored(S, E, lay.k), vs = stored(S, Ev, lay.v);
+            std::vector<Tensor> vals{random_f32(qs, seed), random_f32(ks, seed + 1), random_f32(vs, seed + 2)};
+            OutputVector ins{param(Type::f32, qs)->output(0), param(Type::f32, ks)->output(0),
+                             param(Type::f32, vs)->output(0)};
+            if (mask) {
+                Shape ms{B, 1, L, S};
+                ins.push_back(param(mask == 2 ? Type::boolean : Type::f32, ms)->output(0));
+                vals.push_back(mask == 2 ? random_bool(ms, seed + 3) : random_f32(ms, seed + 3));
+            }
+            ++seed;
+            auto n = make<op::FusedScaledDotProductAttention>(ins, false, lay);
+            ASSERT_EQ(n->output_shape(0).to_shape(), stored(L, Ev, lay.y));
+            // The plain op on the transposed tensors, transposed back: the same numbers.
+            auto to_bhle = [&](const Tensor& t, bool blhe) {
+                if (!blhe) return t;
+                Shape s = t.shape();
+                Tensor r(Type::f32, {s[0], s[2], s[1], s[3]});
+                for (int64_t b = 0; b < s[0]; ++b)
+                    for (int64_t i = 0; i < s[1]; ++i)
+                        for (int64_t h = 0; h < s[2]; ++h)
+                            for (int64_t e = 0; e < s[3]; ++e)
+                                r.data<float>()[((b * s[2] + h) * s[1] + i) * s[3] + e] =
+                                    t.data<float>()[((b * s[1] + i) * s[2] + h) * s[3] + e];
+                return r;
+            };
+            std::vector<Tensor> plain_in{to_bhle(vals[0], lay.q), to_bhle(vals[1], lay.k), to_bhle(vals[2], lay.v)};
+            OutputVector plain_ports;
+            for (auto& t : plain_in) plain_ports.push_back(param(Type::f32, t.shape())->output(0));
+            if (mask) {
+                plain_in.push_back(vals[3]);
+                plain_ports.push_back(ins[3]);
+            }
+            auto plain = make<op::ScaledDotProductAttention>(plain_ports, false);
+            std::vector<Tensor> po{Tensor(Type::f32, plain->output_shape(0).to_shape())};
+            plain->evaluate(plain_in, po);
+            std::vector<Tensor> ro{Tensor(Type::f32, n->output_shape(0).to_shape())};
+            n->evaluate(vals, ro);
+            // The reference of the stored layout, seen [B, H, L, Ev], equals the plain op's.
+            Tensor seen = lay.y ? to_bhle(ro[0], true) : ro[0];
+            for (int64_t i = 0; i < seen.size(); ++i)
+                ASSERT_NEAR(seen.data<float>()[i], po[0].data<float>()[i], 1e-6) << flags;
+            for (auto isa : {AttentionIsa::avx512, AttentionIsa::avx2, AttentionIsa::avx512_bf16}) {
+                if (!cpu::attention_isa_supported(isa)) continue;
+                auto k = cpu::make_attention_kernel_for_isa(*n, shapes_of(n), isa);
+                ASSERT_NE(k, nullptr);
+                std::vector<Tensor> out{Tensor(Type::f32, ro[0].shape())};
+                k->execute(vals, out);
+                const double tol = isa == AttentionIsa::avx512_bf16 ? 3e-2 : 2e-5;
+                for (int64_t i = 0; i < out[0].size(); ++i) {
+                    const float w = ro[0].data<float>()[i], g = out[0].data<float>()[i];
+                    if (std::isnan(w)) ASSERT_TRUE(std::isnan(g));
+                    else ASSERT_NEAR(g, w, tol + tol * std::abs(w)) << flags << " " << k->name() << " at " << i;
+                }
+            }
+        }
+    }
+}
+
+TEST(FusedAttentionLayout, PassAbsorbsHeadTransposes) {
+    // [B, L, H, E] tensors, transposed to heads-major for attention and back, as attention code does.
+    auto mk = [](const Shape& s) { return param(Type::f32, s); };
+    auto q = mk({2, 5, 3, 8}), k = mk({2, 7, 3, 8}), v = mk({2, 7, 3, 4});
+    auto order = [] { return op::Constant::create<int64_t>({0, 2, 1, 3}, {4})->output(0); };
+    auto t = [&](const Output& x) { return make<op::Transpose>({x, order()})->output(0); };
+    Output s = make<op::MatMul>({t(q->output(0)), t(k->output(0))}, false, true)->output(0);
+    s = make<op::Multiply>({s, op::Constant::scalar(0.3f)->output(0)})->output(0);
+    Output p = make<op::Softmax>({s}, int64_t{-1})->output(0);
+    Output y = t(make<op::MatMul>({p, t(v->output(0))}, false, false)->output(0));
+    Model m(ResultVector{make<op::Result>({y})}, ParameterVector{q, k, v});
+    std::vector<Tensor> vals{random_f32({2, 5, 3, 8}, 1), random_f32({2, 7, 3, 8}, 2), random_f32({2, 7, 3, 4}, 3)};
+    auto before = evaluate_model(m, vals);
+    EXPECT_EQ(passes::fuse_attention(m), 1u);
+    validate_model(m);
+    size_t fused = 0, transposes = 0;
+    for (auto& n : m.ordered_ops()) {
+        fused += dynamic_cast<op::FusedScaledDotProductAttention*>(n.get()) != nullptr;
+        transposes += dynamic_cast<op::Transpose*>(n.get()) != nullptr;
+    }
+    EXPECT_EQ(fused, 1u);
+    EXPECT_EQ(transposes, 0u);
+    auto after = evaluate_model(m, vals);
+    for (int64_t i = 0; i < before[0].size(); ++i)
+        ASSERT_NEAR(after[0].data<float>()[i], before[0].data<float>()[i], 1e-5);
+}

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 import kiln
 
 ATTN_KERNELS = {"avx512_attention", "avx2_attention", "avx512_bf16_attention"}
+# FusedScaledDotProductAttention: the op reading / writing [B, L, H, E] across head transposes.
+ATTN_OPS = {"ScaledDotProductAttention", "FusedScaledDotProductAttention"}
 
 
 class Sdpa(torch.nn.Module):
@@ -197,9 +199,11 @@ def test_hf_attention_runs_fused(name, precision):
     tol = 1e-3 if precision == "f32" else 3e-2
     assert np.abs(got - want).max() <= tol * np.abs(want).max()
     kernels = compiled.kernel_summary([list(v.shape) for v in feed.values()])
-    fused = [k for t, _, k in kernels if t == "ScaledDotProductAttention"]
+    fused = [k for t, _, k in kernels if t in ATTN_OPS]
     assert len(fused) == layers and set(fused) <= ATTN_KERNELS, kernels
     assert not any(t == "Softmax" for t, _, _ in kernels)
+    if name == "bert":  # q, k and v read across their head transposes
+        assert [t for t, _, _ in kernels].count("FusedScaledDotProductAttention") == layers, kernels
     if name == "bert":  # post-LN: MVN -> Multiply -> Add, every one fused
         assert [t for t, _, _ in kernels].count("FusedMVN") == 2 * layers + 1, kernels
         assert not any(t == "MVN" for t, _, _ in kernels)
@@ -210,6 +214,6 @@ def test_fused_forms_are_not_written(tmp_path):
     km = kiln.convert_model(model, example_input=inputs)
     runtime = kiln.Core().compile_model(km, "CPU").runtime_model()
     types = {op.type_name for op in runtime.get_ops()}
-    assert {"FusedMVN", "ScaledDotProductAttention"} <= types
+    assert {"FusedMVN", "FusedScaledDotProductAttention"} <= types
     with pytest.raises(kiln.IRError, match=r"cannot save \[Fused"):
         kiln.save_model(runtime, tmp_path / "m.xml")

@@ -156,6 +156,48 @@ std::optional<Output> match(const ConsumerMap& cm, Node* pv_node) {
     return a->output(0);
 }
 
+// x when o = Transpose(x, [0, 2, 1, 3]) of a rank-4 x.
+std::optional<Output> heads_swapped(const Output& o) {
+    if (!dynamic_cast<op::Transpose*>(o.node.get())) return std::nullopt;
+    const Tensor* order = const_of(o.node->input(1));
+    auto& s = o.node->input(0).shape();
+    if (!order || s.rank_is_dynamic() || s.rank() != 4) return std::nullopt;
+    if (order->as_i64_vector() != std::vector<int64_t>{0, 2, 1, 3}) return std::nullopt;
+    return o.node->input(0);
+}
+
+// An f32 ScaledDotProductAttention between head transposes becomes a
+// FusedScaledDotProductAttention that reads and writes the [B, L, H, E] tensors directly.
+bool absorb_transposes(Model& m, const ConsumerMap& cm, Node* node) {
+    auto* a = dynamic_cast<op::ScaledDotProductAttention*>(node);
+    if (!a || a->output_type(0) != Type::f32) return false;
+    for (size_t i = 0; i < 3; ++i)
+        if (!a->input(i).shape().rank_is_static() || a->input(i).shape().rank() != 4) return false;
+    OutputVector ins = a->inputs();
+    op::SdpaGeometry::Layout layout;
+    bool* flags[3] = {&layout.q, &layout.k, &layout.v};
+    for (size_t i = 0; i < 3; ++i)
+        if (auto x = heads_swapped(ins[i])) {
+            ins[i] = *x;
+            *flags[i] = true;
+        }
+    Output out = a->output(0);
+    auto it = cm.find(out);
+    if (it != cm.end() && it->second.size() == 1) {
+        Node* t = it->second[0].first;
+        if (heads_swapped(t->output(0)) && t->input(0) == out) {
+            layout.y = true;
+            out = t->output(0);
+        }
+    }
+    if (!layout.q && !layout.k && !layout.v && !layout.y) return false;
+    NodePtr f = make<op::FusedScaledDotProductAttention>(ins, a->causal, layout);
+    f->set_name(a->name());
+    f->set_source(a->source());
+    replace_output(m, out, f->output(0));
+    return true;
+}
+
 }  // namespace
 
 size_t fuse_attention(Model& m) {
@@ -169,6 +211,8 @@ size_t fuse_attention(Model& m) {
         ++n;
         cm = consumers(m);
     }
+    for (auto& node : m.ordered_ops())
+        if (absorb_transposes(m, cm, node.get())) cm = consumers(m);
     return n;
 }
 

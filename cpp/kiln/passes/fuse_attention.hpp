@@ -12,6 +12,9 @@
 // which is what kiln's own torch translators emit for scaled_dot_product_attention and
 // nn.MultiheadAttention, and what eager attention code (Hugging Face "eager") traces to. Every
 // intermediate must have that chain as its only reader; the scales multiply into the op's scale.
+// Then every f32 ScaledDotProductAttention (fused here or read from a file) whose rank-4 inputs
+// come from, or whose output goes to, head transposes (Transpose [0, 2, 1, 3]) becomes a
+// FusedScaledDotProductAttention reading / writing those [B, L, H, E] tensors directly.
 #pragma once
 #include "kiln/core/model.hpp"
 

@@ -360,17 +360,18 @@ template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64
     std::fill(acc, acc + nr * evp, 0.0f);
     std::fill(m, m + nr, -kInf);
     std::fill(l, l + nr, 0.0f);
-    const float* qb = a.q + g.q[static_cast<size_t>(b)] + i0 * E;
+    const int64_t qr_ = g.q_row, kr_ = g.k_row, vr_ = g.v_row;
+    const float* qb = a.q + g.q[static_cast<size_t>(b)] + i0 * qr_;
     const float* kb = a.k + g.k[static_cast<size_t>(b)];
     const float* vb = a.v + g.v[static_cast<size_t>(b)];
-    if constexpr (BF16) rows_to_bf16(qb, E, nr, E, reinterpret_cast<uint16_t*>(qw), 2 * e2n);
+    if constexpr (BF16) rows_to_bf16(qb, qr_, nr, E, reinterpret_cast<uint16_t*>(qw), 2 * e2n);
     // Causal: keys after the block's last row are masked for every row of it.
     const int64_t s_end = a.causal ? std::min(S, i0 + nr) : S;
     for (int64_t j0 = 0; j0 < s_end; j0 += kKeys) {
         const int64_t nk = std::min(kKeys, s_end - j0), nkp = (nk + W - 1) / W * W;
         // Scores of the block.
         if constexpr (BF16) {
-            rows_to_bf16(kb + j0 * E, E, nk, E, reinterpret_cast<uint16_t*>(kh), 2 * e2n);
+            rows_to_bf16(kb + j0 * kr_, kr_, nk, E, reinterpret_cast<uint16_t*>(kh), 2 * e2n);
             for (int64_t e2 = 0; e2 < e2n; ++e2) {
                 uint32_t* kte = ktw + e2 * nkp;
                 for (int64_t jj = 0; jj < nk; ++jj) kte[jj] = kh[jj * e2n + e2];
@@ -380,24 +381,24 @@ template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64
         } else if (transpose_k) {
             // Strided reads, contiguous writes: far cheaper than the other way round (stores
             // a power-of-two apart alias in the store buffer).
-            const float* kr = kb + j0 * E;
+            const float* kr = kb + j0 * kr_;
             for (int64_t e = 0; e < E; ++e) {
                 float* kte = kt + e * kKeys;
-                for (int64_t jj = 0; jj < nk; ++jj) kte[jj] = kr[jj * E + e];
+                for (int64_t jj = 0; jj < nk; ++jj) kte[jj] = kr[jj * kr_ + e];
                 for (int64_t jj = nk; jj < nkp; ++jj) kte[jj] = 0.0f;
             }
             for (int64_t r0 = 0; r0 < nr; r0 += kTileRows) {
                 const int R = static_cast<int>(std::min<int64_t>(kTileRows, nr - r0));
                 for (int64_t c0 = 0; c0 < nkp; c0 += CM * W) {
                     const int C = static_cast<int>(std::min<int64_t>(CM, (nkp - c0) / W));
-                    score_rc<V>(R, C, qb + r0 * E, E, kt + c0, kKeys, E, s + r0 * kKeys + c0, kKeys);
+                    score_rc<V>(R, C, qb + r0 * qr_, qr_, kt + c0, kKeys, E, s + r0 * kKeys + c0, kKeys);
                 }
             }
         } else {
             for (int64_t r = 0; r < nr; ++r) {
-                const float* qr = qb + r * E;
+                const float* qr = qb + r * qr_;
                 for (int64_t jj = 0; jj < nk; ++jj) {
-                    const float* kr = kb + (j0 + jj) * E;
+                    const float* kr = kb + (j0 + jj) * kr_;
                     V av = splat<V>(0.0f);
                     int64_t e = 0;
                     for (; e + W <= E; e += W) av += load<V>(qr + e) * load<V>(kr + e);
@@ -459,15 +460,15 @@ template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64
         // acc += P V.
         if constexpr (BF16) {
             rows_to_bf16(s, kKeys, nr, nkp, reinterpret_cast<uint16_t*>(pw), nkp);
-            pack_v_bf16(vb + j0 * Ev, Ev, nk, nkp, Ev, evp, vw);
+            pack_v_bf16(vb + j0 * vr_, vr_, nk, nkp, Ev, evp, vw);
             pv_bf16(pw, nkp / 2, nr, vw, evp, acc);
             continue;
         }
-        const float* vsrc = vb + j0 * Ev;
-        int64_t vs = Ev;
+        const float* vsrc = vb + j0 * vr_;
+        int64_t vs = vr_;
         if (pad_v) {
             for (int64_t jj = 0; jj < nk; ++jj) {
-                std::memcpy(vp + jj * evp, vsrc + jj * Ev, static_cast<size_t>(Ev) * sizeof(float));
+                std::memcpy(vp + jj * evp, vsrc + jj * vr_, static_cast<size_t>(Ev) * sizeof(float));
                 std::fill(vp + jj * evp + Ev, vp + (jj + 1) * evp, 0.0f);
             }
             vsrc = vp;
@@ -482,11 +483,11 @@ template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64
         }
     }
     // A row with every score -inf has l = 0 and gives NaN (0 * inf), as the specification's softmax.
-    float* yb = a.y + (b * L + i0) * Ev;
+    float* yb = a.y + g.y[static_cast<size_t>(b)] + i0 * g.y_row;
     for (int64_t r = 0; r < nr; ++r) {
         const float inv = 1.0f / l[r];
         const float* ar = acc + r * evp;
-        float* yr = yb + r * Ev;
+        float* yr = yb + r * g.y_row;
         for (int64_t e = 0; e < Ev; ++e) yr[e] = ar[e] * inv;
     }
 }
@@ -512,13 +513,18 @@ using TasksFn = void (*)(const Args&, int64_t, int64_t);
 
 class AttentionKernel : public Kernel {
 public:
-    AttentionKernel(TasksFn fn, const char* name, const op::ScaledDotProductAttention& node, const KernelShapes& sh)
-        : fn_(fn), name_(name), causal_(node.causal) {
+    AttentionKernel(TasksFn fn, const char* name, bool causal, op::SdpaGeometry::Layout layout, const KernelShapes& sh)
+        : fn_(fn), name_(name), causal_(causal) {
         has_mask_ = !causal_ && sh.inputs.size() > 3;
         mask_bool_ = has_mask_ && sh.in_type(3) == Type::boolean;
         Shape ms;
         if (has_mask_) ms = sh.in(3);
-        g_ = op::SdpaGeometry::of(sh.in(0), sh.in(1), sh.in(2), has_mask_ ? &ms : nullptr, sh.out(0));
+        auto seen = [](Shape s, bool blhe) {
+            if (blhe) std::swap(s[1], s[2]);
+            return s;
+        };
+        g_ = op::SdpaGeometry::of(seen(sh.in(0), layout.q), seen(sh.in(1), layout.k), seen(sh.in(2), layout.v),
+                                  has_mask_ ? &ms : nullptr, seen(sh.out(0), layout.y), layout);
         if (sh.inputs.size() > 4) {
             if (sh.constants.size() > 4 && sh.constants[4]) scale_ = sh.constants[4]->data<float>()[0];
             else scale_input_ = true;
@@ -572,12 +578,17 @@ bool attention_isa_supported(AttentionIsa isa) {
 
 KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh, AttentionIsa isa) {
     auto* op = dynamic_cast<const op::ScaledDotProductAttention*>(&node);
-    if (!op || !attention_isa_supported(isa)) return nullptr;
+    auto* fused = dynamic_cast<const op::FusedScaledDotProductAttention*>(&node);
+    if ((!op && !fused) || !attention_isa_supported(isa)) return nullptr;
+    const bool causal = op ? op->causal : fused->causal;
+    const op::SdpaGeometry::Layout layout = op ? op::SdpaGeometry::Layout{} : fused->layout;
+    // The query's L as the op sees it.
+    const int64_t rows = sh.in(0).size() >= 2 ? sh.in(0)[sh.in(0).size() - (layout.q ? 3 : 2)] : 0;
     if (isa == AttentionIsa::best) {
         // bf16 where the compiled model allows it and the block kernel runs (L >= 4 rows; a
         // decoding step's single row stays f32, where it is bound by reading K and V anyway).
         const bool bf16 = sh.inference_precision == Type::bf16 && has_avx512_bf16() &&
-                          sh.in(0).size() >= 2 && sh.in(0)[sh.in(0).size() - 2] >= kTileRows;
+                          rows >= kTileRows;
         isa = bf16 ? AttentionIsa::avx512_bf16 : has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
     }
     for (size_t i = 0; i < 3; ++i)
@@ -588,9 +599,10 @@ KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh
     // Empty tensors (and S = 0, whose output is zeros) are left to the reference.
     if (shape_size(sh.out(0)) == 0 || shape_size(sh.in(1)) == 0 || shape_size(sh.in(2)) == 0) return nullptr;
     if (isa == AttentionIsa::avx512_bf16)
-        return std::make_unique<AttentionKernel>(tasks_avx512_bf16, "avx512_bf16_attention", *op, sh);
-    if (isa == AttentionIsa::avx512) return std::make_unique<AttentionKernel>(tasks_avx512, "avx512_attention", *op, sh);
-    return std::make_unique<AttentionKernel>(tasks_avx2, "avx2_attention", *op, sh);
+        return std::make_unique<AttentionKernel>(tasks_avx512_bf16, "avx512_bf16_attention", causal, layout, sh);
+    if (isa == AttentionIsa::avx512)
+        return std::make_unique<AttentionKernel>(tasks_avx512, "avx512_attention", causal, layout, sh);
+    return std::make_unique<AttentionKernel>(tasks_avx2, "avx2_attention", causal, layout, sh);
 }
 
 KernelPtr make_attention_kernel(const Node& node, const KernelShapes& sh) {
