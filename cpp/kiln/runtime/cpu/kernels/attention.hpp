@@ -1,4 +1,5 @@
-// The fused f32 kernel for ScaledDotProductAttention (ops/attention.hpp): softmax(Q K^T * scale
+// The fused f32 kernel for ScaledDotProductAttention and FusedScaledDotProductAttention (its
+// [B, L, H, E]-layout form; ops/attention.hpp): softmax(Q K^T * scale
 // + bias) V computed per block of query rows, looping over blocks of keys with the softmax kept
 // on the fly (a running row max and sum; flash-attention style), so the [L, S] score matrix is
 // never stored. Covers every form the op has: boolean and additive masks of any broadcastable
