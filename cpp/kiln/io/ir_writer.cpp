@@ -16,7 +16,9 @@
 #include "kiln/ops/convolution.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/indexing.hpp"
+#include "kiln/ops/attention.hpp"
 #include "kiln/ops/internal/fused.hpp"
+#include "kiln/ops/internal/layer_norm.hpp"
 #include "kiln/ops/pooling.hpp"
 #include "kiln/ops/shape_ops.hpp"
 
@@ -122,7 +124,8 @@ void lower(Model& m, const SaveOptions& opt, Marks& marks) {
             if (!names.empty() && by->output_names(0).empty()) by->set_output_names(0, names);
             repl[n->output(0)] = by->output(0);
         };
-        if (dynamic_cast<op::FusedConvolution*>(n.get()) || dynamic_cast<op::FusedMatMul*>(n.get()))
+        if (dynamic_cast<op::FusedConvolution*>(n.get()) || dynamic_cast<op::FusedMatMul*>(n.get()) ||
+            dynamic_cast<op::FusedMVN*>(n.get()) || dynamic_cast<op::FusedScaledDotProductAttention*>(n.get()))
             refuse(*n, "it is an op of kiln's compiled form; save the model you compiled, not the runtime model");
         if (dynamic_cast<op::Choose*>(n.get())) {
             // An If whose bodies pass one value each: the same choice, in the specification's ops.

@@ -41,30 +41,38 @@ std::vector<int64_t> batch_offsets(const Shape& s, size_t inner, const Shape& ba
     return r;
 }
 
+// Shape with dims 1 and 2 swapped (the [B, L, H, E] <-> [B, H, L, E] view).
+Shape swap12(Shape s) {
+    std::swap(s[1], s[2]);
+    return s;
+}
+
+// Offsets of each batch position of a rank-4 tensor stored [B, L, H, E] and seen as [B, H, L, E]
+// (`seen`), broadcasting against `batch` = [B', H']; its row stride is H * E.
+std::vector<int64_t> blhe_offsets(const Shape& seen, const Shape& batch) {
+    const int64_t H = seen[1], L = seen[2], E = seen[3];
+    const int64_t sb = seen[0] == 1 ? 0 : L * H * E, sh = H == 1 ? 0 : E;
+    std::vector<int64_t> r;
+    r.reserve(static_cast<size_t>(batch[0] * batch[1]));
+    for (int64_t b = 0; b < batch[0]; ++b)
+        for (int64_t h = 0; h < batch[1]; ++h) r.push_back(b * sb + h * sh);
+    return r;
+}
+
 template <typename T>
-void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in, Tensor& out) {
+void sdpa_ref(bool causal, SdpaGeometry::Layout layout, const std::vector<Tensor>& in, Tensor& out) {
     const Tensor &q = in[0], &k = in[1], &v = in[2];
-    const Tensor* mask = in.size() > 3 && !op.causal ? &in[3] : nullptr;
-    const int64_t L = q.shape()[q.rank() - 2], E = q.shape()[q.rank() - 1];
-    const int64_t S = k.shape()[k.rank() - 2], Ev = v.shape()[v.rank() - 1];
-    Shape batch(out.shape().begin(), out.shape().end() - 2);
+    const Tensor* mask = in.size() > 3 && !causal ? &in[3] : nullptr;
+    const Shape* mshape = mask ? &mask->shape() : nullptr;
+    auto seen = [](const Shape& s, bool t) { return t ? swap12(s) : s; };
+    const SdpaGeometry g = SdpaGeometry::of(seen(q.shape(), layout.q), seen(k.shape(), layout.k),
+                                            seen(v.shape(), layout.v), mshape, seen(out.shape(), layout.y), layout);
+    const int64_t L = g.L, E = g.E, S = g.S, Ev = g.Ev;
     double scale = in.size() > 4 ? in[4].as_f64_vector().at(0) : 1.0 / std::sqrt(static_cast<double>(E));
-    auto qo = batch_offsets(q.shape(), 2, batch), ko = batch_offsets(k.shape(), 2, batch),
-         vo = batch_offsets(v.shape(), 2, batch);
-    // The mask, made rank >= 2 and broadcast over [batch..., L, S].
-    Shape ms;
-    std::vector<int64_t> mo;
-    int64_t m_rs = 0, m_cs = 0;
+    const auto &qo = g.q, &ko = g.k, &vo = g.v, &mo = g.mask;
+    const int64_t m_rs = g.mask_row, m_cs = g.mask_col;
     std::vector<double> mvals;
-    if (mask) {
-        ms = mask->shape();
-        while (ms.size() < 2) ms.insert(ms.begin(), 1);
-        while (ms.size() > batch.size() + 2 && ms[0] == 1) ms.erase(ms.begin());
-        mo = batch_offsets(ms, 2, batch);
-        m_cs = ms[ms.size() - 1] == 1 ? 0 : 1;
-        m_rs = ms[ms.size() - 2] == 1 ? 0 : ms[ms.size() - 1];
-        mvals = mask->as_f64_vector();
-    }
+    if (mask) mvals = mask->as_f64_vector();
     const bool bool_mask = mask && mask->type() == Type::boolean;
     const T* qp = q.data<T>();
     const T* kp = k.data<T>();
@@ -78,9 +86,10 @@ void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in
             for (int64_t s = 0; s < S; ++s) {
                 double acc = 0;
                 for (int64_t e = 0; e < E; ++e)
-                    acc += static_cast<double>(qp[qo[b] + l * E + e]) * static_cast<double>(kp[ko[b] + s * E + e]);
+                    acc += static_cast<double>(qp[qo[b] + l * g.q_row + e]) *
+                           static_cast<double>(kp[ko[b] + s * g.k_row + e]);
                 double x = acc * scale;
-                if (op.causal && s > l) x = ninf;
+                if (causal && s > l) x = ninf;
                 if (mask) {
                     double m = mvals[static_cast<size_t>(mo[b] + l * m_rs + s * m_cs)];
                     x = bool_mask ? (m != 0 ? x : ninf) : x + m;
@@ -96,8 +105,8 @@ void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in
             for (int64_t e = 0; e < Ev; ++e) {
                 double acc = 0;
                 for (int64_t s = 0; s < S; ++s)
-                    acc += w[static_cast<size_t>(s)] / sum * static_cast<double>(vp[vo[b] + s * Ev + e]);
-                yp[(static_cast<int64_t>(b) * L + l) * Ev + e] = static_cast<T>(acc);
+                    acc += w[static_cast<size_t>(s)] / sum * static_cast<double>(vp[vo[b] + s * g.v_row + e]);
+                yp[g.y[b] + l * g.y_row + e] = static_cast<T>(acc);
             }
         }
     }
@@ -105,8 +114,85 @@ void sdpa_ref(const ScaledDotProductAttention& op, const std::vector<Tensor>& in
 
 }  // namespace
 
+SdpaGeometry SdpaGeometry::of(const Shape& q, const Shape& k, const Shape& v, const Shape* mask, const Shape& out,
+                              Layout layout) {
+    SdpaGeometry g;
+    g.L = q[q.size() - 2];
+    g.E = q[q.size() - 1];
+    g.S = k[k.size() - 2];
+    g.Ev = v[v.size() - 1];
+    Shape batch(out.begin(), out.end() - 2);
+    auto place = [&](const Shape& s, bool blhe, std::vector<int64_t>& off, int64_t& row) {
+        if (blhe) {
+            off = blhe_offsets(s, batch);
+            row = s[1] * s[3];
+        } else {
+            off = batch_offsets(s, 2, batch);
+            row = s.back();
+        }
+    };
+    place(q, layout.q, g.q, g.q_row);
+    place(k, layout.k, g.k, g.k_row);
+    place(v, layout.v, g.v, g.v_row);
+    place(out, layout.y, g.y, g.y_row);
+    if (mask) {
+        // The mask made rank >= 2, its extra leading 1s dropped, broadcast over [batch..., L, S].
+        Shape ms = *mask;
+        while (ms.size() < 2) ms.insert(ms.begin(), 1);
+        while (ms.size() > batch.size() + 2 && ms[0] == 1) ms.erase(ms.begin());
+        g.mask = batch_offsets(ms, 2, batch);
+        g.mask_col = ms[ms.size() - 1] == 1 ? 0 : 1;
+        g.mask_row = ms[ms.size() - 2] == 1 ? 0 : ms[ms.size() - 1];
+    }
+    return g;
+}
+
+namespace {
+void infer_sdpa(InferContext& ctx, bool causal, const PartialShape& q, const PartialShape& k, const PartialShape& v,
+                bool swap_out);
+PartialShape swapped12(const PartialShape& s, bool swap) {
+    if (!swap || s.rank_is_dynamic() || s.rank() != 4) return s;
+    auto d = s.dims();
+    std::swap(d[1], d[2]);
+    return PartialShape(d);
+}
+}  // namespace
+
 void ScaledDotProductAttention::infer(InferContext& ctx) const {
     ctx.check_inputs(3, 5);
+    infer_sdpa(ctx, causal, ctx.input_shape(0), ctx.input_shape(1), ctx.input_shape(2), false);
+}
+
+void FusedScaledDotProductAttention::visit_attributes(AttributeVisitor& v) {
+    v.on("causal", causal);
+    v.on("query_blhe", layout.q);
+    v.on("key_blhe", layout.k);
+    v.on("value_blhe", layout.v);
+    v.on("output_blhe", layout.y);
+}
+
+void FusedScaledDotProductAttention::infer(InferContext& ctx) const {
+    ctx.check_inputs(3, 5);
+    const bool flags[3] = {layout.q, layout.k, layout.v};
+    for (size_t i = 0; i < 3; ++i) {
+        auto& s = ctx.input_shape(i);
+        KILN_INFER_CHECK(ctx, !flags[i] || (s.rank_is_static() && s.rank() == 4),
+                         "an input given as [B, L, H, E] must have rank 4, got ", s.to_string());
+    }
+    infer_sdpa(ctx, causal, swapped12(ctx.input_shape(0), layout.q), swapped12(ctx.input_shape(1), layout.k),
+               swapped12(ctx.input_shape(2), layout.v), layout.y);
+}
+
+void FusedScaledDotProductAttention::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    KILN_CHECK(in[0].type() == Type::f32, "[FusedScaledDotProductAttention ", name(), "] f32 only");
+    sdpa_ref<float>(causal, layout, in, out[0]);
+}
+
+namespace {
+// The shape and type rules of ScaledDotProductAttention, on the query, key and value shapes as
+// the op sees them ([B..., L, E], ...); swap_out: the output is stored [B, L, H, Ev].
+void infer_sdpa(InferContext& ctx, bool causal, const PartialShape& q, const PartialShape& k, const PartialShape& v,
+                bool swap_out) {
     Type t = ctx.input_type(0);
     for (size_t i = 1; i < 3; ++i) {
         Type u = ctx.input_type(i);
@@ -130,9 +216,6 @@ void ScaledDotProductAttention::infer(InferContext& ctx) const {
         KILN_INFER_CHECK(ctx, ss.rank_is_dynamic() || ss.rank() == 0 || (ss.rank() == 1 && ss[0].compatible(1)),
                          "scale must be a scalar, got shape ", ss.to_string());
     }
-    auto& q = ctx.input_shape(0);
-    auto& k = ctx.input_shape(1);
-    auto& v = ctx.input_shape(2);
     for (auto [s, what] : {std::pair{&q, "query"}, {&k, "key"}, {&v, "value"}})
         KILN_INFER_CHECK(ctx, s->rank_is_dynamic() || s->rank() >= 2, what, " must have rank >= 2, got ", s->to_string());
     if (q.rank_is_dynamic() || k.rank_is_dynamic() || v.rank_is_dynamic()) {
@@ -164,12 +247,13 @@ void ScaledDotProductAttention::infer(InferContext& ctx) const {
     auto d = batch.dims();
     d.push_back(L);
     d.push_back(v[v.size() - 1]);
-    ctx.set_output(0, t, PartialShape(d));
+    ctx.set_output(0, t, swapped12(PartialShape(d), swap_out));
 }
+}  // namespace
 
 void ScaledDotProductAttention::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    if (in[0].type() == Type::f32) sdpa_ref<float>(*this, in, out[0]);
-    else if (in[0].type() == Type::f64) sdpa_ref<double>(*this, in, out[0]);
+    if (in[0].type() == Type::f32) sdpa_ref<float>(causal, {}, in, out[0]);
+    else if (in[0].type() == Type::f64) sdpa_ref<double>(causal, {}, in, out[0]);
     else
         throw Error(str_cat("[ScaledDotProductAttention ", name(), "] element type ", kiln::type_name(in[0].type()),
                             " has no reference kernel (f32, f64)"));

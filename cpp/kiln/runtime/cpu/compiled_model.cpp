@@ -7,7 +7,8 @@
 #include <cstdlib>
 
 #include "kiln/passes/constant_folding.hpp"
-#include "kiln/passes/decompose_attention.hpp"
+#include "kiln/passes/fuse_attention.hpp"
+#include "kiln/passes/fuse_layer_norm.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
 
 namespace kiln::cpu {
@@ -38,8 +39,9 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     // A hint, as in OpenVINO: without native bf16 dot products bf16 would be slower, not faster.
     if (config_.inference_precision == Type::bf16 && !cpu_has_bf16()) config_.inference_precision = Type::f32;
     validate_model(*model_);
-    passes::decompose_attention(*model_);
     passes::fold_constants(*model_);
+    passes::fuse_attention(*model_);
+    passes::fuse_layer_norm(*model_);
     fuse_dnn_ops(*model_);
     validate_model(*model_);
     std::vector<Shape> shapes;

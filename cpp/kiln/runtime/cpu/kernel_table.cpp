@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kiln/core/interpreter.hpp"
+#include "kiln/runtime/cpu/kernels/attention.hpp"
 #include "kiln/runtime/cpu/kernels/control_flow.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
@@ -34,6 +35,7 @@ constexpr KernelFactory kFamilies[] = {
     make_recurrent_kernel,
     make_fake_quantize_kernel,
     make_detection_kernel,
+    make_attention_kernel,
 };
 
 }  // namespace

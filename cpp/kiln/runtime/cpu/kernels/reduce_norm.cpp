@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kiln/ops/internal/layer_norm.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -378,6 +379,9 @@ struct MvnArgs {
     const RowPlan* plan;
     bool normalize_variance, inside_sqrt;
     float eps;
+    // FusedMVN (layer norm): y = MVN(x) * gamma + beta along the row (the inner reduced axis).
+    const float* gamma = nullptr;
+    const float* beta = nullptr;
 };
 
 KILN_INLINE float mvn_inv_std(double var, const MvnArgs& a) {
@@ -429,6 +433,15 @@ KILN_INLINE void mvn_tasks(const MvnArgs& a, int64_t b, int64_t e) {
             }
             const float inv = mvn_inv_std(var, a);
             const V vi = splat<V>(inv);
+            if (a.gamma) {  // one row of L = C channels
+                const float* x = a.x + base;
+                float* y = a.y + base;
+                int64_t i = 0;
+                for (; i + W <= L; i += W)
+                    store(y + i, ((load<V>(x + i) - vp) - vd) * vi * load<V>(a.gamma + i) + load<V>(a.beta + i));
+                for (; i < L; ++i) y[i] = ((x[i] - pivot) - delta) * inv * a.gamma[i] + a.beta[i];
+                continue;
+            }
             for (int64_t r : p.red_off) {
                 const float* x = a.x + base + r;
                 float* y = a.y + base + r;
@@ -622,13 +635,23 @@ private:
 
 class MvnKernel : public Kernel {
 public:
-    MvnKernel(Fns f, const op::MVN& n, RowPlan plan)
+    template <class N>
+    MvnKernel(Fns f, const N& n, RowPlan plan, const Tensor* gamma = nullptr, const Tensor* beta = nullptr)
         : f_(f), plan_(std::move(plan)), normalize_variance_(n.normalize_variance),
           inside_sqrt_(n.eps_mode == op::MVNEpsMode::inside_sqrt), eps_(static_cast<float>(n.eps)),
-          name_(std::string(f.prefix) + "_mvn") {}
+          name_(std::string(f.prefix) + (gamma ? "_layer_norm" : "_mvn")) {
+        if (gamma) {
+            gamma_.assign(gamma->data<float>(), gamma->data<float>() + gamma->size());
+            beta_.assign(beta->data<float>(), beta->data<float>() + beta->size());
+        }
+    }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         if (out[0].size() == 0) return;
         MvnArgs a{in[0].data<float>(), out[0].data<float>(), &plan_, normalize_variance_, inside_sqrt_, eps_};
+        if (!gamma_.empty()) {
+            a.gamma = gamma_.data();
+            a.beta = beta_.data();
+        }
         const int64_t rows = static_cast<int64_t>(plan_.kept_off.size());
         const int64_t tasks = plan_.inner_reduced ? rows : rows * ((plan_.L + kColBlock - 1) / kColBlock);
         parallel_for(tasks, in[0].size() * 3, [&](int64_t b, int64_t e) { f_.mvn(a, b, e); });
@@ -641,6 +664,7 @@ private:
     bool normalize_variance_, inside_sqrt_;
     float eps_;
     std::string name_;
+    std::vector<float> gamma_, beta_;
 };
 
 class BatchNormKernel : public Kernel {
@@ -733,6 +757,18 @@ KernelPtr make_reduce_norm_kernel_for_isa(const Node& node, const KernelShapes& 
         const Shape s = shapes.in(0);
         auto mask = op::detail::axes_mask(node, constant(1)->as_i64_vector(), static_cast<int64_t>(s.size()));
         return std::make_unique<MvnKernel>(f, *mvn, make_row_plan(s, mask));
+    }
+    if (auto ln = dynamic_cast<const op::FusedMVN*>(&node)) {
+        if (!all_f32(shapes, 1) || !constant(1) || !constant(2) || !constant(3) || shapes.in(0).empty()) return nullptr;
+        const Shape s = shapes.in(0);
+        const int64_t c = s.back();
+        auto mask = op::detail::axes_mask(node, constant(1)->as_i64_vector(), static_cast<int64_t>(s.size()));
+        RowPlan plan = make_row_plan(s, mask);
+        // The kernel's affine path needs rows of exactly the C channels.
+        if (!plan.inner_reduced || plan.red_off.size() != 1 || plan.red_off[0] != 0 || plan.L != c || constant(2)->size() != c ||
+            constant(3)->size() != c || constant(2)->type() != Type::f32 || constant(3)->type() != Type::f32)
+            return nullptr;
+        return std::make_unique<MvnKernel>(f, *ln, std::move(plan), constant(2), constant(3));
     }
     if (auto bn = dynamic_cast<const op::BatchNormInference*>(&node)) {
         if (shapes.inputs.size() != 5 || !all_f32(shapes, 5) || shapes.in(0).size() < 2) return nullptr;

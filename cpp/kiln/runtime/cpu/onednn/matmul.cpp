@@ -3,11 +3,20 @@
 // Constant 2-D weights (the Linear-layer case) take the packed path: A's batch axes fold into
 // M, and B is reordered once into the layout the primitive prefers. Everything else runs as a
 // batched matmul on the user's buffers, transposes and broadcasts expressed as strides.
+//
+// With inference precision bf16 the packed path computes in bf16: the weights are packed once in
+// bf16, A is rounded to bf16 per call (AVX512_BF16 conversion into a per-thread buffer), and the
+// primitive accumulates in f32 and writes f32 (bias and post-ops in f32), so the tensors between
+// kernels stay f32.
+#include <algorithm>
+#include <omp.h>
+
 #include <cstring>
 
 #include "kiln/ops/internal/fused.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
+#include "kiln/runtime/cpu/kernels/bf16.hpp"
 #include "kiln/runtime/cpu/onednn/onednn_common.hpp"
 
 namespace kiln::cpu::onednn {
@@ -57,14 +66,18 @@ public:
         for (size_t i = 0; i + 2 < r; ++i) b_batch |= b[i] != 1;
         const bool constant_b = sh.constants.size() > 1 && sh.constants[1];
         packed_ = constant_b && !b_batch && !ta;
+        bf16_ = packed_ && sh.inference_precision == Type::bf16 && cpu_has_avx512_bf16();
+        const auto dt = bf16_ ? memory::data_type::bf16 : memory::data_type::f32;
         auto attr = base_attr();
         if (!post_ops.empty()) attr.set_post_ops(to_post_ops(post_ops));
         memory::desc a_md, b_md, b_user, bias_md, y_md;
         if (packed_) {
             const int64_t rows = shape_size(a) / K;
-            a_md = plain_desc({rows, K});
+            a_md = plain_desc({rows, K}, bf16_ ? Type::bf16 : Type::f32);
             b_user = view_desc({b[r - 2], b[r - 1]}, tb);
-            b_md = memory::desc({K, N}, memory::data_type::f32, memory::format_tag::any);
+            b_md = memory::desc({K, N}, dt, memory::format_tag::any);
+            rows_ = rows;
+            k_ = K;
             y_md = plain_desc({rows, N});
             if (with_bias) bias_md = plain_desc({1, N});
         } else {
@@ -111,9 +124,17 @@ public:
         auto& s = thread_stream();
         if (residual_ >= 0 && in[residual_].data() != out[0].data())
             std::memcpy(out[0].data(), in[residual_].data(), out[0].byte_size());
-        memory a(a_md_, eng, const_cast<void*>(in[0].data()));
+        // One per-thread buffer holds the bf16 copy of A (when computing in bf16) and the scratchpad.
+        const size_t a_bytes = bf16_ ? round_up64(static_cast<size_t>(rows_ * k_) * 2) : 0;
+        char* buf = thread_buffer(a_bytes + scratch_md_.get_size());
+        void* a_data = const_cast<void*>(in[0].data());
+        if (bf16_) {
+            convert_a(in[0].data<float>(), reinterpret_cast<uint16_t*>(buf));
+            a_data = buf;
+        }
+        memory a(a_md_, eng, a_data);
         memory y(y_md_, eng, out[0].data());
-        memory scratch(scratch_md_, eng, thread_buffer(scratch_md_.get_size()));
+        memory scratch(scratch_md_, eng, buf + a_bytes);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a},
                                              {DNNL_ARG_DST, y},
                                              {DNNL_ARG_SCRATCHPAD, scratch}};
@@ -126,14 +147,30 @@ public:
         prim_.execute(s, args);
         s.wait();
     }
-    const char* name() const override { return packed_ ? "onednn_matmul_packed" : "onednn_matmul"; }
+    const char* name() const override {
+        return bf16_ ? "onednn_matmul_packed_bf16" : packed_ ? "onednn_matmul_packed" : "onednn_matmul";
+    }
 
 private:
+    // A (rows_ x k_, dense) rounded to bf16, in parallel when it is large enough to matter.
+    void convert_a(const float* src, uint16_t* dst) const {
+        const int64_t n = rows_ * k_;
+        const int64_t chunk = 1 << 15;
+        const int64_t parts = (n + chunk - 1) / chunk;
+        if (parts <= 1) return f32_to_bf16(src, dst, static_cast<size_t>(n));
+#pragma omp parallel for num_threads(static_cast<int>(std::min<int64_t>(parts, omp_get_max_threads())))
+        for (int64_t p = 0; p < parts; ++p) {
+            const int64_t b = p * chunk;
+            f32_to_bf16(src + b, dst + b, static_cast<size_t>(std::min(chunk, n - b)));
+        }
+    }
+
     dnnl::matmul prim_;
     memory::desc a_md_, b_md_, y_md_, bias_md_, scratch_md_;
     std::shared_ptr<const memory> weights_keep_;  // shared with other plans' kernels
     memory weights_, bias_;
-    bool packed_ = false, with_bias_ = false;
+    bool packed_ = false, with_bias_ = false, bf16_ = false;
+    int64_t rows_ = 0, k_ = 0;
     int residual_ = -1;
 };
 

@@ -1,0 +1,89 @@
+#include "kiln/passes/fuse_layer_norm.hpp"
+
+#include <optional>
+
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/graph_io.hpp"
+#include "kiln/ops/internal/layer_norm.hpp"
+
+namespace kiln::passes {
+
+namespace {
+
+using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
+
+Node* sole_reader(const ConsumerMap& cm, const Output& o) {
+    auto it = cm.find(o);
+    if (it == cm.end() || it->second.size() != 1) return nullptr;
+    return it->second[0].first;
+}
+
+// The C values of an f32 constant that broadcasts against [..., C] varying along the last axis
+// only (any rank up to `rank`, size-1 dims elsewhere).
+std::optional<std::vector<float>> per_channel(const Output& o, int64_t rank, int64_t c) {
+    const Tensor* t = o.index == 0 ? o.node->constant_value() : nullptr;
+    if (!t || t->type() != Type::f32 || t->rank() > rank) return std::nullopt;
+    for (int64_t i = 0; i + 1 < t->rank(); ++i)
+        if (t->shape()[static_cast<size_t>(i)] != 1) return std::nullopt;
+    const int64_t last = t->rank() ? t->shape().back() : 1;
+    if (last != 1 && last != c) return std::nullopt;
+    std::vector<float> v(t->data<float>(), t->data<float>() + t->size());
+    if (v.size() == 1) v.assign(static_cast<size_t>(c), v[0]);
+    return v;
+}
+
+// The non-constant operand of a numpy-broadcast binary op and its per-channel constant.
+template <class Bin>
+std::optional<std::pair<size_t, std::vector<float>>> with_constant(Node* n, const Output& from, int64_t rank, int64_t c) {
+    auto* b = dynamic_cast<Bin*>(n);
+    if (!b || b->auto_broadcast != AutoBroadcast::numpy) return std::nullopt;
+    const size_t side = b->input(0) == from ? 0 : 1;
+    if (!(b->input(side) == from)) return std::nullopt;
+    auto v = per_channel(b->input(1 - side), rank, c);
+    if (!v) return std::nullopt;
+    return std::pair{side, std::move(*v)};
+}
+
+}  // namespace
+
+size_t fuse_layer_norm(Model& m) {
+    size_t n = 0;
+    ConsumerMap cm = consumers(m);
+    for (auto& node : m.ordered_ops()) {
+        auto* mvn = dynamic_cast<op::MVN*>(node.get());
+        if (!mvn || !mvn->normalize_variance || mvn->output_type(0) != Type::f32) continue;
+        const PartialShape& s = mvn->output_shape(0);
+        if (s.rank_is_dynamic() || s.rank() < 1 || !s[s.size() - 1].is_static()) continue;
+        const int64_t rank = s.rank(), c = s[s.size() - 1].get_length();
+        const Tensor* axes = mvn->input(1).node->constant_value();
+        if (!axes || axes->size() != 1) continue;
+        const int64_t ax = axes->as_i64_vector()[0];
+        if (ax != -1 && ax != rank - 1) continue;
+        Node* mul = sole_reader(cm, mvn->output(0));
+        auto scale = mul ? with_constant<op::Multiply>(mul, mvn->output(0), rank, c) : std::nullopt;
+        if (!scale || mul->output_shape(0) != s) continue;
+        std::vector<float> shift(static_cast<size_t>(c), 0.0f);
+        Output last = mul->output(0);
+        if (Node* add = sole_reader(cm, last)) {
+            if (auto b = with_constant<op::Add>(add, last, rank, c); b && add->output_shape(0) == s) {
+                shift = std::move(b->second);
+                last = add->output(0);
+            }
+        }
+        Shape cs{c};
+        NodePtr f;
+        with_source(*mvn, [&] {
+            f = make<op::FusedMVN>({mvn->input(0), mvn->input(1), op::Constant::create<float>(scale->second, cs)->output(0),
+                                    op::Constant::create<float>(shift, cs)->output(0)},
+                                   true, mvn->eps, mvn->eps_mode);
+        });
+        f->set_name(mvn->name());
+        f->set_source(mvn->source());
+        replace_output(m, last, f->output(0));
+        cm = consumers(m);
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace kiln::passes
