@@ -6,15 +6,11 @@
     scores = compiled(x)[compiled.outputs[0]]
     kiln.save_model(model, "resnet50.xml")      # IR v11, read by kiln.Core().read_model and OpenVINO
 """
-import os as _os
-
-# OpenMP threads that spin while they wait for work take the core from the thread they wait for
-# when the machine is shared: on 2 busy cores resnet50 ran 4-5x slower with 2 threads spinning
-# (libgomp's default) than sleeping (PASSIVE); one thread per stream (THROUGHPUT) has no team to
-# spin. libgomp reads this once, when it loads: it takes effect when kiln is imported before
-# torch (which brings the same libgomp) or anything else that loads OpenMP. Set
-# OMP_WAIT_POLICY yourself to choose otherwise.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP waiting is left to libgomp's default (threads spin a while, then sleep): on an idle
+# machine that is what small kernels need (mobilenet_v3_large, 2 threads: 1.9 ms spinning, 5.9 ms
+# with OMP_WAIT_POLICY=PASSIVE); on a machine shared with other busy processes PASSIVE is better
+# (3.95 ms against 6.1 with one other process spinning). Set OMP_WAIT_POLICY yourself, before
+# anything loads OpenMP (torch does), to choose: the README's "OpenMP waiting" says more.
 
 from kiln._kiln import (  # noqa: F401,E402  (the C++ core)
     ConversionError,
