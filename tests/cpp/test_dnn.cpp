@@ -18,6 +18,8 @@
 #include "kiln/passes/fuse_dnn.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
 
+#include "test_util.hpp"
+
 using namespace kiln;
 using op::PadType;
 using op::PostOp;
@@ -28,13 +30,7 @@ namespace {
 
 // ---------------------------------------------------------------- helpers
 
-Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    Tensor t(Type::f32, std::move(s));
-    for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = d(g);
-    return t;
-}
+using test::random_tensor;
 
 std::shared_ptr<op::Parameter> param(PartialShape s, Type t = Type::f32) {
     return make<op::Parameter>({}, t, std::move(s));

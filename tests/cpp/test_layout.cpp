@@ -17,6 +17,8 @@
 #include "kiln/runtime/cpu/onednn/onednn_common.hpp"
 #include "kiln/runtime/cpu/plan.hpp"
 
+#include "test_util.hpp"
+
 using namespace kiln;
 using cpu::Layout;
 using op::PadType;
@@ -24,13 +26,7 @@ using V = std::vector<int64_t>;
 
 namespace {
 
-Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    Tensor t(Type::f32, std::move(s));
-    for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = d(g);
-    return t;
-}
+using test::random_tensor;
 
 Output cst(Tensor t) { return make<op::Constant>({}, std::move(t))->output(0); }
 

@@ -16,19 +16,15 @@
 #include "kiln/runtime/cpu/plan.hpp"
 #include "kiln/runtime/cpu/plan_cache.hpp"
 
+#include "test_util.hpp"
+
 using namespace kiln;
 using op::PadType;
 using V = std::vector<int64_t>;
 
 namespace {
 
-Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-    std::mt19937 g(seed);
-    std::uniform_real_distribution<float> d(lo, hi);
-    Tensor t(Type::f32, std::move(s));
-    for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = d(g);
-    return t;
-}
+using test::random_tensor;
 
 std::shared_ptr<op::Parameter> param(PartialShape s) { return make<op::Parameter>({}, Type::f32, std::move(s)); }
 

@@ -2,9 +2,11 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "kiln/core/error.hpp"
+#include "kiln/core/tensor.hpp"
 
 namespace kiln::test {
 
@@ -17,6 +19,15 @@ void expect_error(F&& f, const std::string& part) {
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
     }
+}
+
+// An f32 tensor of this shape, uniform in [lo, hi), the same for the same seed.
+inline Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    Tensor t(Type::f32, std::move(s));
+    for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = d(g);
+    return t;
 }
 
 }  // namespace kiln::test

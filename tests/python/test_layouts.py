@@ -103,13 +103,18 @@ print(json.dumps(dict(err=err, **summarize(kinds, layouts))))
 """
 
 
+def check_in_subprocess(**env):
+    """check() in a fresh process with these environment variables (read when kiln and oneDNN
+    load), its summary as a dict."""
+    r = subprocess.run([sys.executable, "-c", AVX2_SCRIPT.format(here=HERE)], env=dict(os.environ, **env),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def test_blocked_layouts_on_the_avx2_path():
     """oneDNN limited to AVX2 picks nChw8c: the same model in blocked layouts, padded to 8."""
-    env = dict(os.environ, DNNL_MAX_CPU_ISA="AVX2")
-    r = subprocess.run([sys.executable, "-c", AVX2_SCRIPT.format(here=HERE)], env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = check_in_subprocess(DNNL_MAX_CPU_ISA="AVX2")
     assert out["err"] <= 1e-5, out
     assert "nChw8c" in out["conv_layouts"], out
     assert out["concat"] == "layout_concat", out
@@ -118,11 +123,7 @@ def test_blocked_layouts_on_the_avx2_path():
 
 def test_reference_kernels_agree():
     """KILN_REFERENCE_KERNELS=1 makes no layout choices: every tensor plain, same numbers."""
-    env = dict(os.environ, KILN_REFERENCE_KERNELS="1")
-    r = subprocess.run([sys.executable, "-c", AVX2_SCRIPT.format(here=HERE)], env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = check_in_subprocess(KILN_REFERENCE_KERNELS="1")
     assert out["err"] <= 1e-5 and out["reorders"] == [], out
 
 
