@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -11,6 +12,8 @@
 
 #include "kiln/core/model.hpp"
 #include "kiln/ops/convolution.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/runtime/cpu/compiled_model.hpp"
 #include "kiln/runtime/cpu/kernel_table.hpp"
 #include "kiln/runtime/cpu/plan.hpp"
@@ -274,4 +277,46 @@ TEST(InferRequest, DroppedWhileRunning) {
     }
     for (int i = 0; i < 500 && done.load() < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_EQ(done.load(), 4);
+}
+
+// ConsumerIndex (core/model.hpp) stays what consumers() would give after each replacement: new
+// nodes become readers, nodes left feeding nothing leave, a node that reads what it replaces
+// keeps reading it.
+TEST(ConsumerIndex, MatchesARebuildAfterEveryReplacement) {
+    auto x = make<op::Parameter>({}, Type::f32, PartialShape({2, 3}));
+    Output a = make<op::Relu>({x->output(0)})->output(0);
+    Output b = make<op::Sigmoid>({a})->output(0);
+    Output c = make<op::Add>({a, b}, AutoBroadcast::numpy)->output(0);
+    Output d = make<op::Tanh>({c})->output(0);
+    Model m({make<op::Result>({d}), make<op::Result>({b})}, {x});
+    ConsumerIndex ci(m);
+    auto same = [&] {
+        auto want = consumers(m);
+        EXPECT_EQ(ci.map().size(), want.size());
+        for (auto& [o, readers] : want) {
+            auto it = ci.map().find(o);
+            ASSERT_NE(it, ci.map().end()) << o.node->type_name();
+            auto got = it->second;
+            std::sort(got.begin(), got.end());
+            std::sort(readers.begin(), readers.end());
+            EXPECT_EQ(got, readers) << o.node->type_name();
+        }
+    };
+    same();
+    // Replace c = a + b by a new Multiply(a, b): Add leaves; Multiply reads a and b.
+    Output e = make<op::Multiply>({a, b}, AutoBroadcast::numpy)->output(0);
+    ci.replace(c, e);
+    same();
+    EXPECT_EQ(d.node->input(0), e);
+    // Replace b by Abs(b), which reads b itself: every other reader moves, Abs keeps b.
+    Output f = make<op::Abs>({b})->output(0);
+    ci.replace(b, f);
+    same();
+    EXPECT_EQ(f.node->input(0), b);
+    // Replace the whole chain after x by one node: a, b and their readers leave the index.
+    Output g = make<op::Exp>({x->output(0)})->output(0);
+    ci.replace(e, g);
+    ci.replace(f, g);
+    same();
+    EXPECT_FALSE(ci.map().count(a));
 }

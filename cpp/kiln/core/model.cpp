@@ -167,11 +167,66 @@ std::string Model::to_string() const {
     return os.str();
 }
 
-std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m) {
-    std::map<Output, std::vector<std::pair<Node*, size_t>>> r;
+ConsumerMap consumers(const Model& m) {
+    ConsumerMap r;
     for (auto& n : m.ordered_ops())
         for (size_t i = 0; i < n->num_inputs(); ++i) r[n->input(i)].emplace_back(n.get(), i);
     return r;
+}
+
+ConsumerIndex::ConsumerIndex(const Model& m) {
+    for (auto& n : m.ordered_ops()) {
+        indexed_.insert(n.get());
+        keep_.push_back(n);
+        for (size_t i = 0; i < n->num_inputs(); ++i) readers_[n->input(i)].emplace_back(n.get(), i);
+    }
+}
+
+void ConsumerIndex::index_new(Node* n) {
+    if (!indexed_.insert(n).second) return;
+    keep_.push_back(n->shared_from_this());
+    for (size_t i = 0; i < n->num_inputs(); ++i) {
+        const Output& in = n->input(i);
+        index_new(in.node.get());
+        readers_[in].emplace_back(n, i);
+    }
+}
+
+void ConsumerIndex::drop_if_dead(Node* n) {
+    if (!indexed_.count(n) || std::string(n->type_name()) == "Result") return;
+    for (size_t o = 0; o < n->num_outputs(); ++o)
+        if (readers_.count(Output{n->shared_from_this(), o})) return;
+    indexed_.erase(n);
+    for (size_t i = 0; i < n->num_inputs(); ++i) {
+        const Output& in = n->input(i);
+        auto it = readers_.find(in);
+        if (it == readers_.end()) continue;
+        std::erase_if(it->second, [&](const std::pair<Node*, size_t>& r) { return r.first == n; });
+        if (it->second.empty()) readers_.erase(it);
+        drop_if_dead(in.node.get());
+    }
+}
+
+void ConsumerIndex::replace(const Output& from, const Output& to) {
+    index_new(to.node.get());
+    auto names = from.node->output_names(from.index);
+    auto it = readers_.find(from);
+    if (it != readers_.end()) {
+        auto moved = std::move(it->second);
+        readers_.erase(it);
+        std::vector<std::pair<Node*, size_t>> stay;  // `to`'s own node may read `from`
+        for (auto& [n, i] : moved) {
+            if (n == to.node.get()) {
+                stay.emplace_back(n, i);
+                continue;
+            }
+            n->set_input(i, to);
+            readers_[to].emplace_back(n, i);
+        }
+        if (!stay.empty()) readers_[from] = std::move(stay);
+    }
+    if (!names.empty() && to.node->output_names(to.index).empty()) to.node->set_output_names(to.index, names);
+    drop_if_dead(from.node.get());
 }
 
 void replace_output(const Model& m, const Output& from, const Output& to) {

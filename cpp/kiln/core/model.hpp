@@ -1,6 +1,7 @@
 // A model: parameters (inputs), results (outputs) and every node reachable from the results.
 #pragma once
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,7 +55,30 @@ private:
 // Reconnects every consumer of `from` in the model to `to`.
 void replace_output(const Model& m, const Output& from, const Output& to);
 // For each output of each node: the (consumer, input index) pairs that read it.
-std::map<Output, std::vector<std::pair<Node*, size_t>>> consumers(const Model& m);
+using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
+ConsumerMap consumers(const Model& m);
+
+// consumers() kept current while a pass rewires the graph: built once, and each replace() costs
+// the readers it touches and the nodes it leaves dead, where rebuilding consumers() after every
+// replacement (and replace_output's walk of the whole graph) made fusion passes O(N^2).
+class ConsumerIndex {
+public:
+    explicit ConsumerIndex(const Model& m);
+    // Every output that has readers (no empty entries), as consumers() gives it.
+    const ConsumerMap& map() const { return readers_; }
+    // Reconnects every reader of `from` to `to`, as replace_output does. The nodes `to` brings
+    // (new nodes up to the indexed graph) become readers of their inputs; nodes that no longer
+    // feed anything leave the index (they are no longer part of the graph).
+    void replace(const Output& from, const Output& to);
+
+private:
+    void index_new(Node* n);
+    void drop_if_dead(Node* n);
+    ConsumerMap readers_;
+    std::set<Node*> indexed_;
+    // Every node indexed, alive as long as the index: no address is reused while it is keyed.
+    std::vector<NodePtr> keep_;
+};
 
 // Two graphs are the same when their nodes, in topological order, have the same types, opsets,
 // typed attributes (bodies compared the same way), wiring, output types, shapes and tensor names,

@@ -16,7 +16,6 @@ namespace kiln::passes {
 
 namespace {
 
-using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
 
 bool single_reader(const ConsumerMap& cm, const Output& o) {
     auto it = cm.find(o);
@@ -168,7 +167,8 @@ std::optional<Output> heads_swapped(const Output& o) {
 
 // An f32 ScaledDotProductAttention between head transposes becomes a
 // FusedScaledDotProductAttention that reads and writes the [B, L, H, E] tensors directly.
-bool absorb_transposes(Model& m, const ConsumerMap& cm, Node* node) {
+bool absorb_transposes(ConsumerIndex& ci, Node* node) {
+    const ConsumerMap& cm = ci.map();
     auto* a = dynamic_cast<op::ScaledDotProductAttention*>(node);
     if (!a || a->output_type(0) != Type::f32) return false;
     for (size_t i = 0; i < 3; ++i)
@@ -194,7 +194,7 @@ bool absorb_transposes(Model& m, const ConsumerMap& cm, Node* node) {
     NodePtr f = make<op::FusedScaledDotProductAttention>(ins, a->causal, layout);
     f->set_name(a->name());
     f->set_source(a->source());
-    replace_output(m, out, f->output(0));
+    ci.replace(out, f->output(0));
     return true;
 }
 
@@ -202,17 +202,15 @@ bool absorb_transposes(Model& m, const ConsumerMap& cm, Node* node) {
 
 size_t fuse_attention(Model& m) {
     size_t n = 0;
-    ConsumerMap cm = consumers(m);
+    ConsumerIndex ci(m);
     for (auto& node : m.ordered_ops()) {
         std::optional<Output> y;
-        with_source(*node, [&] { y = match(cm, node.get()); });
+        with_source(*node, [&] { y = match(ci.map(), node.get()); });
         if (!y) continue;
-        replace_output(m, node->output(0), *y);
+        ci.replace(node->output(0), *y);
         ++n;
-        cm = consumers(m);
     }
-    for (auto& node : m.ordered_ops())
-        if (absorb_transposes(m, cm, node.get())) cm = consumers(m);
+    for (auto& node : m.ordered_ops()) absorb_transposes(ci, node.get());
     return n;
 }
 

@@ -12,7 +12,6 @@ namespace kiln {
 namespace {
 
 using op::PostOp;
-using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
 
 bool is(const Node* n, const char* t) { return std::string(n->type_name()) == t; }
 
@@ -297,10 +296,11 @@ std::optional<Chain> start(const NodePtr& n) {
 }  // namespace
 
 void fuse_dnn_ops(Model& m) {
+    ConsumerIndex ci(m);
+    const ConsumerMap& cm = ci.map();
     for (auto& n : m.ordered_ops()) {
         auto ch = start(n);
         if (!ch) continue;
-        auto cm = consumers(m);
         if (!cm.count(n->output(0))) continue;  // no longer in the graph
         Output cur = n->output(0);
         while (Node* c = sole_consumer(cm, cur)) {
@@ -312,7 +312,7 @@ void fuse_dnn_ops(Model& m) {
         if (ch->absorbed == 0) continue;
         NodePtr f = build(*ch);
         if (!f) continue;
-        replace_output(m, cur, f->output(0));
+        ci.replace(cur, f->output(0));
     }
 }
 

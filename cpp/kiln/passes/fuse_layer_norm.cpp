@@ -10,7 +10,6 @@ namespace kiln::passes {
 
 namespace {
 
-using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
 
 Node* sole_reader(const ConsumerMap& cm, const Output& o) {
     auto it = cm.find(o);
@@ -48,7 +47,8 @@ std::optional<std::pair<size_t, std::vector<float>>> with_constant(Node* n, cons
 
 size_t fuse_layer_norm(Model& m) {
     size_t n = 0;
-    ConsumerMap cm = consumers(m);
+    ConsumerIndex ci(m);
+    const ConsumerMap& cm = ci.map();
     for (auto& node : m.ordered_ops()) {
         auto* mvn = dynamic_cast<op::MVN*>(node.get());
         if (!mvn || !mvn->normalize_variance || mvn->output_type(0) != Type::f32) continue;
@@ -79,8 +79,7 @@ size_t fuse_layer_norm(Model& m) {
         });
         f->set_name(mvn->name());
         f->set_source(mvn->source());
-        replace_output(m, last, f->output(0));
-        cm = consumers(m);
+        ci.replace(last, f->output(0));
         ++n;
     }
     return n;
