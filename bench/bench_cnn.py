@@ -23,7 +23,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, measure_round_robin, rel_err, versions  # noqa: E402
+from common import cpu_info, measure_round_robin, measure_throughput, print_throughput, rel_err, versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -135,46 +135,25 @@ def throughput(name, a, threads, seconds=8.0, batch=8):
     model = build(name)
     x = torch.rand(batch, 3, 224, 224)
     xn = x.numpy()
-    rows = {}
     km = kiln.convert_model(model, example_input=x, input=[[batch, 3, 224, 224]])
-    runners = {}
+    queues = {}
     for prec in ("f32", "bf16"):
         c = kiln.Core().compile_model(km, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": prec})
-        if prec == "bf16" and c.inference_precision.name != "bf16":
-            continue
-        q = kiln.AsyncInferQueue(c)
-        runners["kiln" + ("" if prec == "f32" else " bf16")] = (q, len(q))
+        if prec == "f32" or c.inference_precision.name == "bf16":
+            queues["kiln" + ("" if prec == "f32" else " bf16")] = kiln.AsyncInferQueue(c)
     try:
         import openvino as ov
-        core = ov.Core()
         om = ov.convert_model(model, example_input=x)
         for prec in ("default", "f32"):
             cfg = {"PERFORMANCE_HINT": "THROUGHPUT"}
             if prec == "f32":
                 cfg["INFERENCE_PRECISION_HINT"] = "f32"
-            oc = core.compile_model(om, "CPU", cfg)
-            q = ov.AsyncInferQueue(oc)
-            runners["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = (q, len(q))
+            queues["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = ov.AsyncInferQueue(
+                ov.Core().compile_model(om, "CPU", cfg))
     except Exception as e:  # noqa: BLE001
         print(f"(OpenVINO failed: {e})")
-    for label, (q, jobs) in runners.items():
-        for _ in range(jobs):
-            q.start_async(xn)
-        q.wait_all()
-    for _round in range(2):  # in turns, twice
-        for label, (q, jobs) in runners.items():
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds / 2:
-                q.start_async(xn)
-                n += 1
-            q.wait_all()
-            rows.setdefault(label, []).append(n * batch / (time.perf_counter() - t0))
-    print(f"\n{name}, batch {batch}, PERFORMANCE_HINT=THROUGHPUT, images per second (best of 2 turns)\n")
-    print("| runtime | infer requests | images/s | / kiln f32 |")
-    print("|---|---:|---:|---:|")
-    k = max(rows["kiln"])
-    for label, v in sorted(rows.items(), key=lambda kv: -max(kv[1])):
-        print(f"| {label} | {runners[label][1]} | {max(v):.1f} | {max(v) / k:.2f} |")
+    rates = measure_throughput(queues, xn, batch, seconds)
+    print_throughput(f"{name}, batch {batch}", queues, rates, "images")
 
 
 def main():

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, measure_round_robin, print_table, rel_err, versions  # noqa: E402
+from common import (cpu_info, measure_round_robin, measure_throughput, print_table, print_throughput,  # noqa: E402
+                    rel_err, versions)
 
 import kiln  # noqa: E402
 from kiln.frontend.torch.inputs import normalize_example  # noqa: E402
@@ -241,25 +242,8 @@ def run_throughput(seconds=8.0, batch=8):
                 ov.Core().compile_model(om, "CPU", cfg))
     except Exception as e:  # noqa: BLE001
         print(f"(OpenVINO failed: {e})")
-    rates = {}
-    for q in runners.values():
-        for _ in range(len(q)):
-            q.start_async(feed)
-        q.wait_all()
-    for _ in range(2):
-        for label, q in runners.items():
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds / 2:
-                q.start_async(feed)
-                n += 1
-            q.wait_all()
-            rates.setdefault(label, []).append(n * batch / (time.perf_counter() - t0))
-    print(f"\nBERT-base, batch {batch} x 128, PERFORMANCE_HINT=THROUGHPUT, sequences per second (best of 2 turns)\n")
-    print("| runtime | infer requests | sequences/s | / kiln f32 |")
-    print("|---|---:|---:|---:|")
-    k = max(rates["kiln"])
-    for label, v in sorted(rates.items(), key=lambda kv: -max(kv[1])):
-        print(f"| {label} | {len(runners[label])} | {max(v):.1f} | {max(v) / k:.2f} |")
+    rates = measure_throughput(runners, feed, batch, seconds)
+    print_throughput(f"BERT-base, batch {batch} x 128", runners, rates, "sequences")
 
 
 def main():

@@ -49,3 +49,31 @@ def versions() -> str:
         except ImportError:
             pass
     return ", ".join(parts)
+
+
+def measure_throughput(queues: dict, feed, batch: int, seconds: float = 8.0) -> dict:
+    """Items per second of each async queue (kiln's or OpenVINO's AsyncInferQueue, both with
+    start_async / wait_all / len) kept busy for seconds/2, in turns, twice: the best turn."""
+    for q in queues.values():
+        for _ in range(len(q)):
+            q.start_async(feed)
+        q.wait_all()
+    rates = {}
+    for _ in range(2):
+        for label, q in queues.items():
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds / 2:
+                q.start_async(feed)
+                n += 1
+            q.wait_all()
+            rates.setdefault(label, []).append(n * batch / (time.perf_counter() - t0))
+    return {label: max(v) for label, v in rates.items()}
+
+
+def print_throughput(title: str, queues: dict, rates: dict, unit: str):
+    print(f"\n{title}, PERFORMANCE_HINT=THROUGHPUT, {unit} per second (best of 2 turns)\n")
+    print(f"| runtime | infer requests | {unit}/s | / kiln f32 |")
+    print("|---|---:|---:|---:|")
+    k = rates["kiln"]
+    for label, r in sorted(rates.items(), key=lambda kv: -kv[1]):
+        print(f"| {label} | {len(queues[label])} | {r:.1f} | {r / k:.2f} |")
