@@ -12,81 +12,24 @@
 #include <vector>
 
 #include "kiln/ops/attention.hpp"
+#include "kiln/runtime/cpu/kernels/vec.hpp"
 
-// Written once over GCC vector types, inlined (always_inline) into one task function per
-// instruction set that carries the target attribute (the reduce_norm.cpp pattern). Helpers
-// return vectors by value, which -Wpsabi flags although none is ever called out of line.
-#pragma GCC diagnostic ignored "-Wpsabi"
+// Written once over GCC vector types and inlined into one function per instruction set (vec.hpp).
 
 namespace kiln::cpu {
 
 namespace {
 
-#define KILN_INLINE inline __attribute__((always_inline))
-#define KILN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-#define KILN_AVX2 __attribute__((target("avx2,fma")))
+using namespace vec;
 
-typedef float f32x16 __attribute__((vector_size(64)));
-typedef int32_t i32x16 __attribute__((vector_size(64)));
-typedef float f32x8 __attribute__((vector_size(32)));
-typedef int32_t i32x8 __attribute__((vector_size(32)));
+// Vectors per register tile row (4 rows): 4 x 2 accumulators + loads fit 16 ymm; 4 x 4
+// accumulators + 4 loads + 1 broadcast of 32 zmm.
+template <class V> constexpr int kTileCols = VT<V>::W == 16 ? 4 : 2;
 
-template <class V> struct VT;
-template <> struct VT<f32x8> {
-    using I = i32x8;
-    static constexpr int W = 8;
-    static constexpr int C = 2;  // vectors per register tile row: 4 x 2 accumulators + loads fit 16 ymm
-};
-template <> struct VT<f32x16> {
-    using I = i32x16;
-    static constexpr int W = 16;
-    static constexpr int C = 4;  // 4 x 4 accumulators + 4 loads + 1 broadcast of 32 zmm
-};
-
-constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int kTileRows = 4;
 constexpr int64_t kRows = 64;   // query rows per task
 constexpr int64_t kKeys = 256;  // keys per block (a multiple of every vector width)
 
-template <class To, class From> KILN_INLINE To bits(const From& f) {
-    To t;
-    __builtin_memcpy(&t, &f, sizeof t);
-    return t;
-}
-template <class V> KILN_INLINE V splat(float s) { return V{} + s; }
-template <class V> KILN_INLINE V load(const float* p) {
-    V v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-template <class V> KILN_INLINE void store(float* p, const V& v) { __builtin_memcpy(p, &v, sizeof v); }
-template <class V> KILN_INLINE V vmax(const V& a, const V& b) { return a > b ? a : b; }
-template <class V> KILN_INLINE V vmin(const V& a, const V& b) { return a < b ? a : b; }
-
-// exp, about 2 ulp over [-87, 88], 0 below -87 (so exp(-inf) = 0); the reduce_norm formula.
-template <class V> KILN_INLINE V vexp(const V& x) {
-    using I = typename VT<V>::I;
-    const V magic = splat<V>(12582912.0f);
-    V xc = vmin(vmax(x, splat<V>(-87.0f)), splat<V>(88.0f));
-    V t = xc * 1.44269504088896341f + magic;
-    V n = t - magic;
-    I ni = bits<I>(t) - bits<I>(magic);
-    V r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    V p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    V e = p * bits<V>((ni + 127) << 23);
-    return x < -87.0f ? splat<V>(0.0f) : e;
-}
-template <class V> KILN_INLINE float hsum(const V& v) {
-    float s = 0;
-    for (int i = 0; i < VT<V>::W; ++i) s += v[i];
-    return s;
-}
 template <class V> KILN_INLINE float hmax(const V& v) {
     float s = v[0];
     for (int i = 1; i < VT<V>::W; ++i) s = v[i] > s ? v[i] : s;
@@ -137,9 +80,9 @@ KILN_INLINE void pv_tile(const float* p, int64_t ps, const float* v, int64_t vs,
 template <class V, int R>
 KILN_INLINE void score_c(int c, const float* q, int64_t qs, const float* kt, int64_t kts, int64_t E, float* s,
                          int64_t ss) {
-    if constexpr (VT<V>::C >= 4)
+    if constexpr (kTileCols<V> >= 4)
         if (c == 4) return score_tile<V, R, 4>(q, qs, kt, kts, E, s, ss);
-    if constexpr (VT<V>::C >= 3)
+    if constexpr (kTileCols<V> >= 3)
         if (c == 3) return score_tile<V, R, 3>(q, qs, kt, kts, E, s, ss);
     if (c == 2) return score_tile<V, R, 2>(q, qs, kt, kts, E, s, ss);
     score_tile<V, R, 1>(q, qs, kt, kts, E, s, ss);
@@ -157,9 +100,9 @@ KILN_INLINE void score_rc(int r, int c, const float* q, int64_t qs, const float*
 template <class V, int R>
 KILN_INLINE void pv_c(int c, const float* p, int64_t ps, const float* v, int64_t vs, int64_t n, float* acc,
                       int64_t as) {
-    if constexpr (VT<V>::C >= 4)
+    if constexpr (kTileCols<V> >= 4)
         if (c == 4) return pv_tile<V, R, 4>(p, ps, v, vs, n, acc, as);
-    if constexpr (VT<V>::C >= 3)
+    if constexpr (kTileCols<V> >= 3)
         if (c == 3) return pv_tile<V, R, 3>(p, ps, v, vs, n, acc, as);
     if (c == 2) return pv_tile<V, R, 2>(p, ps, v, vs, n, acc, as);
     pv_tile<V, R, 1>(p, ps, v, vs, n, acc, as);
@@ -333,7 +276,7 @@ float* scratch(size_t floats) {
 
 template <class V, bool BF16 = false> KILN_INLINE void task(const Args& a, int64_t t) {
     constexpr int W = VT<V>::W;
-    constexpr int CM = VT<V>::C;
+    constexpr int CM = kTileCols<V>;
     const op::SdpaGeometry& g = *a.g;
     const int64_t L = g.L, S = g.S, E = g.E, Ev = g.Ev;
     const int64_t b = t / a.row_blocks, i0 = (t % a.row_blocks) * kRows;
