@@ -52,7 +52,8 @@ private:
     std::string name_;
 };
 
-// Reconnects every consumer of `from` in the model to `to`.
+// Reconnects every consumer of `from` in the model to `to` (one walk of the graph; passes that
+// replace many outputs keep a ConsumerIndex instead).
 void replace_output(const Model& m, const Output& from, const Output& to);
 // For each output of each node: the (consumer, input index) pairs that read it.
 using ConsumerMap = std::map<Output, std::vector<std::pair<Node*, size_t>>>;
@@ -66,9 +67,10 @@ public:
     explicit ConsumerIndex(const Model& m);
     // Every output that has readers (no empty entries), as consumers() gives it.
     const ConsumerMap& map() const { return readers_; }
-    // Reconnects every reader of `from` to `to`, as replace_output does. The nodes `to` brings
-    // (new nodes up to the indexed graph) become readers of their inputs; nodes that no longer
-    // feed anything leave the index (they are no longer part of the graph).
+    // Reconnects every reader of `from` to `to` (but `to`'s own node), graph output names
+    // moving along, as replace_output does. The nodes `to` brings (new nodes up to the indexed
+    // graph) become readers of their inputs; nodes that no longer feed anything leave the index
+    // (they are no longer part of the graph).
     void replace(const Output& from, const Output& to);
 
 private:
