@@ -121,6 +121,14 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         slot_of[params[i].get()] = {s};
     }
     const bool negotiate = !reference_only();
+    // A new constant slot: `value` (laid out as `from`, logical shape `logical`) in layout `to`,
+    // reordered once, now.
+    auto relaid_constant = [&](const Tensor& value, Layout from, const Shape& logical, Layout to) {
+        size_t r = add_slot(SlotKind::constant, value.type(), logical, to);
+        slots[r].constant = Tensor(value.type(), slots[r].shape);
+        reorder_reference(value, from, slots[r].constant, to, logical);
+        return r;
+    };
     // Slot `s` in layout `want`: itself, or the output of a reorder step (made once per slot and
     // layout, shared by every reader).
     std::map<std::pair<size_t, int64_t>, size_t> reorders;
@@ -129,14 +137,10 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         auto key = std::make_pair(s, want.code());
         if (auto it = reorders.find(key); it != reorders.end()) return it->second;
         const Slot from = slots[s];
-        if (from.kind == SlotKind::constant) {  // a constant read as an activation: reordered now
-            size_t r = add_slot(SlotKind::constant, from.type, from.logical, want);
-            slots[r].constant = Tensor(from.type, slots[r].shape);
-            reorder_reference(from.constant, from.layout, slots[r].constant, want, from.logical);
-            reorders[key] = r;
-            return r;
-        }
+        if (from.kind == SlotKind::constant)  // a constant read as an activation: reordered now
+            return reorders[key] = relaid_constant(from.constant, from.layout, from.logical, want);
         size_t r = add_slot(SlotKind::arena, from.type, from.logical, want);
+        const std::string a = layout_name(from.layout, from.logical.size()), b = layout_name(want, from.logical.size());
         Step step;
         step.kernel = onednn::make_reorder_kernel(from.logical, from.type, from.layout, want);
         step.in = {s};
@@ -144,15 +148,11 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         step.in_shapes = {from.shape};
         step.out_shapes = {slots[r].shape};
         step.node_type = "Reorder";
-        step.node_name = reader + "/reorder_" + layout_name(from.layout, from.logical.size()) + "_" +
-                         layout_name(want, from.logical.size());
-        step.layout = layout_name(from.layout, from.logical.size()) + "->" + layout_name(want, from.logical.size());
+        step.node_name = reader + "/reorder_" + a + "_" + b;
+        step.layout = a + "->" + b;
         plan->steps_.push_back(std::move(step));
-        reorders[key] = r;
-        return r;
+        return reorders[key] = r;
     };
-    // An element-wise node over blocked inputs, run on their physical shapes, or nullptr. Every
-    // input that is not a one-value constant is blocked alike and has the output's channels.
     // Constants stay where they are (one value) or are laid out once, at planning, like the
     // tensors they meet (a per-channel scale [C, 1, 1] becomes [1, 1, 1, C] for nhwc).
     std::map<std::pair<size_t, int64_t>, size_t> laid_constants;
@@ -168,12 +168,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
             if (padded[i] != y[i] && padded[i] != 1) return std::nullopt;
         auto key = std::make_pair(s, layout.code());
         if (auto it = laid_constants.find(key); it != laid_constants.end()) return it->second;
-        const Tensor value = c.constant;
-        size_t r = add_slot(SlotKind::constant, value.type(), padded, layout);
-        slots[r].constant = Tensor(value.type(), slots[r].shape);
-        reorder_reference(value.reshaped(padded), Layout{}, slots[r].constant, layout, padded);
-        laid_constants[key] = r;
-        return r;
+        return laid_constants[key] = relaid_constant(c.constant.reshaped(padded), Layout{}, padded, layout);
     };
     // An element-wise node over inputs in a layout other than plain, run on their physical
     // shapes, or nullptr. Every input that is not a constant is in that layout (or has the same
