@@ -4,7 +4,6 @@ set(KILN_DNN_SOURCES
   cpp/kiln/ops/linalg.cpp
   cpp/kiln/ops/pooling.cpp
   cpp/kiln/ops/internal/fused.cpp
-  cpp/kiln/passes/fuse_dnn.cpp
   cpp/kiln/runtime/cpu/layout.cpp
   cpp/kiln/runtime/cpu/onednn/onednn_common.cpp
   cpp/kiln/runtime/cpu/onednn/reorder.cpp

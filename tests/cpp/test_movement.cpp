@@ -245,6 +245,43 @@ TEST(Reshape, ViewBatchMinusOne) {
     EXPECT_EQ(shape_of(make<Reshape>({x, zt->output(0)}, false)), "[?,?]");
 }
 
+// The partial values are carried on each op's output descriptor, set by its own infer(): a shape
+// computed in the graph is known without walking the graph back to its ShapeOf.
+TEST(ShapeValue, CarriedOnDescriptors) {
+    auto xn = make<Parameter>({}, Type::f32, PartialShape({dyn(), 3, Dimension(2, 9)}));
+    auto shp = make<ShapeOf>({xn->output(0)});
+    auto value = [](const NodePtr& n) {
+        auto& v = n->output_desc(0).value;
+        std::string s;
+        if (!v) return std::string("none");
+        for (auto& e : *v) s += (s.empty() ? "" : ",") + (e.known ? std::to_string(e.value) : e.dim.to_string() + "@" + std::to_string(e.axis));
+        return s;
+    };
+    EXPECT_EQ(value(shp), "?@0,3,2..9@2");
+    EXPECT_EQ((*shp->output_desc(0).value)[0].src, xn.get());
+    auto g = make<Gather>({shp->output(0), ci({2, 1}), scalar(0)}, 0);
+    EXPECT_EQ(value(g), "2..9@2,3");
+    auto sl = make<Slice>({shp->output(0), ci({0}), ci({1}), ci({1})});
+    EXPECT_EQ(value(sl), "?@0");
+    auto ss = make<StridedSlice>({shp->output(0), ci({1}), ci({3}), ci({1})}, std::vector<int64_t>{0}, std::vector<int64_t>{0});
+    EXPECT_EQ(value(ss), "3,2..9@2");
+    auto sq = make<Squeeze>({sl->output(0), ci({0})});
+    EXPECT_EQ(value(sq), "?@0");
+    auto u = make<Unsqueeze>({sq->output(0), scalar(0)});
+    EXPECT_EQ(value(u), "?@0");
+    auto c = make<Concat>({u->output(0), ci({-1}), g->output(0)}, 0);
+    EXPECT_EQ(value(c), "?@0,-1,2..9@2,3");
+    auto r = make<Reshape>({c->output(0), ci({4})}, false);
+    EXPECT_EQ(value(r), "?@0,-1,2..9@2,3");
+    // Nothing is known of a parameter's value, nor of a tensor of rank > 1.
+    EXPECT_EQ(value(make<Concat>({param({2}, Type::i64), ci({1})}, 0)), "none");
+    EXPECT_EQ(value(make<Unsqueeze>({c->output(0), scalar(0)})), "none");
+    // Re-inference after the input's shape changes updates the values (as plan building does).
+    xn->shape = PartialShape({5, 3, 7});
+    for (auto& n : NodeVector{xn, shp, g, sl, sq, u, c}) n->validate_and_infer();
+    EXPECT_EQ(value(c), "5,-1,7,3");
+}
+
 TEST(Reshape, Errors) {
     auto r = [](Shape in, std::vector<int64_t> t, bool sz = false) {
         auto n = std::make_shared<Reshape>(sz);

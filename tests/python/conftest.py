@@ -1,4 +1,9 @@
+import os
 import random
+
+# Every pass of every compile and plan build in the suite is followed by the graph validator, which
+# names the pass that broke an invariant (passes/pipeline.hpp). Set before kiln is first imported.
+os.environ.setdefault("KILN_VALIDATE_PASSES", "1")
 
 import numpy as np
 import pytest

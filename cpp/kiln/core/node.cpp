@@ -21,6 +21,32 @@ void InferContext::set_output(size_t i, Type t, PartialShape s) {
     outputs_[i] = TensorDesc{t, std::move(s)};
 }
 
+std::optional<ShapeValue> InferContext::input_shape_value(size_t i) const {
+    if (i >= inputs_.size()) return std::nullopt;
+    if (const Tensor* t = input_value(i)) {
+        if (t->rank() > 1 || t->type() == Type::f16 || t->type() == Type::bf16) return std::nullopt;
+        ShapeValue r;
+        for (int64_t v : t->as_i64_vector()) {
+            ShapeValueElem e;
+            e.known = true;
+            e.value = v;
+            r.push_back(e);
+        }
+        return r;
+    }
+    if (inputs_[i].value) return *inputs_[i].value;
+    return std::nullopt;
+}
+
+void InferContext::set_output_value(size_t i, ShapeValue v) {
+    TensorDesc& d = outputs_.at(i);
+    const PartialShape& s = d.shape;
+    if ((d.type != Type::dynamic && !is_integral(d.type)) || !s.rank_is_static() || s.rank() > 1) return;
+    const int64_t n = static_cast<int64_t>(v.size());
+    if (s.rank() == 0 ? n != 1 : !s[0].compatible(n)) return;
+    d.value = std::make_shared<const ShapeValue>(std::move(v));
+}
+
 void InferContext::check_inputs(size_t lo, size_t hi) const {
     if (inputs_.size() < lo || inputs_.size() > hi) {
         if (lo == hi) fail("expected ", lo, " inputs, got ", inputs_.size());

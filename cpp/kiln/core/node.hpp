@@ -3,6 +3,7 @@
 // (the plain reference kernel; fast kernels live in runtime/).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,27 @@ struct Output {
 };
 using OutputVector = std::vector<Output>;
 
+// The partial value of a shape-like 1D (or 0D) integer tensor, one element per entry: what shape
+// inference knows of a shape computed in the graph (ShapeOf of a dynamic tensor, and what Concat,
+// Gather, Slice, ... make of it). Each op's infer() sets it on its output descriptor from its
+// inputs' descriptors (InferContext::set_output_value). Per element: Either its value is
+// known, or it is a dimension (an interval); when it is exactly dimension `axis` of output
+// `port` of node `src` (it came from a ShapeOf), that is recorded too, so Reshape can tell that
+// x.view(x.size(0), -1) keeps dimension 0 of x and puts everything else in the -1.
+struct ShapeValueElem {
+    bool known = false;
+    int64_t value = 0;  // when known (may be negative: -1 in a Reshape target)
+    Dimension dim;      // when not known
+    const Node* src = nullptr;
+    size_t port = 0;
+    int64_t axis = -1;
+};
+using ShapeValue = std::vector<ShapeValueElem>;
+
 struct TensorDesc {
     Type type = Type::dynamic;
     PartialShape shape;
+    std::shared_ptr<const ShapeValue> value;  // the partial value, when known (shape arithmetic)
 };
 
 // What shape inference sees of one node: the inputs' types and shapes, and the values of
@@ -50,6 +69,12 @@ public:
     // runtime for a concrete shape); nullptr otherwise.
     const Tensor* input_value(size_t i) const { return i < values_.size() ? values_[i] : nullptr; }
     void set_output(size_t i, Type t, PartialShape s);
+    // What is known of input i's value as a shape: the constant's values when it is a known
+    // rank <= 1 tensor (not f16 / bf16), else the partial value its producer inferred; nullopt otherwise.
+    std::optional<ShapeValue> input_shape_value(size_t i) const;
+    // The partial value of output i (after set_output(i, ...)); ignored unless the output is an
+    // integer tensor of rank <= 1 with v.size() elements.
+    void set_output_value(size_t i, ShapeValue v);
     const std::vector<TensorDesc>& outputs() const { return outputs_; }
 
     // Throws "[Type name] message".

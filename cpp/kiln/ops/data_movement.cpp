@@ -193,6 +193,15 @@ void Concat::infer(InferContext& ctx) const {
     }
     out[static_cast<size_t>(a)] = sum;
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    if (r == 1) {  // shape arithmetic: the parts' partial values, one after another
+        ShapeValue v;
+        for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+            auto p = ctx.input_shape_value(i);
+            if (!p) return;
+            v.insert(v.end(), p->begin(), p->end());
+        }
+        ctx.set_output_value(0, std::move(v));
+    }
 }
 
 void Concat::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -376,6 +385,18 @@ void Gather::infer(InferContext& ctx) const {
     for (int64_t k = b; k < q; ++k) out.push_back(idx[static_cast<size_t>(k)]);
     for (int64_t k = a + 1; k < r; ++k) out.push_back(data[static_cast<size_t>(k)]);
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    // Shape arithmetic: elements picked from a 1D partial value by constant indices.
+    auto indices = known_ints(ctx, 1);
+    auto dv = r == 1 ? ctx.input_shape_value(0) : std::nullopt;
+    if (!dv || !indices) return;
+    const int64_t len = static_cast<int64_t>(dv->size());
+    ShapeValue v;
+    for (int64_t i : *indices) {
+        if (i < 0) i += len;
+        if (i < 0 || i >= len) return;
+        v.push_back((*dv)[static_cast<size_t>(i)]);
+    }
+    ctx.set_output_value(0, std::move(v));
 }
 
 void Gather::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -512,6 +533,10 @@ void StridedSlice::infer(InferContext& ctx) const {
         }
     }
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    if (begin && end && (ctx.num_inputs() == 3 || known_ints(ctx, 3)))
+        slice_shape_value(ctx, [&](const Shape& ds) {
+            return view(ds, *begin, *end, ctx.num_inputs() > 3 ? *known_ints(ctx, 3) : std::vector<int64_t>{});
+        });
 }
 
 StridedView StridedSlice::view(const Shape& data, const std::vector<int64_t>& begin,
@@ -612,6 +637,8 @@ void Slice::infer(InferContext& ctx) const {
         else d = Dimension(0, d.get_max_length());
     }
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    if (start && stop && step)
+        slice_shape_value(ctx, [&](const Shape& ds) { return view(ds, *start, *stop, *step, *axes); });
 }
 
 StridedView Slice::view(const Shape& data, const std::vector<int64_t>& start,

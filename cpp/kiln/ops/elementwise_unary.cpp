@@ -1,5 +1,7 @@
 #include "kiln/ops/elementwise_unary.hpp"
 
+#include "kiln/ops/activation.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -29,10 +31,11 @@ T via_double(T x, F f) {
     else return round_to_int<T>(f(static_cast<double>(x)));
 }
 
-constexpr double kSqrtHalf = 0.70710678118654752440;
-constexpr double kSqrt2OverPi = 0.79788456080286535588;
-
-double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+// An activation's value (ops/activation.hpp: the one definition the fused post-ops share).
+template <typename T>
+T activation(T x, Activation k, double alpha = 0, double beta = 0) {
+    return via_double(x, [=](double v) { return activation_value(k, v, alpha, beta); });
+}
 
 template <typename T>
 T round_half_to_even(T x) {
@@ -87,12 +90,12 @@ T unary_value(const Derived& node, T x) {
             const double v = static_cast<double>(x);
             return v < lo ? round_to_int<T>(lo) : v > hi ? round_to_int<T>(hi) : x;
         }
-    } else if constexpr (std::is_same_v<Derived, Exp>) return via_double(x, [](double v) { return std::exp(v); });
+    } else if constexpr (std::is_same_v<Derived, Exp>) return activation(x, Activation::exp);
     else if constexpr (std::is_same_v<Derived, Log>) return via_double(x, [](double v) { return std::log(v); });
     else if constexpr (std::is_same_v<Derived, Sqrt>) return via_double(x, [](double v) { return std::sqrt(v); });
     else if constexpr (std::is_same_v<Derived, Sin>) return via_double(x, [](double v) { return std::sin(v); });
     else if constexpr (std::is_same_v<Derived, Cos>) return via_double(x, [](double v) { return std::cos(v); });
-    else if constexpr (std::is_same_v<Derived, Tanh>) return via_double(x, [](double v) { return std::tanh(v); });
+    else if constexpr (std::is_same_v<Derived, Tanh>) return activation(x, Activation::tanh);
     else if constexpr (std::is_same_v<Derived, Tan>) return via_double(x, [](double v) { return std::tan(v); });
     else if constexpr (std::is_same_v<Derived, Asin>) return via_double(x, [](double v) { return std::asin(v); });
     else if constexpr (std::is_same_v<Derived, Acos>) return via_double(x, [](double v) { return std::acos(v); });
@@ -109,27 +112,16 @@ T unary_value(const Derived& node, T x) {
         else static_assert(sizeof(T) == 0, "BitwiseNot of a float");
     }
     else if constexpr (std::is_same_v<Derived, Erf>) return via_double(x, [](double v) { return std::erf(v); });
-    else if constexpr (std::is_same_v<Derived, Sigmoid>)
-        return via_double(x, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
-    else if constexpr (std::is_same_v<Derived, SoftPlus>) return via_double(x, softplus);
-    else if constexpr (std::is_same_v<Derived, Mish>)
-        return via_double(x, [](double v) { return v * std::tanh(softplus(v)); });
-    else if constexpr (std::is_same_v<Derived, HSwish>)
-        return via_double(x, [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
-    else if constexpr (std::is_same_v<Derived, HSigmoid>)
-        return via_double(x, [](double v) { return std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; });
-    else if constexpr (std::is_same_v<Derived, Elu>) {
-        const double a = node.alpha;
-        return via_double(x, [a](double v) { return v > 0 ? v : a * std::expm1(v); });
-    } else if constexpr (std::is_same_v<Derived, Gelu>) {
-        if (node.approximation_mode == GeluApproximation::erf)
-            // erfc(-z) == 1 + erf(z), without the cancellation for negative x.
-            return via_double(x, [](double v) { return 0.5 * v * std::erfc(-v * kSqrtHalf); });
-        return via_double(x, [](double v) {
-            const double u = kSqrt2OverPi * (v + 0.044715 * v * v * v);
-            return 0.5 * v * (1.0 + std::tanh(u));
-        });
-    } else {
+    else if constexpr (std::is_same_v<Derived, Sigmoid>) return activation(x, Activation::sigmoid);
+    else if constexpr (std::is_same_v<Derived, SoftPlus>) return activation(x, Activation::softplus);
+    else if constexpr (std::is_same_v<Derived, Mish>) return activation(x, Activation::mish);
+    else if constexpr (std::is_same_v<Derived, HSwish>) return activation(x, Activation::hswish);
+    else if constexpr (std::is_same_v<Derived, HSigmoid>) return activation(x, Activation::hsigmoid);
+    else if constexpr (std::is_same_v<Derived, Elu>) return activation(x, Activation::elu, node.alpha);
+    else if constexpr (std::is_same_v<Derived, Gelu>)
+        return activation(x, node.approximation_mode == GeluApproximation::erf ? Activation::gelu_erf
+                                                                               : Activation::gelu_tanh);
+    else {
         static_assert(sizeof(T) == 0, "not a unary op");
     }
 }
@@ -310,8 +302,7 @@ void Swish::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) co
             const T* x = in[0].data<T>();
             T* y = out[0].data<T>();
             for (int64_t i = 0; i < n; ++i) {
-                const double v = x[i];
-                y[i] = static_cast<T>(v / (1.0 + std::exp(-beta * v)));
+                y[i] = static_cast<T>(activation_value(Activation::swish, x[i], beta));
             }
         } else {
             throw Error(str_cat("[Swish ", name(), "] element type ", kiln::type_name(in[0].type()),
@@ -325,6 +316,9 @@ void Convert::infer(InferContext& ctx) const {
     if (destination_type == Type::dynamic)
         ctx.fail("destination_type must be a concrete element type, got dynamic");
     ctx.set_output(0, destination_type, ctx.input_shape(0));
+    // Shape arithmetic passes through integer conversions (core/node.hpp: ShapeValue).
+    if (is_integral(destination_type))
+        if (auto v = ctx.input_shape_value(0)) ctx.set_output_value(0, std::move(*v));
 }
 
 void Convert::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {

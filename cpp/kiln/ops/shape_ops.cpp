@@ -42,117 +42,6 @@ void copy_view_reference(const StridedView& view, const void* src, void* dst, si
 
 namespace {
 
-std::optional<ShapeValue> known_value(const Tensor& t) {
-    if (t.rank() > 1 || t.type() == Type::f16 || t.type() == Type::bf16) return std::nullopt;
-    ShapeValue r;
-    for (int64_t v : t.as_i64_vector()) {
-        ShapeValueElem e;
-        e.known = true;
-        e.value = v;
-        r.push_back(e);
-    }
-    return r;
-}
-
-std::optional<std::vector<int64_t>> const_ints(const Output& o) {
-    if (!o.node) return std::nullopt;
-    if (auto t = o.node->constant_value()) return t->as_i64_vector();
-    return std::nullopt;
-}
-
-bool is_rank_le1(const Output& o) {
-    auto& s = o.shape();
-    return s.rank_is_static() && s.rank() <= 1;
-}
-
-std::optional<ShapeValue> value_of(const Output& o, int depth) {
-    if (!o.node || depth > 32) return std::nullopt;
-    const Node& n = *o.node;
-    if (auto t = n.constant_value()) return known_value(*t);
-    std::string type = n.type_name();
-    if (type == "ShapeOf") {
-        const Output& in = n.input(0);
-        const PartialShape& ps = in.shape();
-        if (ps.rank_is_dynamic()) return std::nullopt;
-        ShapeValue r;
-        for (size_t j = 0; j < ps.size(); ++j) {
-            ShapeValueElem e;
-            if (ps[j].is_static()) {
-                e.known = true;
-                e.value = ps[j].get_length();
-            } else {
-                e.dim = ps[j];
-                e.src = in.node.get();
-                e.port = in.index;
-                e.axis = static_cast<int64_t>(j);
-            }
-            r.push_back(e);
-        }
-        return r;
-    }
-    if (!is_rank_le1(o)) return std::nullopt;
-    if (type == "Concat") {
-        ShapeValue r;
-        for (auto& in : n.inputs()) {
-            auto v = value_of(in, depth + 1);
-            if (!v) return std::nullopt;
-            r.insert(r.end(), v->begin(), v->end());
-        }
-        return r;
-    }
-    if (type == "Unsqueeze" || type == "Squeeze" || type == "Reshape" || type == "Convert") {
-        if (type == "Convert" && !is_integral(o.type())) return std::nullopt;
-        return value_of(n.input(0), depth + 1);
-    }
-    if (type == "Gather" && n.num_inputs() == 3) {
-        auto data = value_of(n.input(0), depth + 1);
-        auto idx = const_ints(n.input(1));
-        auto axis = const_ints(n.input(2));
-        if (!data || !idx || !axis || axis->size() != 1 || ((*axis)[0] != 0 && (*axis)[0] != -1))
-            return std::nullopt;
-        if (!is_rank_le1(n.input(0))) return std::nullopt;
-        int64_t len = static_cast<int64_t>(data->size());
-        ShapeValue r;
-        for (int64_t i : *idx) {
-            if (i < 0) i += len;
-            if (i < 0 || i >= len) return std::nullopt;
-            r.push_back((*data)[static_cast<size_t>(i)]);
-        }
-        return r;
-    }
-    if ((type == "Slice" || type == "StridedSlice") && is_rank_le1(n.input(0))) {
-        auto data = value_of(n.input(0), depth + 1);
-        if (!data) return std::nullopt;
-        std::vector<std::vector<int64_t>> args;
-        for (size_t i = 1; i < n.num_inputs(); ++i) {
-            auto v = const_ints(n.input(i));
-            if (!v) return std::nullopt;
-            args.push_back(*v);
-        }
-        Shape ds{static_cast<int64_t>(data->size())};
-        StridedView view;
-        try {
-            if (type == "Slice") {
-                if (args.size() < 3) return std::nullopt;
-                view = Slice::view(ds, args[0], args[1], args[2], args.size() > 3 ? args[3] : std::vector<int64_t>{});
-            } else {
-                if (args.size() < 2) return std::nullopt;
-                view = static_cast<const StridedSlice&>(n).view(ds, args[0], args[1],
-                                                                 args.size() > 2 ? args[2] : std::vector<int64_t>{});
-            }
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-        if (view.shape.size() > 1) return std::nullopt;
-        int64_t cnt = view.shape.empty() ? 1 : view.shape[0];
-        int64_t stride = view.shape.empty() ? 0 : view.strides[0];
-        ShapeValue r;
-        for (int64_t i = 0; i < cnt; ++i) r.push_back((*data)[static_cast<size_t>(view.offset + i * stride)]);
-        return r;
-    }
-    return std::nullopt;
-}
-
 std::string value_string(const ShapeValue& v) {
     std::string r = "[";
     for (size_t i = 0; i < v.size(); ++i) {
@@ -190,15 +79,14 @@ std::optional<Dimension> broadcast_dim(const Dimension& a, const Dimension& b) {
 
 }  // namespace
 
-std::optional<ShapeValue> shape_value(const Output& o) { return value_of(o, 0); }
+void forward_shape_value(InferContext& ctx) {
+    if (auto v = ctx.input_shape_value(0)) ctx.set_output_value(0, std::move(*v));
+}
 
 std::optional<ShapeValue> shape_value(const InferContext& ctx, size_t i) {
-    if (i >= ctx.num_inputs()) return std::nullopt;
-    if (auto t = ctx.input_value(i)) return known_value(*t);
-    const Node& n = ctx.node();
-    if (i >= n.num_inputs() || !n.input(i).node) return std::nullopt;
-    auto v = value_of(n.input(i), 0);
+    auto v = ctx.input_shape_value(i);
     if (!v) return std::nullopt;
+    const Node& n = ctx.node();
     // Graph-level dimensions of this node's own inputs may be less precise than what the context
     // says about them (a runtime re-inference for concrete shapes): prefer the context.
     for (auto& e : *v) {
@@ -238,6 +126,27 @@ void ShapeOf::infer(InferContext& ctx) const {
     const PartialShape& s = ctx.input_shape(0);
     ctx.set_output(0, output_type,
                    PartialShape{s.rank_is_static() ? Dimension(s.rank()) : Dimension::dynamic()});
+    if (s.rank_is_dynamic()) return;
+    // The partial value: each static dimension, and each dynamic one as "dimension j of the input"
+    // (Reshape reads that to see x.view(x.size(0), -1) keep dimension 0).
+    const Output* in = ctx.node().num_inputs() ? &ctx.node().input(0) : nullptr;
+    ShapeValue v;
+    for (size_t j = 0; j < s.size(); ++j) {
+        ShapeValueElem e;
+        if (s[j].is_static()) {
+            e.known = true;
+            e.value = s[j].get_length();
+        } else {
+            e.dim = s[j];
+            if (in) {
+                e.src = in->node.get();
+                e.port = in->index;
+                e.axis = static_cast<int64_t>(j);
+            }
+        }
+        v.push_back(e);
+    }
+    ctx.set_output_value(0, std::move(v));
 }
 
 void ShapeOf::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -341,6 +250,7 @@ void Reshape::infer(InferContext& ctx) const {
         fail_shape("");
     }
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    forward_shape_value(ctx);
 }
 
 void Reshape::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -392,6 +302,7 @@ void Squeeze::infer(InferContext& ctx) const {
     for (size_t k = 0; k < in.size(); ++k)
         if (!drop[k]) out.push_back(in[k]);
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    forward_shape_value(ctx);
 }
 
 void Squeeze::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -427,6 +338,7 @@ void Unsqueeze::infer(InferContext& ctx) const {
     size_t src = 0;
     for (size_t k = 0; k < is_new.size(); ++k) out.push_back(is_new[k] ? Dimension(1) : in[src++]);
     ctx.set_output(0, type, PartialShape(std::move(out)));
+    forward_shape_value(ctx);
 }
 
 void Unsqueeze::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {

@@ -1,9 +1,9 @@
 // Shape ops: ShapeOf, Reshape, Squeeze, Unsqueeze, Broadcast, Range, Tile (OpenVINO opsets 1-4).
 //
-// These carry the shape arithmetic of dynamic models (x.view(x.size(0), -1), flatten, expand), so
-// their shape inference looks through the small subgraphs that compute shapes (ShapeOf, Gather,
-// Concat, Unsqueeze, ... over Constants) when a shape input is not itself a Constant; see
-// `shape_value` below.
+// These carry the shape arithmetic of dynamic models (x.view(x.size(0), -1), flatten, expand):
+// when a shape input is not a Constant, its partial value (core/node.hpp: ShapeValue), which
+// ShapeOf starts and Concat, Gather, Slice, StridedSlice, Squeeze, Unsqueeze, Reshape and Convert
+// carry forward in their own infer(), says what is known of it.
 #pragma once
 #include <optional>
 
@@ -27,25 +27,34 @@ std::vector<int64_t> contiguous_strides(const Shape& s);
 // The plain element-by-element copy of a view; `dst` is contiguous of shape view.shape.
 void copy_view_reference(const StridedView& view, const void* src, void* dst, size_t elem_size);
 
-// One element of a shape-like 1D (or 0D) integer tensor known only in part. Either its value is
-// known, or it is a dimension (an interval); when it is exactly dimension `axis` of output
-// `port` of node `src` (it came from a ShapeOf), that is recorded too, so Reshape can tell that
-// x.view(x.size(0), -1) keeps dimension 0 of x and puts everything else in the -1.
-struct ShapeValueElem {
-    bool known = false;
-    int64_t value = 0;  // when known (may be negative: -1 in a Reshape target)
-    Dimension dim;      // when not known
-    const Node* src = nullptr;
-    size_t port = 0;
-    int64_t axis = -1;
-};
-using ShapeValue = std::vector<ShapeValueElem>;
 
-// What is known of the value of input `i`: the constant value, else what can be derived by
-// looking at the producing subgraph; nullopt when nothing is known.
+// What is known of the value of input `i` (InferContext::input_shape_value), with its
+// dimensions narrowed by what the context knows of this node's own inputs' shapes.
 std::optional<ShapeValue> shape_value(const InferContext& ctx, size_t i);
-// The same for any output in a graph.
-std::optional<ShapeValue> shape_value(const Output& o);
+// Output 0 of a rank <= 1 integer op that moves its input's elements without changing them
+// (Squeeze, Unsqueeze, Reshape, Convert to an integer type) takes input 0's partial value.
+void forward_shape_value(InferContext& ctx);
+// Output 0 of a slice of a rank <= 1 input 0: the elements of input 0's partial value that
+// `view_of` (the op's strided view of data of the given 1D shape) reads; nothing when the view
+// cannot be computed.
+template <typename F>
+void slice_shape_value(InferContext& ctx, F&& view_of) {
+    auto data = ctx.input_shape_value(0);
+    const PartialShape& ds = ctx.input_shape(0);
+    if (!data || !ds.rank_is_static() || ds.rank() > 1) return;
+    StridedView view;
+    try {
+        view = view_of(Shape{static_cast<int64_t>(data->size())});
+    } catch (const Error&) {
+        return;
+    }
+    if (view.shape.size() > 1) return;
+    const int64_t n = view.shape.empty() ? 1 : view.shape[0];
+    const int64_t step = view.shape.empty() ? 0 : view.strides[0];
+    ShapeValue r;
+    for (int64_t k = 0; k < n; ++k) r.push_back((*data)[static_cast<size_t>(view.offset + k * step)]);
+    ctx.set_output_value(0, std::move(r));
+}
 
 // ShapeOf-3 (and -1: no output_type attribute, always i64). Input: data (any). Output: 1D
 // [rank(data)] of output_type (i64 or i32).

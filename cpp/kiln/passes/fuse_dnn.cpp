@@ -3,37 +3,23 @@
 #include <cmath>
 #include <optional>
 
+#include "kiln/ops/activation.hpp"
 #include "kiln/ops/convolution.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/internal/fused.hpp"
 #include "kiln/ops/matmul.hpp"
+#include "kiln/ops/normalization.hpp"
 
-namespace kiln {
+namespace kiln::passes {
 
 namespace {
 
 using op::PostOp;
 
-bool is(const Node* n, const char* t) { return std::string(n->type_name()) == t; }
-
-// Reads the numeric and string attributes of any op, by name.
-struct AttrReader : AttributeVisitor {
-    Direction direction() const override { return Direction::write; }
-    std::map<std::string, double> num;
-    std::map<std::string, std::string> str;
-    void on(const char* n, bool& v) override { num[n] = v; }
-    void on(const char* n, int64_t& v) override { num[n] = static_cast<double>(v); }
-    void on(const char* n, double& v) override { num[n] = v; }
-    void on(const char* n, std::string& v) override { str[n] = v; }
-    void on(const char*, std::vector<int64_t>&) override {}
-    void on(const char*, std::vector<double>&) override {}
-    void on(const char*, Type&) override {}
-    void on(const char*, PartialShape&) override {}
-};
-
-AttrReader read_attrs(Node* n) {
-    AttrReader r;
-    n->visit_attributes(r);
-    return r;
+template <typename T>
+bool is(const Node* n) {
+    return dynamic_cast<const T*>(n) != nullptr;
 }
 
 // The one node reading `o`, unless that is a Result or there are several readers.
@@ -41,7 +27,7 @@ Node* sole_consumer(const ConsumerMap& cm, const Output& o) {
     auto it = cm.find(o);
     if (it == cm.end() || it->second.size() != 1) return nullptr;
     Node* c = it->second[0].first;
-    return is(c, "Result") ? nullptr : c;
+    return is<op::Result>(c) ? nullptr : c;
 }
 
 const Tensor* const_value(const Output& o) {
@@ -63,53 +49,6 @@ std::optional<std::vector<double>> along_axis(const Tensor& t, int64_t rank, int
     if (v.size() == 1) v.assign(static_cast<size_t>(len), v[0]);
     if (static_cast<int64_t>(v.size()) != len) return std::nullopt;
     return v;
-}
-
-// The post-ops an activation node stands for, if it is one kiln can fuse.
-std::optional<std::vector<PostOp>> activation_of(Node* n) {
-    using K = PostOp::Kind;
-    auto one = [](K k, double a = 0, double b = 0) {
-        return std::vector<PostOp>{PostOp{k, a, b}};
-    };
-    const std::string t = n->type_name();
-    const size_t ni = n->num_inputs();
-    if (ni == 1) {
-        if (t == "Relu") return one(K::relu);
-        if (t == "Sigmoid") return one(K::sigmoid);
-        if (t == "Tanh") return one(K::tanh);
-        if (t == "HSwish") return one(K::hswish);
-        if (t == "HSigmoid") return one(K::hsigmoid);
-        if (t == "Mish") return one(K::mish);
-        if (t == "Abs") return one(K::abs);
-        if (t == "Exp") return one(K::exp);
-        if (t == "SoftPlus") return one(K::softplus);
-        if (t == "Swish") return one(K::swish, 1.0);
-        if (t == "Clamp") {
-            auto a = read_attrs(n);
-            if (!a.num.count("min") || !a.num.count("max")) return std::nullopt;
-            return one(K::clamp, a.num["min"], a.num["max"]);
-        }
-        if (t == "Elu") {
-            auto a = read_attrs(n);
-            return one(K::elu, a.num.count("alpha") ? a.num["alpha"] : 1.0);
-        }
-        if (t == "Gelu") {
-            auto a = read_attrs(n);
-            std::string mode = a.str.count("approximation_mode") ? a.str["approximation_mode"] : "erf";
-            for (auto& c : mode) c = static_cast<char>(std::tolower(c));
-            if (mode == "tanh") return one(K::gelu_tanh);
-            if (mode == "erf" || mode.empty()) return one(K::gelu_erf);
-            return std::nullopt;
-        }
-    }
-    if (ni == 2 && (t == "Swish" || t == "PRelu")) {
-        const Tensor* v = const_value(n->input(1));
-        if (!v || v->size() != 1 || v->type() == Type::f16 || v->type() == Type::bf16)
-            return std::nullopt;
-        double s = v->as_f64_vector()[0];
-        return one(t == "Swish" ? K::swish : K::relu, s);
-    }
-    return std::nullopt;
 }
 
 // A conv or matmul being grown by absorbing its consumers.
@@ -158,7 +97,7 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
         other = c->input(0) == cur ? c->input(1) : c->input(0);
         return c->output_shape(0) == shape;
     };
-    if (is(c, "Multiply")) {
+    if (is<op::Multiply>(c)) {
         Output other;
         if (!ch.conv || !clean || !ch.weights_const || !other_input(other)) return false;
         const Tensor* v = const_value(other);
@@ -168,7 +107,7 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
         scale_weights(ch, *s);
         return true;
     }
-    if (is(c, "Add")) {
+    if (is<op::Add>(c)) {
         Output other;
         if (!other_input(other)) return false;
         if (const Tensor* v = const_value(other)) {
@@ -180,16 +119,12 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
         }
         if (ch.residual || other.shape() != shape || other.type() != Type::f32) return false;
         ch.residual = other;
-        ch.ops.push_back(PostOp{PostOp::Kind::sum, 0, 0});
+        ch.ops.push_back(PostOp::residual());
         return true;
     }
-    if (is(c, "BatchNormInference")) {
-        if (!ch.conv || !clean || !ch.weights_const || c->num_inputs() != 5) return false;
-        // opset1 puts data third (gamma, beta, data, mean, variance); opset5 first.
-        const bool v1 = std::string(c->opset()) == "opset1";
-        const int data_i = v1 ? 2 : 0;
-        if (!(c->input(data_i) == cur)) return false;
-        const int idx[4] = {v1 ? 0 : 1, v1 ? 1 : 2, 3, 4};  // gamma, beta, mean, variance
+    if (auto* bn = dynamic_cast<op::BatchNormInference*>(c)) {
+        if (!ch.conv || !clean || !ch.weights_const || !(c->input(0) == cur)) return false;
+        const int idx[4] = {1, 2, 3, 4};  // gamma, beta, mean, variance
         std::vector<double> p[4];
         for (int k = 0; k < 4; ++k) {
             const Tensor* v = const_value(c->input(idx[k]));
@@ -198,8 +133,7 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
             if (!a) return false;
             p[k] = *a;
         }
-        auto attrs = read_attrs(c);
-        const double eps = attrs.num.count("epsilon") ? attrs.num["epsilon"] : 0.0;
+        const double eps = bn->epsilon;
         std::vector<double> s(ch.channels), b(ch.channels);
         for (int64_t o = 0; o < ch.channels; ++o) {
             s[o] = p[0][o] / std::sqrt(p[3][o] + eps);
@@ -209,9 +143,9 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
         add_bias(ch, b);
         return true;
     }
-    if (auto a = activation_of(c)) {
+    if (auto a = op::activation_of(*c)) {
         if (!(c->input(0) == cur)) return false;
-        ch.ops.insert(ch.ops.end(), a->begin(), a->end());
+        ch.ops.push_back(*a);
         return true;
     }
     return false;
@@ -229,7 +163,7 @@ NodePtr build(Chain& ch) {
     if (ch.conv) {
         if (ch.weights_const) {
             Shape ws = ch.weights.shape();
-            if (is(r, "GroupConvolution")) {  // [G, Og, Ig, k...] -> [G*Og, Ig, k...]
+            if (is<op::GroupConvolution>(r)) {  // [G, Og, Ig, k...] -> [G*Og, Ig, k...]
                 Shape p{ws[0] * ws[1]};
                 p.insert(p.end(), ws.begin() + 2, ws.end());
                 ws = p;
@@ -268,17 +202,15 @@ std::optional<Chain> start(const NodePtr& n) {
     if (n->num_outputs() != 1 || n->output_type(0) != Type::f32) return std::nullopt;
     const PartialShape& s = n->output_shape(0);
     if (!s.rank_is_static()) return std::nullopt;
-    if (is(n.get(), "Convolution") || is(n.get(), "GroupConvolution")) {
-        if (!dynamic_cast<op::Convolution*>(n.get()) && !dynamic_cast<op::GroupConvolution*>(n.get()))
-            return std::nullopt;
+    if (is<op::Convolution>(n.get()) || is<op::GroupConvolution>(n.get())) {
         if (!s[1].is_static()) return std::nullopt;
         ch.channels = s[1].get_length();
         const Tensor* w = const_value(n->input(1));
         ch.weights_const = w && w->type() == Type::f32;
         // Grouped weights need a reshape, which only a constant can get here.
-        if (is(n.get(), "GroupConvolution") && !ch.weights_const) return std::nullopt;
+        if (is<op::GroupConvolution>(n.get()) && !ch.weights_const) return std::nullopt;
         if (ch.weights_const) ch.weights = *w;
-    } else if (is(n.get(), "MatMul") && dynamic_cast<op::MatMul*>(n.get())) {
+    } else if (is<op::MatMul>(n.get())) {
         if (!const_value(n->input(1)) || s.rank() == 0 || !s[s.size() - 1].is_static())
             return std::nullopt;
         const PartialShape& b = n->input(1).shape();
@@ -295,7 +227,8 @@ std::optional<Chain> start(const NodePtr& n) {
 
 }  // namespace
 
-void fuse_dnn_ops(Model& m) {
+size_t fuse_dnn(Model& m) {
+    size_t fused = 0;
     ConsumerIndex ci(m);
     const ConsumerMap& cm = ci.map();
     for (auto& n : m.ordered_ops()) {
@@ -313,7 +246,9 @@ void fuse_dnn_ops(Model& m) {
         NodePtr f = build(*ch);
         if (!f) continue;
         ci.replace(cur, f->output(0));
+        ++fused;
     }
+    return fused;
 }
 
-}  // namespace kiln
+}  // namespace kiln::passes

@@ -2,7 +2,7 @@
 #pragma once
 #include "kiln/core/model.hpp"
 
-namespace kiln {
+namespace kiln::passes {
 
 // Rewrites, in place:
 //  1. Convolution/GroupConvolution (constant weights) followed by a per-output-channel
@@ -12,9 +12,9 @@ namespace kiln {
 //     tensor of the output's shape) + activations -> FusedConvolution.
 //  3. MatMul with constant B + bias Add (constant along the last axis) + activations (+ a
 //     residual Add) -> FusedMatMul.
-// Other families' ops are recognized by type name and read through their attributes only.
 // A node is absorbed only when the tensor before it has that node as its single consumer
 // (so no intermediate is a graph output or read elsewhere). Only f32 chains are fused.
-void fuse_dnn_ops(Model& m);
+// Returns the number of fused nodes made.
+size_t fuse_dnn(Model& m);
 
-}  // namespace kiln
+}  // namespace kiln::passes

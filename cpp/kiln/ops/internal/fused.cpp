@@ -9,28 +9,6 @@
 namespace kiln::op {
 
 namespace {
-constexpr std::pair<PostOp::Kind, const char*> kPostOpNames[] = {
-    {PostOp::Kind::relu, "relu"},         {PostOp::Kind::clamp, "clamp"},
-    {PostOp::Kind::sigmoid, "sigmoid"},   {PostOp::Kind::tanh, "tanh"},
-    {PostOp::Kind::swish, "swish"},       {PostOp::Kind::hswish, "hswish"},
-    {PostOp::Kind::hsigmoid, "hsigmoid"}, {PostOp::Kind::gelu_erf, "gelu_erf"},
-    {PostOp::Kind::gelu_tanh, "gelu_tanh"}, {PostOp::Kind::elu, "elu"},
-    {PostOp::Kind::mish, "mish"},         {PostOp::Kind::abs, "abs"},
-    {PostOp::Kind::exp, "exp"},           {PostOp::Kind::softplus, "softplus"},
-    {PostOp::Kind::sum, "sum"},
-};
-
-// Number of parameters each kind carries in the IR string.
-int param_count(PostOp::Kind k) {
-    switch (k) {
-        case PostOp::Kind::clamp: return 2;
-        case PostOp::Kind::relu:
-        case PostOp::Kind::swish:
-        case PostOp::Kind::elu: return 1;
-        default: return 0;
-    }
-}
-
 std::string fmt_double(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -38,20 +16,18 @@ std::string fmt_double(double v) {
 }
 }  // namespace
 
-const char* post_op_name(PostOp::Kind k) {
-    for (auto& [kk, n] : kPostOpNames)
-        if (kk == k) return n;
-    return "?";
-}
-
 std::string post_ops_to_string(const std::vector<PostOp>& ops) {
     std::string s;
     for (auto& p : ops) {
         if (!s.empty()) s += ';';
-        s += post_op_name(p.kind);
-        int n = param_count(p.kind);
-        if (n >= 1) s.append(1, ':').append(fmt_double(p.alpha));
-        if (n >= 2) s.append(1, ':').append(fmt_double(p.beta));
+        if (p.sum) {
+            s += "sum";
+            continue;
+        }
+        s += activation_name(p.act.kind);
+        int n = activation_param_count(p.act.kind);
+        if (n >= 1) s.append(1, ':').append(fmt_double(p.act.alpha));
+        if (n >= 2) s.append(1, ':').append(fmt_double(p.act.beta));
     }
     return s;
 }
@@ -66,20 +42,19 @@ std::vector<PostOp> post_ops_from_string(const std::string& s) {
         std::stringstream is(item);
         std::string part;
         while (std::getline(is, part, ':')) parts.push_back(part);
-        PostOp p;
-        bool found = false;
-        for (auto& [k, n] : kPostOpNames)
-            if (parts[0] == n) {
-                p.kind = k;
-                found = true;
-            }
-        if (!found) throw ValueError(str_cat("post_ops: unknown post-op '", parts[0], "' in '", s, "'"));
-        int n = param_count(p.kind);
+        if (parts[0] == "sum" && parts.size() == 1) {
+            r.push_back(PostOp::residual());
+            continue;
+        }
+        auto kind = activation_from_name(parts[0]);
+        if (!kind) throw ValueError(str_cat("post_ops: unknown post-op '", parts[0], "' in '", s, "'"));
+        PostOp p(*kind);
+        int n = activation_param_count(*kind);
         if (static_cast<int>(parts.size()) != n + 1)
             throw ValueError(str_cat("post_ops: '", item, "' needs ", n, " parameters"));
         try {
-            if (n >= 1) p.alpha = std::stod(parts[1]);
-            if (n >= 2) p.beta = std::stod(parts[2]);
+            if (n >= 1) p.act.alpha = std::stod(parts[1]);
+            if (n >= 2) p.act.beta = std::stod(parts[2]);
         } catch (const std::exception&) {
             throw ValueError(str_cat("post_ops: bad number in '", item, "'"));
         }
@@ -90,32 +65,8 @@ std::vector<PostOp> post_ops_from_string(const std::string& s) {
 
 bool has_sum(const std::vector<PostOp>& ops) {
     for (auto& p : ops)
-        if (p.kind == PostOp::Kind::sum) return true;
+        if (p.sum) return true;
     return false;
-}
-
-double apply_post_op(const PostOp& p, double x) {
-    auto sigm = [](double v) { return 1.0 / (1.0 + std::exp(-v)); };
-    switch (p.kind) {
-        case PostOp::Kind::relu: return x > 0 ? x : p.alpha * x;
-        case PostOp::Kind::clamp: return std::min(std::max(x, p.alpha), p.beta);
-        case PostOp::Kind::sigmoid: return sigm(x);
-        case PostOp::Kind::tanh: return std::tanh(x);
-        case PostOp::Kind::swish: return x * sigm(p.alpha * x);
-        case PostOp::Kind::hswish: return x * std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
-        case PostOp::Kind::hsigmoid: return std::min(std::max(x + 3.0, 0.0), 6.0) / 6.0;
-        case PostOp::Kind::gelu_erf: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-        case PostOp::Kind::gelu_tanh:
-            return 0.5 * x *
-                   (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-        case PostOp::Kind::elu: return x > 0 ? x : p.alpha * (std::exp(x) - 1.0);
-        case PostOp::Kind::mish: return x * std::tanh(std::log1p(std::exp(x)));
-        case PostOp::Kind::abs: return std::fabs(x);
-        case PostOp::Kind::exp: return std::exp(x);
-        case PostOp::Kind::softplus: return x > 20 ? x : std::log1p(std::exp(x));
-        case PostOp::Kind::sum: break;
-    }
-    return x;
 }
 
 namespace {
@@ -131,7 +82,7 @@ size_t check_extra_inputs(InferContext& ctx, bool with_bias, const std::vector<P
     size_t n = 2 + (with_bias ? 1 : 0) + (has_sum(ops) ? 1 : 0);
     ctx.check_inputs(n);
     int sums = 0;
-    for (auto& p : ops) sums += p.kind == PostOp::Kind::sum;
+    for (auto& p : ops) sums += p.sum;
     if (sums > 1) ctx.fail("post_ops has ", sums, " sums, at most 1 is supported");
     return n;
 }
@@ -158,8 +109,8 @@ void apply_chain(T* y, int64_t total, int64_t channels, int64_t inner, const T* 
         double v = y[i];
         if (bias) v += bias[(i / inner) % channels];
         for (auto& p : ops) {
-            if (p.kind == PostOp::Kind::sum) v += residual[i];
-            else v = apply_post_op(p, v);
+            if (p.sum) v += residual[i];
+            else v = activation_value(p.act, v);
             // Each step rounds to T, as an unfused graph does.
             v = static_cast<T>(v);
         }

@@ -4,43 +4,31 @@
 // Post-ops run in order on the output tensor: eltwise activations, and at most one `sum`,
 // which adds the residual input (same shape as the output) at that point of the chain.
 #pragma once
+#include "kiln/ops/activation.hpp"
 #include "kiln/ops/convolution.hpp"
 
 namespace kiln::op {
 
+// One step of a chain: an activation (ops/activation.hpp, the same math as the element-wise op it
+// came from), or the sum with the residual input.
 struct PostOp {
-    enum class Kind {
-        relu,       // alpha: slope for x < 0 (0 = plain ReLU)
-        clamp,      // [alpha, beta]
-        sigmoid,
-        tanh,
-        swish,      // x * sigmoid(alpha * x)
-        hswish,
-        hsigmoid,
-        gelu_erf,
-        gelu_tanh,
-        elu,        // alpha
-        mish,
-        abs,
-        exp,
-        softplus,
-        sum,        // + the residual input
-    };
-    Kind kind = Kind::relu;
-    double alpha = 0;
-    double beta = 0;
-    bool operator==(const PostOp& o) const {
-        return kind == o.kind && alpha == o.alpha && beta == o.beta;
+    ActivationSpec act;
+    bool sum = false;
+    PostOp() = default;
+    PostOp(Activation kind, double alpha = 0, double beta = 0) : act{kind, alpha, beta} {}
+    PostOp(const ActivationSpec& a) : act(a) {}
+    static PostOp residual() {
+        PostOp p;
+        p.sum = true;
+        return p;
     }
+    bool operator==(const PostOp& o) const { return sum == o.sum && (sum || act == o.act); }
 };
 
-const char* post_op_name(PostOp::Kind k);
 // The IR spelling of a chain, e.g. "relu:0;sum;clamp:0:6".
 std::string post_ops_to_string(const std::vector<PostOp>& ops);
 // Throws ValueError naming the bad entry.
 std::vector<PostOp> post_ops_from_string(const std::string& s);
-// Applies one eltwise post-op (not sum) to a value.
-double apply_post_op(const PostOp& p, double x);
 bool has_sum(const std::vector<PostOp>& ops);
 
 // Convolution + bias + post-ops. Inputs: data, weights [C_out, C_in/group, k...] (GroupConvolution

@@ -6,10 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "kiln/passes/constant_folding.hpp"
-#include "kiln/passes/fuse_attention.hpp"
-#include "kiln/passes/fuse_layer_norm.hpp"
-#include "kiln/passes/fuse_dnn.hpp"
+#include "kiln/passes/pipeline.hpp"
 
 namespace kiln::cpu {
 
@@ -39,10 +36,7 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     // A hint, as in OpenVINO: without native bf16 dot products bf16 would be slower, not faster.
     if (config_.inference_precision == Type::bf16 && !cpu_has_bf16()) config_.inference_precision = Type::f32;
     validate_model(*model_);
-    passes::fold_constants(*model_);
-    passes::fuse_attention(*model_);
-    passes::fuse_layer_norm(*model_);
-    fuse_dnn_ops(*model_);
+    passes::optimize(*model_);
     validate_model(*model_);
     std::vector<Shape> shapes;
     for (auto& p : model_->parameters()) {
@@ -75,7 +69,7 @@ void CompiledModel::check_inputs(const std::vector<Tensor>& inputs) const {
 }
 
 std::shared_ptr<const Plan> CompiledModel::plan_for(const std::vector<Shape>& shapes) {
-    return plans_.get(shapes, [&] { return Plan::build(*model_, shapes, PlanOptions{config_.inference_precision}); });
+    return plans_.get(shapes, [&] { return Plan::build(*model_, shapes, PlanOptions{config_.inference_precision, true}); });
 }
 
 int CompiledModel::threads_per_stream() const {

@@ -13,7 +13,7 @@
 #include "kiln/core/interpreter.hpp"
 
 #include "kiln/passes/constant_folding.hpp"
-#include "kiln/passes/fuse_dnn.hpp"
+#include "kiln/passes/pipeline.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/runtime/cpu/kernel_table.hpp"
@@ -90,20 +90,28 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     auto& params = m->parameters();
     KILN_CHECK(input_shapes.size() == params.size(), "expected ", params.size(), " inputs, got ",
                input_shapes.size());
-    for (size_t i = 0; i < params.size(); ++i) params[i]->shape = PartialShape(input_shapes[i]);
-    // Shapes that cannot flow, and values that fail once folded for these shapes (an index out of
-    // range computed from a length, as a position past the end of a position table), both come from
-    // these inputs: say so.
-    try {
-        m->validate_and_infer();
-        passes::fold_constants(*m);
-    } catch (const Error& e) {
-        std::string shapes;
-        for (size_t i = 0; i < params.size(); ++i)
-            shapes += (i ? ", " : "") + model.input_name(i) + ": " + to_string(input_shapes[i]);
-        throw ValueError(str_cat("input shapes {", shapes, "} do not fit the model: ", e.what()));
+    bool specialize = !options.optimized;
+    for (size_t i = 0; i < params.size(); ++i) {
+        PartialShape s(input_shapes[i]);
+        if (params[i]->shape != s) specialize = true;
+        params[i]->shape = std::move(s);
     }
-    fuse_dnn_ops(*m);
+    if (specialize) {
+        // Shapes that cannot flow, and values that fail once folded for these shapes (an index out
+        // of range computed from a length, as a position past the end of a position table), both
+        // come from these inputs: say so.
+        try {
+            m->validate_and_infer();
+            passes::fold_constants(*m);
+        } catch (const Error& e) {
+            std::string shapes;
+            for (size_t i = 0; i < params.size(); ++i)
+                shapes += (i ? ", " : "") + model.input_name(i) + ": " + to_string(input_shapes[i]);
+            throw ValueError(str_cat("input shapes {", shapes, "} do not fit the model: ", e.what()));
+        }
+        // The whole list (folding again finds nothing left): what folding revealed can now fuse.
+        passes::optimize(*m);
+    }
 
     auto plan = std::make_shared<Plan>();
     plan->options_ = options;

@@ -30,6 +30,9 @@ std::shared_ptr<void> allocate_arena(size_t bytes);
 // Choices of the compiled model that shape every plan built for it.
 struct PlanOptions {
     Type inference_precision = Type::f32;  // see KernelShapes::inference_precision
+    // The model has been through passes::optimize (compile_model): when its inputs already have
+    // the shapes asked for, there is nothing to specialize and the passes are not run again.
+    bool optimized = false;
 };
 
 // One step of one inference, recorded when the compiled model profiles (PERF_COUNT).

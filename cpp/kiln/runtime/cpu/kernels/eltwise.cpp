@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kiln/ops/activation.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 
@@ -515,32 +516,35 @@ bool is(const Node& n) {
 
 bool unary_op_of(const Node& node, UOp& op, UParams& p) {
     using namespace kiln::op;
-    if (is<Relu>(node)) op = UOp::relu;
-    else if (is<Sigmoid>(node)) op = UOp::sigmoid;
-    else if (is<Tanh>(node)) op = UOp::tanh;
-    else if (is<Exp>(node)) op = UOp::exp;
-    else if (is<Log>(node)) op = UOp::log;
+    if (auto a = node.num_inputs() == 1 ? activation_of(node) : std::nullopt) {
+        p.a = static_cast<float>(a->alpha);
+        p.b = static_cast<float>(a->beta);
+        switch (a->kind) {
+            case Activation::relu: op = UOp::relu; break;
+            case Activation::clamp: op = UOp::clamp; break;
+            case Activation::sigmoid: op = UOp::sigmoid; break;
+            case Activation::tanh: op = UOp::tanh; break;
+            case Activation::swish: op = UOp::swish; break;
+            case Activation::hswish: op = UOp::hswish; break;
+            case Activation::hsigmoid: op = UOp::hsigmoid; break;
+            case Activation::gelu_erf: op = UOp::gelu_erf; break;
+            case Activation::gelu_tanh: op = UOp::gelu_tanh; break;
+            case Activation::elu: op = UOp::elu; break;
+            case Activation::mish: op = UOp::mish; break;
+            case Activation::abs: op = UOp::abs; break;
+            case Activation::exp: op = UOp::exp; break;
+            case Activation::softplus: op = UOp::softplus; break;
+        }
+        return true;
+    }
+    if (is<Log>(node)) op = UOp::log;
     else if (is<Sqrt>(node)) op = UOp::sqrt;
-    else if (is<Abs>(node)) op = UOp::abs;
     else if (is<Negative>(node)) op = UOp::neg;
     else if (is<Floor>(node)) op = UOp::floor;
     else if (is<Ceiling>(node)) op = UOp::ceil;
     else if (is<Erf>(node)) op = UOp::erf;
     else if (is<Sign>(node)) op = UOp::sign;
-    else if (is<SoftPlus>(node)) op = UOp::softplus;
-    else if (is<Mish>(node)) op = UOp::mish;
-    else if (is<HSwish>(node)) op = UOp::hswish;
-    else if (is<HSigmoid>(node)) op = UOp::hsigmoid;
-    else if (auto* e = dynamic_cast<const Elu*>(&node)) {
-        op = UOp::elu;
-        p.a = static_cast<float>(e->alpha);
-    } else if (auto* c = dynamic_cast<const Clamp*>(&node)) {
-        op = UOp::clamp;
-        p.a = static_cast<float>(c->min);
-        p.b = static_cast<float>(c->max);
-    } else if (auto* g = dynamic_cast<const Gelu*>(&node)) {
-        op = g->approximation_mode == GeluApproximation::erf ? UOp::gelu_erf : UOp::gelu_tanh;
-    } else if (auto* r = dynamic_cast<const Round*>(&node)) {
+    else if (auto* r = dynamic_cast<const Round*>(&node)) {
         op = r->mode == RoundMode::half_to_even ? UOp::round_even : UOp::round_away;
     } else {
         return false;

@@ -71,12 +71,16 @@ dnnl::primitive_attr base_attr() {
 }
 
 dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops) {
-    using K = op::PostOp::Kind;
+    using K = op::Activation;
     using A = dnnl::algorithm;
     dnnl::post_ops po;
     for (auto& p : ops) {
-        float a = static_cast<float>(p.alpha), b = static_cast<float>(p.beta);
-        switch (p.kind) {
+        if (p.sum) {
+            po.append_sum(1.f);
+            continue;
+        }
+        float a = static_cast<float>(p.act.alpha), b = static_cast<float>(p.act.beta);
+        switch (p.act.kind) {
             case K::relu: po.append_eltwise(1.f, A::eltwise_relu, a, 0.f); break;
             case K::clamp: po.append_eltwise(1.f, A::eltwise_clip, a, b); break;
             case K::sigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); break;
@@ -94,7 +98,6 @@ dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops) {
             case K::abs: po.append_eltwise(1.f, A::eltwise_abs, 0.f, 0.f); break;
             case K::exp: po.append_eltwise(1.f, A::eltwise_exp, 0.f, 0.f); break;
             case K::softplus: po.append_eltwise(1.f, A::eltwise_soft_relu, 0.f, 0.f); break;
-            case K::sum: po.append_sum(1.f); break;
         }
     }
     return po;
