@@ -1,5 +1,7 @@
 #include "kiln/kiln.hpp"
 
+#include <cctype>
+
 #include "kiln/io/ir.hpp"
 #include "kiln/runtime/cpu/compiled_model.hpp"
 
@@ -47,6 +49,51 @@ int64_t parse_config_int(const std::string& key, const std::string& v) {
     throw ValueError(str_cat("config ", key, " must be a non-negative integer, got '", v, "'"));
 }
 
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+bool parse_config_flag(const std::string& key, const std::string& v) {
+    const std::string u = upper(v);
+    if (u == "YES" || u == "TRUE" || u == "1") return true;
+    if (u == "NO" || u == "FALSE" || u == "0") return false;
+    throw ValueError(str_cat("config ", key, " must be YES or NO, got '", v, "'"));
+}
+
+constexpr const char* kConfigKeys =
+    "INFERENCE_NUM_THREADS, PLAN_CACHE_SIZE, INFERENCE_PRECISION_HINT, PERFORMANCE_HINT, NUM_STREAMS, PERF_COUNT";
+
+cpu::CompileConfig parse_config(const Config& config) {
+    cpu::CompileConfig c;
+    for (auto& [k, v] : config) {
+        if (k == "INFERENCE_NUM_THREADS") {
+            c.num_threads = static_cast<int>(parse_config_int(k, v));
+        } else if (k == "PLAN_CACHE_SIZE") {
+            c.plan_cache_size = static_cast<size_t>(parse_config_int(k, v));
+        } else if (k == "INFERENCE_PRECISION_HINT") {
+            const std::string u = upper(v);
+            if (u == "F32" || u == "FP32") c.inference_precision = Type::f32;
+            else if (u == "BF16") c.inference_precision = Type::bf16;
+            else throw ValueError(str_cat("config INFERENCE_PRECISION_HINT must be f32 or bf16, got '", v, "'"));
+        } else if (k == "PERFORMANCE_HINT") {
+            const std::string u = upper(v);
+            if (u == "LATENCY") c.hint = cpu::PerformanceHint::latency;
+            else if (u == "THROUGHPUT") c.hint = cpu::PerformanceHint::throughput;
+            else throw ValueError(str_cat("config PERFORMANCE_HINT must be LATENCY or THROUGHPUT, got '", v, "'"));
+        } else if (k == "NUM_STREAMS") {
+            if (upper(v) == "AUTO") c.num_streams = 0;
+            else if ((c.num_streams = static_cast<int>(parse_config_int(k, v))) == 0)
+                throw ValueError("config NUM_STREAMS must be a positive integer or AUTO, got '0'");
+        } else if (k == "PERF_COUNT") {
+            c.perf_count = parse_config_flag(k, v);
+        } else {
+            throw Error(str_cat("unknown config key '", k, "'; kiln takes ", kConfigKeys));
+        }
+    }
+    return c;
+}
+
 }  // namespace
 
 InferRequest::InferRequest(std::shared_ptr<cpu::CompiledModel> cm)
@@ -86,6 +133,19 @@ const Tensor& InferRequest::input(size_t index) const {
 const Tensor& InferRequest::input(const std::string& name) const { return input(input_index(name)); }
 
 void InferRequest::infer() { req_->infer(); }
+void InferRequest::start_async() { req_->start_async(); }
+void InferRequest::wait() { req_->wait(); }
+bool InferRequest::wait_for(std::chrono::milliseconds timeout) { return req_->wait_for(timeout); }
+void InferRequest::set_callback(std::function<void(std::exception_ptr)> callback) {
+    req_->set_callback(std::move(callback));
+}
+
+std::vector<ProfilingInfo> InferRequest::profiling_info() const {
+    std::vector<ProfilingInfo> r;
+    for (auto& s : req_->profiling_info())
+        r.push_back(ProfilingInfo{s.node_name, s.node_type, s.kernel, s.layout, s.detail, s.real_us});
+    return r;
+}
 
 const Tensor& InferRequest::output(size_t index) const {
     if (index >= num_outputs())
@@ -97,6 +157,20 @@ const Tensor& InferRequest::output(const std::string& name) const { return outpu
 std::vector<PortInfo> CompiledModel::inputs() const { return ports(impl_->model(), true); }
 std::vector<PortInfo> CompiledModel::outputs() const { return ports(impl_->model(), false); }
 InferRequest CompiledModel::create_infer_request() const { return InferRequest(impl_); }
+
+std::string CompiledModel::get_property(const std::string& name) const {
+    const cpu::CompileConfig& c = impl_->config();
+    if (name == "OPTIMAL_NUMBER_OF_INFER_REQUESTS") return std::to_string(impl_->optimal_number_of_infer_requests());
+    if (name == "NUM_STREAMS") return std::to_string(c.num_streams);
+    if (name == "PERFORMANCE_HINT") return c.hint == cpu::PerformanceHint::throughput ? "THROUGHPUT" : "LATENCY";
+    if (name == "INFERENCE_NUM_THREADS") return std::to_string(c.num_threads > 0 ? c.num_threads : cpu::available_cores());
+    if (name == "INFERENCE_PRECISION_HINT") return type_name(c.inference_precision);
+    if (name == "PERF_COUNT") return c.perf_count ? "YES" : "NO";
+    if (name == "PLAN_CACHE_SIZE") return std::to_string(c.plan_cache_size);
+    throw Error(str_cat("unknown property '", name, "'; kiln's compiled model has OPTIMAL_NUMBER_OF_INFER_REQUESTS, ",
+                        "NUM_STREAMS, PERFORMANCE_HINT, INFERENCE_NUM_THREADS, INFERENCE_PRECISION_HINT, PERF_COUNT, ",
+                        "PLAN_CACHE_SIZE"));
+}
 
 std::shared_ptr<Model> Core::read_model(const std::string& xml_path, const std::string& bin_path) const {
     return io::read_model(xml_path, bin_path);
@@ -113,13 +187,7 @@ CompiledModel Core::compile_model(const std::shared_ptr<Model>& model, const std
                                   const Config& config) const {
     if (device != "CPU") throw Error(str_cat("kiln has one device, 'CPU'; got '", device, "'"));
     if (!model) throw Error("compile_model: the model is null");
-    cpu::CompileConfig c;
-    for (auto& [k, v] : config) {
-        if (k == "INFERENCE_NUM_THREADS") c.num_threads = static_cast<int>(parse_config_int(k, v));
-        else if (k == "PLAN_CACHE_SIZE") c.plan_cache_size = static_cast<size_t>(parse_config_int(k, v));
-        else throw Error(str_cat("unknown config key '", k, "'; kiln takes INFERENCE_NUM_THREADS and PLAN_CACHE_SIZE"));
-    }
-    return CompiledModel(std::make_shared<cpu::CompiledModel>(*model, c));
+    return CompiledModel(std::make_shared<cpu::CompiledModel>(*model, parse_config(config)));
 }
 
 CompiledModel Core::compile_model(const std::string& xml_path, const std::string& device, const Config& config) const {

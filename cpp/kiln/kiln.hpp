@@ -12,7 +12,14 @@
 // A CompiledModel may be shared by many threads, each with its own InferRequest; one request runs
 // one inference at a time. Input tensors are used without a copy and must stay unchanged until
 // infer() returns; an output tensor is valid until the request's next infer().
+//
+// Config keys (OpenVINO's): INFERENCE_NUM_THREADS, PLAN_CACHE_SIZE, INFERENCE_PRECISION_HINT
+// (f32 | bf16; bf16 only where the CPU has AVX512_BF16), PERFORMANCE_HINT (LATENCY | THROUGHPUT),
+// NUM_STREAMS (a number or AUTO), PERF_COUNT (YES | NO): the same as in Python.
 #pragma once
+#include <chrono>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +45,14 @@ struct PortInfo {
     PartialShape shape;
 };
 
+// One step of the last inference of a request compiled with PERF_COUNT=YES, as OpenVINO's
+// ProfilingInfo: the node, the kernel that ran it (exec_type, e.g. "onednn_conv"), its layout,
+// the oneDNN implementation where one ran ("brgconv:avx512_core"), and its wall time.
+struct ProfilingInfo {
+    std::string node_name, node_type, exec_type, layout, detail;
+    double real_time_us = 0;
+};
+
 class InferRequest {
 public:
     // Sets an input (shared, not copied). Throws Error for an index or name the model does not have.
@@ -54,6 +69,16 @@ public:
     size_t num_inputs() const;
     size_t num_outputs() const;
 
+    // Asynchronous inference: start_async() returns at once; wait() blocks until it is done and
+    // rethrows its error; wait_for() gives up after `timeout` (true when done). The callback, if
+    // set, runs on the worker thread when an inference ends (with its error, or null).
+    void start_async();
+    void wait();
+    bool wait_for(std::chrono::milliseconds timeout);
+    void set_callback(std::function<void(std::exception_ptr)> callback);
+    // The steps of the last inference (empty unless compiled with PERF_COUNT=YES).
+    std::vector<ProfilingInfo> profiling_info() const;
+
 private:
     friend class CompiledModel;
     explicit InferRequest(std::shared_ptr<cpu::CompiledModel> cm);
@@ -68,6 +93,10 @@ public:
     std::vector<PortInfo> inputs() const;
     std::vector<PortInfo> outputs() const;
     InferRequest create_infer_request() const;
+    // OPTIMAL_NUMBER_OF_INFER_REQUESTS, NUM_STREAMS, PERFORMANCE_HINT, INFERENCE_NUM_THREADS,
+    // INFERENCE_PRECISION_HINT (the precision in force), PERF_COUNT, PLAN_CACHE_SIZE, as text.
+    // Throws Error naming the known properties for another name.
+    std::string get_property(const std::string& name) const;
 
 private:
     friend class Core;

@@ -2,6 +2,12 @@
 // input with a fixed pattern, runs once and prints every output. No Python is involved.
 //
 //   kiln_infer model.xml [--bin weights.bin] [--shape name=1,3,224,224 ...] [--threads N] [--all]
+//              [--config KEY=VALUE ...] [--async] [--profile]
+//
+// --config passes any compile config key (PERFORMANCE_HINT=THROUGHPUT, INFERENCE_PRECISION_HINT=bf16,
+// ...); --async runs the inference with start_async() and a callback, then wait(); --profile
+// compiles with PERF_COUNT=YES and prints each step's profile to stderr, one line a step:
+// "profile <node> <type> <kernel> <layout> <microseconds> <detail>".
 //
 // An input's dynamic dimensions must be given with --shape (static ones may be left out). Input
 // element i holds ((i * 37) % 101) / 50 - 1 for floating types, i % 2 for integers (valid token
@@ -20,7 +26,8 @@
 namespace {
 
 int usage() {
-    std::cerr << "usage: kiln_infer model.xml [--bin weights.bin] [--shape name=1,3,224,224 ...] [--threads N] [--all]\n";
+    std::cerr << "usage: kiln_infer model.xml [--bin weights.bin] [--shape name=1,3,224,224 ...] [--threads N] [--all]\n"
+                 "                  [--config KEY=VALUE ...] [--async] [--profile]\n";
     return 2;
 }
 
@@ -52,12 +59,20 @@ int main(int argc, char** argv) {
     std::string xml = argv[1], bin;
     std::map<std::string, kiln::Shape> shapes;
     kiln::Config config;
-    bool all = false;
+    bool all = false, async = false, profile = false;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--bin" && i + 1 < argc) bin = argv[++i];
         else if (a == "--threads" && i + 1 < argc) config["INFERENCE_NUM_THREADS"] = argv[++i];
         else if (a == "--all") all = true;
+        else if (a == "--async") async = true;
+        else if (a == "--profile") profile = true;
+        else if (a == "--config" && i + 1 < argc) {
+            std::string s = argv[++i];
+            auto eq = s.find('=');
+            if (eq == std::string::npos) return usage();
+            config[s.substr(0, eq)] = s.substr(eq + 1);
+        }
         else if (a == "--shape" && i + 1 < argc) {
             std::string s = argv[++i];
             auto eq = s.find('=');
@@ -70,6 +85,7 @@ int main(int argc, char** argv) {
     try {
         kiln::Core core;
         auto model = core.read_model(xml, bin);
+        if (profile) config["PERF_COUNT"] = "YES";
         auto compiled = core.compile_model(model, "CPU", config);
         auto request = compiled.create_infer_request();
         for (auto& in : compiled.inputs()) {
@@ -86,7 +102,20 @@ int main(int argc, char** argv) {
             }
             request.set_input(in.name, filled(in.type, s));
         }
-        request.infer();
+        if (async) {
+            bool called = false;
+            request.set_callback([&called](std::exception_ptr) { called = true; });
+            request.start_async();
+            request.wait();
+            if (!called) throw kiln::Error("the callback did not run");
+            std::fprintf(stderr, "async: done, %s streams, %s requests\n", compiled.get_property("NUM_STREAMS").c_str(),
+                         compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS").c_str());
+        } else {
+            request.infer();
+        }
+        for (auto& p : request.profiling_info())
+            std::fprintf(stderr, "profile %s %s %s %s %.3f %s\n", p.node_name.c_str(), p.node_type.c_str(),
+                         p.exec_type.c_str(), p.layout.c_str(), p.real_time_us, p.detail.c_str());
         for (auto& out : compiled.outputs()) {
             const kiln::Tensor& y = request.output(out.index);
             std::printf("output %zu %s %s %s\n", out.index, out.name.c_str(), kiln::type_name(y.type()),

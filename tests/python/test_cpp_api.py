@@ -60,9 +60,9 @@ def models(tmp_path_factory):
             "bert": (d / "bert.xml", {k: (np.int64, (2, 6)) for k in ("input_ids", "attention_mask", "token_type_ids")})}
 
 
-def check_program(exe, models, name):
+def check_program(exe, models, name, extra=()):
     xml, inputs = models[name]
-    args = [str(exe), str(xml), "--all"]
+    args = [str(exe), str(xml), "--all", *extra]
     for k, (_, shape) in inputs.items():
         args += ["--shape", f"{k}=" + ",".join(map(str, shape))]
     r = subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -74,6 +74,38 @@ def check_program(exe, models, name):
     for g, w in zip(got, want):
         assert tuple(g["shape"]) == w.shape
         np.testing.assert_allclose(np.array(g["values"]), w.ravel().astype(np.float64), rtol=1e-6, atol=1e-6)
+    return r
+
+
+def test_example_async_profile_and_hints(models):
+    # The C++ API's hints, streams, PERF_COUNT and asynchronous inference, through the example.
+    r = check_program(BUILT, models, "resnet18", ["--async", "--profile", "--config", "PERFORMANCE_HINT=THROUGHPUT",
+                                                  "--config", "NUM_STREAMS=2", "--threads", "2"])
+    assert "async: done, 2 streams, 2 requests" in r.stderr
+    prof = [line.split(" ", 6) for line in r.stderr.splitlines() if line.startswith("profile ")]
+    types = {p[2] for p in prof}
+    assert {"FusedConvolution", "MaxPool"} <= types, types
+    conv = next(p for p in prof if p[2] == "FusedConvolution")
+    assert conv[3].startswith("onednn") and float(conv[5]) > 0, conv
+    # bf16 where the CPU has it (the hint falls back to f32 elsewhere): outputs close to f32's.
+    xml, inputs = models["resnet18"]
+    args = [str(BUILT), str(xml), "--config", "INFERENCE_PRECISION_HINT=bf16"]
+    for k, (_, shape) in inputs.items():
+        args += ["--shape", f"{k}=" + ",".join(map(str, shape))]
+    assert subprocess.run(args, capture_output=True, text=True, timeout=300).returncode == 0
+
+
+@pytest.mark.parametrize("config, message", [
+    ("PERFORMANCE_HINT=FAST", "PERFORMANCE_HINT must be LATENCY or THROUGHPUT, got 'FAST'"),
+    ("NUM_STREAMS=0", "NUM_STREAMS must be a positive integer or AUTO"),
+    ("PERF_COUNT=maybe", "PERF_COUNT must be YES or NO, got 'maybe'"),
+    ("INFERENCE_PRECISION_HINT=i8", "INFERENCE_PRECISION_HINT must be f32 or bf16, got 'i8'"),
+    ("CACHE_DIR=/tmp", "unknown config key 'CACHE_DIR'; kiln takes INFERENCE_NUM_THREADS, PLAN_CACHE_SIZE"),
+])
+def test_example_reports_bad_config(models, config, message):
+    xml, _ = models["resnet18"]
+    r = subprocess.run([str(BUILT), str(xml), "--shape", "x=1,3,8,8", "--config", config], capture_output=True, text=True)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("name", ["resnet18", "bert"])
