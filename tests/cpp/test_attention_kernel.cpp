@@ -17,6 +17,7 @@
 #include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
+#include "kiln/ops/reduction.hpp"
 #include "kiln/ops/internal/layer_norm.hpp"
 #include "kiln/passes/fuse_attention.hpp"
 #include "kiln/passes/fuse_layer_norm.hpp"
@@ -333,6 +334,76 @@ TEST(FuseLayerNorm, FusesAndTheKernelMatchesTheReference) {
                             << PartialShape(s).to_string() << " at " << i;
                 }
             }
+}
+
+namespace {
+
+// RMS norm as aten::rms_norm translates it (form 0: u*u, 1/sqrt, times u) and as Llama-family
+// models trace it (form 1: Power(u, 2), u / sqrt), with or without a per-channel weight.
+std::shared_ptr<Model> written_rms_norm(const Shape& s, int form, bool weight) {
+    auto x = param(Type::f32, s);
+    const int64_t c = s.back();
+    Output u = x->output(0);
+    Output sq = form == 0 ? make<op::Multiply>({u, u})->output(0)
+                          : make<op::Power>({u, op::Constant::scalar(2.0f)->output(0)})->output(0);
+    Output ms = make<op::ReduceMean>({sq, op::Constant::create<int64_t>({-1}, {1})->output(0)}, true)->output(0);
+    Output rt = make<op::Sqrt>({make<op::Add>({ms, op::Constant::scalar(1e-6f)->output(0)})->output(0)})->output(0);
+    Output y = form == 0 ? make<op::Multiply>({u, make<op::Divide>({op::Constant::scalar(1.0f)->output(0), rt}, false)->output(0)})->output(0)
+                         : make<op::Divide>({u, rt}, false)->output(0);
+    if (weight) {
+        Tensor g = random_f32({c}, 7, 0.5, 1.5);
+        y = make<op::Multiply>({op::Constant::create<float>(std::vector<float>(g.data<float>(), g.data<float>() + c), {c})->output(0),
+                                y})->output(0);
+    }
+    return std::make_shared<Model>(ResultVector{make<op::Result>({y})}, ParameterVector{x});
+}
+
+}  // namespace
+
+TEST(FuseRmsNorm, FusesAndTheKernelMatchesTheReference) {
+    uint32_t seed = 500;
+    for (Shape s : std::vector<Shape>{{3, 17}, {2, 5, 64}, {4, 33}, {2, 16, 4096}, {1, 2}})
+        for (int form : {0, 1})
+            for (bool weight : {true, false}) {
+                auto m = written_rms_norm(s, form, weight);
+                Tensor x = random_f32(s, seed++, -3.0, 5.0);
+                auto before = evaluate_model(*m, {x});
+                ASSERT_EQ(passes::fuse_layer_norm(*m), 1u);
+                validate_model(*m);
+                NodePtr rn;
+                for (auto& n : m->ordered_ops())
+                    if (dynamic_cast<op::FusedRMSNorm*>(n.get())) rn = n;
+                ASSERT_TRUE(rn);
+                EXPECT_EQ(m->ordered_ops().size(), 4u);  // x, scale, the norm, the result
+                auto after = evaluate_model(*m, {x});
+                for (int64_t i = 0; i < before[0].size(); ++i)
+                    ASSERT_NEAR(after[0].data<float>()[i], before[0].data<float>()[i], 1e-5 + 1e-5 * std::abs(before[0].data<float>()[i]));
+                for (auto isa : {cpu::ReduceNormIsa::avx512, cpu::ReduceNormIsa::avx2, cpu::ReduceNormIsa::sse2}) {
+                    if (!cpu::reduce_norm_isa_supported(isa)) continue;
+                    auto k = cpu::make_reduce_norm_kernel_for_isa(*rn, shapes_of(rn), isa);
+                    ASSERT_NE(k, nullptr);
+                    EXPECT_NE(std::string(k->name()).find("rms_norm"), std::string::npos);
+                    std::vector<Tensor> out{Tensor(Type::f32, s)};
+                    k->execute({x, *rn->input(1).node->constant_value()}, out);
+                    for (int64_t i = 0; i < before[0].size(); ++i)
+                        ASSERT_NEAR(out[0].data<float>()[i], after[0].data<float>()[i],
+                                    2e-5 + 2e-5 * std::abs(after[0].data<float>()[i]))
+                            << PartialShape(s).to_string() << " at " << i;
+                }
+            }
+    // Not an RMS norm: the mean over another axis, an intermediate read twice.
+    auto x = param(Type::f32, {2, 6});
+    Output u = x->output(0);
+    Output ms = make<op::ReduceMean>({make<op::Multiply>({u, u})->output(0), op::Constant::create<int64_t>({0}, {1})->output(0)}, true)->output(0);
+    Output rt = make<op::Sqrt>({make<op::Add>({ms, op::Constant::scalar(1e-6f)->output(0)})->output(0)})->output(0);
+    Output y = make<op::Divide>({u, rt}, false)->output(0);
+    Model m(ResultVector{make<op::Result>({y})}, ParameterVector{x});
+    EXPECT_EQ(passes::fuse_layer_norm(m), 0u);
+    Output ms2 = make<op::ReduceMean>({make<op::Multiply>({u, u})->output(0), op::Constant::create<int64_t>({-1}, {1})->output(0)}, true)->output(0);
+    Output rt2 = make<op::Sqrt>({make<op::Add>({ms2, op::Constant::scalar(1e-6f)->output(0)})->output(0)})->output(0);
+    Output y2 = make<op::Divide>({u, rt2}, false)->output(0);
+    Model m2(ResultVector{make<op::Result>({y2}), make<op::Result>({rt2})}, ParameterVector{x});
+    EXPECT_EQ(passes::fuse_layer_norm(m2), 0u);
 }
 
 TEST(FuseLayerNorm, LeavesOtherAxesAndSharedIntermediates) {

@@ -530,6 +530,7 @@ def test_every_op_class_has_a_factory_entry():
         "FusedConvolution": "the runtime's fused form (save the model, not the compiled one)",
         "FusedMatMul": "the runtime's fused form",
         "FusedMVN": "the runtime's fused form (layer norm)",
+        "FusedRMSNorm": "the runtime's fused form (RMS norm)",
         "FusedScaledDotProductAttention": "the runtime's fused form (attention between head transposes)",
         "Choose": "written as an If with pass-through bodies",
         "IndexCheck": "written as Minimum + rt_info kiln_index_check, read back by the reader",

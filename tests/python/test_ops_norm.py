@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_ops import ALL, C, F32, INTS, In, X, check, fn, params
+from test_ops import ALL, C, F32, F32_X, INTS, In, X, check, fn, params
 
 X3 = In((2, 3, 5), alt=(3, 3, 4))
 
@@ -39,6 +39,11 @@ class Norm(nn.Module):
 
 def norm(make):
     return lambda: Norm(make)
+
+
+@fn
+def RmsNormFn(self, a, w):
+    return F.rms_norm(a, (a.shape[-1],), w, 1e-6)
 
 
 # ---- std / var
@@ -232,6 +237,12 @@ CASES = [
     # layer norm over several trailing dims
     C("layer_norm_3dims", norm(lambda: nn.LayerNorm((3, 4, 5))), In((2, 3, 4, 5), alt=(1, 3, 4, 5))),
     C("layer_norm_3dims_no_bias", norm(lambda: nn.LayerNorm((4, 5), bias=False)), In((2, 3, 4, 5), alt=(1, 2, 4, 5))),
+    # RMS norm (aten::rms_norm): with and without a weight, over one or two trailing dims, eps
+    # given or torch's default (the computing type's machine epsilon)
+    C("rms_norm", norm(lambda: nn.RMSNorm(5)), In((2, 3, 5), alt=(3, 4, 5)), F32_X),
+    C("rms_norm_2dims_eps", norm(lambda: nn.RMSNorm((3, 5), eps=1e-3)), In((2, 3, 5), alt=(4, 3, 5)), F32_X),
+    C("rms_norm_no_weight", norm(lambda: nn.RMSNorm(5, elementwise_affine=False)), In((2, 5), alt=(7, 5)), F32_X),
+    C("rms_norm_fn", RmsNormFn, [X3, In((5,), alt=(4,))]),
     # local response norm (torch composes it of pad/avg_pool/pow; 3-D, 4-D and 5-D inputs)
     C("local_response_norm_3d", LRN, X3),
     C("local_response_norm_4d", LRN, In((2, 5, 3, 4), alt=(1, 5, 4, 3))),

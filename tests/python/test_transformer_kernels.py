@@ -207,6 +207,24 @@ def test_hf_attention_runs_fused(name, precision):
     if name == "bert":  # post-LN: MVN -> Multiply -> Add, every one fused
         assert [t for t, _, _ in kernels].count("FusedMVN") == 2 * layers + 1, kernels
         assert not any(t == "MVN" for t, _, _ in kernels)
+    if name == "llama":  # RMSNorm as HF writes it (pow, mean, rsqrt, multiplies): one kernel each
+        rms = [k for t, _, k in kernels if t == "FusedRMSNorm"]
+        assert len(rms) == 2 * layers + 1 and all(k.endswith("_rms_norm") for k in rms), kernels
+        assert not any(t in ("ReduceMean", "Sqrt") for t, _, _ in kernels), kernels
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 64), (3, 1), (1, 4, 4096)])
+def test_torch_rms_norm_runs_one_kernel(shape):
+    # nn.RMSNorm (aten::rms_norm): converted, fused, and equal to torch.
+    torch.manual_seed(0)
+    m = torch.nn.RMSNorm(shape[-1], eps=1e-5).eval()
+    with torch.no_grad():
+        m.weight.copy_(torch.rand(shape[-1]) + 0.5)
+    x = torch.randn(*shape) * 3 + 1
+    compiled = kiln.Core().compile_model(kiln.convert_model(m, example_input=x), "CPU")
+    np.testing.assert_allclose(compiled([x.numpy()])[0], m(x).detach().numpy(), rtol=2e-5, atol=2e-5)
+    kernels = compiled.kernel_summary([list(shape)])
+    assert [t for t, _, _ in kernels] == ["FusedRMSNorm"], kernels
 
 
 def test_fused_forms_are_not_written(tmp_path):

@@ -125,7 +125,8 @@ void lower(Model& m, const SaveOptions& opt, Marks& marks) {
             repl[n->output(0)] = by->output(0);
         };
         if (dynamic_cast<op::FusedConvolution*>(n.get()) || dynamic_cast<op::FusedMatMul*>(n.get()) ||
-            dynamic_cast<op::FusedMVN*>(n.get()) || dynamic_cast<op::FusedScaledDotProductAttention*>(n.get()))
+            dynamic_cast<op::FusedMVN*>(n.get()) || dynamic_cast<op::FusedRMSNorm*>(n.get()) ||
+            dynamic_cast<op::FusedScaledDotProductAttention*>(n.get()))
             refuse(*n, "it is an op of kiln's compiled form; save the model you compiled, not the runtime model");
         if (dynamic_cast<op::Choose*>(n.get())) {
             // An If whose bodies pass one value each: the same choice, in the specification's ops.

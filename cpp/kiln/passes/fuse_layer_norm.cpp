@@ -3,8 +3,10 @@
 #include <optional>
 
 #include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/internal/layer_norm.hpp"
+#include "kiln/ops/reduction.hpp"
 
 namespace kiln::passes {
 
@@ -43,6 +45,81 @@ std::optional<std::pair<size_t, std::vector<float>>> with_constant(Node* n, cons
     return std::pair{side, std::move(*v)};
 }
 
+// The value of an f32 scalar constant (any rank, one element) feeding `o`.
+std::optional<float> scalar_of(const Output& o) {
+    const Tensor* t = o.index == 0 ? o.node->constant_value() : nullptr;
+    if (!t || t->type() != Type::f32 || t->size() != 1) return std::nullopt;
+    return t->data<float>()[0];
+}
+
+// The other input of binary node `n` when one of its inputs is `o`.
+std::optional<Output> other_input(Node* n, const Output& o) {
+    if (!n || n->num_inputs() != 2) return std::nullopt;
+    if (n->input(0) == o) return n->input(1);
+    if (n->input(1) == o) return n->input(0);
+    return std::nullopt;
+}
+
+// RMS norm written as ops, from its ReduceMean:
+//     u*u | Power(u, 2) -> ReduceMean(last axis, keep) -> Add(eps) -> Sqrt -> Divide(1, .) -> Multiply(u, .)
+//     (or Divide(u, Sqrt(...)) directly) [-> Multiply(per-channel scale)]
+// which is what aten::rms_norm translates to and what Llama-family RMSNorm modules trace to.
+// Returns the fused node and the output it replaces.
+std::optional<std::pair<NodePtr, Output>> match_rms_norm(const ConsumerMap& cm, op::ReduceMean* mean) {
+    if (!mean->keep_dims || mean->output_type(0) != Type::f32) return std::nullopt;
+    const PartialShape& s = mean->input(0).shape();
+    if (s.rank_is_dynamic() || s.rank() < 1 || !s[s.size() - 1].is_static()) return std::nullopt;
+    const int64_t rank = s.rank(), c = s[s.size() - 1].get_length();
+    const Tensor* axes = mean->input(1).node->constant_value();
+    if (!axes || axes->size() != 1) return std::nullopt;
+    const int64_t ax = axes->as_i64_vector()[0];
+    if (ax != -1 && ax != rank - 1) return std::nullopt;
+    // The square of u.
+    Node* sq = mean->input(0).node.get();
+    if (sole_reader(cm, mean->input(0)) != mean) return std::nullopt;
+    std::optional<Output> u;
+    if (dynamic_cast<op::Multiply*>(sq) && sq->input(0) == sq->input(1)) u = sq->input(0);
+    if (dynamic_cast<op::Power*>(sq) && scalar_of(sq->input(1)) == 2.0f) u = sq->input(0);
+    if (!u || u->type() != Type::f32 || u->shape() != s) return std::nullopt;
+    // + eps, sqrt, reciprocal, times u.
+    Node* add = sole_reader(cm, mean->output(0));
+    auto eps_in = other_input(dynamic_cast<op::Add*>(add), mean->output(0));
+    auto eps = eps_in ? scalar_of(*eps_in) : std::nullopt;
+    if (!eps || *eps < 0) return std::nullopt;
+    Node* sqrt = sole_reader(cm, add->output(0));
+    if (!dynamic_cast<op::Sqrt*>(sqrt)) return std::nullopt;
+    Node* div = sole_reader(cm, sqrt->output(0));
+    auto* d = dynamic_cast<op::Divide*>(div);
+    if (!d || !(d->input(1) == sqrt->output(0))) return std::nullopt;
+    Node* norm = nullptr;
+    if (d->input(0) == *u) {
+        norm = d;
+    } else if (scalar_of(d->input(0)) == 1.0f) {
+        Node* mul = sole_reader(cm, d->output(0));
+        auto x = other_input(dynamic_cast<op::Multiply*>(mul), d->output(0));
+        if (!x || !(*x == *u)) return std::nullopt;
+        norm = mul;
+    } else {
+        return std::nullopt;
+    }
+    if (norm->output_shape(0) != s) return std::nullopt;
+    std::vector<float> scale(static_cast<size_t>(c), 1.0f);
+    Output last = norm->output(0);
+    if (Node* w = sole_reader(cm, last)) {
+        if (auto b = with_constant<op::Multiply>(w, last, rank, c); b && w->output_shape(0) == s) {
+            scale = std::move(b->second);
+            last = w->output(0);
+        }
+    }
+    NodePtr f;
+    with_source(*mean, [&] {
+        f = make<op::FusedRMSNorm>({*u, op::Constant::create<float>(scale, Shape{c})->output(0)}, static_cast<double>(*eps));
+    });
+    f->set_name(last.node->name());
+    f->set_source(mean->source());
+    return std::pair{f, last};
+}
+
 }  // namespace
 
 size_t fuse_layer_norm(Model& m) {
@@ -50,6 +127,14 @@ size_t fuse_layer_norm(Model& m) {
     ConsumerIndex ci(m);
     const ConsumerMap& cm = ci.map();
     for (auto& node : m.ordered_ops()) {
+        if (auto* mean = dynamic_cast<op::ReduceMean*>(node.get())) {
+            if (!cm.count(mean->output(0))) continue;  // no longer in the graph
+            if (auto r = match_rms_norm(cm, mean)) {
+                ci.replace(r->second, r->first->output(0));
+                ++n;
+            }
+            continue;
+        }
         auto* mvn = dynamic_cast<op::MVN*>(node.get());
         if (!mvn || !mvn->normalize_variance || mvn->output_type(0) != Type::f32) continue;
         const PartialShape& s = mvn->output_shape(0);

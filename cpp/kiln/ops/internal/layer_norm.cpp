@@ -1,5 +1,7 @@
 #include "kiln/ops/internal/layer_norm.hpp"
 
+#include <cmath>
+
 #include "kiln/ops/infer_util.hpp"
 
 namespace kiln::op {
@@ -37,6 +39,34 @@ void FusedMVN::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out)
     const float* shift = in[3].data<float>();
     float* y = out[0].data<float>();
     for (int64_t i = 0; i < out[0].size(); ++i) y[i] = y[i] * scale[i % c] + shift[i % c];
+}
+
+void FusedRMSNorm::infer(InferContext& ctx) const {
+    ctx.check_inputs(2, 2);
+    const Type t = ctx.input_type(0);
+    KILN_INFER_CHECK(ctx, t == Type::dynamic || t == Type::f32, "data must be f32, got ", kiln::type_name(t));
+    KILN_INFER_CHECK(ctx, ctx.input_type(1) == Type::f32, "scale must be f32, got ", kiln::type_name(ctx.input_type(1)));
+    const PartialShape& x = ctx.input_shape(0);
+    const PartialShape& p = ctx.input_shape(1);
+    KILN_INFER_CHECK(ctx, p.rank_is_static() && p.rank() == 1, "scale must be 1-D, got ", p.to_string());
+    if (x.rank_is_static())
+        KILN_INFER_CHECK(ctx, x.rank() >= 1 && p[0].compatible(x[x.size() - 1]), "scale ", p.to_string(),
+                         " must match the last dimension of ", x.to_string());
+    ctx.set_output(0, t, x);
+}
+
+void FusedRMSNorm::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    const int64_t c = in[1].size();
+    const float* x = in[0].data<float>();
+    const float* scale = in[1].data<float>();
+    float* y = out[0].data<float>();
+    for (int64_t r = 0; c > 0 && r < in[0].size() / c; ++r) {
+        const float* xr = x + r * c;
+        double ss = 0;
+        for (int64_t i = 0; i < c; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+        const double inv = 1.0 / std::sqrt(ss / static_cast<double>(c) + eps);
+        for (int64_t i = 0; i < c; ++i) y[r * c + i] = static_cast<float>(xr[i] * inv * scale[i]);
+    }
 }
 
 }  // namespace kiln::op

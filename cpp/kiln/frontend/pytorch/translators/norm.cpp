@@ -1,8 +1,11 @@
 // Normalizations, softmax and reductions.
 #include <cmath>
+#include <limits>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/elementwise_binary.hpp"
+#include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -37,6 +40,42 @@ Outs layer_norm(NodeContext& ctx) {
     Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
     if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.input(2)});
     if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.input(3)});
+    return {y};
+}
+
+// rms_norm(x, normalized_shape, weight, eps): x / sqrt(mean(x^2 over the trailing axes) + eps)
+// [* weight], computed as torch does: in f32 for f16 / bf16 inputs (converted back before the
+// weight), eps defaulting to the machine epsilon of that computing type. passes/fuse_layer_norm
+// makes one kernel of it.
+Outs rms_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    const Type t = x.type();
+    if (!is_float(t)) ctx.fail("rms_norm of a non-floating tensor (", type_name(t), ")");
+    const Type ct = t == Type::f64 ? Type::f64 : Type::f32;
+    // Only how many trailing axes: normalized_shape may be computed (x.shape[-1:]).
+    const size_t n = ctx.is_const(1) ? ctx.const_ints(1).size() : ctx.list(1).size();
+    std::vector<int64_t> axes;
+    for (int64_t i = -static_cast<int64_t>(n); i < 0; ++i) axes.push_back(i);
+    const double eps = ctx.has_input(3) ? ctx.const_float(3)
+                                        : (ct == Type::f64 ? std::numeric_limits<double>::epsilon()
+                                                           : static_cast<double>(std::numeric_limits<float>::epsilon()));
+    Output u = ct == t ? x : to_type(ctx, x, ct);
+    Output ms = ctx.make<op::ReduceMean>({ctx.make<op::Multiply>({u, u}), ctx.i64(axes)}, true);
+    Output inv = ctx.make<op::Divide>({typed_scalar(ctx, ct, 1.0), ctx.make<op::Sqrt>({ctx.make<op::Add>({ms, typed_scalar(ctx, ct, eps)})})}, false);
+    Output y = ctx.make<op::Multiply>({u, inv});
+    if (ct != t) y = to_type(ctx, y, t);
+    if (ctx.has_input(2)) {
+        // A weight of another float type (an f32 weight on an f16 input) multiplies in the wider
+        // type; the result has the input's type, as torch gives it.
+        Output w = ctx.input(2);
+        const Type wt = w.type();
+        if (wt != t && is_float(wt)) {
+            const Type pt = type_size(wt) > type_size(t) ? wt : t;
+            y = to_type(ctx, ctx.make<op::Multiply>({to_type(ctx, y, pt), to_type(ctx, w, pt)}), t);
+        } else {
+            y = ctx.make<op::Multiply>({y, w});
+        }
+    }
     return {y};
 }
 
@@ -381,6 +420,7 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::batch_norm"] = batch_norm;
     t["aten::layer_norm"] = layer_norm;
     t["aten::group_norm"] = group_norm;
+    t["aten::rms_norm"] = rms_norm;
     t["aten::softmax"] = softmax<op::Softmax>;
     t["aten::log_softmax"] = softmax<op::LogSoftmax>;
     t["aten::mean"] = reduce<op::ReduceMean>;

@@ -312,6 +312,7 @@ struct MvnArgs {
     // FusedMVN (layer norm): y = MVN(x) * gamma + beta along the row (the inner reduced axis).
     const float* gamma = nullptr;
     const float* beta = nullptr;
+    bool rms = false;  // FusedRMSNorm: no mean taken out (x / sqrt(mean(x^2) + eps))
 };
 
 KILN_INLINE float mvn_inv_std(double var, const MvnArgs& a) {
@@ -331,17 +332,18 @@ KILN_INLINE void mvn_tasks(const MvnArgs& a, int64_t b, int64_t e) {
     if (p.inner_reduced) {
         for (int64_t k = b; k < e; ++k) {
             const int64_t base = p.kept_off[static_cast<size_t>(k)];
-            const float pivot = a.x[base + p.red_off[0]];
+            const float pivot = a.rms ? 0.0f : a.x[base + p.red_off[0]];
             const V vp = splat<V>(pivot);
             V s0 = splat<V>(0.0f);
             float ss = 0;
-            for (int64_t r : p.red_off) {
-                const float* x = a.x + base + r;
-                int64_t i = 0;
-                for (; i + W <= L; i += W) s0 += load<V>(x + i) - vp;
-                for (; i < L; ++i) ss += x[i] - pivot;
-            }
-            const float delta = static_cast<float>((hsum(s0) + ss) * inv_count);
+            if (!a.rms)
+                for (int64_t r : p.red_off) {
+                    const float* x = a.x + base + r;
+                    int64_t i = 0;
+                    for (; i + W <= L; i += W) s0 += load<V>(x + i) - vp;
+                    for (; i < L; ++i) ss += x[i] - pivot;
+                }
+            const float delta = a.rms ? 0.0f : static_cast<float>((hsum(s0) + ss) * inv_count);
             const V vd = splat<V>(delta);
             double var = 0;
             if (a.normalize_variance) {
@@ -575,6 +577,13 @@ public:
             beta_.assign(beta->data<float>(), beta->data<float>() + beta->size());
         }
     }
+    // RMS norm: the layer norm's row path without the mean, a zero shift.
+    MvnKernel(Fns f, const op::FusedRMSNorm& n, RowPlan plan, const Tensor& gamma)
+        : f_(f), plan_(std::move(plan)), normalize_variance_(true), inside_sqrt_(true),
+          eps_(static_cast<float>(n.eps)), name_(std::string(f.prefix) + "_rms_norm"), rms_(true) {
+        gamma_.assign(gamma.data<float>(), gamma.data<float>() + gamma.size());
+        beta_.assign(gamma_.size(), 0.0f);
+    }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         if (out[0].size() == 0) return;
         MvnArgs a{in[0].data<float>(), out[0].data<float>(), &plan_, normalize_variance_, inside_sqrt_, eps_};
@@ -582,6 +591,7 @@ public:
             a.gamma = gamma_.data();
             a.beta = beta_.data();
         }
+        a.rms = rms_;
         const int64_t rows = static_cast<int64_t>(plan_.kept_off.size());
         const int64_t tasks = plan_.inner_reduced ? rows : rows * ((plan_.L + kColBlock - 1) / kColBlock);
         parallel_for(tasks, in[0].size() * 3, [&](int64_t b, int64_t e) { f_.mvn(a, b, e); });
@@ -595,6 +605,7 @@ private:
     float eps_;
     std::string name_;
     std::vector<float> gamma_, beta_;
+    bool rms_ = false;
 };
 
 class BatchNormKernel : public Kernel {
@@ -699,6 +710,15 @@ KernelPtr make_reduce_norm_kernel_for_isa(const Node& node, const KernelShapes& 
             constant(3)->size() != c || constant(2)->type() != Type::f32 || constant(3)->type() != Type::f32)
             return nullptr;
         return std::make_unique<MvnKernel>(f, *ln, std::move(plan), constant(2), constant(3));
+    }
+    if (auto rn = dynamic_cast<const op::FusedRMSNorm*>(&node)) {
+        if (!all_f32(shapes, 1) || !constant(1) || shapes.in(0).empty()) return nullptr;
+        const Shape s = shapes.in(0);
+        const int64_t r = static_cast<int64_t>(s.size()), c = s.back();
+        if (constant(1)->size() != c || constant(1)->type() != Type::f32) return nullptr;
+        RowPlan plan = make_row_plan(s, op::detail::axes_mask(node, {r - 1}, r));
+        if (!plan.inner_reduced || plan.red_off.size() != 1 || plan.red_off[0] != 0 || plan.L != c) return nullptr;
+        return std::make_unique<MvnKernel>(f, *rn, std::move(plan), *constant(1));
     }
     if (auto bn = dynamic_cast<const op::BatchNormInference*>(&node)) {
         if (shapes.inputs.size() != 5 || !all_f32(shapes, 5) || shapes.in(0).size() < 2) return nullptr;
