@@ -14,7 +14,9 @@
 #include "kiln/ops/internal/fused.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
+#include "kiln/ops/shape_ops.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
+#include "kiln/passes/fuse_gelu.hpp"
 #include "kiln/passes/pipeline.hpp"
 
 #include "test_util.hpp"
@@ -289,7 +291,7 @@ TEST(FuseDnn, RespectsConsumersAndOutputs) {
 TEST(Pipeline, OneOrderedListReportsEachPass) {
     std::vector<std::string> names;
     for (auto& p : passes::pipeline()) names.push_back(p.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"fold_constants", "fuse_attention", "fuse_layer_norm", "fuse_dnn",
+    EXPECT_EQ(names, (std::vector<std::string>{"fold_constants", "fuse_attention", "fuse_layer_norm", "fuse_gelu", "fuse_dnn",
                                                "batch_norm_to_affine"}));
 
     // conv + (2 * 3 folded) bias + relu: folding makes one constant, fuse_dnn one fused conv.
@@ -303,11 +305,11 @@ TEST(Pipeline, OneOrderedListReportsEachPass) {
     passes::PassOptions opts;
     opts.validate_each = true;
     auto reports = passes::optimize(m, opts);
-    ASSERT_EQ(reports.size(), 5u);
+    ASSERT_EQ(reports.size(), 6u);
     EXPECT_EQ(reports[0].name, "fold_constants");
     EXPECT_EQ(reports[0].rewrites, 1u);
-    EXPECT_EQ(reports[3].name, "fuse_dnn");
-    EXPECT_EQ(reports[3].rewrites, 1u);
+    EXPECT_EQ(reports[4].name, "fuse_dnn");
+    EXPECT_EQ(reports[4].rewrites, 1u);
     EXPECT_EQ(count_type(m, "FusedConvolution"), 1u);
     auto in = random_tensor({1, 3, 6, 6}, 9);
     EXPECT_TRUE(close(evaluate_model(m, {in})[0], evaluate_model(*ref, {in})[0]));
@@ -369,4 +371,76 @@ TEST(BatchNormToAffine, PreActivationBatchNormBecomesMultiplyAdd) {
         }
     std::vector<Tensor> ins{random_tensor({2, 3, 6, 6}, 1), random_tensor({2, 5, 6, 6}, 2)};
     EXPECT_TRUE(close(evaluate_model(*opt, ins)[0], evaluate_model(m, ins)[0], 1e-5));
+}
+
+// ---------------------------------------------------------------- fuse_gelu
+
+TEST(FuseGelu, TanhFormWrittenAsOpsBecomesOneGeluThenAPostOp) {
+    // GPT-2's MLP: MatMul + bias, then NewGELU written as ops, in its two common spellings.
+    for (int form : {0, 1}) {
+        SCOPED_TRACE(form);
+        auto x = param({2, 3, 16});
+        auto mm = make<op::MatMul>({x->output(0), cst(random_tensor({16, 24}, 1))}, false, false);
+        auto h = make<op::Add>({mm->output(0), cst(random_tensor({24}, 2))})->output(0);
+        Output cube = form == 0 ? make<op::Power>({h, scalar(3.f)})->output(0)
+                                : make<op::Multiply>({h, make<op::Multiply>({h, h})->output(0)})->output(0);
+        auto inner = make<op::Add>({h, make<op::Multiply>({scalar(0.044715f), cube})->output(0)});
+        auto t = make<op::Tanh>({make<op::Multiply>({inner->output(0), scalar(0.7978845608f)})->output(0)});
+        auto one = make<op::Add>({t->output(0), scalar(1.f)});
+        Output y = form == 0 ? make<op::Multiply>({make<op::Multiply>({h, scalar(0.5f)})->output(0), one->output(0)})->output(0)
+                             : make<op::Multiply>({h, make<op::Multiply>({one->output(0), scalar(0.5f)})->output(0)})->output(0);
+        Model m({make<op::Result>({y})}, {x});
+        auto g = m.clone();
+        EXPECT_EQ(passes::fuse_gelu(*g), 1u);
+        validate_model(*g);
+        EXPECT_EQ(count_type(*g, "Gelu"), 1u);
+        EXPECT_EQ(count_type(*g, "Tanh") + count_type(*g, "Power"), 0u) << g->to_string();
+        auto in = random_tensor({2, 3, 16}, 3, -4.f, 4.f);
+        EXPECT_TRUE(close(evaluate_model(*g, {in})[0], evaluate_model(m, {in})[0], 2e-6));
+        auto opt = m.clone();
+        passes::optimize(*opt);
+        EXPECT_NE(opt->to_string().find("post_ops=gelu_tanh"), std::string::npos) << opt->to_string();
+        EXPECT_EQ(opt->ordered_ops().size(), 5u) << opt->to_string();  // x, w, b, FusedMatMul, result
+    }
+    // A constant that is not GELU's, and an intermediate read elsewhere: left alone.
+    auto x = param({4, 8});
+    Output h = x->output(0);
+    auto build = [&](float c, bool expose) {
+        auto cube = make<op::Power>({h, scalar(3.f)});
+        auto inner = make<op::Add>({h, make<op::Multiply>({cube->output(0), scalar(0.044715f)})->output(0)});
+        auto t = make<op::Tanh>({make<op::Multiply>({inner->output(0), scalar(c)})->output(0)});
+        auto one = make<op::Add>({t->output(0), scalar(1.f)});
+        auto y = make<op::Multiply>({make<op::Multiply>({h, scalar(0.5f)})->output(0), one->output(0)});
+        ResultVector rs{make<op::Result>({y->output(0)})};
+        if (expose) rs.push_back(make<op::Result>({t->output(0)}));
+        return std::make_shared<Model>(rs, ParameterVector{x});
+    };
+    EXPECT_EQ(passes::fuse_gelu(*build(0.8f, false)), 0u);
+    EXPECT_EQ(passes::fuse_gelu(*build(0.7978845608f, true)), 0u);
+    EXPECT_EQ(passes::fuse_gelu(*build(0.7978845608f, false)), 1u);
+}
+
+TEST(FuseDnn, ActivationsAfterAReshapeMoveBeforeIt) {
+    // Hugging Face's Conv1D (GPT-2): addmm on [B*L, C], view back to [B, L, N], then the activation.
+    auto x = param({6, 16});
+    auto mm = make<op::MatMul>({x->output(0), cst(random_tensor({16, 24}, 1))}, false, false);
+    auto b = make<op::Add>({mm->output(0), cst(random_tensor({24}, 2))});
+    auto r = make<op::Reshape>({b->output(0), make<op::Constant>({}, Tensor::from_vector(std::vector<int64_t>{2, 3, 24}, {3}))->output(0)}, false);
+    auto g = make<op::Gelu>({r->output(0)}, op::GeluApproximation::tanh);
+    auto s = make<op::Sigmoid>({g->output(0)});
+    Model m({make<op::Result>({s->output(0)})}, {x});
+    auto f = fuse_and_compare(m);
+    EXPECT_NE(f->to_string().find("post_ops=gelu_tanh;sigmoid"), std::string::npos) << f->to_string();
+    EXPECT_EQ(count_type(*f, "Reshape"), 1u);
+    EXPECT_EQ(count_type(*f, "Gelu") + count_type(*f, "Sigmoid"), 0u);
+    EXPECT_EQ(f->results()[0]->input(0).node->type_name(), std::string("Reshape"));
+    // After a reshape a residual Add does not join (its shape is the reshaped one): only the bias fuses.
+    auto y = param({2, 3, 24});
+    auto r2 = make<op::Reshape>({b->output(0), make<op::Constant>({}, Tensor::from_vector(std::vector<int64_t>{2, 3, 24}, {3}))->output(0)}, false);
+    auto sum = make<op::Add>({r2->output(0), y->output(0)});
+    Model m2({make<op::Result>({sum->output(0)})}, {x, y});
+    auto f2 = fuse_and_compare(m2);
+    EXPECT_EQ(count_type(*f2, "FusedMatMul"), 1u);
+    EXPECT_EQ(count_type(*f2, "Add"), 1u);
+    EXPECT_EQ(f2->to_string().find("post_ops=sum"), std::string::npos) << f2->to_string();
 }

@@ -10,6 +10,7 @@
 #include "kiln/ops/internal/fused.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
+#include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::passes {
 
@@ -65,7 +66,14 @@ struct Chain {
     std::optional<Output> residual;
     Node* last = nullptr;
     int absorbed = 0;
+    // A Reshape / Squeeze / Unsqueeze the chain's activations were moved before (they are
+    // element-wise, so they commute with it): the fused node's output goes through a copy of it.
+    Node* reshape = nullptr;
 };
+
+bool is_reshape(const Node* n) {
+    return is<op::Reshape>(n) || is<op::Squeeze>(n) || is<op::Unsqueeze>(n);
+}
 
 void scale_weights(Chain& ch, const std::vector<double>& s) {
     if (!ch.weights_changed) {
@@ -151,6 +159,15 @@ bool absorb(Chain& ch, Node* c, const Output& cur) {
     return false;
 }
 
+// After a reshape only activations may join (a bias or residual would have the reshaped shape).
+bool absorb_after_reshape(Chain& ch, Node* c, const Output& cur) {
+    if (c->num_outputs() < 1 || c->output_type(0) != Type::f32 || !(c->input(0) == cur)) return false;
+    auto a = op::activation_of(*c);
+    if (!a) return false;
+    ch.ops.push_back(*a);
+    return true;
+}
+
 NodePtr constant_f32(const std::vector<double>& v) {
     std::vector<float> f(v.begin(), v.end());
     return op::Constant::create<float>(f, {static_cast<int64_t>(f.size())});
@@ -191,6 +208,14 @@ NodePtr build(Chain& ch) {
     if (f) {
         f->set_name(r->name());
         f->set_source(r->source());
+    }
+    if (f && ch.reshape) {
+        OutputVector rin{f->output(0)};
+        for (size_t i = 1; i < ch.reshape->num_inputs(); ++i) rin.push_back(ch.reshape->input(i));
+        NodePtr moved = ch.reshape->clone(rin);
+        moved->set_name(ch.reshape->name());
+        moved->set_source(ch.reshape->source());
+        return moved;
     }
     return f;
 }
@@ -237,10 +262,33 @@ size_t fuse_dnn(Model& m) {
         if (!cm.count(n->output(0))) continue;  // no longer in the graph
         Output cur = n->output(0);
         while (Node* c = sole_consumer(cm, cur)) {
-            if (!absorb(*ch, c, cur)) break;
-            ch->last = c;
-            ch->absorbed++;
-            cur = c->output(0);
+            if (!ch->reshape && absorb(*ch, c, cur)) {
+                ch->last = c;
+                ch->absorbed++;
+                cur = c->output(0);
+                continue;
+            }
+            // A reshape of the chain's output followed by activations: they move before it.
+            if (!ch->reshape && is_reshape(c) && c->input(0) == cur) {
+                Node* a = sole_consumer(cm, c->output(0));
+                Chain trial = *ch;
+                trial.reshape = c;
+                if (a && absorb_after_reshape(trial, a, c->output(0))) {
+                    *ch = std::move(trial);
+                    ch->last = a;
+                    ch->absorbed++;
+                    cur = a->output(0);
+                    continue;
+                }
+                break;
+            }
+            if (ch->reshape && absorb_after_reshape(*ch, c, cur)) {
+                ch->last = c;
+                ch->absorbed++;
+                cur = c->output(0);
+                continue;
+            }
+            break;
         }
         if (ch->absorbed == 0) continue;
         NodePtr f = build(*ch);
