@@ -517,3 +517,66 @@ TEST(FusedAttentionLayout, PassAbsorbsHeadTransposes) {
     for (int64_t i = 0; i < before[0].size(); ++i)
         ASSERT_NEAR(after[0].data<float>()[i], before[0].data<float>()[i], 1e-5);
 }
+
+// Grouped-query attention: key / value with H / r heads, query head h reading head h / r, against
+// the plain op on explicitly repeated key / value; the fast kernels against the reference.
+TEST(FusedAttentionLayout, GroupedKeyValueHeads) {
+    uint32_t seed = 700;
+    const int64_t B = 2, Hkv = 2, r = 3, H = Hkv * r, L = 5, S = 9, E = 16;
+    for (int flags = 0; flags < 4; ++flags) {
+        op::SdpaLayout lay;
+        lay.k = (flags & 1) != 0;
+        lay.v = (flags & 2) != 0;
+        lay.kv_repeat = r;
+        auto stored = [&](int64_t heads, int64_t rows, bool blhe) {
+            return blhe ? Shape{B, rows, heads, E} : Shape{B, heads, rows, E};
+        };
+        std::vector<Tensor> vals{random_f32({B, H, L, E}, seed), random_f32(stored(Hkv, S, lay.k), seed + 1),
+                                 random_f32(stored(Hkv, S, lay.v), seed + 2)};
+        ++seed;
+        OutputVector ins;
+        for (auto& t : vals) ins.push_back(param(Type::f32, t.shape())->output(0));
+        auto n = make<op::FusedScaledDotProductAttention>(ins, flags == 3, lay);
+        ASSERT_EQ(n->output_shape(0).to_shape(), (Shape{B, H, L, E}));
+        // Repeated, heads-major copies for the plain op.
+        auto repeated = [&](const Tensor& t, bool blhe) {
+            Tensor o(Type::f32, {B, H, S, E});
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t h = 0; h < H; ++h)
+                    for (int64_t s = 0; s < S; ++s)
+                        for (int64_t e = 0; e < E; ++e) {
+                            const int64_t g = h / r;
+                            const int64_t src = blhe ? ((b * S + s) * Hkv + g) * E + e : ((b * Hkv + g) * S + s) * E + e;
+                            o.data<float>()[((b * H + h) * S + s) * E + e] = t.data<float>()[src];
+                        }
+            return o;
+        };
+        std::vector<Tensor> plain_in{vals[0], repeated(vals[1], lay.k), repeated(vals[2], lay.v)};
+        OutputVector pp;
+        for (auto& t : plain_in) pp.push_back(param(Type::f32, t.shape())->output(0));
+        auto plain = make<op::ScaledDotProductAttention>(pp, flags == 3);
+        std::vector<Tensor> po{Tensor(Type::f32, {B, H, L, E})}, ro{Tensor(Type::f32, {B, H, L, E})};
+        plain->evaluate(plain_in, po);
+        n->evaluate(vals, ro);
+        for (int64_t i = 0; i < po[0].size(); ++i) ASSERT_NEAR(ro[0].data<float>()[i], po[0].data<float>()[i], 1e-6) << flags;
+        for (auto isa : {AttentionIsa::avx512, AttentionIsa::avx2, AttentionIsa::avx512_bf16}) {
+            if (!cpu::attention_isa_supported(isa)) continue;
+            auto k = cpu::make_attention_kernel_for_isa(*n, shapes_of(n), isa);
+            ASSERT_NE(k, nullptr);
+            std::vector<Tensor> out{Tensor(Type::f32, {B, H, L, E})};
+            k->execute(vals, out);
+            const double tol = isa == AttentionIsa::avx512_bf16 ? 3e-2 : 2e-5;
+            for (int64_t i = 0; i < out[0].size(); ++i)
+                ASSERT_NEAR(out[0].data<float>()[i], ro[0].data<float>()[i], tol + tol * std::abs(ro[0].data<float>()[i]))
+                    << flags << " " << k->name();
+        }
+    }
+    // Heads that do not divide: an error naming the shapes.
+    op::SdpaLayout bad;
+    bad.kv_repeat = 4;
+    EXPECT_THROW(make<op::FusedScaledDotProductAttention>(
+                     OutputVector{param(Type::f32, {1, 6, 3, 8})->output(0), param(Type::f32, {1, 2, 3, 8})->output(0),
+                                  param(Type::f32, {1, 2, 3, 8})->output(0)},
+                     false, bad),
+                 ValueError);
+}

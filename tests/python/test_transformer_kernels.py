@@ -101,8 +101,10 @@ def test_sdpa_matches_torch_on_the_fused_kernel(case):
     want = module(*inputs).numpy()
     got, kernels = run_kiln(module, inputs)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-    assert [t for t, k in kernels if k in ATTN_KERNELS] == ["ScaledDotProductAttention"], kernels
-    assert not any(t in ("Softmax", "MatMul") for t, _ in kernels), kernels
+    # Grouped-query attention reads its key and value heads unrepeated (no Broadcast copies).
+    want_op = "FusedScaledDotProductAttention" if kw.get("gqa") else "ScaledDotProductAttention"
+    assert [t for t, k in kernels if k in ATTN_KERNELS] == [want_op], kernels
+    assert not any(t in ("Softmax", "MatMul", "Broadcast") for t, _ in kernels), kernels
 
 
 def test_sdpa_bf16_hint():
@@ -209,6 +211,9 @@ def test_hf_attention_runs_fused(name, precision):
         assert not any(t == "MVN" for t, _, _ in kernels)
     if name == "gpt2":  # gelu_new written as ops: one Gelu, taken into the MLP's MatMul as a post-op
         assert not any(t in ("Tanh", "Power", "Gelu") for t, _, _ in kernels), kernels
+    if name == "llama":  # grouped-query attention (4 query heads, 2 key/value heads): no repeated copies
+        assert not any(t == "Broadcast" for t, _, _ in kernels), kernels
+        assert [t for t, _, _ in kernels].count("FusedScaledDotProductAttention") == layers, kernels
     if name == "llama":  # RMSNorm as HF writes it (pow, mean, rsqrt, multiplies): one kernel each
         rms = [k for t, _, k in kernels if t == "FusedRMSNorm"]
         assert len(rms) == 2 * layers + 1 and all(k.endswith("_rms_norm") for k in rms), kernels

@@ -131,9 +131,24 @@ SdpaGeometry SdpaGeometry::of(const Shape& q, const Shape& k, const Shape& v, co
             row = s.back();
         }
     };
+    // Grouped-query key / value: placed against [B, H / kv_repeat], then query head h takes the
+    // offsets of head h / kv_repeat.
+    auto place_kv = [&](const Shape& s, bool blhe, std::vector<int64_t>& off, int64_t& row) {
+        if (layout.kv_repeat <= 1) return place(s, blhe, off, row);
+        const int64_t rep = layout.kv_repeat, H = batch[1];
+        const Shape full = batch;
+        batch[1] = H / rep;
+        std::vector<int64_t> grouped;
+        place(s, blhe, grouped, row);
+        batch = full;
+        off.resize(static_cast<size_t>(batch[0] * H));
+        for (int64_t b = 0; b < batch[0]; ++b)
+            for (int64_t h = 0; h < H; ++h)
+                off[static_cast<size_t>(b * H + h)] = grouped[static_cast<size_t>(b * (H / rep) + h / rep)];
+    };
     place(q, layout.q, g.q, g.q_row);
-    place(k, layout.k, g.k, g.k_row);
-    place(v, layout.v, g.v, g.v_row);
+    place_kv(k, layout.k, g.k, g.k_row);
+    place_kv(v, layout.v, g.v, g.v_row);
     place(out, layout.y, g.y, g.y_row);
     if (mask) {
         // The mask made rank >= 2, its extra leading 1s dropped, broadcast over [batch..., L, S].
@@ -169,6 +184,7 @@ void FusedScaledDotProductAttention::visit_attributes(AttributeVisitor& v) {
     v.on("key_blhe", layout.k);
     v.on("value_blhe", layout.v);
     v.on("output_blhe", layout.y);
+    v.on("kv_repeat", layout.kv_repeat);
 }
 
 void FusedScaledDotProductAttention::infer(InferContext& ctx) const {
@@ -179,8 +195,19 @@ void FusedScaledDotProductAttention::infer(InferContext& ctx) const {
         KILN_INFER_CHECK(ctx, !flags[i] || (s.rank_is_static() && s.rank() == 4),
                          "an input given as [B, L, H, E] must have rank 4, got ", s.to_string());
     }
-    infer_sdpa(ctx, causal, swapped12(ctx.input_shape(0), layout.q), swapped12(ctx.input_shape(1), layout.k),
-               swapped12(ctx.input_shape(2), layout.v), layout.y);
+    KILN_INFER_CHECK(ctx, layout.kv_repeat >= 1, "kv_repeat must be >= 1, got ", layout.kv_repeat);
+    PartialShape k = swapped12(ctx.input_shape(1), layout.k), v = swapped12(ctx.input_shape(2), layout.v);
+    if (layout.kv_repeat > 1) {
+        // Key and value as the query heads see them: each head repeated kv_repeat times.
+        for (PartialShape* s : {&k, &v}) {
+            KILN_INFER_CHECK(ctx, s->rank_is_static() && s->rank() == 4, "grouped key and value must have rank 4, got ",
+                             s->to_string());
+            auto d = s->dims();
+            d[1] = d[1] * Dimension(layout.kv_repeat);
+            *s = PartialShape(d);
+        }
+    }
+    infer_sdpa(ctx, causal, swapped12(ctx.input_shape(0), layout.q), k, v, layout.y);
 }
 
 void FusedScaledDotProductAttention::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {

@@ -18,9 +18,12 @@
 
 namespace kiln::op {
 
-// Which of q, k, v, y (the output) are stored [B, L, H, E] (dims 1 and 2 swapped; rank 4 only).
+// Which of q, k, v, y (the output) are stored [B, L, H, E] (dims 1 and 2 swapped; rank 4 only),
+// and how many query heads share each key / value head (grouped-query attention: query head h
+// reads key / value head h / kv_repeat, as if they were repeat_interleave'd; rank 4 only).
 struct SdpaLayout {
     bool q = false, k = false, v = false, y = false;
+    int64_t kv_repeat = 1;
 };
 
 // Where each [L, E] / [S, E] / [S, Ev] matrix and each [L, S] mask plane of one call lives, at
@@ -47,7 +50,9 @@ struct SdpaGeometry {
 // never written to IR): ScaledDotProductAttention whose rank-4 query, key, value may be given,
 // and whose output may be produced, as [B, L, H, E], the layout on either side of the head
 // transposes (Transpose [0, 2, 1, 3]) that attention code writes around it; so those transposes
-// are not copies. Inputs and attributes otherwise as ScaledDotProductAttention's.
+// are not copies; and whose key and value may have kv_repeat times fewer heads than the query
+// (grouped-query attention without the repeated copies). Inputs and attributes otherwise as
+// ScaledDotProductAttention's.
 class FusedScaledDotProductAttention : public Op<FusedScaledDotProductAttention> {
 public:
     FusedScaledDotProductAttention() = default;

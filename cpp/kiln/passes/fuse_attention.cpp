@@ -11,6 +11,7 @@
 #include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
+#include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::passes {
 
@@ -165,8 +166,36 @@ std::optional<Output> heads_swapped(const Output& o) {
     return o.node->input(0);
 }
 
+// (x, r) when o is x's heads each repeated r times, as grouped-query attention code writes it
+// (Hugging Face's repeat_kv, kiln's own enable_gqa translation):
+//     Reshape(Broadcast(Unsqueeze(x [B, Hkv, S, E], 2) -> [B, Hkv, 1, S, E], [B, Hkv, r, S, E]), [B, Hkv*r, S, E]).
+std::optional<std::pair<Output, int64_t>> repeated_heads(const ConsumerMap& cm, const Output& o) {
+    auto* rs = dynamic_cast<op::Reshape*>(o.node.get());
+    if (!rs) return std::nullopt;
+    const Output bo = rs->input(0);
+    auto* bc = dynamic_cast<op::Broadcast*>(bo.node.get());
+    if (!bc || !single_reader(cm, bo)) return std::nullopt;
+    const Output uo = bc->input(0);
+    auto* us = dynamic_cast<op::Unsqueeze*>(uo.node.get());
+    if (!us || !single_reader(cm, uo)) return std::nullopt;
+    const Output x = us->input(0);
+    const PartialShape &xs = x.shape(), &u = uo.shape(), &b = bo.shape(), &y = o.shape();
+    if (!xs.rank_is_static() || xs.rank() != 4 || !u.rank_is_static() || u.rank() != 5 || !b.rank_is_static() ||
+        b.rank() != 5 || !y.rank_is_static() || y.rank() != 4)
+        return std::nullopt;
+    if (u[2] != Dimension(1) || !b[2].is_static() || !xs[1].is_static() || !y[1].is_static()) return std::nullopt;
+    const int64_t r = b[2].get_length(), hkv = xs[1].get_length();
+    if (r < 2 || y[1].get_length() != hkv * r || xs[3] != y[3] || !xs[3].is_static()) return std::nullopt;
+    const size_t kept[4] = {0, 1, 3, 4};  // the unsqueezed axis is 2
+    for (size_t i = 0; i < 4; ++i)
+        if (!u[kept[i]].compatible(xs[i]) || !b[kept[i]].compatible(xs[i])) return std::nullopt;
+    if (!y[0].compatible(xs[0]) || !y[2].compatible(xs[2])) return std::nullopt;
+    return std::pair{x, r};
+}
+
 // An f32 ScaledDotProductAttention between head transposes becomes a
-// FusedScaledDotProductAttention that reads and writes the [B, L, H, E] tensors directly.
+// FusedScaledDotProductAttention that reads and writes the [B, L, H, E] tensors directly; one
+// whose key and value are repeated heads (grouped-query attention) reads the unrepeated ones.
 bool absorb_transposes(ConsumerIndex& ci, Node* node) {
     const ConsumerMap& cm = ci.map();
     auto* a = dynamic_cast<op::ScaledDotProductAttention*>(node);
@@ -175,6 +204,14 @@ bool absorb_transposes(ConsumerIndex& ci, Node* node) {
         if (!a->input(i).shape().rank_is_static() || a->input(i).shape().rank() != 4) return false;
     OutputVector ins = a->inputs();
     op::SdpaGeometry::Layout layout;
+    {
+        auto rk = repeated_heads(cm, ins[1]), rv = repeated_heads(cm, ins[2]);
+        if (rk && rv && rk->second == rv->second) {
+            ins[1] = rk->first;
+            ins[2] = rv->first;
+            layout.kv_repeat = rk->second;
+        }
+    }
     bool* flags[3] = {&layout.q, &layout.k, &layout.v};
     for (size_t i = 0; i < 3; ++i)
         if (auto x = heads_swapped(ins[i])) {
@@ -190,7 +227,7 @@ bool absorb_transposes(ConsumerIndex& ci, Node* node) {
             out = t->output(0);
         }
     }
-    if (!layout.q && !layout.k && !layout.v && !layout.y) return false;
+    if (!layout.q && !layout.k && !layout.v && !layout.y && layout.kv_repeat == 1) return false;
     NodePtr f = make<op::FusedScaledDotProductAttention>(ins, a->causal, layout);
     f->set_name(a->name());
     f->set_source(a->source());
