@@ -89,6 +89,41 @@ TEST(Layout, ReorderKernelMatchesReference) {
             }
 }
 
+// bf16 storage: layouts that differ only in it are not the same bytes; reorders to and from it
+// convert (to nearest even), the fast one as the reference does, padding included.
+TEST(Layout, ReorderKernelConvertsToAndFromBf16Storage) {
+    EXPECT_FALSE(cpu::same_bytes({2, 32, 1, 1}, Layout::nhwc(), Layout::nhwc().stored_bf16()));
+    EXPECT_EQ(cpu::layout_name(Layout::nhwc().stored_bf16(), 4), "nhwc:bf16");
+    EXPECT_NE(Layout::nhwc().code(), Layout::nhwc().stored_bf16().code());
+    EXPECT_EQ(cpu::stored_type(Type::f32, Layout::blocked_by(16).stored_bf16()), Type::bf16);
+    for (Shape s : {Shape{2, 19, 5, 7}, Shape{1, 40, 1, 1}, Shape{3, 9, 11}})
+        for (Layout from : kLayouts)
+            for (Layout to : kLayouts)
+                for (bool to_bf16 : {true, false}) {
+                    Layout f = to_bf16 ? from : from.stored_bf16(), t = to_bf16 ? to.stored_bf16() : to;
+                    SCOPED_TRACE(to_string(s) + " " + cpu::layout_name(f, s.size()) + " -> " + cpu::layout_name(t, s.size()));
+                    Tensor plain = random_tensor(s, 9);
+                    Tensor src(cpu::stored_type(Type::f32, f), cpu::physical_shape(s, f));
+                    cpu::reorder_reference(to_bf16 ? plain : [&] {
+                        Tensor p16(Type::bf16, s);
+                        cpu::reorder_reference(plain, Layout{}, p16, Layout{}.stored_bf16(), s);
+                        return p16;
+                    }(), to_bf16 ? Layout{} : Layout{}.stored_bf16(), src, f, s);
+                    const Type dt = cpu::stored_type(Type::f32, t);
+                    Tensor fast(dt, cpu::physical_shape(s, t)), ref(dt, cpu::physical_shape(s, t));
+                    std::memset(fast.data(), 0, fast.byte_size());
+                    auto k = cpu::onednn::make_reorder_kernel(s, Type::f32, f, t);
+                    std::vector<Tensor> out{fast};
+                    k->execute({src}, out);
+                    cpu::reorder_reference(src, f, ref, t, s);
+                    EXPECT_EQ(max_diff(fast, ref), 0.0);
+                    // Back to plain f32: the values, within bf16's rounding.
+                    Tensor back(Type::f32, s);
+                    cpu::reorder_reference(ref, t, back, Layout{}, s);
+                    EXPECT_LE(max_diff(back, plain), 1.0 / 128);
+                }
+}
+
 namespace {
 
 // x -> conv(+relu) -> conv -> + conv output (a residual) -> sigmoid -> * 2 -> maxpool -> result,

@@ -145,3 +145,59 @@ def test_bf16_hint_convolutions():
     e16 = np.abs(bf16 - ref).max() / np.abs(ref).max()
     assert e32 <= 1e-5 and e16 <= 5e-2, (e32, e16)
     assert e16 > e32  # it really ran in bf16
+
+
+class Bottlenecks(torch.nn.Module):
+    """resnet50's pattern in small: a stem conv and pool, then bottleneck blocks (1x1, 3x3, 1x1 with
+    batch norm, ReLU and the residual), one with a downsampling branch, then a pool and a head."""
+
+    def __init__(self):
+        super().__init__()
+        conv = lambda i, o, k, s=1: torch.nn.Sequential(torch.nn.Conv2d(i, o, k, s, k // 2, bias=False), torch.nn.BatchNorm2d(o))
+        self.stem = conv(3, 16, 3, 2)
+        self.b1 = torch.nn.ModuleList([conv(16, 8, 1), conv(8, 8, 3), conv(8, 32, 1)])
+        self.down = conv(16, 32, 1)
+        self.b2 = torch.nn.ModuleList([conv(32, 8, 1), conv(8, 8, 3), conv(8, 32, 1)])
+        self.head = torch.nn.Linear(32, 5)
+
+    @staticmethod
+    def block(convs, x, shortcut):
+        y = torch.relu(convs[0](x))
+        y = torch.relu(convs[1](y))
+        return torch.relu(convs[2](y) + shortcut)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.stem(x)), 2)
+        x = self.block(self.b1, x, self.down(x))
+        x = self.block(self.b2, x, x)
+        return self.head(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.mark.skipif(not kiln.Core().compile_model(kiln.convert_model(torch.nn.Linear(2, 2), example_input=torch.randn(1, 2)),
+                                                  "CPU", {"INFERENCE_PRECISION_HINT": "bf16"}).inference_precision.name == "bf16",
+                    reason="this CPU has no AVX512_BF16: the bf16 hint falls back to f32")
+def test_bf16_activations_stay_bf16_between_convolutions():
+    """With bf16 precision, a tensor that only convolutions read is stored in bf16: the plan
+    converts where f32 meets a convolution (the input, the stem's pooled output) and where a bf16
+    residual meets the last convolution, whose output the final pool reads in f32; nowhere else
+    (residuals between blocks stay bf16)."""
+    torch.manual_seed(0)
+    model = Bottlenecks().eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 32, 32)
+    km = kiln.convert_model(model, example_input=x, input=[[2, 3, 32, 32]])
+    with torch.no_grad():
+        ref = model(x).numpy()
+    compiled = kiln.Core().compile_model(km, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+    layouts = compiled.layout_summary([[2, 3, 32, 32]])
+    kernels = {name: (t, k) for t, name, k in compiled.kernel_summary([[2, 3, 32, 32]])}
+    reorders = [l for _, l in layouts if "->" in l]
+    assert reorders == ["nchw->nhwc:bf16", "nhwc->nhwc:bf16", "nhwc:bf16->nhwc"], layouts
+    conv_layouts = [l for name, l in layouts if kernels.get(name, ("", ""))[0] == "FusedConvolution"]
+    assert len(conv_layouts) == 8 and conv_layouts.count("nhwc:bf16") == 6, layouts  # all but stem and last
+    got = compiled(x.numpy())[0]
+    err = np.abs(got - ref).max() / np.abs(ref).max()
+    assert 1e-5 < err <= 5e-2, err

@@ -30,6 +30,10 @@ struct KernelShapes {
     // output no one reads (MaxPool's indices) but must still accept a tensor for it.
     std::vector<bool> outputs_read;
     bool output_read(size_t i) const { return i >= outputs_read.size() || outputs_read[i]; }
+    // Per output, whether the plan lets the kernel store it in bf16 (Layout::bf16: with bf16
+    // precision, an output only bf16 convolutions read). Empty: never.
+    std::vector<bool> outputs_bf16;
+    bool output_bf16(size_t i) const { return i < outputs_bf16.size() && outputs_bf16[i]; }
 
     Shape in(size_t i) const { return inputs.at(i).shape.to_shape(); }
     Shape out(size_t i) const { return outputs.at(i).shape.to_shape(); }

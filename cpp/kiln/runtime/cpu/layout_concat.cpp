@@ -56,7 +56,7 @@ private:
 
 KernelPtr make_layout_concat_kernel(const Node& node, const KernelShapes& sh, Layout layout) {
     auto* c = dynamic_cast<const op::Concat*>(&node);
-    if (!c || layout.is_plain() || sh.outputs.size() != 1 || sh.out_type(0) != Type::f32) return nullptr;
+    if (!c || layout.is_plain() || layout.bf16 || sh.outputs.size() != 1 || sh.out_type(0) != Type::f32) return nullptr;
     const Shape y = sh.out(0);
     if (y.size() < 3 || y.size() > 5) return nullptr;
     const int64_t axis = c->axis < 0 ? c->axis + static_cast<int64_t>(y.size()) : c->axis;

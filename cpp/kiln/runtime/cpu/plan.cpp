@@ -16,6 +16,8 @@
 #include "kiln/passes/pipeline.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
+#include "kiln/ops/convolution.hpp"
+#include "kiln/ops/internal/fused.hpp"
 #include "kiln/runtime/cpu/kernel_table.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
 #include "kiln/runtime/cpu/layout_concat.hpp"
@@ -116,8 +118,9 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     auto plan = std::make_shared<Plan>();
     plan->options_ = options;
     auto& slots = plan->slots_;
+    // `type` is the tensor's graph type; the slot holds it as the layout stores it (bf16 storage).
     auto add_slot = [&](SlotKind kind, Type type, const Shape& logical, Layout layout) {
-        Slot sl{kind, type, physical_shape(logical, layout), 0, 0, {}, layout, logical};
+        Slot sl{kind, stored_type(type, layout), physical_shape(logical, layout), 0, 0, {}, layout, logical};
         slots.push_back(std::move(sl));
         return slots.size() - 1;
     };
@@ -133,7 +136,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     // reordered once, now.
     auto relaid_constant = [&](const Tensor& value, Layout from, const Shape& logical, Layout to) {
         size_t r = add_slot(SlotKind::constant, value.type(), logical, to);
-        slots[r].constant = Tensor(value.type(), slots[r].shape);
+        slots[r].constant = Tensor(slots[r].type, slots[r].shape);
         reorder_reference(value, from, slots[r].constant, to, logical);
         return r;
     };
@@ -147,10 +150,11 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
         const Slot from = slots[s];
         if (from.kind == SlotKind::constant)  // a constant read as an activation: reordered now
             return reorders[key] = relaid_constant(from.constant, from.layout, from.logical, want);
-        size_t r = add_slot(SlotKind::arena, from.type, from.logical, want);
+        const Type graph_type = from.layout.bf16 ? Type::f32 : from.type;
+        size_t r = add_slot(SlotKind::arena, graph_type, from.logical, want);
         const std::string a = layout_name(from.layout, from.logical.size()), b = layout_name(want, from.logical.size());
         Step step;
-        step.kernel = onednn::make_reorder_kernel(from.logical, from.type, from.layout, want);
+        step.kernel = onednn::make_reorder_kernel(from.logical, graph_type, from.layout, want);
         step.in = {s};
         step.out = {r};
         step.in_shapes = {from.shape};
@@ -227,6 +231,23 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     std::set<std::pair<Node*, size_t>> read;  // outputs some node or result reads
     for (auto& n : ops)
         for (auto& in : n->inputs()) read.emplace(in.node.get(), in.index);
+    // With bf16 precision, the outputs that only convolutions read may be stored in bf16
+    // (KernelShapes::outputs_bf16): no f32 copy between two bf16 convolutions.
+    std::set<std::pair<Node*, size_t>> bf16_ok;
+    if (negotiate && options.inference_precision == Type::bf16) {
+        std::map<std::pair<Node*, size_t>, bool> only_convs;
+        for (auto& n : ops) {
+            const bool conv = dynamic_cast<const op::FusedConvolution*>(n.get()) ||
+                              dynamic_cast<const op::Convolution*>(n.get()) ||
+                              dynamic_cast<const op::GroupConvolution*>(n.get());
+            for (auto& in : n->inputs()) {
+                auto [it, fresh] = only_convs.emplace(std::make_pair(in.node.get(), in.index), conv);
+                if (!fresh) it->second = it->second && conv;
+            }
+        }
+        for (auto& [k, ok] : only_convs)
+            if (ok) bf16_ok.insert(k);
+    }
     for (auto& n : ops) {
         if (is_type(*n, "Parameter") || is_type(*n, "Result")) continue;
         if (auto v = n->constant_value()) {
@@ -290,6 +311,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
             for (size_t i = 0; i < n->num_outputs(); ++i) {
                 ks.outputs.push_back(n->output_desc(i));
                 ks.outputs_read.push_back(read.count({n.get(), i}) > 0);
+                ks.outputs_bf16.push_back(bf16_ok.count({n.get(), i}) > 0);
             }
             step.kernel = dynamic ? select_dynamic_kernel(n, ks) : select_kernel(n, ks);
             // Each input in the layout the kernel reads (weights are plain: kernels pack them).

@@ -61,16 +61,20 @@ public:
         user_src_md_ = plain_desc(x);
         user_dst_md_ = plain_desc(y);
         const bool plain = layout == ConvLayout::plain;
-        // bf16 precision: activations rounded to bf16 on the way in (inside this kernel), weights
-        // packed in bf16, accumulation and the output in f32.
+        // bf16 precision: activations in bf16 (given so by the plan, which converts where the
+        // producer wrote f32; or rounded inside this kernel without negotiation), weights packed in
+        // bf16, accumulation in f32, the output in f32 or, when the plan allows it (only bf16
+        // convolutions read it), stored in bf16.
         bool bf16 = sh.inference_precision == Type::bf16 && !plain;
+        const bool bf16_out = bf16 && sh.negotiate_layouts && sh.output_bf16(0);
         memory::desc b_md = p.with_bias ? plain_desc({oc}) : memory::desc();
         auto attr = base_attr();
         if (!p.post_ops.empty()) attr.set_post_ops(to_post_ops(p.post_ops));
         auto make_pd = [&](bool half) {
             const auto ct = half ? memory::data_type::bf16 : memory::data_type::f32;
             memory::desc src_any = plain ? user_src_md_ : memory::desc(to_dims(x), ct, tag::any);
-            memory::desc dst_any = plain ? user_dst_md_ : memory::desc(to_dims(y), memory::data_type::f32, tag::any);
+            const auto dt = half && bf16_out ? memory::data_type::bf16 : memory::data_type::f32;
+            memory::desc dst_any = plain ? user_dst_md_ : memory::desc(to_dims(y), dt, tag::any);
             memory::desc w_any(to_dims(wd), ct, tag::any);
             dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                               dnnl::algorithm::convolution_direct, src_any, w_any,
@@ -93,9 +97,9 @@ public:
         // In a plan that negotiates layouts, the activations come and go in the primitive's own
         // layout when kiln can name it (the plan reorders where the neighbours differ).
         if (sh.negotiate_layouts && !plain) {
-            if (auto l = layout_of(src_md_, x, bf16 ? Type::bf16 : Type::f32)) {
+            if (auto l = layout_of(src_md_, x, Type::f32)) {  // bf16 storage when src_md_ is bf16
                 in_layout_ = *l;
-                user_src_md_ = layout_desc(x, Type::f32, *l);  // bf16: converted by src_reorder_
+                user_src_md_ = src_md_;
             }
             if (auto l = layout_of(dst_md_, y, Type::f32)) {
                 out_layout_ = *l;
@@ -177,9 +181,11 @@ private:
     int residual_ = -1;
 };
 
+// f32 tensors (activations the plan stores in bf16 count, with bf16 precision).
 bool all_f32(const KernelShapes& sh) {
     for (auto& d : sh.inputs)
-        if (d.type != Type::f32) return false;
+        if (d.type != Type::f32 && !(d.type == Type::bf16 && sh.inference_precision == Type::bf16 && sh.negotiate_layouts))
+            return false;
     for (auto& d : sh.outputs)
         if (d.type != Type::f32) return false;
     return true;

@@ -39,7 +39,8 @@ public:
             pr.push_back(p.g.pe_reach(i));
         }
         // Pooling keeps the channel blocking of its input (not with indices: those are plain).
-        if (sh.negotiate_layouts && !p.indices && !sh.input_layouts.empty() && !sh.input_layouts[0].is_plain())
+        if (sh.negotiate_layouts && !p.indices && !sh.input_layouts.empty() && !sh.input_layouts[0].is_plain() &&
+            !sh.input_layouts[0].bf16)
             layout_ = sh.input_layouts[0];
         src_md_ = layout_desc(x, Type::f32, layout_);
         dst_md_ = layout_desc(y, Type::f32, layout_);

@@ -55,17 +55,21 @@ private:
 }  // namespace
 
 memory::desc layout_desc(const Shape& logical, Type t, Layout l) {
-    if (l.is_plain()) return plain_desc(logical, t);
+    t = stored_type(t, l);
+    if (l.kind == Layout::Kind::plain) return plain_desc(logical, t);
     tag g = tag_of(logical.size(), l);
     KILN_CHECK(g != tag::undef, "no oneDNN format for layout ", layout_name(l, logical.size()));
     return memory::desc(to_dims(logical), to_dnnl(t), g);
 }
 
 std::optional<Layout> layout_of(const memory::desc& md, const Shape& logical, Type t) {
-    for (Layout l : {Layout{}, Layout::nhwc(), Layout::blocked_by(16), Layout::blocked_by(8)}) {
-        if (tag_of(logical.size(), l) == tag::undef) continue;
-        if (md == layout_desc(logical, t, l)) return l;
-    }
+    for (bool b : {false, true})
+        for (Layout l : {Layout{}, Layout::nhwc(), Layout::blocked_by(16), Layout::blocked_by(8)}) {
+            l.bf16 = b;
+            if (b && t != Type::f32) continue;
+            if (l.kind != Layout::Kind::plain && tag_of(logical.size(), l) == tag::undef) continue;
+            if (md == layout_desc(logical, t, l)) return l;
+        }
     return std::nullopt;
 }
 
