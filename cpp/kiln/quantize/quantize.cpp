@@ -148,10 +148,11 @@ Range activation_range(double min, double max, double absmax, bool symmetric) {
     double ra = lo, rb = hi;
     if (q < n) ra = q / (q - n) * hi;   // new low keeping hi
     if (q > 0) rb = (q - n) / q * lo;   // new high keeping lo
+    // One of the two moves widens the range (the other would cut values off): keep that one.
     if (hi - ra > rb - lo) {
-        ra = lo;   // widening the high border costs less
-    } else {
         rb = hi;
+    } else {
+        ra = lo;
     }
     r.low = {static_cast<float>(ra)};
     r.high = {static_cast<float>(rb)};
@@ -441,8 +442,9 @@ Quantizer::Quantizer(const Model& model, QuantizeOptions options) : opt_(std::mo
             if (!is_float(x) || !x.shape().rank_is_static() || x.shape().rank() < 1) continue;
             const int64_t rank = x.shape().rank();
             const int64_t axis = matmul_contraction_axis(*mm, ap, rank);
-            if (!x.shape()[static_cast<size_t>(axis)].is_static()) continue;
-            const int64_t c = x.shape()[static_cast<size_t>(axis)].get_length();
+            // The channel count from the weight: shape inference may not know it on x.
+            const int64_t c = w.shape()[static_cast<size_t>(matmul_contraction_axis(*mm, static_cast<size_t>(wp), 2))]
+                                  .get_length();
             auto key = std::make_pair(x, axis);
             auto it = group_of.find(key);
             if (it == group_of.end()) {
@@ -568,7 +570,7 @@ Quantizer::Quantizer(const Model& model, QuantizeOptions options) : opt_(std::mo
             if (!per_channel(*b, out.rank(), oaxis, out[static_cast<size_t>(oaxis)].get_length())) continue;
             Plan::BiasPoint bpnt{node, ap, wp, add, bp};
             bpnt.in_axis = conv ? 1 : matmul_contraction_axis(*mm, ap, in.rank());
-            if (in.rank() < 1 || !in[static_cast<size_t>(bpnt.in_axis)].is_static()) continue;
+            if (in.rank() < 1 || (conv && !in[1].is_static())) continue;
             bpnt.mean_stat = P.request(StatRequest::mean_channel, n->input(ap), bpnt.in_axis);
             if (conv) {
                 bpnt.shape_stat = P.request(StatRequest::shape, n->input(ap), -1);
@@ -675,6 +677,10 @@ std::shared_ptr<Model> Quantizer::finish() {
     for (auto& g : P.smooth) {
         const auto& a = P.acc[g.stat];
         std::vector<double> act(static_cast<size_t>(g.channels), 0.0);
+        for (auto& v : a.ch_min)
+            if (v.size() != act.size())
+                throw Error(str_cat("Quantizer: ", v.size(), " channels measured before a MatMul whose weight has ",
+                                    act.size()));
         for (size_t it = 0; it < a.ch_min.size(); ++it)
             for (size_t c = 0; c < act.size(); ++c)
                 act[c] = std::max({act[c], std::fabs(double(a.ch_min[it][c])), std::fabs(double(a.ch_max[it][c]))});
