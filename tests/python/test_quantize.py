@@ -203,7 +203,7 @@ def test_quantized_ir_round_trip_and_openvino(block, tmp_path):
     # OpenVINO runs the FakeQuantize ops as real INT8 kernels: an input on a rounding boundary may
     # land one level away, so the outputs agree to a small fraction of the output scale.
     diff = np.abs(y_ov - y).max() / np.abs(y).max()
-    assert diff < 2e-2, diff
+    assert diff < 5e-3, diff
 
 
 def test_nncf_spelling_seed_step_3():
@@ -256,3 +256,18 @@ def test_nncf_spelling_seed_step_3():
             assert not o.name.startswith("kiln_statistic")
     assert any(o.name.endswith("kiln_smooth_quant") for o in quantized_model.get_ops())
     assert nncf.QuantizationPreset.MIXED and nncf.IgnoredScope and nncf.TargetDevice.CPU
+
+
+def test_quantize_a_model_read_from_ir_with_f16_weights(block, tmp_path):
+    """f16 weights + Convert (compress_to_fp16, OpenVINO's default) are folded to f32 constants and
+    quantized like any others."""
+    _, km = block
+    kiln.save_model(km, tmp_path / "f16.xml", compress_to_fp16=True)
+    m = kiln.Core().read_model(tmp_path / "f16.xml")
+    assert "Convert" in [o.type_name for o in m.get_ops()]
+    data = images(8)
+    qm = kiln.quantize(m, kiln.Dataset(data), show_progress=False)
+    q32 = kiln.quantize(km, kiln.Dataset(data), show_progress=False)
+    assert len(fq_nodes(qm)) == len(fq_nodes(q32)) == 7
+    y, y32 = run(qm, data[1]), run(q32, data[1])
+    assert np.abs(y - y32).max() <= 0.02 * np.abs(y32).max()

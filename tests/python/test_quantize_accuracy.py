@@ -92,21 +92,33 @@ def minilm_int8(minilm):
     """kiln's and NNCF's INT8 MiniLM from the same 300 calibration sentences, and the times."""
     tok, model, cal, batches, example = minilm
     km = kiln.convert_model(model, example_input=example)
-    t0 = time.perf_counter()
-    qm = kiln.quantize(km, kiln.Dataset(cal), model_type=kiln.ModelType.TRANSFORMER, subset_size=300,
-                       show_progress=False)
-    t_quant = time.perf_counter() - t0
-    # The calibration's cost against 300 FP32 inferences of the same items (compile included).
-    t0 = time.perf_counter()
-    kf = kiln.Core().compile_model(km, "CPU", {"PLAN_CACHE_SIZE": 64})  # each length planned once, as in quantize
-    for item in cal:
-        kf(item)
-    t_fp32 = time.perf_counter() - t0
+    t = {}
+    # The calibration's cost against 300 FP32 inferences of the same items (compile included), in
+    # wall time and in this process's CPU time (the cores are shared: wall times swing with the
+    # other processes' load, CPU times much less).
+    with _timer(t, "fp32"):
+        kf = kiln.Core().compile_model(km, "CPU", {"PLAN_CACHE_SIZE": 64})  # each length planned once, as in quantize
+        for item in cal:
+            kf(item)
+    with _timer(t, "kiln"):
+        qm = kiln.quantize(km, kiln.Dataset(cal), model_type=kiln.ModelType.TRANSFORMER, subset_size=300,
+                           show_progress=False)
     om = ov.convert_model(model, example_input=example)
-    t0 = time.perf_counter()
-    oq = _nncf_quantize(om, cal, model_type=nncf_ref.ModelType.TRANSFORMER)
-    t_nncf = time.perf_counter() - t0
-    return qm, oq, {"kiln": t_quant, "fp32": t_fp32, "nncf": t_nncf}
+    with _timer(t, "nncf"):
+        oq = _nncf_quantize(om, cal, model_type=nncf_ref.ModelType.TRANSFORMER)
+    return qm, oq, t
+
+
+class _timer:
+    def __init__(self, into, key):
+        self.into, self.key = into, key
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc):
+        self.into[self.key] = time.perf_counter() - self.t0
+        self.into[self.key + "_cpu"] = time.process_time() - self.c0
 
 
 def test_minilm_int8_at_least_as_faithful_as_nncf(minilm, minilm_int8):
@@ -115,15 +127,22 @@ def test_minilm_int8_at_least_as_faithful_as_nncf(minilm, minilm_int8):
     with torch.no_grad():
         ref = _embed(batches, lambda b: model(**{k: torch.from_numpy(v) for k, v in b.items()}).last_hidden_state.numpy())
     kq = kiln.Core().compile_model(qm, "CPU")
-    k = _faithfulness(_embed(batches, lambda b: kq(b)["last_hidden_state"]), ref)
+    ke = _embed(batches, lambda b: kq(b)["last_hidden_state"])
+    k = _faithfulness(ke, ref)
+    # OpenVINO reads kiln's quantized IR and runs it (its INT8 kernels): the same embeddings.
+    on_ov = _ov_compile(ov.Core().read_model(*_ir(qm)))
+    cos_ov = (_embed(batches, lambda b: on_ov(b)["last_hidden_state"]) * ke).sum(1)
+    print(f"\nkiln's INT8 MiniLM IR run by OpenVINO vs kiln: cosine mean {cos_ov.mean():.6f}, min {cos_ov.min():.6f}")
+    assert cos_ov.min() > 0.999
     oc = _ov_compile(oq)
     n = _faithfulness(_embed(batches, lambda b: oc(b)["last_hidden_state"]), ref)
     print(f"\nMiniLM INT8 vs FP32 over {len(ref)} sentences: kiln {k}, NNCF {n}; calibration on 300 "
-          f"sentences: kiln {t['kiln']:.1f} s (300 FP32 inferences {t['fp32']:.1f} s), NNCF {t['nncf']:.1f} s")
+          f"sentences, wall (CPU) seconds: kiln {t['kiln']:.1f} ({t['kiln_cpu']:.1f}), 300 FP32 inferences "
+          f"{t['fp32']:.1f} ({t['fp32_cpu']:.1f}), NNCF {t['nncf']:.1f} ({t['nncf_cpu']:.1f})")
     for key in ("cos_mean", "cos_min", "spearman"):
         assert k[key] >= n[key], (key, k, n)
     assert k["cos_mean"] > 0.995 and k["cos_min"] > 0.99 and k["spearman"] > 0.99
-    assert t["kiln"] < 4 * t["fp32"] + 5.0, t  # "a few times" the FP32 inferences (noisy on a shared machine)
+    assert t["kiln_cpu"] < 3 * t["fp32_cpu"] + 2.0, t  # "a few times" the FP32 inferences
 
 
 # --- MNIST ----------------------------------------------------------------------------------------
@@ -264,14 +283,13 @@ def test_bert_base_calibration_time():
     rng = np.random.default_rng(0)
     items = [{"input_ids": rng.integers(1000, 20000, (1, 128)), "attention_mask": np.ones((1, 128), np.int64),
               "token_type_ids": np.zeros((1, 128), np.int64)} for _ in range(300)]
-    t0 = time.perf_counter()
-    kf = kiln.Core().compile_model(km, "CPU")
-    for it in items:
-        kf(it)
-    t_fp32 = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    kiln.quantize(km, kiln.Dataset(items), model_type=kiln.ModelType.TRANSFORMER, subset_size=300)
-    t_q = time.perf_counter() - t0
-    print(f"\nBERT-base s128, 300 items: calibration {t_q:.1f} s, 300 FP32 inferences {t_fp32:.1f} s "
-          f"({t_q / t_fp32:.2f}x)")
-    assert t_q < 3 * t_fp32
+    t = {}
+    with _timer(t, "fp32"):
+        kf = kiln.Core().compile_model(km, "CPU")
+        for it in items:
+            kf(it)
+    with _timer(t, "kiln"):
+        kiln.quantize(km, kiln.Dataset(items), model_type=kiln.ModelType.TRANSFORMER, subset_size=300)
+    print(f"\nBERT-base s128, 300 items, wall (CPU) seconds: calibration {t['kiln']:.1f} ({t['kiln_cpu']:.1f}), "
+          f"300 FP32 inferences {t['fp32']:.1f} ({t['fp32_cpu']:.1f})")
+    assert t["kiln_cpu"] < 3 * t["fp32_cpu"]
