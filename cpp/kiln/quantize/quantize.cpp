@@ -531,14 +531,12 @@ Quantizer::Quantizer(const Model& model, QuantizeOptions options) : opt_(std::mo
         for (size_t g = 0; g < P.smooth.size(); ++g)
             if (P.smooth[g].multiply->output(0) == t) p.smooth = static_cast<int>(g);
         if (!t.shape().rank_is_static()) continue;  // cannot be reduced: left float
-        const int64_t rank = t.shape().rank();
         if (p.smooth >= 0) {
             p.stat = P.request(StatRequest::minmax_channel, t, P.smooth[p.smooth].axis);
             P.smooth[p.smooth].stat = p.stat;
         } else {
             p.stat = P.request(StatRequest::minmax_full, t, -1);
         }
-        (void)rank;
         P.acts.push_back(p);
     }
     // SmoothQuant groups whose multiply ended up without a quantizer still need its statistics.
