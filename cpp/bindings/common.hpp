@@ -23,5 +23,6 @@ void init_model(nb::module_& m);
 void init_frontend(nb::module_& m);
 void init_runtime(nb::module_& m);
 void init_io(nb::module_& m);
+void init_quantize(nb::module_& m);
 
 }  // namespace kiln::bindings

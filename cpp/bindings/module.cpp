@@ -37,4 +37,5 @@ NB_MODULE(_kiln, m) {
     kiln::bindings::init_frontend(m);
     kiln::bindings::init_runtime(m);
     kiln::bindings::init_io(m);
+    kiln::bindings::init_quantize(m);
 }

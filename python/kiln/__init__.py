@@ -27,9 +27,14 @@ from kiln import model_api as _model_api  # noqa: F401  (adds Model.reshape)
 from kiln.convert import convert_model  # noqa: F401
 from kiln.ir import save_model, serialize  # noqa: F401
 from kiln.runtime import AsyncInferQueue, CompiledModel, Core, InferRequest, InferResult, ProfilingInfo  # noqa: F401
+from kiln.quantization import (  # noqa: F401
+    AdvancedQuantizationParameters, Dataset, IgnoredScope, ModelType, OverflowFix, QuantizationPreset, TargetDevice,
+    quantize,
+)
 
 __all__ = [
     "ConversionError", "Dimension", "IRError", "Model", "Node", "PartialShape", "Port", "Tensor", "Type",
     "convert_model", "save_model", "serialize", "Core", "CompiledModel", "InferRequest", "InferResult",
-    "AsyncInferQueue", "ProfilingInfo",
+    "AsyncInferQueue", "ProfilingInfo", "quantize", "Dataset", "IgnoredScope", "ModelType", "QuantizationPreset",
+    "TargetDevice", "OverflowFix", "AdvancedQuantizationParameters",
 ]

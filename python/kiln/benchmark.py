@@ -133,14 +133,15 @@ def load_model(spec: str, shapes):
 class _Bar:
     """A progress bar on stderr: tqdm when it is installed, else a plain one."""
 
-    def __init__(self, total, unit, enabled):
+    def __init__(self, total, unit, enabled, desc=None):
         self.total, self.unit, self.enabled, self.n, self._last = total, unit, enabled, 0.0, 0.0
+        self.desc = desc
         self._tqdm = None
         if not enabled:
             return
         try:
             from tqdm import tqdm
-            self._tqdm = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, mininterval=0.2,
+            self._tqdm = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, mininterval=0.2, desc=desc,
                               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}<{remaining}]")
         except ImportError:
             pass
@@ -156,7 +157,8 @@ class _Bar:
             return
         self._last = now
         frac = min(n / self.total, 1.0) if self.total else 1.0
-        sys.stderr.write(f"\r[{'#' * int(frac * 30):<30}] {n:.0f}/{self.total:.0f} {self.unit}")
+        head = f"{self.desc}: " if self.desc else ""
+        sys.stderr.write(f"\r{head}[{'#' * int(frac * 30):<30}] {n:.0f}/{self.total:.0f} {self.unit}")
         sys.stderr.flush()
 
     def close(self):
@@ -165,7 +167,7 @@ class _Bar:
         if self._tqdm is not None:
             self._tqdm.close()
         else:
-            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.write("\r" + " " * (60 + len(self.desc or "")) + "\r")
             sys.stderr.flush()
 
 
