@@ -30,6 +30,7 @@ namespace {
 // ---------------------------------------------------------------- helpers
 
 using test::random_tensor;
+using test::close;
 
 std::shared_ptr<op::Parameter> param(PartialShape s, Type t = Type::f32) {
     return make<op::Parameter>({}, t, std::move(s));
@@ -77,15 +78,6 @@ std::vector<Tensor> inputs_of(const Node& n, uint32_t seed) {
     return in;
 }
 
-::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol = 1e-4) {
-    if (a.shape() != b.shape())
-        return ::testing::AssertionFailure() << "shapes " << to_string(a.shape()) << " vs " << to_string(b.shape());
-    auto x = a.as_f64_vector(), y = b.as_f64_vector();
-    for (size_t i = 0; i < x.size(); ++i)
-        if (!(std::fabs(x[i] - y[i]) <= tol + tol * std::fabs(y[i])))
-            return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
-    return ::testing::AssertionSuccess();
-}
 
 void expect_fast_matches_reference(const Node& n, uint32_t seed = 1) {
     auto in = inputs_of(n, seed);

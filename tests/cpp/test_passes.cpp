@@ -25,6 +25,7 @@ using namespace kiln;
 using op::Activation;
 using op::PostOp;
 using test::random_tensor;
+using test::close;
 using V = std::vector<int64_t>;
 
 namespace {
@@ -37,15 +38,6 @@ Output cst(Tensor t) { return make<op::Constant>({}, std::move(t))->output(0); }
 
 Output scalar(float v) { return make<op::Constant>({}, Tensor::scalar(v))->output(0); }
 
-::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol = 1e-4) {
-    if (a.shape() != b.shape())
-        return ::testing::AssertionFailure() << "shapes " << to_string(a.shape()) << " vs " << to_string(b.shape());
-    auto x = a.as_f64_vector(), y = b.as_f64_vector();
-    for (size_t i = 0; i < x.size(); ++i)
-        if (!(std::fabs(x[i] - y[i]) <= tol + tol * std::fabs(y[i])))
-            return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
-    return ::testing::AssertionSuccess();
-}
 
 size_t count_type(const Model& m, const std::string& t) {
     size_t k = 0;

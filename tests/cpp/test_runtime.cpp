@@ -28,20 +28,12 @@ using V = std::vector<int64_t>;
 namespace {
 
 using test::random_tensor;
+using test::close;
 
 std::shared_ptr<op::Parameter> param(PartialShape s) { return make<op::Parameter>({}, Type::f32, std::move(s)); }
 
 Output cst(Tensor t) { return make<op::Constant>({}, std::move(t))->output(0); }
 
-::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol) {
-    if (a.shape() != b.shape())
-        return ::testing::AssertionFailure() << "shapes " << to_string(a.shape()) << " vs " << to_string(b.shape());
-    auto x = a.as_f64_vector(), y = b.as_f64_vector();
-    for (size_t i = 0; i < x.size(); ++i)
-        if (!(std::fabs(x[i] - y[i]) <= tol + tol * std::fabs(y[i])))
-            return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
-    return ::testing::AssertionSuccess();
-}
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 
@@ -28,6 +29,17 @@ inline Tensor random_tensor(Shape s, uint32_t seed, float lo = -1.f, float hi = 
     Tensor t(Type::f32, std::move(s));
     for (int64_t i = 0; i < t.size(); ++i) t.data<float>()[i] = d(g);
     return t;
+}
+
+// Same shape and every element within tol + tol * |b| of b's.
+inline ::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol = 1e-4) {
+    if (a.shape() != b.shape())
+        return ::testing::AssertionFailure() << "shapes " << to_string(a.shape()) << " vs " << to_string(b.shape());
+    auto x = a.as_f64_vector(), y = b.as_f64_vector();
+    for (size_t i = 0; i < x.size(); ++i)
+        if (!(std::fabs(x[i] - y[i]) <= tol + tol * std::fabs(y[i])))
+            return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
+    return ::testing::AssertionSuccess();
 }
 
 }  // namespace kiln::test

@@ -12,25 +12,14 @@
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/shape_ops.hpp"
+#include "kiln/passes/pattern.hpp"
 
 namespace kiln::passes {
 
 namespace {
 
 
-bool single_reader(const ConsumerMap& cm, const Output& o) {
-    auto it = cm.find(o);
-    return it != cm.end() && it->second.size() == 1;
-}
-
-const Tensor* const_of(const Output& o) { return o.index == 0 ? o.node->constant_value() : nullptr; }
-
-// The value of a one-element f32 constant.
-std::optional<double> scalar_f32(const Output& o) {
-    const Tensor* t = const_of(o);
-    if (!t || t->type() != Type::f32 || t->size() != 1) return std::nullopt;
-    return t->as_f64_vector()[0];
-}
+bool single_reader(const ConsumerMap& cm, const Output& o) { return sole_reader(cm, o) != nullptr; }
 
 // x * c or x / c with c a scalar constant (either side of a Multiply): (x, factor).
 std::optional<std::pair<Output, double>> scaled(const Output& o) {

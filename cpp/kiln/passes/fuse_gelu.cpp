@@ -6,22 +6,11 @@
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/graph_io.hpp"
+#include "kiln/passes/pattern.hpp"
 
 namespace kiln::passes {
 
 namespace {
-
-Node* sole_reader(const ConsumerMap& cm, const Output& o) {
-    auto it = cm.find(o);
-    if (it == cm.end() || it->second.size() != 1) return nullptr;
-    return it->second[0].first;
-}
-
-std::optional<double> scalar_of(const Output& o) {
-    const Tensor* t = o.index == 0 ? o.node->constant_value() : nullptr;
-    if (!t || t->type() != Type::f32 || t->size() != 1) return std::nullopt;
-    return static_cast<double>(t->data<float>()[0]);
-}
 
 bool near(std::optional<double> v, double want) { return v && std::fabs(*v - want) <= 1e-5 * std::fabs(want); }
 
@@ -31,7 +20,7 @@ template <class Bin>
 std::optional<Output> with_scalar(Node* n, double want) {
     if (!dynamic_cast<Bin*>(n) || n->num_inputs() != 2) return std::nullopt;
     for (size_t i = 0; i < 2; ++i)
-        if (near(scalar_of(n->input(1 - i)), want)) return n->input(i);
+        if (near(scalar_f32(n->input(1 - i)), want)) return n->input(i);
     return std::nullopt;
 }
 

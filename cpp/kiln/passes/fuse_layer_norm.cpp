@@ -7,22 +7,17 @@
 #include "kiln/ops/graph_io.hpp"
 #include "kiln/ops/internal/layer_norm.hpp"
 #include "kiln/ops/reduction.hpp"
+#include "kiln/passes/pattern.hpp"
 
 namespace kiln::passes {
 
 namespace {
 
 
-Node* sole_reader(const ConsumerMap& cm, const Output& o) {
-    auto it = cm.find(o);
-    if (it == cm.end() || it->second.size() != 1) return nullptr;
-    return it->second[0].first;
-}
-
 // The C values of an f32 constant that broadcasts against [..., C] varying along the last axis
 // only (any rank up to `rank`, size-1 dims elsewhere).
 std::optional<std::vector<float>> per_channel(const Output& o, int64_t rank, int64_t c) {
-    const Tensor* t = o.index == 0 ? o.node->constant_value() : nullptr;
+    const Tensor* t = const_of(o);
     if (!t || t->type() != Type::f32 || t->rank() > rank) return std::nullopt;
     for (int64_t i = 0; i + 1 < t->rank(); ++i)
         if (t->shape()[static_cast<size_t>(i)] != 1) return std::nullopt;
@@ -43,13 +38,6 @@ std::optional<std::pair<size_t, std::vector<float>>> with_constant(Node* n, cons
     auto v = per_channel(b->input(1 - side), rank, c);
     if (!v) return std::nullopt;
     return std::pair{side, std::move(*v)};
-}
-
-// The value of an f32 scalar constant (any rank, one element) feeding `o`.
-std::optional<float> scalar_of(const Output& o) {
-    const Tensor* t = o.index == 0 ? o.node->constant_value() : nullptr;
-    if (!t || t->type() != Type::f32 || t->size() != 1) return std::nullopt;
-    return t->data<float>()[0];
 }
 
 // The other input of binary node `n` when one of its inputs is `o`.
@@ -79,12 +67,12 @@ std::optional<std::pair<NodePtr, Output>> match_rms_norm(const ConsumerMap& cm, 
     if (sole_reader(cm, mean->input(0)) != mean) return std::nullopt;
     std::optional<Output> u;
     if (dynamic_cast<op::Multiply*>(sq) && sq->input(0) == sq->input(1)) u = sq->input(0);
-    if (dynamic_cast<op::Power*>(sq) && scalar_of(sq->input(1)) == 2.0f) u = sq->input(0);
+    if (dynamic_cast<op::Power*>(sq) && scalar_f32(sq->input(1)) == 2.0) u = sq->input(0);
     if (!u || u->type() != Type::f32 || u->shape() != s) return std::nullopt;
     // + eps, sqrt, reciprocal, times u.
     Node* add = sole_reader(cm, mean->output(0));
     auto eps_in = other_input(dynamic_cast<op::Add*>(add), mean->output(0));
-    auto eps = eps_in ? scalar_of(*eps_in) : std::nullopt;
+    auto eps = eps_in ? scalar_f32(*eps_in) : std::nullopt;
     if (!eps || *eps < 0) return std::nullopt;
     Node* sqrt = sole_reader(cm, add->output(0));
     if (!dynamic_cast<op::Sqrt*>(sqrt)) return std::nullopt;
@@ -94,7 +82,7 @@ std::optional<std::pair<NodePtr, Output>> match_rms_norm(const ConsumerMap& cm, 
     Node* norm = nullptr;
     if (d->input(0) == *u) {
         norm = d;
-    } else if (scalar_of(d->input(0)) == 1.0f) {
+    } else if (scalar_f32(d->input(0)) == 1.0) {
         Node* mul = sole_reader(cm, d->output(0));
         auto x = other_input(dynamic_cast<op::Multiply*>(mul), d->output(0));
         if (!x || !(*x == *u)) return std::nullopt;
