@@ -5,6 +5,11 @@ set(KILN_RUNTIME_SOURCES
   cpp/kiln/runtime/cpu/layout_concat.cpp
   cpp/kiln/passes/fuse_attention.cpp
   cpp/kiln/passes/fuse_layer_norm.cpp
+  cpp/kiln/ops/internal/int8.cpp
+  cpp/kiln/passes/fuse_int8.cpp
+  cpp/kiln/runtime/cpu/kernels/int8.cpp
+  cpp/kiln/runtime/cpu/onednn/int8_conv.cpp
+  cpp/kiln/runtime/cpu/onednn/int8_matmul.cpp
   cpp/kiln/runtime/cpu/plan.cpp
   cpp/kiln/runtime/cpu/compiled_model.cpp
 )

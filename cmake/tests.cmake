@@ -17,3 +17,7 @@ kiln_test(test_linalg kiln_core kiln_dnn)
 kiln_test(test_math kiln_core kiln_elementwise kiln_movement)
 kiln_test(test_io kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_detection kiln_attention kiln_runtime kiln_io)
 kiln_test(test_attention_kernel kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_detection kiln_attention kiln_runtime)
+kiln_test(test_int8 kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_detection kiln_attention kiln_runtime)
+# The INT8 kernels again on oneDNN's AVX2 code (no VNNI: 7-bit weights, see test_int8.cpp).
+add_test(NAME test_int8_avx2 COMMAND test_int8)
+set_tests_properties(test_int8_avx2 PROPERTIES ENVIRONMENT DNNL_MAX_CPU_ISA=AVX2)

@@ -65,7 +65,8 @@ std::optional<std::vector<double>> along_axis(const Tensor& t, int64_t rank, int
     return v;
 }
 
-// The post-ops an activation node stands for, if it is one kiln can fuse.
+}  // namespace
+
 std::optional<std::vector<PostOp>> activation_of(Node* n) {
     using K = PostOp::Kind;
     auto one = [](K k, double a = 0, double b = 0) {
@@ -111,6 +112,8 @@ std::optional<std::vector<PostOp>> activation_of(Node* n) {
     }
     return std::nullopt;
 }
+
+namespace {
 
 // A conv or matmul being grown by absorbing its consumers.
 struct Chain {

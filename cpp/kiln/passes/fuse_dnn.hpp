@@ -1,6 +1,9 @@
 // Fusion of convolution / matmul with what follows them, for oneDNN post-ops.
 #pragma once
+#include <optional>
+
 #include "kiln/core/model.hpp"
+#include "kiln/ops/internal/fused.hpp"
 
 namespace kiln {
 
@@ -16,5 +19,8 @@ namespace kiln {
 // A node is absorbed only when the tensor before it has that node as its single consumer
 // (so no intermediate is a graph output or read elsewhere). Only f32 chains are fused.
 void fuse_dnn_ops(Model& m);
+
+// The post-ops an activation node stands for, if it is one kiln can fuse (also used by fuse_int8).
+std::optional<std::vector<op::PostOp>> activation_of(Node* n);
 
 }  // namespace kiln

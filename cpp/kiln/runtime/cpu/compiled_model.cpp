@@ -10,6 +10,7 @@
 #include "kiln/passes/fuse_attention.hpp"
 #include "kiln/passes/fuse_layer_norm.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
+#include "kiln/passes/fuse_int8.hpp"
 
 namespace kiln::cpu {
 
@@ -39,6 +40,7 @@ CompiledModel::CompiledModel(const Model& model, CompileConfig config)
     // A hint, as in OpenVINO: without native bf16 dot products bf16 would be slower, not faster.
     if (config_.inference_precision == Type::bf16 && !cpu_has_bf16()) config_.inference_precision = Type::f32;
     validate_model(*model_);
+    fuse_int8(*model_);  // before folding: it reads the weights' FakeQuantize / decompression
     passes::fold_constants(*model_);
     passes::fuse_attention(*model_);
     passes::fuse_layer_norm(*model_);
