@@ -197,13 +197,20 @@ TEST(Quantize, FastKernelsMatchReferenceExactly) {
                     k->execute(in, out);
                     Tensor want = reference(*q, in);
                     EXPECT_EQ(diff(out[0], want).second, 0);
-                    // And back.
-                    auto d = make<op::Dequantize>({q->output(0)}, 0.0123, int64_t{t == Type::u8 ? 7 : -3});
-                    auto kd = cpu::make_quantize_kernel_for(*d, shapes_of(*d, {want}), isa);
-                    ASSERT_TRUE(kd);
-                    auto back = alloc_outputs(*d);
-                    kd->execute({want}, back);
-                    EXPECT_EQ(diff(back[0], reference(*d, {want})).second, 0);
+                    // And back, with one scale and with a scale per channel.
+                    std::vector<NodePtr> ds{make<op::Dequantize>({q->output(0)}, 0.0123, int64_t{t == Type::u8 ? 7 : -3})};
+                    if (s.size() >= 2)
+                        ds.push_back(make<op::Dequantize>({q->output(0), cst(random_tensor({s[1]}, 5, 0.01f, 0.1f))}, 1.0,
+                                                          int64_t{t == Type::u8 ? 7 : -3}, int64_t{1}));
+                    for (auto& d : ds) {
+                        std::vector<Tensor> din{want};
+                        if (d->num_inputs() == 2) din.push_back(*d->input(1).node->constant_value());
+                        auto kd = cpu::make_quantize_kernel_for(*d, shapes_of(*d, din), isa);
+                        ASSERT_TRUE(kd);
+                        auto back = alloc_outputs(*d);
+                        kd->execute(din, back);
+                        EXPECT_EQ(diff(back[0], reference(*d, din)).second, 0);
+                    }
                 }
             }
         }
@@ -218,6 +225,7 @@ struct Epi {
     std::vector<QuantPostOp> ops;
     Type out = Type::f32;
     Type residual = Type::f32;
+    bool per_channel_out = false;  // a Quantize with a per-channel multiplier
 };
 
 QuantPostOp act(PostOp::Kind k, double a = 0, double b = 0) {
@@ -280,6 +288,7 @@ TEST_P(Int8ConvKernels, MatchReference) {
         {{fq(0.0537, 0, 0, 255, 128), sum(), act(PostOp::Kind::relu)}, Type::u8, Type::i8},
         {{sum(), act(PostOp::Kind::clamp, -0.5, 0.5)}, Type::i8, Type::f32},  // a binary add
         {{act(PostOp::Kind::gelu_erf), fq(0.02, 0.3, 0, 250, 5)}, Type::f32},
+        {{act(PostOp::Kind::relu)}, Type::u8, Type::f32, true},
     };
     Shape ws{c.oc, c.x[1] / c.groups};
     ws.insert(ws.end(), c.k.begin(), c.k.end());
@@ -301,6 +310,8 @@ TEST_P(Int8ConvKernels, MatchReference) {
         n->with_bias = c.bias;
         // Output scale: about the accumulator's spread, so that the integers use their range.
         n->epilogue = epilogue(e, 0.0197);
+        if (e.per_channel_out)
+            for (int64_t o = 0; o < c.oc; ++o) n->epilogue.output_multiplier.push_back(0.5 + 0.37 * (o % 5));
         OutputVector in{x->output(0), w, wscale};
         if (c.bias) in.push_back(cst(random_tensor({c.oc}, seed++, -1.f, 1.f)));
         std::vector<Tensor> vals{xv, *w.node->constant_value(), *wscale.node->constant_value()};

@@ -1,6 +1,7 @@
 #include "kiln/passes/fuse_int8.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <set>
@@ -118,30 +119,78 @@ struct ActQuant {
     int64_t qmin = 0, qmax = 255;
     double out_scale = 1;              // Dequantize
     int64_t zp = 0;
+    // Ranges per channel along `axis` (one zero point): Quantize's multiplier 1 / in_scale[c] and
+    // Dequantize's scale[c]; in_scale / out_scale are then 1.
+    int64_t axis = -1;
+    std::vector<double> in_scales, out_scales;
 };
 
-double scalar(const Tensor& t) { return t.as_f64_vector().at(0); }
+// The ranges of a FakeQuantize: one value each, or values along one axis of x (all four alike).
+std::optional<int64_t> range_axis(Node& fq, Values& vals, std::vector<double> (&r)[4], int64_t& channels) {
+    const PartialShape& xs = fq.input(0).shape();
+    int64_t axis = -1;
+    channels = 1;
+    for (int i = 0; i < 4; ++i) {
+        const Tensor* t = vals.get(fq.input(1 + i));
+        if (!t || !is_float(t->type())) return std::nullopt;
+        if (t->size() == 1) continue;
+        if (!xs.rank_is_static() || t->rank() > xs.rank()) return std::nullopt;
+        const int64_t off = xs.rank() - t->rank();
+        for (int64_t j = 0; j < t->rank(); ++j)
+            if (t->shape()[j] != 1) {
+                if (axis >= 0 && axis != j + off) return std::nullopt;
+                axis = j + off;
+            }
+        if (!xs[axis].is_static()) return std::nullopt;
+        channels = xs[axis].get_length();
+    }
+    for (int i = 0; i < 4; ++i) {
+        const Tensor* t = vals.get(fq.input(1 + i));
+        auto v = axis < 0 ? std::optional<std::vector<double>>(t->as_f64_vector())
+                          : along_axis(*t, xs.rank(), axis, channels);
+        if (!v) return std::nullopt;
+        r[i] = *v;
+        if (r[i].size() == 1) r[i].assign(static_cast<size_t>(channels), r[i][0]);
+    }
+    return axis;
+}
 
 std::optional<ActQuant> act_quant(Node& fq, Values& vals) {
     auto* f = dynamic_cast<op::FakeQuantize*>(&fq);
     if (!f || fq.output_type(0) != Type::f32 || fq.input(0).type() != Type::f32) return std::nullopt;
     const int64_t levels = f->levels;
     if (levels < 2 || levels > 256) return std::nullopt;
-    double r[4];
-    for (int i = 0; i < 4; ++i) {
-        const Tensor* t = vals.get(fq.input(1 + i));
-        if (!t || t->size() != 1) return std::nullopt;
-        r[i] = scalar(*t);
-    }
-    const double il = r[0], ih = r[1], ol = r[2], oh = r[3], n = static_cast<double>(levels - 1);
-    if (!(ih > il) || !(oh > ol) || !std::isfinite(ih - il) || !std::isfinite(oh - ol)) return std::nullopt;
+    std::vector<double> r[4];
+    int64_t channels = 1;
+    auto axis = range_axis(fq, vals, r, channels);
+    if (!axis) return std::nullopt;
     ActQuant q;
-    q.in_scale = (ih - il) / n;
-    q.out_scale = (oh - ol) / n;
-    const double z = -ol / q.out_scale;
-    const double zr = std::nearbyint(z);
-    if (std::fabs(z - zr) > 1e-3) return std::nullopt;  // 0 is not on a level
-    const auto zi = static_cast<int64_t>(zr);
+    q.axis = *axis;
+    const double n = static_cast<double>(levels - 1);
+    int64_t zi = 0;
+    double offset = 0;
+    for (int64_t c = 0; c < channels; ++c) {
+        const double il = r[0][c], ih = r[1][c], ol = r[2][c], oh = r[3][c];
+        if (!(ih > il) || !(oh > ol) || !std::isfinite(ih - il) || !std::isfinite(oh - ol)) return std::nullopt;
+        const double si = (ih - il) / n, so = (oh - ol) / n;
+        const double z = -ol / so, zr = std::nearbyint(z);
+        if (std::fabs(z - zr) > 1e-3) return std::nullopt;  // 0 is not on a level
+        const double off = -il / si;
+        if (c == 0) {
+            zi = static_cast<int64_t>(zr);
+            offset = off;
+        } else if (static_cast<int64_t>(zr) != zi || std::fabs(off - offset) > 1e-3) {
+            return std::nullopt;  // one zero point for the tensor
+        }
+        q.in_scales.push_back(si);
+        q.out_scales.push_back(so);
+    }
+    if (q.axis < 0) {
+        q.in_scale = q.in_scales[0];
+        q.out_scale = q.out_scales[0];
+        q.in_scales.clear();
+        q.out_scales.clear();
+    }
     int64_t shift = 0;
     if (zi == 0) {
         q.type = Type::u8;
@@ -157,7 +206,7 @@ std::optional<ActQuant> act_quant(Node& fq, Values& vals) {
     }
     q.qmin = shift;
     q.qmax = levels - 1 + shift;
-    q.in_zero = -il / q.in_scale + static_cast<double>(shift);
+    q.in_zero = offset + static_cast<double>(shift);
     q.zp = zi + shift;
     return q;
 }
@@ -202,7 +251,7 @@ struct ChannelMap {
 };
 
 // The weights `w` as integers times one scale per output channel, in form (a) or (b) (see the
-// header), or nullopt.
+// header) or as f32 constants already on such levels, or nullopt.
 std::optional<WeightQuant> weight_quant(const Output& w, const ChannelMap& cmap, Values& vals) {
     Node* n = w.node.get();
     if (w.index != 0 || w.type() != Type::f32 || !w.shape().is_static()) return std::nullopt;
@@ -236,33 +285,60 @@ std::optional<WeightQuant> weight_quant(const Output& w, const ChannelMap& cmap,
         auto is = broadcast_index(ws, s->shape());
         elem_scale.resize(static_cast<size_t>(total));
         for (int64_t k = 0; k < total; ++k) elem_scale[k] = sv[is[k]];
-    } else {
-        return std::nullopt;
-    }
-    // One scale per channel.
-    std::vector<double> cs(static_cast<size_t>(cmap.channels), std::nan(""));
-    for (int64_t k = 0; k < total; ++k) {
-        double& c = cs[cmap.of(k)];
-        if (std::isnan(c)) c = elem_scale[k];
-        else if (c != elem_scale[k]) return std::nullopt;
     }
     const Tensor* v = vals.get(w);
     if (!v || v->type() != Type::f32) return std::nullopt;
+    const float* src = v->data<float>();
+    // One scale per channel: from the structure, or (weights whose FakeQuantize was folded
+    // already, as torch's fake_quantize of a parameter is when traced) the largest magnitude
+    // on level 127 (or 128: the negative end of 256 symmetric levels).
+    std::vector<double> cs(static_cast<size_t>(cmap.channels), std::nan(""));
+    std::vector<double> mx;
+    if (!elem_scale.empty()) {
+        for (int64_t k = 0; k < total; ++k) {
+            double& c = cs[cmap.of(k)];
+            if (std::isnan(c)) c = elem_scale[k];
+            else if (c != elem_scale[k]) return std::nullopt;
+        }
+    } else {
+        mx.assign(cs.size(), 0.0);
+        for (int64_t k = 0; k < total; ++k) mx[cmap.of(k)] = std::max(mx[cmap.of(k)], std::fabs(double(src[k])));
+    }
     WeightQuant q;
     q.w = Tensor(Type::i8, ws);
     int8_t* d = q.w.data<int8_t>();
-    const float* src = v->data<float>();
-    for (int64_t k = 0; k < total; ++k) {
-        const double s = cs[cmap.of(k)];
+    auto level = [&](int64_t k, double s, int8_t& out) {
         if (s == 0) {
-            if (src[k] != 0) return std::nullopt;
-            d[k] = 0;
-            continue;
+            out = 0;
+            return src[k] == 0;
         }
-        if (!(s > 0)) return std::nullopt;
+        if (!(s > 0)) return false;
         const double x = src[k] / s, r = std::nearbyint(x);
-        if (std::fabs(x - r) > 1e-3 || r < -128 || r > 127) return std::nullopt;
-        d[k] = static_cast<int8_t>(r);
+        if (std::fabs(x - r) > 1e-3 || r < -128 || r > 127) return false;
+        out = static_cast<int8_t>(r);
+        return true;
+    };
+    // Channels whose levels are not found yet; with scales from values, the largest magnitude
+    // is tried on level 127, 128 (8 bits), then 63, 64 (7 bits: NNCF's overflow fix).
+    std::vector<char> open(cs.size(), 1);
+    const double tops[] = {127, 128, 63, 64};
+    const int tries = elem_scale.empty() ? 4 : 1;
+    for (int t = 0; t < tries; ++t) {
+        if (elem_scale.empty())
+            for (size_t c = 0; c < cs.size(); ++c)
+                if (open[c]) cs[c] = mx[c] / tops[t];
+        std::vector<char> ok(cs.size(), 1);
+        for (int64_t k = 0; k < total; ++k) {
+            const int64_t c = cmap.of(k);
+            if (open[c] && ok[c] && !level(k, cs[c], d[k])) ok[c] = 0;
+        }
+        bool any_open = false;
+        for (size_t c = 0; c < cs.size(); ++c) {
+            if (open[c] && ok[c]) open[c] = 0;
+            any_open = any_open || open[c];
+        }
+        if (!any_open) break;
+        if (t + 1 == tries) return std::nullopt;
     }
     q.scale.resize(cs.size());
     for (size_t c = 0; c < cs.size(); ++c) q.scale[c] = cs[c] > 0 ? static_cast<float>(cs[c]) : 1.f;
@@ -285,6 +361,7 @@ struct Chain {
     std::optional<Output> residual;
     op::Dequantize* residual_deq = nullptr;
     op::Quantize* final_q = nullptr;  // int8 output
+    std::vector<double> output_multiplier;
     int absorbed = 0;
 };
 
@@ -305,8 +382,18 @@ struct Pass {
             if (vals.get(n->input(0))) continue;  // weights: stage 2 reads them
             auto p = act_quant(*n, vals);
             if (!p) continue;
-            auto q = make<op::Quantize>({n->input(0)}, p->type, p->in_scale, p->in_zero, p->qmin, p->qmax);
-            auto d = make<op::Dequantize>({q->output(0)}, p->out_scale, p->zp);
+            NodePtr q, d;
+            if (p->axis < 0) {
+                q = make<op::Quantize>({n->input(0)}, p->type, p->in_scale, p->in_zero, p->qmin, p->qmax);
+                d = make<op::Dequantize>({q->output(0)}, p->out_scale, p->zp);
+            } else {
+                std::vector<float> k, s;
+                for (double v : p->in_scales) k.push_back(static_cast<float>(1.0 / v));
+                for (double v : p->out_scales) s.push_back(static_cast<float>(v));
+                q = make<op::Quantize>({n->input(0), f32_constant(k)->output(0)}, p->type, 1.0, p->in_zero, p->qmin,
+                                       p->qmax, p->axis);
+                d = make<op::Dequantize>({q->output(0), f32_constant(s)->output(0)}, 1.0, p->zp, p->axis);
+            }
             q->set_name(n->name() + "/quantize");
             d->set_name(n->name());
             q->set_source(n->source());
@@ -322,8 +409,10 @@ struct Pass {
             if (n->num_inputs() < 1 || !alive(cm(), n.get())) continue;
             auto* d = as<op::Dequantize>(n->input(0));
             if (!d) continue;
-            const bool moves = dynamic_cast<op::Reshape*>(n.get()) || dynamic_cast<op::Transpose*>(n.get()) ||
-                               dynamic_cast<op::Squeeze*>(n.get()) || dynamic_cast<op::Unsqueeze*>(n.get()) ||
+            // Per-channel scales move through the pool only (the others move the channel axis).
+            const bool per_channel = n->input(0).node->num_inputs() == 2;
+            const bool moves = (!per_channel && (dynamic_cast<op::Reshape*>(n.get()) || dynamic_cast<op::Transpose*>(n.get()) ||
+                                                 dynamic_cast<op::Squeeze*>(n.get()) || dynamic_cast<op::Unsqueeze*>(n.get()))) ||
                                (dynamic_cast<op::MaxPool*>(n.get()) &&
                                 (n->num_outputs() == 1 || !cm().count(n->output(1))));
             if (!moves || n->output_type(0) != Type::f32) continue;
@@ -334,7 +423,9 @@ struct Pass {
             in[0] = n->input(0).node->input(0);
             auto moved = n->clone(in);
             moved->set_name(n->name());
-            auto d2 = make<op::Dequantize>({moved->output(0)}, d->scale, d->zero_point);
+            OutputVector din{moved->output(0)};
+            if (per_channel) din.push_back(n->input(0).node->input(1));
+            auto d2 = make<op::Dequantize>(din, d->scale, d->zero_point, d->axis);
             d2->set_name(n->name() + "/dequantize");
             ci.replace(n->output(0), d2->output(0));
         }
@@ -370,6 +461,17 @@ struct Pass {
         cmap.inner = shape_size(w) / cmap.channels;
         auto wq = weight_quant(n->input(1), cmap, vals);
         if (!wq) return nullptr;
+        double x_scale = d->scale;
+        if (d->num_inputs() == 2) {
+            // Per-channel input scales fold into the weights' when each output channel reads one
+            // input channel (depthwise).
+            const Tensor* sx = vals.get(d->input(1));
+            const int64_t og = grouped ? w[1] : 0, ig = grouped ? w[2] : 0;
+            if (!grouped || ig != 1 || d->axis != 1 || !sx || sx->size() != w[0]) return nullptr;
+            for (int64_t o = 0; o < cmap.channels; ++o)
+                wq->scale[o] = static_cast<float>(double(wq->scale[o]) * double(sx->data<float>()[o / og]));
+            x_scale = 1.0;
+        }
         Shape plain = w;
         int64_t group = 1;
         if (grouped) {  // [G, Og, Ig, k...] -> [G*Og, Ig, k...]
@@ -388,7 +490,7 @@ struct Pass {
         if (grouped) copy(*dynamic_cast<op::GroupConvolution*>(n.get()));
         else copy(*dynamic_cast<op::Convolution*>(n.get()));
         c->group = group;
-        c->x_scale = d->scale;
+        c->x_scale = x_scale;
         c->x_zero_point = d->zero_point;
         c->set_inputs({d->input(0), make<op::Constant>({}, wq->w.reshaped(plain))->output(0),
                        f32_constant(wq->scale)->output(0)});
@@ -408,7 +510,7 @@ struct Pass {
         const PartialShape& y = n->output_shape(0);
         const PartialShape& ash = n->input(0).shape();
         const PartialShape& bs = n->input(1).shape();
-        if (!da || n->output_type(0) != Type::f32 || !y.rank_is_static() || !ash.rank_is_static() ||
+        if (!da || da->num_inputs() != 1 || n->output_type(0) != Type::f32 || !y.rank_is_static() || !ash.rank_is_static() ||
             !bs.rank_is_static() || ash.rank() < 2 || bs.rank() < 2 || !y[y.rank() - 1].is_static())
             return nullptr;
         const int64_t nn = y[y.rank() - 1].get_length();
@@ -416,7 +518,7 @@ struct Pass {
         std::vector<float> b_scale;
         int64_t b_zero = 0;
         if (auto* db = as<op::Dequantize>(n->input(1))) {
-            if (db->input(0).type() != Type::i8) return nullptr;  // oneDNN's B is s8
+            if (db->input(0).type() != Type::i8 || db->num_inputs() != 1) return nullptr;  // oneDNN's B is s8
             // Full-range activations on both sides would saturate oneDNN's 16-bit pair sums.
             if (!cpu::onednn::int8_products_exact()) return nullptr;
             b = db->input(0);
@@ -524,7 +626,7 @@ struct Pass {
             return true;
         }
         if (auto* q = dynamic_cast<op::Quantize*>(c)) {
-            if (c->num_inputs() != 1 || !(c->input(0) == cur)) return false;
+            if (!(c->input(0) == cur)) return false;
             auto& rs = readers(cm(), c->output(0));
             if (rs.empty()) return false;
             op::Dequantize* only = nullptr;
@@ -534,12 +636,28 @@ struct Pass {
                 all_deq = all_deq && d;
                 if (d) only = d;
             }
+            if (c->num_inputs() == 2) {
+                // Per-channel levels: as the output's only, after activations that scale along
+                // (oneDNN runs them in per-channel units folded into the output scales).
+                const Tensor* mv = vals.get(c->input(1));
+                if (all_deq || q->axis != ch.channel_axis || !mv) return false;
+                for (auto& p : ch.post_ops)
+                    if (p.kind != QuantPostOp::Kind::activation ||
+                        !(p.activation.kind == op::PostOp::Kind::relu || p.activation.kind == op::PostOp::Kind::abs))
+                        return false;
+                auto m = along_axis(*mv, 1, 0, ch.channels);
+                if (!m) return false;
+                ch.output_multiplier = *m;
+                ch.final_q = q;
+                stop = true;
+                return true;
+            }
             if (!all_deq) {  // INT8 readers: write the integers
                 ch.final_q = q;
                 stop = true;
                 return true;
             }
-            if (rs.size() != 1) return false;
+            if (rs.size() != 1 || only->num_inputs() != 1) return false;
             QuantPostOp p;
             p.kind = QuantPostOp::Kind::fq;
             p.s_in = q->scale;
@@ -587,6 +705,7 @@ struct Pass {
             e.output_zero_point = ch.final_q->zero_point;
             e.output_qmin = ch.final_q->qmin;
             e.output_qmax = ch.final_q->qmax;
+            e.output_multiplier = ch.output_multiplier;
         }
         Node* r = ch.root.get();
         OutputVector in{r->input(0), r->input(1), f32_constant(ch.w_scale)->output(0)};
@@ -595,7 +714,7 @@ struct Pass {
             in.push_back(f32_constant(b)->output(0));
         }
         if (ch.residual) {
-            if (ch.final_q && ch.residual_deq) {
+            if (ch.final_q && ch.residual_deq && ch.residual_deq->num_inputs() == 1) {
                 in.push_back(ch.residual_deq->input(0));
                 e.residual_scale = ch.residual_deq->scale;
                 e.residual_zero_point = ch.residual_deq->zero_point;
@@ -676,6 +795,7 @@ struct Pass {
 }  // namespace
 
 size_t fuse_int8(Model& m) {
+    if (const char* v = std::getenv("KILN_INT8"); v && std::string(v) == "0") return 0;
     Pass p(m);
     p.decompose();
     if (p.origin.empty()) return 0;

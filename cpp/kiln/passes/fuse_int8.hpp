@@ -13,7 +13,10 @@
 //      (a) FakeQuantize of f32 constant weights (kiln / NNCF's simulated form: levels 255 or 256,
 //          per output channel ranges);
 //      (b) what NNCF + OpenVINO save: an i8/u8 Constant -> Convert -> [Subtract zero point] ->
-//          Multiply by a scale per output channel.
+//          Multiply by a scale per output channel;
+//      (c) f32 constants already on such levels (a FakeQuantize folded away, as torch's
+//          fake_quantize of a parameter is when traced): each channel's largest magnitude taken
+//          as level 127 (or 128), every weight checked to be on a level.
 //    A MatMul whose two inputs are Dequantize (attention's Q.K^T) becomes a QuantizedMatMul when
 //    B is s8 and the CPU's int8 products are exact (VNNI: onednn/int8.hpp).
 // 3. Each INT8 op absorbs what follows it, while each intermediate tensor has a single reader: a
@@ -29,7 +32,9 @@
 
 namespace kiln {
 
-// Returns the number of convolutions and matmuls now running as INT8 ops.
+// Returns the number of convolutions and matmuls now running as INT8 ops. KILN_INT8=0 in the
+// environment turns the pass off (the FakeQuantize graph then runs in floating point, for
+// comparisons).
 size_t fuse_int8(Model& m);
 
 }  // namespace kiln

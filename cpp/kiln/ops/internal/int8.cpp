@@ -132,6 +132,7 @@ void Int8Epilogue::visit(AttributeVisitor& v) {
     v.on("output_zero_point", output_zero_point);
     v.on("output_qmin", output_qmin);
     v.on("output_qmax", output_qmax);
+    v.on("output_multiplier", output_multiplier);
 }
 
 size_t Int8Epilogue::check(InferContext& ctx) const {
@@ -167,7 +168,10 @@ void Int8Epilogue::apply(const int32_t* acc, int64_t outer, int64_t channels, in
     const int64_t total = outer * channels * inner;
     const bool quantized_residual = residual && is_int8(residual->type());
     const float rscale = static_cast<float>(residual_scale);
-    const float o_k = static_cast<float>(1.0 / output_scale), o_zp = static_cast<float>(output_zero_point);
+    std::vector<float> o_k(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c)
+        o_k[c] = static_cast<float>((output_multiplier.empty() ? 1.0 : output_multiplier.at(c)) / output_scale);
+    const float o_zp = static_cast<float>(output_zero_point);
     const float o_lo = static_cast<float>(output_qmin), o_hi = static_cast<float>(output_qmax);
     struct Fq {
         float k, off, lo, hi, s, b;
@@ -200,8 +204,8 @@ void Int8Epilogue::apply(const int32_t* acc, int64_t outer, int64_t channels, in
             }
         }
         switch (output_type) {
-            case Type::u8: out.data<uint8_t>()[i] = static_cast<uint8_t>(quantize_level(v, o_k, o_zp, o_lo, o_hi)); break;
-            case Type::i8: out.data<int8_t>()[i] = static_cast<int8_t>(quantize_level(v, o_k, o_zp, o_lo, o_hi)); break;
+            case Type::u8: out.data<uint8_t>()[i] = static_cast<uint8_t>(quantize_level(v, o_k[c], o_zp, o_lo, o_hi)); break;
+            case Type::i8: out.data<int8_t>()[i] = static_cast<int8_t>(quantize_level(v, o_k[c], o_zp, o_lo, o_hi)); break;
             default: out.data<float>()[i] = v; break;
         }
     }
@@ -269,25 +273,41 @@ void Quantize::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out)
 void Dequantize::visit_attributes(AttributeVisitor& v) {
     v.on("scale", scale);
     v.on("zero_point", zero_point);
+    v.on("axis", axis);
 }
 
 void Dequantize::infer(InferContext& ctx) const {
-    ctx.check_inputs(1);
+    ctx.check_inputs(1, 2);
     check_quantized_input(ctx, 0, "q");
     KILN_INFER_CHECK(ctx, scale > 0 && std::isfinite(scale), "scale must be positive, got ", scale);
-    ctx.set_output(0, Type::f32, ctx.input_shape(0));
+    const PartialShape& x = ctx.input_shape(0);
+    if (ctx.num_inputs() == 2) {
+        check_f32_input(ctx, 1, "scale");
+        if (x.rank_is_static()) {
+            const int64_t r = x.rank();
+            KILN_INFER_CHECK(ctx, axis >= -r && axis < r, "axis ", axis, " is out of range for rank ", r);
+            check_channels(ctx, 1, x[axis < 0 ? axis + r : axis], "scale", true);
+        }
+    }
+    ctx.set_output(0, Type::f32, x);
 }
 
 void Dequantize::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    const float s = static_cast<float>(scale);
     float* y = out[0].data<float>();
+    const Shape& sh = in[0].shape();
     const int64_t n = in[0].size();
-    if (in[0].type() == Type::u8) {
-        const uint8_t* q = in[0].data<uint8_t>();
-        for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(q[i] - zero_point) * s;
-    } else {
-        const int8_t* q = in[0].data<int8_t>();
-        for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(q[i] - zero_point) * s;
+    int64_t channels = 1, inner = 1;
+    std::vector<float> s{static_cast<float>(scale)};
+    if (in.size() == 2 && !sh.empty()) {
+        const int64_t ax = axis < 0 ? axis + static_cast<int64_t>(sh.size()) : axis;
+        channels = sh[ax];
+        for (size_t i = static_cast<size_t>(ax) + 1; i < sh.size(); ++i) inner *= sh[i];
+        s.assign(static_cast<size_t>(channels), 0.f);
+        for (int64_t c = 0; c < channels; ++c) s[c] = in[1].data<float>()[in[1].size() == 1 ? 0 : c];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t q = in[0].type() == Type::u8 ? in[0].data<uint8_t>()[i] : in[0].data<int8_t>()[i];
+        y[i] = static_cast<float>(q - zero_point) * s[(i / inner) % channels];
     }
 }
 
@@ -345,6 +365,10 @@ void QuantizedConvolution::infer(InferContext& ctx) const {
         check_channels(ctx, 3, channels, "bias", false);
     }
     if (sums) check_residual(ctx, n - 1, out);
+    KILN_INFER_CHECK(ctx, epilogue.output_multiplier.empty() || !channels.is_static() ||
+                              static_cast<int64_t>(epilogue.output_multiplier.size()) == channels.get_length(),
+                     "output_multiplier has ", epilogue.output_multiplier.size(), " values for ", channels.to_string(),
+                     " channels");
     ctx.set_output(0, epilogue.output_type, out);
 }
 
@@ -409,6 +433,10 @@ void QuantizedMatMul::infer(InferContext& ctx) const {
         check_channels(ctx, 3, channels, "bias", false);
     }
     if (sums) check_residual(ctx, n - 1, out);
+    KILN_INFER_CHECK(ctx, epilogue.output_multiplier.empty() || !channels.is_static() ||
+                              static_cast<int64_t>(epilogue.output_multiplier.size()) == channels.get_length(),
+                     "output_multiplier has ", epilogue.output_multiplier.size(), " values for ", channels.to_string(),
+                     " channels");
     ctx.set_output(0, epilogue.output_type, out);
 }
 

@@ -10,7 +10,9 @@
 //               Multiply folded in). round is to nearest, ties to even; NaN gives qmin. The
 //               zero point may be fractional here (FakeQuantize's input range need not put 0 on
 //               a level); what the integers mean is (1) with the Dequantize parameters.
-//   Dequantize  u8/s8 -> f32:  y = float(q - zero_point) * float(scale).
+//   Dequantize  u8/s8 -> f32:  y = float(q - zero_point) * float(scale), or * float(scale[c])
+//               with the optional per-channel scale input (NNCF's per-channel ranges of a
+//               depthwise convolution's input: one zero point, a scale per channel).
 //   QuantizedConvolution, QuantizedMatMul: integer products of a quantized input and s8 weights,
 //               accumulated exactly in 32 bits, then the epilogue below in f32.
 //
@@ -24,7 +26,8 @@
 //              (a FakeQuantize whose result stays in floating point);
 //         sum: v = v + residual (f32), or v + float(r - residual_zero_point) * residual_scale
 //              when the residual is quantized (u8/s8);
-//     output f32: v; u8/s8: clamp(round(fma(v, 1 / output_scale, output_zero_point)), qmin, qmax).
+//     output f32: v; u8/s8: clamp(round(fma(v, k[c], output_zero_point)), qmin, qmax) with
+//         k[c] = 1 / output_scale, or output_multiplier[c] / output_scale.
 // This is the order and the rounding of oneDNN's int8 primitives (output scales applied to the
 // accumulator plus bias, then post-ops, then the conversion to the destination type), so the
 // fast kernels (runtime/cpu/onednn/int8_*.cpp) and these reference kernels agree to 1 in the last
@@ -66,6 +69,9 @@ struct Int8Epilogue {
     Type output_type = Type::f32;  // f32, u8 or s8
     double output_scale = 1, output_zero_point = 0;
     int64_t output_qmin = 0, output_qmax = 255;
+    // Per output channel: the output's levels are fma(v, output_multiplier[c] / output_scale,
+    // output_zero_point) (a Quantize with a per-channel multiplier); empty: 1.
+    std::vector<double> output_multiplier;
 
     bool has_sum() const;
     void visit(AttributeVisitor& v);
@@ -109,11 +115,12 @@ inline float quantize_level(float x, float k, float zero_point, float qmin, floa
     return std::nearbyint(v);
 }
 
-// Dequantize. Input: q (u8/s8). Output f32.
+// Dequantize. Inputs: q (u8/s8), optionally scale (f32 [C] along `axis`, the scale attribute
+// then unused). Output f32.
 class Dequantize : public Op<Dequantize> {
 public:
     Dequantize() = default;
-    Dequantize(double scale, int64_t zero_point) : scale(scale), zero_point(zero_point) {}
+    Dequantize(double scale, int64_t zero_point, int64_t axis = 1) : scale(scale), zero_point(zero_point), axis(axis) {}
     const char* type_name() const override { return "Dequantize"; }
     const char* opset() const override { return "kiln"; }
     void visit_attributes(AttributeVisitor& v) override;
@@ -122,6 +129,7 @@ public:
 
     double scale = 1;
     int64_t zero_point = 0;
+    int64_t axis = 1;  // of the per-channel scale
 };
 
 // QuantizedConvolution. Inputs: x (u8/s8 [N, C_in, spatial...]), weights (s8 [C_out, C_in/group,

@@ -147,7 +147,9 @@ public:
             const int64_t r = static_cast<int64_t>(x.size());
             const int64_t ax = q.axis < 0 ? q.axis + r : q.axis;
             channels_ = x[ax];
-            for (int64_t i = ax + 1; i < r; ++i) inner_ *= x[i];
+            // nhwc puts the channel axis innermost.
+            if (layout.kind != Layout::Kind::channels_last)
+                for (int64_t i = ax + 1; i < r; ++i) inner_ *= x[i];
             k_ = op::quantize_multipliers(q, sh.constants[1], channels_);
         } else {
             k_ = op::quantize_multipliers(q, nullptr, 1);
@@ -192,33 +194,70 @@ private:
 
 class DequantizeKernel : public Kernel {
 public:
-    DequantizeKernel(const op::Dequantize& d, bool u8, Int8Isa isa, Layout layout)
+    DequantizeKernel(const op::Dequantize& d, const KernelShapes& sh, bool u8, Int8Isa isa, Layout layout)
         : isa_(isa), layout_(layout), zp_(static_cast<int32_t>(d.zero_point)), scale_(static_cast<float>(d.scale)) {
         fn_ = isa == Int8Isa::avx512 ? (u8 ? avx512::dequantize<true> : avx512::dequantize<false>)
                                      : (u8 ? avx2::dequantize<true> : avx2::dequantize<false>);
+        u8_ = u8;
+        if (sh.inputs.size() == 2) {  // per channel: runs of `inner_` elements share one scale
+            const Shape x = sh.in(0);
+            const int64_t r = static_cast<int64_t>(x.size());
+            const int64_t ax = d.axis < 0 ? d.axis + r : d.axis;
+            channels_ = x[ax];
+            if (layout.kind != Layout::Kind::channels_last)
+                for (int64_t i = ax + 1; i < r; ++i) inner_ *= x[i];
+            const Tensor& s = *sh.constants[1];
+            for (int64_t c = 0; c < channels_; ++c) scales_.push_back(s.data<float>()[s.size() == 1 ? 0 : c]);
+        }
     }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         auto* q = static_cast<const uint8_t*>(in[0].data());
         float* y = out[0].data<float>();
-        parallel_chunks(in[0].size(), [&](int64_t b, int64_t e) { fn_(q + b, y + b, e - b, zp_, scale_); });
+        const int64_t n = in[0].size();
+        if (channels_ == 1)
+            return parallel_chunks(n, [&](int64_t b, int64_t e) { fn_(q + b, y + b, e - b, zp_, scale_); });
+        // One scale per run (a channel of inner_ elements; with nhwc, one element).
+        const int64_t runs = n / inner_;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+        for (int64_t r = 0; r < runs; ++r) {
+            if (inner_ > 1) {
+                fn_(q + r * inner_, y + r * inner_, inner_, zp_, scales_[r % channels_]);
+            } else {
+                const int64_t c = r % channels_;
+                const int32_t v = q_at(q, r);
+                y[r] = static_cast<float>(v - zp_) * scales_[c];
+            }
+        }
     }
     const char* name() const override { return isa_ == Int8Isa::avx512 ? "avx512_dequantize" : "avx2_dequantize"; }
     Layout input_layout(size_t) const override { return layout_; }
     Layout output_layout(size_t) const override { return layout_; }
 
 private:
+    int32_t q_at(const uint8_t* q, int64_t i) const {
+        return u8_ ? q[i] : reinterpret_cast<const int8_t*>(q)[i];
+    }
     Int8Isa isa_;
     Layout layout_;
     DequantizeFn fn_;
     int32_t zp_;
     float scale_;
+    int64_t channels_ = 1, inner_ = 1;
+    std::vector<float> scales_;
+    bool u8_ = true;
 };
 
-// The producer's layout, which an element-wise kernel with one scale can keep.
-Layout kept_layout(const KernelShapes& sh) {
+// The producer's layout, which an element-wise kernel with one scale can keep; with scales per
+// channel along axis 1, nhwc (channels innermost) too.
+Layout kept_layout(const KernelShapes& sh, bool per_channel, int64_t axis) {
     if (!sh.negotiate_layouts || sh.input_layouts.empty()) return {};
     const Layout l = sh.input_layouts[0];
-    return layout_fits(sh.in(0), l) ? l : Layout{};
+    if (!layout_fits(sh.in(0), l)) return {};
+    if (per_channel) {
+        const int64_t r = static_cast<int64_t>(sh.in(0).size());
+        return l.kind == Layout::Kind::channels_last && (axis == 1 || axis == 1 - r) ? l : Layout{};
+    }
+    return l;
 }
 
 }  // namespace
@@ -235,16 +274,16 @@ KernelPtr make_quantize_kernel_for(const Node& node, const KernelShapes& sh, Int
     if (!int8_isa_supported(isa)) return nullptr;
     if (auto* q = dynamic_cast<const op::Quantize*>(&node)) {
         if (sh.in_type(0) != Type::f32) return nullptr;
-        if (sh.inputs.size() == 2) {
-            if (!sh.constants[1]) return nullptr;
-            return std::make_unique<QuantizeKernel>(*q, sh, isa, Layout{});
-        }
-        return std::make_unique<QuantizeKernel>(*q, sh, isa, kept_layout(sh));
+        const bool pc = sh.inputs.size() == 2;
+        if (pc && !sh.constants[1]) return nullptr;
+        return std::make_unique<QuantizeKernel>(*q, sh, isa, kept_layout(sh, pc, q->axis));
     }
     if (auto* d = dynamic_cast<const op::Dequantize*>(&node)) {
         const Type t = sh.in_type(0);
         if (t != Type::u8 && t != Type::i8) return nullptr;
-        return std::make_unique<DequantizeKernel>(*d, t == Type::u8, isa, kept_layout(sh));
+        const bool pc = sh.inputs.size() == 2;
+        if (pc && !sh.constants[1]) return nullptr;
+        return std::make_unique<DequantizeKernel>(*d, sh, t == Type::u8, isa, kept_layout(sh, pc, d->axis));
     }
     return nullptr;
 }

@@ -112,12 +112,22 @@ Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int
         }
         return int_out ? e.output_scale : 1.0;
     }();
+    // A per-channel output multiplier: the whole chain in per-channel units (only activations
+    // that scale along, no fq or sum: what fuse_int8 makes).
+    const auto& om = e.output_multiplier;
+    if (!om.empty()) {
+        for (auto& p : e.post_ops)
+            if (p.kind != QK::activation || !homogeneous(p.activation) || p.activation.kind == op::PostOp::Kind::clamp)
+                throw dnnl::error(dnnl_unimplemented, "a per-channel output multiplier after a non-scaling post-op");
+        if (om.size() != osc.size()) throw dnnl::error(dnnl_unimplemented, "output multiplier size");
+    }
     std::vector<float> scales(osc.size());
     bool common = true;
     for (size_t i = 0; i < osc.size(); ++i) {
-        scales[i] = static_cast<float>(osc[i] / u);
-        common = common && osc[i] == osc[0];
+        scales[i] = static_cast<float>(om.empty() ? osc[i] / u : osc[i] * om[i] / e.output_scale);
+        common = common && scales[i] == scales[0];
     }
+    if (!om.empty()) u = e.output_scale;  // the output's k is 1 in these units
     if (common) r.attr.set_output_scales(0, {scales[0]});
     else r.attr.set_output_scales(1 << channel_dim, scales);
     if (src_zero_point) r.attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int32_t>(src_zero_point)});
@@ -161,7 +171,7 @@ Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int
         }
     }
     if (int_out) {
-        const float k = static_cast<float>(u / e.output_scale);
+        const float k = om.empty() ? static_cast<float>(u / e.output_scale) : 1.f;
         const double zp = e.output_zero_point;
         const bool full = e.output_qmin == op::int_min(e.output_type) && e.output_qmax == op::int_max(e.output_type);
         if (zp != 0 && zp == std::nearbyint(zp) && !c.eltwise(A::eltwise_linear, k, static_cast<float>(zp))) {
