@@ -130,14 +130,22 @@ def run(name, a):
     lo = {k: min(r[k] for r in rounds) for k in fns}
     hi = {k: max(r[k] for r in rounds) for k in fns}
     print(f"\n{title}; {a.threads} threads; median of {a.repeat} rounds of {a.runs} round-robin runs\n")
-    print("| runtime | median ms | spread of rounds | x kiln FP32 speed | max err / max vs kiln FP32 |")
+    # MiniLM's padded positions carry no meaning (and INT8 moves them most): its error column is
+    # the mean cosine of the mask-pooled sentence embeddings to kiln FP32's, as test_minilm uses.
+    def agreement(out):
+        if name != "minilm":
+            return f"{rel_err(out, ref):.1e}"
+        m = feed["attention_mask"][..., None]
+        e, r = (out * m).sum(1) / m.sum(1), (ref * m).sum(1) / m.sum(1)
+        cos = (e * r).sum(-1) / np.linalg.norm(e, axis=-1) / np.linalg.norm(r, axis=-1)
+        return f"cos {cos.mean():.4f} (min {cos.min():.4f})"
+    col = "pooled-embedding cosine to kiln FP32" if name == "minilm" else "max err / max vs kiln FP32"
+    print(f"| runtime | median ms | spread of rounds | x kiln FP32 speed | {col} |")
     print("|---|---:|---:|---:|---:|")
     for k in fns:
-        print(f"| {k} | {med[k]:.2f} | {lo[k]:.2f}-{hi[k]:.2f} | {med['kiln FP32'] / med[k]:.2f} | "
-              f"{rel_err(outs[k], ref):.1e} |")
+        print(f"| {k} | {med[k]:.2f} | {lo[k]:.2f}-{hi[k]:.2f} | {med['kiln FP32'] / med[k]:.2f} | {agreement(outs[k])} |")
     print(f"\nkiln INT8 / kiln FP32 speed: {med['kiln FP32'] / med['kiln INT8']:.2f}x; "
-          f"kiln INT8 time / OpenVINO INT8 time: {med['kiln INT8'] / med['OpenVINO INT8']:.2f}; "
-          f"kiln INT8 vs OpenVINO INT8 output: {rel_err(outs['kiln INT8'], outs['OpenVINO INT8']):.1e} of max")
+          f"kiln INT8 time / OpenVINO INT8 time: {med['kiln INT8'] / med['OpenVINO INT8']:.2f}")
     prof = kiln.Core().compile_model(kiln.Core().read_model(xml), "CPU", {**cfg, "PERF_COUNT": True})
     total, rows = impl_table(prof, kfeed)
     print(f"\nkiln INT8 steps (PERF_COUNT, {total:.2f} ms in all):\n")

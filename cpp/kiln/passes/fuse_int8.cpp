@@ -1,5 +1,6 @@
 #include "kiln/passes/fuse_int8.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -218,95 +219,106 @@ struct WeightQuant {
     std::vector<float> scale;  // per output channel
 };
 
-// Index of `t` (right-aligned, size-1 axes broadcast) for each element of a tensor of shape `s`.
-std::vector<int64_t> broadcast_index(const Shape& s, const Shape& t) {
-    const int64_t total = shape_size(s);
-    const size_t r = s.size(), off = r - t.size();
-    std::vector<int64_t> tstride(r, 0);
-    int64_t st = 1;
-    for (size_t j = t.size(); j-- > 0;) {
-        tstride[j + off] = t[j] == 1 ? 0 : st;
-        st *= t[j];
-    }
-    std::vector<int64_t> idx(static_cast<size_t>(total)), pos(r, 0);
-    int64_t cur = 0;
-    for (int64_t k = 0; k < total; ++k) {
-        idx[k] = cur;
-        for (size_t d = r; d-- > 0;) {
-            if (++pos[d] < s[d]) {
-                cur += tstride[d];
-                break;
-            }
-            cur -= tstride[d] * (s[d] - 1);
-            pos[d] = 0;
-        }
-    }
-    return idx;
-}
-
-// How the flat weights map to output channels: channel = (flat / inner) % channels.
+// How the flat weights map to output channels: channel = (flat / inner) % channels; `axes` are
+// the weights' axes that make the channel index (row-major).
 struct ChannelMap {
     int64_t channels = 1, inner = 1;
+    std::vector<size_t> axes;
     int64_t of(int64_t flat) const { return (flat / inner) % channels; }
 };
 
-// The weights `w` as integers times one scale per output channel, in form (a) or (b) (see the
-// header) or as f32 constants already on such levels, or nullopt.
+// The value per channel of a constant that broadcasts against weights of shape `ws` and varies
+// only along the channel axes; nullopt otherwise.
+std::optional<std::vector<double>> channel_values(const Tensor& t, const Shape& ws, const ChannelMap& cmap) {
+    const size_t r = ws.size();
+    if (t.rank() > static_cast<int64_t>(r) || !(is_float(t.type()) || is_integral(t.type()))) return std::nullopt;
+    const size_t off = r - static_cast<size_t>(t.rank());
+    std::vector<int64_t> stride(r, 0);
+    int64_t st = 1;
+    for (size_t j = static_cast<size_t>(t.rank()); j-- > 0;) {
+        const int64_t d = t.shape()[j];
+        const bool channel_axis = std::find(cmap.axes.begin(), cmap.axes.end(), j + off) != cmap.axes.end();
+        if (d != 1 && (!channel_axis || d != ws[j + off])) return std::nullopt;
+        stride[j + off] = d == 1 ? 0 : st;
+        st *= d;
+    }
+    const auto v = t.as_f64_vector();
+    std::vector<double> out(static_cast<size_t>(cmap.channels));
+    for (int64_t c = 0; c < cmap.channels; ++c) {
+        int64_t rest = c, at = 0;
+        for (size_t k = cmap.axes.size(); k-- > 0;) {
+            const size_t a = cmap.axes[k];
+            at += (rest % ws[a]) * stride[a];
+            rest /= ws[a];
+        }
+        out[c] = v[at];
+    }
+    return out;
+}
+
+// The weights `w` as integers times one scale per output channel, or nullopt. Forms (see the
+// header): (a) FakeQuantize of constants, (b) integers -> Convert -> [Subtract] -> Multiply, (c)
+// f32 constants already on levels.
 std::optional<WeightQuant> weight_quant(const Output& w, const ChannelMap& cmap, Values& vals) {
     Node* n = w.node.get();
     if (w.index != 0 || w.type() != Type::f32 || !w.shape().is_static()) return std::nullopt;
     const Shape ws = w.shape().to_shape();
     const int64_t total = shape_size(ws);
     if (total == 0 || ws.size() > 8) return std::nullopt;
-    std::vector<double> elem_scale;  // per element of w
+    WeightQuant q;
+    q.w = Tensor(Type::i8, ws);
+    int8_t* d = q.w.data<int8_t>();
+    std::optional<std::vector<double>> cs;  // scale per channel, from the structure
     if (auto* fq = dynamic_cast<op::FakeQuantize*>(n)) {
         if (fq->levels < 2 || fq->levels > 256) return std::nullopt;
         const Tensor* ol = vals.get(n->input(3));
         const Tensor* oh = vals.get(n->input(4));
-        if (!ol || !oh || ol->rank() > static_cast<int64_t>(ws.size()) || oh->rank() > static_cast<int64_t>(ws.size()))
-            return std::nullopt;
-        auto lo = ol->as_f64_vector(), hi = oh->as_f64_vector();
-        auto il = broadcast_index(ws, ol->shape()), ih = broadcast_index(ws, oh->shape());
-        elem_scale.resize(static_cast<size_t>(total));
-        for (int64_t k = 0; k < total; ++k) elem_scale[k] = (hi[ih[k]] - lo[il[k]]) / static_cast<double>(fq->levels - 1);
-    } else if (auto* mul = dynamic_cast<op::Multiply*>(n)) {
+        if (!ol || !oh) return std::nullopt;
+        auto lo = channel_values(*ol, ws, cmap), hi = channel_values(*oh, ws, cmap);
+        if (!lo || !hi) return std::nullopt;
+        cs = std::vector<double>(static_cast<size_t>(cmap.channels));
+        for (int64_t c = 0; c < cmap.channels; ++c) (*cs)[c] = ((*hi)[c] - (*lo)[c]) / static_cast<double>(fq->levels - 1);
+    } else if (dynamic_cast<op::Multiply*>(n)) {
         // Which side is the scale: the other comes from a Convert (of integers) or a Subtract of
         // its zero point.
         int si = -1;
         for (int i = 0; i < 2; ++i) {
-            Node* d = n->input(1 - i).node.get();
-            if (dynamic_cast<op::Convert*>(d) || dynamic_cast<op::Subtract*>(d)) si = i;
+            Node* x = n->input(1 - i).node.get();
+            if (dynamic_cast<op::Convert*>(x) || dynamic_cast<op::Subtract*>(x)) si = i;
         }
-        (void)mul;
         if (si < 0) return std::nullopt;
-        const Tensor* s = vals.get(n->input(si));
-        if (!s || s->rank() > static_cast<int64_t>(ws.size())) return std::nullopt;
-        auto sv = s->as_f64_vector();
-        auto is = broadcast_index(ws, s->shape());
-        elem_scale.resize(static_cast<size_t>(total));
-        for (int64_t k = 0; k < total; ++k) elem_scale[k] = sv[is[k]];
+        const Tensor* sv = vals.get(n->input(si));
+        if (!sv) return std::nullopt;
+        cs = channel_values(*sv, ws, cmap);
+        if (!cs) return std::nullopt;
+        // The integers straight from their constant: Convert(int constant) [- zero point].
+        Node* x = n->input(1 - si).node.get();
+        std::optional<std::vector<double>> zp;
+        if (dynamic_cast<op::Subtract*>(x)) {
+            const Tensor* z = vals.get(x->input(1));
+            if (!z) return std::nullopt;
+            zp = channel_values(*z, ws, cmap);
+            if (!zp) return std::nullopt;
+            x = x->input(0).node.get();
+        }
+        const Tensor* ints = dynamic_cast<op::Convert*>(x) ? x->input(0).node->constant_value() : nullptr;
+        if (ints && (ints->type() == Type::i8 || ints->type() == Type::u8) && ints->shape() == ws) {
+            for (int64_t k = 0; k < total; ++k) {
+                const int64_t v = ints->type() == Type::i8 ? ints->data<int8_t>()[k] : ints->data<uint8_t>()[k];
+                const double z = zp ? (*zp)[cmap.of(k)] : 0.0;
+                const double r = static_cast<double>(v) - z;
+                if (r != std::nearbyint(r) || r < -128 || r > 127) return std::nullopt;
+                d[k] = static_cast<int8_t>(r);
+            }
+            for (double c : *cs)
+                if (!(c > 0)) return std::nullopt;
+            for (double c : *cs) q.scale.push_back(static_cast<float>(c));
+            return q;
+        }
     }
     const Tensor* v = vals.get(w);
     if (!v || v->type() != Type::f32) return std::nullopt;
     const float* src = v->data<float>();
-    // One scale per channel: from the structure, or (weights whose FakeQuantize was folded
-    // already, as torch's fake_quantize of a parameter is when traced) the largest magnitude
-    // on level 127 (or 128: the negative end of 256 symmetric levels).
-    std::vector<double> cs(static_cast<size_t>(cmap.channels), std::nan(""));
-    std::vector<double> mx;
-    if (!elem_scale.empty()) {
-        for (int64_t k = 0; k < total; ++k) {
-            double& c = cs[cmap.of(k)];
-            if (std::isnan(c)) c = elem_scale[k];
-            else if (c != elem_scale[k]) return std::nullopt;
-        }
-    } else {
-        mx.assign(cs.size(), 0.0);
-        for (int64_t k = 0; k < total; ++k) mx[cmap.of(k)] = std::max(mx[cmap.of(k)], std::fabs(double(src[k])));
-    }
-    WeightQuant q;
-    q.w = Tensor(Type::i8, ws);
-    int8_t* d = q.w.data<int8_t>();
     auto level = [&](int64_t k, double s, int8_t& out) {
         if (s == 0) {
             out = 0;
@@ -318,30 +330,35 @@ std::optional<WeightQuant> weight_quant(const Output& w, const ChannelMap& cmap,
         out = static_cast<int8_t>(r);
         return true;
     };
-    // Channels whose levels are not found yet; with scales from values, the largest magnitude
-    // is tried on level 127, 128 (8 bits), then 63, 64 (7 bits: NNCF's overflow fix).
-    std::vector<char> open(cs.size(), 1);
+    // Without a scale from the structure (weights whose FakeQuantize was folded already, as
+    // torch's fake_quantize of a parameter is when traced): each channel's largest magnitude on
+    // level 127, 128 (8 bits), then 63, 64 (7 bits: NNCF's overflow fix).
+    std::vector<double> scale = cs ? *cs : std::vector<double>(static_cast<size_t>(cmap.channels), 0.0), mx;
+    if (!cs) {
+        mx.assign(scale.size(), 0.0);
+        for (int64_t k = 0; k < total; ++k) mx[cmap.of(k)] = std::max(mx[cmap.of(k)], std::fabs(double(src[k])));
+    }
+    std::vector<char> open(scale.size(), 1);
     const double tops[] = {127, 128, 63, 64};
-    const int tries = elem_scale.empty() ? 4 : 1;
+    const int tries = cs ? 1 : 4;
     for (int t = 0; t < tries; ++t) {
-        if (elem_scale.empty())
-            for (size_t c = 0; c < cs.size(); ++c)
-                if (open[c]) cs[c] = mx[c] / tops[t];
-        std::vector<char> ok(cs.size(), 1);
+        if (!cs)
+            for (size_t c = 0; c < scale.size(); ++c)
+                if (open[c]) scale[c] = mx[c] / tops[t];
+        std::vector<char> ok(scale.size(), 1);
         for (int64_t k = 0; k < total; ++k) {
             const int64_t c = cmap.of(k);
-            if (open[c] && ok[c] && !level(k, cs[c], d[k])) ok[c] = 0;
+            if (open[c] && ok[c] && !level(k, scale[c], d[k])) ok[c] = 0;
         }
         bool any_open = false;
-        for (size_t c = 0; c < cs.size(); ++c) {
+        for (size_t c = 0; c < scale.size(); ++c) {
             if (open[c] && ok[c]) open[c] = 0;
             any_open = any_open || open[c];
         }
         if (!any_open) break;
         if (t + 1 == tries) return std::nullopt;
     }
-    q.scale.resize(cs.size());
-    for (size_t c = 0; c < cs.size(); ++c) q.scale[c] = cs[c] > 0 ? static_cast<float>(cs[c]) : 1.f;
+    for (double c : scale) q.scale.push_back(c > 0 ? static_cast<float>(c) : 1.f);
     return q;
 }
 
@@ -459,6 +476,7 @@ struct Pass {
         ChannelMap cmap;
         cmap.channels = y[1].get_length();
         cmap.inner = shape_size(w) / cmap.channels;
+        cmap.axes = grouped ? std::vector<size_t>{0, 1} : std::vector<size_t>{0};
         auto wq = weight_quant(n->input(1), cmap, vals);
         if (!wq) return nullptr;
         double x_scale = d->scale;
@@ -530,6 +548,7 @@ struct Pass {
             ChannelMap cmap;
             cmap.channels = nn;
             cmap.inner = mm->transpose_b ? bsh[1] : 1;
+            cmap.axes = {mm->transpose_b ? size_t{0} : size_t{1}};
             auto wq = weight_quant(n->input(1), cmap, vals);
             if (!wq) return nullptr;
             b = make<op::Constant>({}, wq->w)->output(0);
