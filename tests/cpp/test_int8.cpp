@@ -474,21 +474,26 @@ Output fq_weights(const Tensor& w) {
     return make<op::FakeQuantize>({cst(w), cst(lo), cst(hi), cst(lo), cst(hi)}, int64_t{2 * wmax() + 1})->output(0);
 }
 
-// The same weights in form (b): i8 Constant -> Convert -> Multiply by a per-channel scale.
-Output compressed_weights(const Tensor& w) {
+// The same weights in form (b): i8 Constant -> Convert -> Multiply by a per-channel scale; with
+// `zero_point`, u8 integers shifted by 128 and a Subtract of that zero point before the Multiply.
+Output compressed_weights(const Tensor& w, bool zero_point = false) {
     const int64_t o = w.shape()[0], per = w.size() / o;
     Shape rs(w.rank(), 1);
     rs[0] = o;
-    Tensor q(Type::i8, w.shape()), s(Type::f32, rs);
+    Tensor q(zero_point ? Type::u8 : Type::i8, w.shape()), s(Type::f32, rs);
     for (int64_t c = 0; c < o; ++c) {
         float m = 0;
         for (int64_t i = 0; i < per; ++i) m = std::max(m, std::fabs(w.data<float>()[c * per + i]));
         const float sc = m / static_cast<float>(wmax());
         s.data<float>()[c] = sc;
-        for (int64_t i = 0; i < per; ++i)
-            q.data<int8_t>()[c * per + i] = static_cast<int8_t>(std::nearbyint(w.data<float>()[c * per + i] / sc));
+        for (int64_t i = 0; i < per; ++i) {
+            const auto l = static_cast<int>(std::nearbyint(w.data<float>()[c * per + i] / sc));
+            if (zero_point) q.data<uint8_t>()[c * per + i] = static_cast<uint8_t>(l + 128);
+            else q.data<int8_t>()[c * per + i] = static_cast<int8_t>(l);
+        }
     }
     Output f = make<op::Convert>({cst(q)}, Type::f32)->output(0);
+    if (zero_point) f = make<op::Subtract>({f, scalar(128.f)}, AutoBroadcast::numpy)->output(0);
     return make<op::Multiply>({f, cst(s)}, AutoBroadcast::numpy)->output(0);
 }
 
@@ -500,11 +505,15 @@ Output relu(Output a) { return make<op::Relu>({a})->output(0); }
 
 // A small residual CNN in FakeQuantize form: stem conv, relu, FQ, a max pool, conv + relu + FQ,
 // conv + bias + FQ + residual add + relu + FQ, then a global pool and a linear head.
-Model quantized_cnn(bool compressed) {
+// Weights in form (a), (b) or (b) with a zero point.
+enum class Form { fq, compressed, compressed_zero_point };
+
+Model quantized_cnn(Form form) {
+    const bool compressed = form != Form::fq;
     auto x = param({2, 3, 12, 12});
     auto W = [&](Shape s, uint32_t seed) {
         Tensor w = random_tensor(s, seed, -0.5f, 0.5f);
-        return compressed ? compressed_weights(w) : fq_weights(w);
+        return compressed ? compressed_weights(w, form == Form::compressed_zero_point) : fq_weights(w);
     };
     auto bias = [&](int64_t c, uint32_t seed) { return cst(random_tensor({1, c, 1, 1}, seed, -0.2f, 0.2f)); };
     Output a = fake_quantize(x->output(0), -3.f, 3.f * 127 / 128);  // symmetric: s8
@@ -519,7 +528,7 @@ Model quantized_cnn(bool compressed) {
     Output p = make<op::ReduceMean>({s, cst(Tensor::from_vector<int64_t>({2, 3}, {2}))}, false)->output(0);
     p = fake_quantize(p, 0.f, 8.f);
     Tensor hw = random_tensor({5, 8}, 9, -0.5f, 0.5f);
-    Output head = make<op::MatMul>({p, compressed ? compressed_weights(hw) : fq_weights(hw)}, false, true)->output(0);
+    Output head = make<op::MatMul>({p, compressed ? compressed_weights(hw, form == Form::compressed_zero_point) : fq_weights(hw)}, false, true)->output(0);
     return Model({make<op::Result>({head})}, {x});
 }
 
@@ -535,9 +544,11 @@ Tensor run_compiled(const Model& m, const Tensor& in) {
 }  // namespace
 
 TEST(FuseInt8, CnnPatternsBecomeInt8AndMatchTheFakeQuantizeGraph) {
-    for (bool compressed : {false, true}) {
-        SCOPED_TRACE(compressed ? "form (b): i8 weights, Convert, Multiply" : "form (a): FakeQuantize weights");
-        Model m = quantized_cnn(compressed);
+    for (Form form : {Form::fq, Form::compressed, Form::compressed_zero_point}) {
+        SCOPED_TRACE(form == Form::fq ? "form (a): FakeQuantize weights"
+                     : form == Form::compressed ? "form (b): i8 weights, Convert, Multiply"
+                                                : "form (b): u8 weights, Convert, Subtract, Multiply");
+        Model m = quantized_cnn(form);
         auto g = m.clone();
         EXPECT_EQ(fuse_int8(*g), 4u);
         validate_model(*g);
