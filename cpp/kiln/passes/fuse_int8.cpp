@@ -656,14 +656,11 @@ struct Pass {
                 if (d) only = d;
             }
             if (c->num_inputs() == 2) {
-                // Per-channel levels: as the output's only, after activations that scale along
-                // (oneDNN runs them in per-channel units folded into the output scales).
+                // Per-channel levels (a folded SmoothQuant multiply, or per-channel ranges): as
+                // the output's only.
                 const Tensor* mv = vals.get(c->input(1));
-                if (all_deq || q->axis != ch.channel_axis || !mv) return false;
-                for (auto& p : ch.post_ops)
-                    if (p.kind != QuantPostOp::Kind::activation ||
-                        !(p.activation.kind == op::PostOp::Kind::relu || p.activation.kind == op::PostOp::Kind::abs))
-                        return false;
+                const int64_t axis = q->axis < 0 ? q->axis + ch.rank : q->axis;
+                if (all_deq || axis != ch.channel_axis || !mv) return false;
                 auto m = along_axis(*mv, 1, 0, ch.channels);
                 if (!m) return false;
                 ch.output_multiplier = *m;
@@ -760,6 +757,17 @@ struct Pass {
         ci.replace(ch.final_q ? ch.final_q->output(0) : cur, f->output(0));
     }
 
+    // A per-channel Multiply by a constant before a Quantize that INT8 ops read (NNCF's
+    // SmoothQuant) folds into it, so that the op before can write the integers.
+    void fold_multipliers() {
+        for (auto& n : m.ordered_ops()) {
+            if (!dynamic_cast<op::Quantize*>(n.get()) || !cm().count(n->output(0))) continue;
+            bool int8_reader = false;
+            for (auto& [r, i] : readers(cm(), n->output(0))) int8_reader |= !dynamic_cast<op::Dequantize*>(r);
+            if (int8_reader) fold_multiplier(n);
+        }
+    }
+
     // Stage 4: Quantize -> Dequantize pairs nothing INT8 reads go back to FakeQuantize; SmoothQuant
     // multiplies fold into the Quantize that follows them.
     void tidy() {
@@ -820,6 +828,7 @@ size_t fuse_int8(Model& m) {
     if (p.origin.empty()) return 0;
     p.sink_dequantize();
     const size_t count = p.convert();
+    p.fold_multipliers();
     for (auto& ch : p.chains) p.grow(ch);
     p.tidy();
     return count;

@@ -38,14 +38,20 @@ ResidualMode residual_mode(const op::Int8Epilogue& e, Type residual_type, Type o
 // post-op with a scalar.
 struct Int8Attr {
     dnnl::primitive_attr attr;
-    int binary_residual = -1;                     // post-op index of the binary residual
-    std::vector<std::pair<int, float>> scalars;  // post-op index and value of each binary scalar
+    int binary_residual = -1;  // post-op index of the binary residual
+    // The f32 second operand of each other binary post-op: one value, or one per channel.
+    struct Operand {
+        int index;
+        std::vector<float> values;
+    };
+    std::vector<Operand> operands;
+    int channel_dim = 1, ndims = 4;
 };
 Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int channel_dim, int ndims,
                    int64_t src_zero_point, int64_t wei_zero_point, ResidualMode residual, Type residual_type,
                    const dnnl::memory::desc& binary_md);
 
-// The scalar f32 memories of an attribute's binary post-ops, as execute() passes them.
-std::vector<std::pair<int, dnnl::memory>> scalar_args(const Int8Attr& a, int ndims, std::vector<float>& storage);
+// The memories of an attribute's binary operands, as execute() passes them (they point into `a`).
+std::vector<std::pair<int, dnnl::memory>> operand_args(const Int8Attr& a);
 
 }  // namespace kiln::cpu::onednn

@@ -41,6 +41,14 @@ bool homogeneous(const op::PostOp& p) {
     return p.kind == K::relu || p.kind == K::clamp || p.kind == K::abs;
 }
 
+// A binary operand's descriptor: [1, ..., 1] or [1, .., C, .., 1] along the channel axis.
+memory::desc operand_md(const Int8Attr& a, int64_t channels) {
+    memory::dims dims(static_cast<size_t>(a.ndims), 1), strides(static_cast<size_t>(a.ndims), 1);
+    dims[a.channel_dim] = channels;
+    for (int i = a.channel_dim; i-- > 0;) strides[i] = channels;
+    return memory::desc(dims, memory::data_type::f32, strides);
+}
+
 // Appends post-ops, never giving one eltwise algorithm two sets of parameters.
 class Chain {
 public:
@@ -48,6 +56,14 @@ public:
     dnnl::post_ops po;
     int size() const { return po.len(); }
 
+    // Whether the last post-op is this eltwise (just appended).
+    bool has(A alg, float a, float b) const {
+        if (po.len() == 0 || po.kind(po.len() - 1) != dnnl::primitive::kind::eltwise) return false;
+        float s, x, y;
+        A al;
+        po.get_params_eltwise(po.len() - 1, s, al, x, y);
+        return al == alg && x == a && y == b;
+    }
     bool eltwise(A alg, float a, float b) {
         auto it = used_.find(alg);
         if (it != used_.end() && it->second != std::make_pair(a, b)) return false;
@@ -56,8 +72,13 @@ public:
         return true;
     }
     void binary_scalar(A alg, float v) {
-        out_.scalars.emplace_back(size(), v);
-        po.append_binary(alg, scalar_md_);
+        out_.operands.push_back({size(), {v}});
+        po.append_binary(alg, operand_md(out_, 1));
+    }
+    void binary_channels(A alg, std::vector<float> v) {
+        const auto n = static_cast<int64_t>(v.size());
+        out_.operands.push_back({size(), std::move(v)});
+        po.append_binary(alg, operand_md(out_, n));
     }
     void scale(float a) {
         if (a == 1.f) return;
@@ -85,12 +106,10 @@ public:
                 throw dnnl::error(dnnl_unimplemented, "an activation's algorithm twice with other parameters");
         }
     }
-    void set_scalar_md(const dnnl::memory::desc& md) { scalar_md_ = md; }
 
 private:
     Int8Attr& out_;
     std::map<A, std::pair<float, float>> used_;
-    dnnl::memory::desc scalar_md_;
 };
 
 }  // namespace
@@ -112,29 +131,32 @@ Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int
         }
         return int_out ? e.output_scale : 1.0;
     }();
-    // A per-channel output multiplier: the whole chain in per-channel units (only activations
-    // that scale along, no fq or sum: what fuse_int8 makes).
+    // A per-channel output multiplier: after activations that scale along (no fq or sum) the whole
+    // chain runs in per-channel units folded into the output scales; otherwise a binary multiply
+    // by the per-channel factors ends it.
     const auto& om = e.output_multiplier;
+    bool om_units = !om.empty();
     if (!om.empty()) {
-        for (auto& p : e.post_ops)
-            if (p.kind != QK::activation || !homogeneous(p.activation) || p.activation.kind == op::PostOp::Kind::clamp)
-                throw dnnl::error(dnnl_unimplemented, "a per-channel output multiplier after a non-scaling post-op");
         if (om.size() != osc.size()) throw dnnl::error(dnnl_unimplemented, "output multiplier size");
+        for (auto& p : e.post_ops)
+            om_units = om_units && p.kind == QK::activation && homogeneous(p.activation) &&
+                       p.activation.kind != op::PostOp::Kind::clamp;
+        if (!om_units && u == e.output_scale) u = 1;
     }
+    r.channel_dim = channel_dim;
+    r.ndims = ndims;
     std::vector<float> scales(osc.size());
     bool common = true;
     for (size_t i = 0; i < osc.size(); ++i) {
-        scales[i] = static_cast<float>(om.empty() ? osc[i] / u : osc[i] * om[i] / e.output_scale);
+        scales[i] = static_cast<float>(om_units ? osc[i] * om[i] / e.output_scale : osc[i] / u);
         common = common && scales[i] == scales[0];
     }
-    if (!om.empty()) u = e.output_scale;  // the output's k is 1 in these units
+    if (om_units) u = e.output_scale;  // the output's factor is 1 in these units
     if (common) r.attr.set_output_scales(0, {scales[0]});
     else r.attr.set_output_scales(1 << channel_dim, scales);
     if (src_zero_point) r.attr.set_zero_points(DNNL_ARG_SRC, 0, {static_cast<int32_t>(src_zero_point)});
     if (wei_zero_point) r.attr.set_zero_points(DNNL_ARG_WEIGHTS, 0, {static_cast<int32_t>(wei_zero_point)});
     Chain c(r);
-    c.set_scalar_md(memory::desc(memory::dims(static_cast<size_t>(ndims), 1), memory::data_type::f32,
-                                 memory::dims(static_cast<size_t>(ndims), 1)));
     auto to_real = [&] {  // back to real units
         c.scale(static_cast<float>(u));
         u = 1;
@@ -171,16 +193,26 @@ Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int
         }
     }
     if (int_out) {
-        const float k = om.empty() ? static_cast<float>(u / e.output_scale) : 1.f;
         const double zp = e.output_zero_point;
         const bool full = e.output_qmin == op::int_min(e.output_type) && e.output_qmax == op::int_max(e.output_type);
-        if (zp != 0 && zp == std::nearbyint(zp) && !c.eltwise(A::eltwise_linear, k, static_cast<float>(zp))) {
-            // The shift as the destination's zero point (added after the post-ops).
+        const bool integral_zp = zp == std::nearbyint(zp);
+        float k = static_cast<float>(u / e.output_scale);
+        if (!om.empty() && !om_units) {  // the per-channel factors, as a binary multiply
+            std::vector<float> f(om.size());
+            for (size_t i = 0; i < om.size(); ++i) f[i] = static_cast<float>(u * om[i] / e.output_scale);
+            c.binary_channels(A::binary_mul, std::move(f));
+            k = 1.f;
+        } else if (om_units) {
+            k = 1.f;
+        }
+        if (zp != 0 && !c.eltwise(A::eltwise_linear, k, static_cast<float>(zp)) && integral_zp) {
+            // The shift as the destination's zero point (oneDNN adds it after the post-ops).
             c.scale(k);
             if (!full) c.clip(static_cast<float>(e.output_qmin - zp), static_cast<float>(e.output_qmax - zp));
             r.attr.set_zero_points(DNNL_ARG_DST, 0, {static_cast<int32_t>(zp)});
         } else {
-            if (zp == 0 || zp != std::nearbyint(zp)) c.affine(k, static_cast<float>(zp));
+            if (zp == 0) c.scale(k);
+            else if (!c.has(A::eltwise_linear, k, static_cast<float>(zp))) c.affine(k, static_cast<float>(zp));
             if (!full) c.clip(static_cast<float>(e.output_qmin), static_cast<float>(e.output_qmax));
         }
     } else {
@@ -190,14 +222,11 @@ Int8Attr int8_attr(const op::Int8Epilogue& e, const std::vector<float>& osc, int
     return r;
 }
 
-std::vector<std::pair<int, memory>> scalar_args(const Int8Attr& a, int ndims, std::vector<float>& storage) {
-    storage.clear();
-    for (auto& [i, v] : a.scalars) storage.push_back(v);
+std::vector<std::pair<int, memory>> operand_args(const Int8Attr& a) {
     std::vector<std::pair<int, memory>> r;
-    const memory::desc md(memory::dims(static_cast<size_t>(ndims), 1), memory::data_type::f32,
-                          memory::dims(static_cast<size_t>(ndims), 1));
-    for (size_t k = 0; k < a.scalars.size(); ++k)
-        r.emplace_back(a.scalars[k].first, memory(md, engine(), &storage[k]));
+    for (auto& o : a.operands)
+        r.emplace_back(o.index, memory(operand_md(a, static_cast<int64_t>(o.values.size())), engine(),
+                                       const_cast<float*>(o.values.data())));
     return r;
 }
 
@@ -263,7 +292,7 @@ public:
         }
         prim_ = dnnl::convolution_forward(pd);
         impl_ = pd.impl_info_str();
-        scalars_ = scalar_args(attr_, ndims, scalar_values_);
+        scalars_ = operand_args(attr_);
         src_md_ = pd.src_desc();
         dst_md_ = pd.dst_desc();
         scratch_md_ = pd.scratchpad_desc();
@@ -364,7 +393,6 @@ private:
     size_t dst_off_ = 0, res_off_ = 0, pad_off_ = 0, temp_bytes_ = 0;
     int residual_ = -1;
     Int8Attr attr_;
-    std::vector<float> scalar_values_;
     std::vector<std::pair<int, memory>> scalars_;
 };
 

@@ -82,7 +82,7 @@ public:
                           binary_md_);
         dnnl::matmul::desc d(a_md, b_md, bias_md, y_md);
         dnnl::matmul::primitive_desc pd(d, attr_.attr, eng);
-        scalars_ = scalar_args(attr_, rank, scalar_values_);
+        scalars_ = operand_args(attr_);
         prim_ = dnnl::matmul(pd);
         impl_ = pd.impl_info_str();
         a_md_ = a_md;
@@ -132,7 +132,6 @@ private:
     ResidualMode mode_ = ResidualMode::none;
     int residual_ = -1;
     Int8Attr attr_;
-    std::vector<float> scalar_values_;
     std::vector<std::pair<int, memory>> scalars_;
 };
 
