@@ -10,6 +10,7 @@
 
 #include "kiln/core/interpreter.hpp"
 #include "kiln/core/model.hpp"
+#include "kiln/ops/attention.hpp"
 #include "kiln/ops/convolution.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
@@ -672,4 +673,33 @@ TEST(QuantizedOps, MatMulPerChannelOutputAfterGelu) {
         std::vector<Tensor> vals{av, bv, *bs.node->constant_value(), *bias.node->constant_value()};
         expect_close(fast(*n, vals), reference(*n, vals), "zero point " + std::to_string(zp));
     }
+}
+
+TEST(FuseInt8, AttentionOpWithQuantizedQueryAndKey) {
+    // ScaledDotProductAttention(FQ(q), FQ(k), v, boolean mask, scale), as NNCF's IR of a
+    // transformer has it: the scores become a QuantizedMatMul where the CPU's int8 products are
+    // exact, the rest f32; the numbers stay those of the FakeQuantize graph.
+    auto q = param({2, 3, 7, 16}), k = param({2, 3, 9, 16}), v = param({2, 3, 9, 8});
+    auto mask = make<op::Parameter>({}, Type::boolean, PartialShape({2, 1, 1, 9}));
+    Output fq_q = fake_quantize(q->output(0), -2.f, 2.f * 127 / 128), fq_k = fake_quantize(k->output(0), -2.f, 2.f * 127 / 128);
+    Output a = make<op::ScaledDotProductAttention>({fq_q, fq_k, v->output(0), mask->output(0), scalar(0.3f)}, false)->output(0);
+    Model m({make<op::Result>({a})}, {q, k, v, mask});
+    auto g = m.clone();
+    const bool exact = cpu::onednn::int8_products_exact();
+    EXPECT_EQ(fuse_int8(*g), exact ? 1u : 0u);
+    validate_model(*g);
+    auto n = op_counts(*g);
+    EXPECT_EQ(n["QuantizedMatMul"], exact ? 1 : 0);
+    EXPECT_EQ(n["ScaledDotProductAttention"], exact ? 0 : 1);
+    std::vector<Tensor> in{random_tensor({2, 3, 7, 16}, 1, -2.f, 2.f), random_tensor({2, 3, 9, 16}, 2, -2.f, 2.f),
+                           random_tensor({2, 3, 9, 8}, 3)};
+    Tensor mk(Type::boolean, {2, 1, 1, 9});
+    for (int i = 0; i < 18; ++i) mk.data<bool>()[i] = i % 4 != 1;
+    in.push_back(mk);
+    Tensor want = evaluate_model(m, in)[0];
+    auto cm = std::make_shared<cpu::CompiledModel>(m, cpu::CompileConfig{});
+    auto r = cm->create_infer_request();
+    for (size_t i = 0; i < in.size(); ++i) r->set_input(i, in[i]);
+    r->infer();
+    EXPECT_LE(diff(r->output(0), want).first, 1e-5 * max_abs(want));
 }

@@ -11,6 +11,7 @@
 #include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
+#include "kiln/ops/attention.hpp"
 #include "kiln/ops/fake_quantize.hpp"
 #include "kiln/ops/internal/int8.hpp"
 #include "kiln/ops/matmul.hpp"
@@ -456,6 +457,7 @@ struct Pass {
             NodePtr q;
             if (dynamic_cast<op::Convolution*>(n.get()) || dynamic_cast<op::GroupConvolution*>(n.get())) q = convert_conv(n);
             else if (dynamic_cast<op::MatMul*>(n.get())) q = convert_matmul(n);
+            else if (dynamic_cast<op::ScaledDotProductAttention*>(n.get())) q = convert_sdpa(n);
             if (!q) continue;
             q->set_name(n->name());
             q->set_source(n->source());
@@ -520,6 +522,58 @@ struct Pass {
         ch.w_scale = wq->scale;
         chains.push_back(std::move(ch));
         return c;
+    }
+
+    // ScaledDotProductAttention whose query and key are quantized (NNCF quantizes both): the scores
+    // as a QuantizedMatMul of their integers (the softmax scale in its output scale), the mask,
+    // softmax and the product with the values in f32. Measured on the 2 cores: BERT-size heads
+    // (12 x 128 x 64) 0.145 ms against 0.215 for the fused f32 kernel on the dequantized q, k.
+    NodePtr convert_sdpa(const NodePtr& n) {
+        auto* sd = dynamic_cast<op::ScaledDotProductAttention*>(n.get());
+        auto* dq = as<op::Dequantize>(n->input(0));
+        auto* dk = as<op::Dequantize>(n->input(1));
+        if (!sd || sd->causal || !dq || !dk || dq->num_inputs() != 1 || dk->num_inputs() != 1 ||
+            dk->input(0).type() != Type::i8 || n->output_type(0) != Type::f32 || !cpu::onednn::int8_products_exact())
+            return nullptr;
+        const PartialShape& qs = n->input(0).shape();
+        const PartialShape& ks = n->input(1).shape();
+        if (!qs.rank_is_static() || !ks.rank_is_static() || qs.rank() < 2 || qs.rank() != ks.rank()) return nullptr;
+        double scale;
+        if (n->num_inputs() > 4) {
+            const Tensor* sv = vals.get(n->input(4));
+            if (!sv || sv->size() != 1) return nullptr;
+            scale = sv->as_f64_vector().at(0);
+        } else {
+            const Dimension& e = qs[qs.rank() - 1];
+            if (!e.is_static()) return nullptr;
+            scale = 1.0 / std::sqrt(static_cast<double>(e.get_length()));
+        }
+        if (!(scale > 0) || !std::isfinite(scale)) return nullptr;  // a negative scale flips the levels' order: fine, but rare
+        auto scores = std::make_shared<op::QuantizedMatMul>();
+        scores->transpose_b = true;
+        scores->a_scale = dq->scale;
+        scores->a_zero_point = dq->zero_point;
+        scores->b_zero_point = dk->zero_point;
+        scores->set_inputs({dq->input(0), dk->input(0),
+                            f32_constant({static_cast<float>(dk->scale * scale)})->output(0)});
+        scores->validate_and_infer();
+        scores->set_name(n->name() + "/scores");
+        Output s = scores->output(0);
+        if (n->num_inputs() > 3) {
+            const Output mask = n->input(3);
+            if (mask.type() == Type::boolean) {
+                s = make<op::Select>({mask, s, op::Constant::create<float>({-INFINITY}, {})->output(0)},
+                                     AutoBroadcast::numpy)->output(0);
+            } else if (mask.type() == Type::f32) {
+                s = make<op::Add>({s, mask}, AutoBroadcast::numpy)->output(0);
+            } else {
+                return nullptr;
+            }
+        }
+        Output p = make<op::Softmax>({s}, int64_t{-1})->output(0);
+        auto out = make<op::MatMul>({p, n->input(2)}, false, false);
+        if (!(out->output_shape(0) == n->output_shape(0))) return nullptr;
+        return out;
     }
 
     NodePtr convert_matmul(const NodePtr& n) {
