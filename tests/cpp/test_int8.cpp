@@ -1,10 +1,13 @@
 // int8 family: Quantize, Dequantize, QuantizedConvolution, QuantizedMatMul (ops/internal/int8.hpp):
 // shape inference and its errors, the reference kernels on hand-checked values, every fast kernel
 // against its reference over awkward shapes, and the fuse_int8 pass (the right nodes replaced,
-// the graph valid, the numbers those of the FakeQuantize graph it came from).
+// the graph valid, the numbers those of the FakeQuantize graph it came from). KILN_TEST_VERBOSE=1
+// prints the oneDNN implementation each kernel case ran.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -85,6 +88,7 @@ Tensor fast(const Node& n, const std::vector<Tensor>& in, std::string* name = nu
     auto k = cpu::make_int8_kernel(n, shapes_of(n, in));
     if (!k) throw Error(str_cat("no INT8 kernel for ", n.type_name()));
     if (name) *name = std::string(k->name()) + " " + k->detail();
+    if (std::getenv("KILN_TEST_VERBOSE")) std::printf("[%s] %s %s\n", n.type_name(), k->name(), k->detail().c_str());
     auto out = alloc_outputs(n);
     k->execute(in, out);
     return out[0];
@@ -342,6 +346,7 @@ TEST_P(Int8ConvKernels, MatchReference) {
         std::string impl;
         Tensor got = fast(*n, vals, &impl);
         SCOPED_TRACE(op::quant_post_ops_to_string(e.ops) + " -> " + type_name(e.out) + " [" + impl + "]");
+        if (std::getenv("KILN_TEST_VERBOSE")) std::printf("  conv %s: %s -> %s%s\n", to_string(c.x).c_str(), op::quant_post_ops_to_string(e.ops).c_str(), type_name(e.out), e.per_channel_out ? " per-channel" : "");
         expect_close(got, reference(*n, vals), "conv", fq_levels(e));
     }
 }
@@ -419,6 +424,7 @@ TEST_P(Int8MatMulKernels, MatchReference) {
         std::string impl;
         Tensor got = fast(*n, vals, &impl);
         SCOPED_TRACE(op::quant_post_ops_to_string(e.ops) + " -> " + type_name(e.out) + " [" + impl + "]");
+        if (std::getenv("KILN_TEST_VERBOSE")) std::printf("  matmul %s x %s: %s -> %s%s\n", to_string(c.a).c_str(), to_string(c.b).c_str(), op::quant_post_ops_to_string(e.ops).c_str(), type_name(e.out), e.per_channel_out ? " per-channel" : "");
         expect_close(got, reference(*n, vals), "matmul", fq_levels(e));
     }
 }
