@@ -19,7 +19,8 @@ namespace kiln::cpu::onednn {
 // when two adjacent products together pass 32767 (u8 up to 255 times s8 weights beyond +-64).
 bool int8_products_exact();
 
-// nullptr when the node is none of the two or oneDNN has no implementation for it.
+// nullptr when the node is none of the two or oneDNN has no implementation for it
+// (KILN_DEBUG_INT8=1 prints oneDNN's reason to stderr).
 KernelPtr make_int8_onednn_kernel(const Node& node, const KernelShapes& shapes);
 
 // How the residual of a sum post-op enters the primitive.
