@@ -7,11 +7,11 @@
 #include <optional>
 #include <set>
 
+#include "kiln/ops/attention.hpp"
 #include "kiln/ops/convolution.hpp"
 #include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
-#include "kiln/ops/attention.hpp"
 #include "kiln/ops/fake_quantize.hpp"
 #include "kiln/ops/internal/int8.hpp"
 #include "kiln/ops/matmul.hpp"
@@ -66,9 +66,10 @@ public:
             out.emplace_back(d.type, d.shape.to_shape());
         }
         n->evaluate_reference(in, out);
-        // Large values (weights) are asked for once: not kept.
+        // Large values (weights) are asked for once: not kept (a caller copies the handle it
+        // gets before asking again).
         Tensor& r = out.at(o.index);
-        if (r.size() <= 65536 || depth > 0) return &(cache_[o] = r);
+        if (r.size() <= 65536) return &(cache_[o] = r);
         big_ = r;
         return &big_;
     }
