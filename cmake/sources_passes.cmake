@@ -8,4 +8,5 @@ set(KILN_PASSES_SOURCES
   cpp/kiln/passes/fuse_layer_norm.cpp
   cpp/kiln/passes/batch_norm_affine.cpp
   cpp/kiln/passes/fuse_gelu.cpp
+  cpp/kiln/passes/fuse_int8.cpp
 )

@@ -283,7 +283,7 @@ TEST(FuseDnn, RespectsConsumersAndOutputs) {
 TEST(Pipeline, OneOrderedListReportsEachPass) {
     std::vector<std::string> names;
     for (auto& p : passes::pipeline()) names.push_back(p.name);
-    EXPECT_EQ(names, (std::vector<std::string>{"fold_constants", "fuse_attention", "fuse_layer_norm", "fuse_gelu", "fuse_dnn",
+    EXPECT_EQ(names, (std::vector<std::string>{"fuse_int8", "fold_constants", "fuse_attention", "fuse_layer_norm", "fuse_gelu", "fuse_dnn",
                                                "batch_norm_to_affine"}));
 
     // conv + (2 * 3 folded) bias + relu: folding makes one constant, fuse_dnn one fused conv.
@@ -297,11 +297,11 @@ TEST(Pipeline, OneOrderedListReportsEachPass) {
     passes::PassOptions opts;
     opts.validate_each = true;
     auto reports = passes::optimize(m, opts);
-    ASSERT_EQ(reports.size(), 6u);
-    EXPECT_EQ(reports[0].name, "fold_constants");
-    EXPECT_EQ(reports[0].rewrites, 1u);
-    EXPECT_EQ(reports[4].name, "fuse_dnn");
-    EXPECT_EQ(reports[4].rewrites, 1u);
+    ASSERT_EQ(reports.size(), 7u);
+    EXPECT_EQ(reports[1].name, "fold_constants");
+    EXPECT_EQ(reports[1].rewrites, 1u);
+    EXPECT_EQ(reports[5].name, "fuse_dnn");
+    EXPECT_EQ(reports[5].rewrites, 1u);
     EXPECT_EQ(count_type(m, "FusedConvolution"), 1u);
     auto in = random_tensor({1, 3, 6, 6}, 9);
     EXPECT_TRUE(close(evaluate_model(m, {in})[0], evaluate_model(*ref, {in})[0]));
@@ -319,7 +319,7 @@ TEST(Pipeline, ValidatorAfterEveryPassNamesThePass) {
     x->shape = PartialShape({1, 3, 7, 7});
     passes::PassOptions opts;
     opts.validate_each = true;
-    test::expect_error([&] { passes::optimize(m, opts); }, "after pass fold_constants");
+    test::expect_error([&] { passes::optimize(m, opts); }, "after pass fuse_int8");
     opts.validate_each = false;
     EXPECT_NO_THROW(passes::optimize(m, opts));
 }

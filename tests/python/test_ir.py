@@ -532,6 +532,10 @@ def test_every_op_class_has_a_factory_entry():
         "FusedMVN": "the runtime's fused form (layer norm)",
         "FusedRMSNorm": "the runtime's fused form (RMS norm)",
         "FusedScaledDotProductAttention": "the runtime's fused form (attention between head transposes)",
+        "Quantize": "the runtime's INT8 form (fuse_int8)",
+        "Dequantize": "the runtime's INT8 form (fuse_int8)",
+        "QuantizedConvolution": "the runtime's INT8 form (fuse_int8)",
+        "QuantizedMatMul": "the runtime's INT8 form (fuse_int8)",
         "Choose": "written as an If with pass-through bodies",
         "IndexCheck": "written as Minimum + rt_info kiln_index_check, read back by the reader",
     }

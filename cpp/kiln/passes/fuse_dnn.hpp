@@ -1,6 +1,9 @@
 // Fusion of convolution / matmul with what follows them, for oneDNN post-ops.
 #pragma once
+#include <optional>
+
 #include "kiln/core/model.hpp"
+#include "kiln/ops/internal/fused.hpp"
 
 namespace kiln::passes {
 

@@ -9,6 +9,7 @@
 #include "kiln/passes/fuse_attention.hpp"
 #include "kiln/passes/fuse_dnn.hpp"
 #include "kiln/passes/fuse_gelu.hpp"
+#include "kiln/passes/fuse_int8.hpp"
 #include "kiln/passes/fuse_layer_norm.hpp"
 
 namespace kiln::passes {
@@ -18,12 +19,14 @@ size_t fold(Model& m) { return fold_constants(m); }
 }  // namespace
 
 const std::vector<Pass>& pipeline() {
-    // Folding first: it turns shape arithmetic into the constants the fusions match on. Attention
+    // INT8 before folding, which would erase the weights' FakeQuantize / decompression chains it
+    // reads. Folding next: it turns shape arithmetic into the constants the fusions match on. Attention
     // and layer norm before fuse_dnn, which would otherwise take the MatMuls and Multiplies they
     // are made of into its own chains; GELU before it too, so that the Gelu it makes becomes a
     // post-op of the MatMul before it. Batch norms become affine maps only after fuse_dnn has
     // folded into convolutions the ones it can.
     static const std::vector<Pass> passes = {
+        {"fuse_int8", fuse_int8},
         {"fold_constants", fold},
         {"fuse_attention", fuse_attention},
         {"fuse_layer_norm", fuse_layer_norm},

@@ -15,7 +15,7 @@ struct Pass {
     size_t (*run)(Model&);
 };
 
-// In order: fold_constants, fuse_attention, fuse_layer_norm, fuse_gelu, fuse_dnn,
+// In order: fuse_int8, fold_constants, fuse_attention, fuse_layer_norm, fuse_gelu, fuse_dnn,
 // batch_norm_to_affine.
 const std::vector<Pass>& pipeline();
 

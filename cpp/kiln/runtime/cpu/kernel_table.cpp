@@ -8,6 +8,7 @@
 #include "kiln/runtime/cpu/kernels/attention.hpp"
 #include "kiln/runtime/cpu/kernels/control_flow.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
+#include "kiln/runtime/cpu/kernels/int8.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
 #include "kiln/runtime/cpu/kernels/recurrent.hpp"
@@ -36,6 +37,7 @@ constexpr KernelFactory kFamilies[] = {
     make_fake_quantize_kernel,
     make_detection_kernel,
     make_attention_kernel,
+    make_int8_kernel,
 };
 
 }  // namespace

@@ -70,36 +70,38 @@ dnnl::primitive_attr base_attr() {
     return a;
 }
 
-dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops) {
+void append_post_op(dnnl::post_ops& po, const op::PostOp& p) {
     using K = op::Activation;
     using A = dnnl::algorithm;
-    dnnl::post_ops po;
-    for (auto& p : ops) {
-        if (p.sum) {
-            po.append_sum(1.f);
-            continue;
-        }
-        float a = static_cast<float>(p.act.alpha), b = static_cast<float>(p.act.beta);
-        switch (p.act.kind) {
-            case K::relu: po.append_eltwise(1.f, A::eltwise_relu, a, 0.f); break;
-            case K::clamp: po.append_eltwise(1.f, A::eltwise_clip, a, b); break;
-            case K::sigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); break;
-            case K::tanh: po.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f); break;
-            case K::swish: po.append_eltwise(1.f, A::eltwise_swish, a, 0.f); break;
-            case K::hswish: po.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f); break;
-            case K::hsigmoid:  // 2.x has no hardsigmoid: clip(x / 6 + 1/2, 0, 1)
-                po.append_eltwise(1.f, A::eltwise_linear, 1.f / 6.f, 0.5f);
-                po.append_eltwise(1.f, A::eltwise_clip, 0.f, 1.f);
-                break;
-            case K::gelu_erf: po.append_eltwise(1.f, A::eltwise_gelu_erf, 0.f, 0.f); break;
-            case K::gelu_tanh: po.append_eltwise(1.f, A::eltwise_gelu_tanh, 0.f, 0.f); break;
-            case K::elu: po.append_eltwise(1.f, A::eltwise_elu, a, 0.f); break;
-            case K::mish: po.append_eltwise(1.f, A::eltwise_mish, 0.f, 0.f); break;
-            case K::abs: po.append_eltwise(1.f, A::eltwise_abs, 0.f, 0.f); break;
-            case K::exp: po.append_eltwise(1.f, A::eltwise_exp, 0.f, 0.f); break;
-            case K::softplus: po.append_eltwise(1.f, A::eltwise_soft_relu, 0.f, 0.f); break;
-        }
+    if (p.sum) {
+        po.append_sum(1.f);
+        return;
     }
+    float a = static_cast<float>(p.act.alpha), b = static_cast<float>(p.act.beta);
+    switch (p.act.kind) {
+        case K::relu: po.append_eltwise(1.f, A::eltwise_relu, a, 0.f); break;
+        case K::clamp: po.append_eltwise(1.f, A::eltwise_clip, a, b); break;
+        case K::sigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); break;
+        case K::tanh: po.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f); break;
+        case K::swish: po.append_eltwise(1.f, A::eltwise_swish, a, 0.f); break;
+        case K::hswish: po.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f); break;
+        case K::hsigmoid:  // 2.x has no hardsigmoid: clip(x / 6 + 1/2, 0, 1)
+            po.append_eltwise(1.f, A::eltwise_linear, 1.f / 6.f, 0.5f);
+            po.append_eltwise(1.f, A::eltwise_clip, 0.f, 1.f);
+            break;
+        case K::gelu_erf: po.append_eltwise(1.f, A::eltwise_gelu_erf, 0.f, 0.f); break;
+        case K::gelu_tanh: po.append_eltwise(1.f, A::eltwise_gelu_tanh, 0.f, 0.f); break;
+        case K::elu: po.append_eltwise(1.f, A::eltwise_elu, a, 0.f); break;
+        case K::mish: po.append_eltwise(1.f, A::eltwise_mish, 0.f, 0.f); break;
+        case K::abs: po.append_eltwise(1.f, A::eltwise_abs, 0.f, 0.f); break;
+        case K::exp: po.append_eltwise(1.f, A::eltwise_exp, 0.f, 0.f); break;
+        case K::softplus: po.append_eltwise(1.f, A::eltwise_soft_relu, 0.f, 0.f); break;
+    }
+}
+
+dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops) {
+    dnnl::post_ops po;
+    for (auto& p : ops) append_post_op(po, p);
     return po;
 }
 

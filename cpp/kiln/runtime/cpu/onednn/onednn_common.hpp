@@ -34,8 +34,9 @@ KernelPtr make_reorder_kernel(const Shape& logical, Type t, Layout from, Layout 
 // Every primitive here runs with a user scratchpad so that concurrent executions of one
 // primitive never share scratch memory.
 dnnl::primitive_attr base_attr();
-// The eltwise/sum post-op chain of a fused op.
+// The eltwise/sum post-op chain of a fused op, and one post-op appended to a chain.
 dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops);
+void append_post_op(dnnl::post_ops& po, const op::PostOp& p);
 
 // Per-thread reusable memory for a kernel's temporaries (reordered activations, scratchpad):
 // fresh allocations of a few MB per call cost page faults comparable to the convolution

@@ -1,4 +1,5 @@
-// MaxPool, AvgPool, AdaptiveAvgPool and AdaptiveMaxPool on oneDNN's pooling_v2.
+// MaxPool, AvgPool, AdaptiveAvgPool and AdaptiveMaxPool on oneDNN's pooling_v2 (f32; MaxPool
+// also on u8 / s8).
 //
 // Max pooling indices: the primitive runs in training mode and its workspace (the offset of
 // the maximum inside its window) is turned into kiln's flat indices in one pass over the
@@ -42,8 +43,8 @@ public:
         if (sh.negotiate_layouts && !p.indices && !sh.input_layouts.empty() && !sh.input_layouts[0].is_plain() &&
             !sh.input_layouts[0].bf16)
             layout_ = sh.input_layouts[0];
-        src_md_ = layout_desc(x, Type::f32, layout_);
-        dst_md_ = layout_desc(y, Type::f32, layout_);
+        src_md_ = layout_desc(x, sh.in_type(0), layout_);
+        dst_md_ = layout_desc(y, sh.in_type(0), layout_);
         auto prop = p.indices ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
         dnnl::pooling_v2_forward::desc d(prop, p.alg, src_md_, dst_md_, strides, kernel, dil, pl, pr);
         dnnl::pooling_v2_forward::primitive_desc pd(d, base_attr(), eng);
@@ -132,7 +133,11 @@ private:
 }  // namespace
 
 KernelPtr make_pooling_kernel(const Node& node, const KernelShapes& sh) {
-    if (sh.in_type(0) != Type::f32 || sh.out_type(0) != Type::f32) return nullptr;
+    // u8 / s8: INT8 graphs max-pool their integers (fuse_int8), values only.
+    const Type t = sh.in_type(0);
+    const bool int8 = (t == Type::u8 || t == Type::i8) && dynamic_cast<const op::MaxPool*>(&node) &&
+                      (sh.outputs.size() == 1 || !sh.output_read(1));
+    if ((t != Type::f32 && !int8) || sh.out_type(0) != t) return nullptr;
     const Shape x = sh.in(0), y = sh.out(0);
     if (shape_size(x) == 0 || shape_size(y) == 0) return nullptr;
     PoolSpec p;
