@@ -343,6 +343,25 @@ void check_residual(InferContext& ctx, size_t i, const PartialShape& out) {
                      ctx.input_shape(i).to_string(), " does not match the output shape ", out.to_string());
 }
 
+// The checks both INT8 products end with, on the inputs after the data and the weights (the
+// weight scale, the bias, the residual) and the epilogue, then the output: `channels` is the
+// output's channel dimension, which the scale, bias and output multiplier follow.
+void finish_infer(InferContext& ctx, const Int8Epilogue& epilogue, bool with_bias, size_t sums, const char* scale_name,
+                  const Dimension& channels, const PartialShape& out) {
+    check_f32_input(ctx, 2, scale_name);
+    check_channels(ctx, 2, channels, scale_name, true);
+    if (with_bias) {
+        check_f32_input(ctx, 3, "bias");
+        check_channels(ctx, 3, channels, "bias", false);
+    }
+    if (sums) check_residual(ctx, ctx.num_inputs() - 1, out);
+    KILN_INFER_CHECK(ctx, epilogue.output_multiplier.empty() || !channels.is_static() ||
+                              static_cast<int64_t>(epilogue.output_multiplier.size()) == channels.get_length(),
+                     "output_multiplier has ", epilogue.output_multiplier.size(), " values for ", channels.to_string(),
+                     " channels");
+    ctx.set_output(0, epilogue.output_type, out);
+}
+
 }  // namespace
 
 void QuantizedConvolution::infer(InferContext& ctx) const {
@@ -358,31 +377,21 @@ void QuantizedConvolution::infer(InferContext& ctx) const {
     infer_conv(f, ctx.input_shape(1), Dimension(group), strides, pads_begin, pads_end, dilations, auto_pad);
     const PartialShape out = f.outputs().at(0).shape;
     const Dimension channels = out.rank_is_static() ? out[1] : Dimension();
-    check_f32_input(ctx, 2, "w_scale");
-    check_channels(ctx, 2, channels, "w_scale", true);
-    if (with_bias) {
-        check_f32_input(ctx, 3, "bias");
-        check_channels(ctx, 3, channels, "bias", false);
-    }
-    if (sums) check_residual(ctx, n - 1, out);
-    KILN_INFER_CHECK(ctx, epilogue.output_multiplier.empty() || !channels.is_static() ||
-                              static_cast<int64_t>(epilogue.output_multiplier.size()) == channels.get_length(),
-                     "output_multiplier has ", epilogue.output_multiplier.size(), " values for ", channels.to_string(),
-                     " channels");
-    ctx.set_output(0, epilogue.output_type, out);
+    finish_infer(ctx, epilogue, with_bias, sums, "w_scale", channels, out);
 }
 
 namespace {
 
-// x - zero point and the weights, widened to int32 for the exact reference product.
+// A u8 / i8 tensor minus its zero point, widened to T (i32 or i64) for the exact reference product.
+template <typename T>
 Tensor widened(const Tensor& t, int64_t zero_point) {
-    Tensor r(Type::i32, t.shape());
-    int32_t* d = r.data<int32_t>();
+    Tensor r(type_of<T>::value, t.shape());
+    T* d = r.data<T>();
     const int64_t n = t.size();
     if (t.type() == Type::u8)
-        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<int32_t>(t.data<uint8_t>()[i] - zero_point);
+        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(t.data<uint8_t>()[i] - zero_point);
     else
-        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<int32_t>(t.data<int8_t>()[i] - zero_point);
+        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(t.data<int8_t>()[i] - zero_point);
     return r;
 }
 
@@ -392,7 +401,7 @@ void QuantizedConvolution::evaluate(const std::vector<Tensor>& in, std::vector<T
     const Tensor& w = in[1];
     Shape kernel(w.shape().begin() + 2, w.shape().end());
     auto g = window::resolve(in[0].shape(), out[0].shape(), kernel, strides, dilations, pads_begin, pads_end, auto_pad);
-    Tensor x32 = widened(in[0], x_zero_point), w32 = widened(w, 0);
+    Tensor x32 = widened<int32_t>(in[0], x_zero_point), w32 = widened<int32_t>(w, 0);
     Tensor acc(Type::i32, out[0].shape());
     conv_reference<int32_t>(g, group, x32.data<int32_t>(), w32.data<int32_t>(), nullptr, acc.data<int32_t>());
     std::vector<float> osc, bias_acc;
@@ -426,29 +435,11 @@ void QuantizedMatMul::infer(InferContext& ctx) const {
     InferContext f = float_context(ctx, 2);
     const PartialShape out = matmul_shape(f, ctx.input_shape(0), ctx.input_shape(1), transpose_a, transpose_b);
     const Dimension channels = out.rank_is_static() && out.rank() > 0 ? out[out.rank() - 1] : Dimension();
-    check_f32_input(ctx, 2, "b_scale");
-    check_channels(ctx, 2, channels, "b_scale", true);
-    if (with_bias) {
-        check_f32_input(ctx, 3, "bias");
-        check_channels(ctx, 3, channels, "bias", false);
-    }
-    if (sums) check_residual(ctx, n - 1, out);
-    KILN_INFER_CHECK(ctx, epilogue.output_multiplier.empty() || !channels.is_static() ||
-                              static_cast<int64_t>(epilogue.output_multiplier.size()) == channels.get_length(),
-                     "output_multiplier has ", epilogue.output_multiplier.size(), " values for ", channels.to_string(),
-                     " channels");
-    ctx.set_output(0, epilogue.output_type, out);
+    finish_infer(ctx, epilogue, with_bias, sums, "b_scale", channels, out);
 }
 
 void QuantizedMatMul::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    auto as_i64 = [](const Tensor& t, int64_t zp) {
-        Tensor r(Type::i64, t.shape());
-        int64_t* d = r.data<int64_t>();
-        for (int64_t i = 0; i < t.size(); ++i)
-            d[i] = (t.type() == Type::u8 ? t.data<uint8_t>()[i] : t.data<int8_t>()[i]) - zp;
-        return r;
-    };
-    Tensor a = as_i64(in[0], a_zero_point), b = as_i64(in[1], b_zero_point);
+    Tensor a = widened<int64_t>(in[0], a_zero_point), b = widened<int64_t>(in[1], b_zero_point);
     Tensor acc64(Type::i64, out[0].shape());
     matmul_reference<int64_t>(a.data<int64_t>(), a.shape(), b.data<int64_t>(), b.shape(), transpose_a, transpose_b,
                               acc64.data<int64_t>(), out[0].shape());
