@@ -12,22 +12,6 @@ using dnnl::memory;
 
 namespace {
 
-// [.., rows, cols] stored row-major, viewed transposed when `t`.
-memory::desc view_desc(const Shape& s, bool t, Type type) {
-    memory::dims dims(s.begin(), s.end()), strides(s.size());
-    int64_t st = 1;
-    for (size_t i = s.size(); i-- > 0;) {
-        strides[i] = st;
-        st *= s[i];
-    }
-    if (t) {
-        const size_t r = s.size();
-        std::swap(dims[r - 1], dims[r - 2]);
-        std::swap(strides[r - 1], strides[r - 2]);
-    }
-    return memory::desc(dims, to_dnnl(type), strides);
-}
-
 class Int8MatMulKernel : public Kernel {
 public:
     Int8MatMulKernel(const op::QuantizedMatMul& m, const KernelShapes& sh) {
@@ -35,13 +19,7 @@ public:
         Shape a = sh.in(0), b = sh.in(1);
         const Type at = sh.in_type(0), yt = sh.out_type(0);
         bool ta = m.transpose_a, tb = m.transpose_b;
-        const size_t r = std::max(a.size(), b.size());
-        a.insert(a.begin(), r - a.size(), 1);
-        b.insert(b.begin(), r - b.size(), 1);
-        const int64_t M = ta ? a[r - 1] : a[r - 2], K = ta ? a[r - 2] : a[r - 1];
-        const int64_t N = tb ? b[r - 2] : b[r - 1];
-        bool b_batch = false;
-        for (size_t i = 0; i + 2 < r; ++i) b_batch |= b[i] != 1;
+        const auto [r, M, K, N, b_batch] = matmul_dims(a, b, ta, tb);
         const bool constant_b = sh.constants.size() > 1 && sh.constants[1];
         packed_ = constant_b && !b_batch && !ta;
         const Tensor* bias = m.with_bias ? sh.constants.at(3) : nullptr;

@@ -25,23 +25,6 @@ namespace {
 
 using dnnl::memory;
 
-// [.., rows, cols] stored row-major, viewed transposed when `t` (swap the last two axes).
-memory::desc view_desc(const Shape& s, bool t) {
-    memory::dims dims(s.begin(), s.end()), strides(s.size());
-    int64_t st = 1;
-    for (size_t i = s.size(); i-- > 0;) {
-        strides[i] = st;
-        st *= s[i];
-    }
-    if (t) {
-        size_t r = s.size();
-        std::swap(dims[r - 1], dims[r - 2]);
-        std::swap(strides[r - 1], strides[r - 2]);
-    }
-    // A broadcast (size-1) axis gets stride 0 semantics from its size; its stride is unused.
-    return memory::desc(dims, memory::data_type::f32, strides);
-}
-
 class MatMulKernel : public Kernel {
 public:
     MatMulKernel(const KernelShapes& sh, bool ta, bool tb, bool with_bias,
@@ -57,13 +40,7 @@ public:
             b.push_back(1);
             tb = false;
         }
-        const size_t r = std::max(a.size(), b.size());
-        a.insert(a.begin(), r - a.size(), 1);
-        b.insert(b.begin(), r - b.size(), 1);
-        const int64_t M = ta ? a[r - 1] : a[r - 2], K = ta ? a[r - 2] : a[r - 1];
-        const int64_t N = tb ? b[r - 2] : b[r - 1];
-        bool b_batch = false;
-        for (size_t i = 0; i + 2 < r; ++i) b_batch |= b[i] != 1;
+        const auto [r, M, K, N, b_batch] = matmul_dims(a, b, ta, tb);
         const bool constant_b = sh.constants.size() > 1 && sh.constants[1];
         packed_ = constant_b && !b_batch && !ta;
         bf16_ = packed_ && sh.inference_precision == Type::bf16 && cpu_has_avx512_bf16();

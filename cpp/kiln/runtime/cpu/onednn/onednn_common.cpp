@@ -99,6 +99,34 @@ void append_post_op(dnnl::post_ops& po, const op::PostOp& p) {
     }
 }
 
+dnnl::memory::desc view_desc(const Shape& s, bool transposed, Type t) {
+    dnnl::memory::dims dims(s.begin(), s.end()), strides(s.size());
+    int64_t st = 1;
+    for (size_t i = s.size(); i-- > 0;) {
+        strides[i] = st;
+        st *= s[i];
+    }
+    if (transposed) {
+        const size_t r = s.size();
+        std::swap(dims[r - 1], dims[r - 2]);
+        std::swap(strides[r - 1], strides[r - 2]);
+    }
+    return dnnl::memory::desc(dims, to_dnnl(t), strides);
+}
+
+MatMulDims matmul_dims(Shape& a, Shape& b, bool ta, bool tb) {
+    MatMulDims d;
+    d.r = std::max(a.size(), b.size());
+    a.insert(a.begin(), d.r - a.size(), 1);
+    b.insert(b.begin(), d.r - b.size(), 1);
+    const size_t r = d.r;
+    d.M = ta ? a[r - 1] : a[r - 2];
+    d.K = ta ? a[r - 2] : a[r - 1];
+    d.N = tb ? b[r - 2] : b[r - 1];
+    for (size_t i = 0; i + 2 < r; ++i) d.b_batch |= b[i] != 1;
+    return d;
+}
+
 dnnl::post_ops to_post_ops(const std::vector<op::PostOp>& ops) {
     dnnl::post_ops po;
     for (auto& p : ops) append_post_op(po, p);

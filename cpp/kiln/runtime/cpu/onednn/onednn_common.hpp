@@ -23,6 +23,19 @@ dnnl::memory::data_type to_dnnl(Type t);
 dnnl::memory::dims to_dims(const Shape& s);
 // Dense row-major descriptor of this shape.
 dnnl::memory::desc plain_desc(const Shape& s, Type t = Type::f32);
+// [.., rows, cols] stored row-major, viewed with its last two axes swapped when `transposed` (a
+// MatMul operand's transpose as strides; a broadcast size-1 axis's stride is unused).
+dnnl::memory::desc view_desc(const Shape& s, bool transposed, Type t = Type::f32);
+
+// A MatMul's operands as oneDNN's matmul sees them: both of rank r (leading 1s added), and
+// y[.., M, N] = a[.., M, K] (transposed when ta) * b[.., K, N] (transposed when tb).
+struct MatMulDims {
+    size_t r = 0;
+    int64_t M = 0, K = 0, N = 0;
+    bool b_batch = false;  // b varies along a batch axis
+};
+// Pads `a` and `b` to one rank in place and reads the dimensions off them.
+MatMulDims matmul_dims(Shape& a, Shape& b, bool ta, bool tb);
 
 // The descriptor of a logical shape laid out as `l` (plain, or nC..16c / nC..8c blocked).
 dnnl::memory::desc layout_desc(const Shape& logical, Type t, Layout l);
