@@ -50,6 +50,9 @@ struct ShapeValueElem {
 using ShapeValue = std::vector<ShapeValueElem>;
 
 struct TensorDesc {
+    TensorDesc() = default;
+    TensorDesc(Type type, PartialShape shape, std::shared_ptr<const ShapeValue> value = nullptr)
+        : type(type), shape(std::move(shape)), value(std::move(value)) {}
     Type type = Type::dynamic;
     PartialShape shape;
     std::shared_ptr<const ShapeValue> value;  // the partial value, when known (shape arithmetic)
