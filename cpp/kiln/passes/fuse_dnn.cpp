@@ -271,16 +271,12 @@ size_t fuse_dnn(Model& m) {
             // A reshape of the chain's output followed by activations: they move before it.
             if (!ch->reshape && is_reshape(c) && c->input(0) == cur) {
                 Node* a = sole_consumer(cm, c->output(0));
-                Chain trial = *ch;
-                trial.reshape = c;
-                if (a && absorb_after_reshape(trial, a, c->output(0))) {
-                    *ch = std::move(trial);
-                    ch->last = a;
-                    ch->absorbed++;
-                    cur = a->output(0);
-                    continue;
-                }
-                break;
+                if (!a || !absorb_after_reshape(*ch, a, c->output(0))) break;  // changes nothing when it fails
+                ch->reshape = c;
+                ch->last = a;
+                ch->absorbed++;
+                cur = a->output(0);
+                continue;
             }
             if (ch->reshape && absorb_after_reshape(*ch, c, cur)) {
                 ch->last = c;

@@ -228,26 +228,24 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
     std::unordered_set<Node*> in_tail;
     NodeVector tail_nodes;
     auto ops = m->ordered_ops();
-    std::set<std::pair<Node*, size_t>> read;  // outputs some node or result reads
-    for (auto& n : ops)
-        for (auto& in : n->inputs()) read.emplace(in.node.get(), in.index);
-    // With bf16 precision, the outputs that only convolutions read may be stored in bf16
-    // (KernelShapes::outputs_bf16): no f32 copy between two bf16 convolutions.
-    std::set<std::pair<Node*, size_t>> bf16_ok;
-    if (negotiate && options.inference_precision == Type::bf16) {
-        std::map<std::pair<Node*, size_t>, bool> only_convs;
-        for (auto& n : ops) {
-            const bool conv = dynamic_cast<const op::FusedConvolution*>(n.get()) ||
-                              dynamic_cast<const op::Convolution*>(n.get()) ||
-                              dynamic_cast<const op::GroupConvolution*>(n.get());
-            for (auto& in : n->inputs()) {
-                auto [it, fresh] = only_convs.emplace(std::make_pair(in.node.get(), in.index), conv);
-                if (!fresh) it->second = it->second && conv;
-            }
+    // The outputs some node or result reads, and whether only convolutions read each: with bf16
+    // precision those may be stored in bf16 (KernelShapes::outputs_bf16), so that no f32 copy sits
+    // between two bf16 convolutions.
+    std::map<std::pair<Node*, size_t>, bool> read;  // output -> only convolutions read it
+    for (auto& n : ops) {
+        const bool conv = dynamic_cast<const op::FusedConvolution*>(n.get()) ||
+                          dynamic_cast<const op::Convolution*>(n.get()) ||
+                          dynamic_cast<const op::GroupConvolution*>(n.get());
+        for (auto& in : n->inputs()) {
+            auto [it, fresh] = read.emplace(std::make_pair(in.node.get(), in.index), conv);
+            if (!fresh) it->second = it->second && conv;
         }
-        for (auto& [k, ok] : only_convs)
-            if (ok) bf16_ok.insert(k);
     }
+    const bool bf16_storage = negotiate && options.inference_precision == Type::bf16;
+    auto bf16_ok = [&](Node* n, size_t i) {
+        auto it = read.find({n, i});
+        return bf16_storage && it != read.end() && it->second;
+    };
     for (auto& n : ops) {
         if (is_type(*n, "Parameter") || is_type(*n, "Result")) continue;
         if (auto v = n->constant_value()) {
@@ -311,7 +309,7 @@ std::shared_ptr<const Plan> Plan::build(const Model& model, const std::vector<Sh
             for (size_t i = 0; i < n->num_outputs(); ++i) {
                 ks.outputs.push_back(n->output_desc(i));
                 ks.outputs_read.push_back(read.count({n.get(), i}) > 0);
-                ks.outputs_bf16.push_back(bf16_ok.count({n.get(), i}) > 0);
+                ks.outputs_bf16.push_back(bf16_ok(n.get(), i));
             }
             step.kernel = dynamic ? select_dynamic_kernel(n, ks) : select_kernel(n, ks);
             // Each input in the layout the kernel reads (weights are plain: kernels pack them).
