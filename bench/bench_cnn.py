@@ -17,13 +17,13 @@ import sys
 import time
 import warnings
 
-import kiln  # noqa: E402  (first: kiln sets OMP_WAIT_POLICY before torch loads OpenMP)
+import kiln  # noqa: E402
 import numpy as np
 import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, measure_round_robin, measure_throughput, print_throughput, rel_err, versions  # noqa: E402
+from common import cpu_info, measure_round_robin, measure_throughput, print_throughput, rel_err, throughput_queues, versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -136,22 +136,7 @@ def throughput(name, a, threads, seconds=8.0, batch=8):
     x = torch.rand(batch, 3, 224, 224)
     xn = x.numpy()
     km = kiln.convert_model(model, example_input=x, input=[[batch, 3, 224, 224]])
-    queues = {}
-    for prec in ("f32", "bf16"):
-        c = kiln.Core().compile_model(km, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": prec})
-        if prec == "f32" or c.inference_precision.name == "bf16":
-            queues["kiln" + ("" if prec == "f32" else " bf16")] = kiln.AsyncInferQueue(c)
-    try:
-        import openvino as ov
-        om = ov.convert_model(model, example_input=x)
-        for prec in ("default", "f32"):
-            cfg = {"PERFORMANCE_HINT": "THROUGHPUT"}
-            if prec == "f32":
-                cfg["INFERENCE_PRECISION_HINT"] = "f32"
-            queues["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = ov.AsyncInferQueue(
-                ov.Core().compile_model(om, "CPU", cfg))
-    except Exception as e:  # noqa: BLE001
-        print(f"(OpenVINO failed: {e})")
+    queues = throughput_queues(km, lambda ov: ov.convert_model(model, example_input=x))
     rates = measure_throughput(queues, xn, batch, seconds)
     print_throughput(f"{name}, batch {batch}", queues, rates, "images")
 

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-import kiln  # noqa: E402  (first: kiln sets OMP_WAIT_POLICY before torch loads OpenMP)
+import kiln  # noqa: E402
 import numpy as np
 import torch
 

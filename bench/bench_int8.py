@@ -5,7 +5,7 @@ torch model, calibrated on random inputs: speed does not depend on the data) and
 kiln reads that IR and runs it as INT8 (fuse_int8: the user flow "quantize with NNCF, run with
 kiln"), OpenVINO compiles the same IR. FP32 rows: kiln's own conversion of the torch model, and
 OpenVINO's conversion at INFERENCE_PRECISION_HINT=f32. Each of --repeat rounds times every
-runtime in turns (medians of --runs; each turn an untimed call first, see measure_turns); the
+runtime in turns (medians of --runs; each turn an untimed call first, see common.measure_round_robin's settle); the
 table shows the median of the rounds' medians and their spread (min-max). It also lists which
 oneDNN implementation each INT8 kernel ran.
 
@@ -22,12 +22,12 @@ import tempfile
 import time
 import warnings
 
-import kiln  # noqa: E402  (first: kiln sets OMP_WAIT_POLICY before torch loads OpenMP)
+import kiln  # noqa: E402
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, rel_err, versions  # noqa: E402
+from common import cpu_info, measure_round_robin, rel_err, versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -75,25 +75,6 @@ def minilm():
 
 
 WORKLOADS = {"resnet50": resnet50, "bert": bert, "minilm": minilm}
-
-
-def measure_turns(fns: dict, runs: int, warmup: int = 3) -> dict:
-    """Median ms per runtime, timed in turns as common.measure_round_robin does, but each turn
-    first makes one untimed call: the previous runtime's threads (OpenVINO's TBB workers, kiln's
-    OpenMP team) keep spinning for a while after it returns and would otherwise slow down
-    whichever runtime comes next (measured: kiln INT8 BERT 24 ms right after OpenVINO, 20 ms after
-    kiln; OpenVINO likewise)."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    for _ in range(runs):
-        for k, fn in fns.items():
-            fn()
-            t0 = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def impl_table(compiled, feed, runs=5):
@@ -145,7 +126,7 @@ def run(name, a):
     ref = outs["kiln FP32"]
     fns = {"kiln FP32": lambda: kiln_f32(kfeed), "kiln INT8": lambda: kiln_int8(kfeed),
            "OpenVINO FP32": lambda: ov_f32(ofeed), "OpenVINO INT8": lambda: ov_int8(ofeed)}
-    rounds = [measure_turns(fns, a.runs) for _ in range(a.repeat)]
+    rounds = [measure_round_robin(fns, a.runs, settle=True) for _ in range(a.repeat)]
     med = {k: statistics.median(r[k] for r in rounds) for k in fns}
     lo = {k: min(r[k] for r in rounds) for k in fns}
     hi = {k: max(r[k] for r in rounds) for k in fns}

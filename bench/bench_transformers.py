@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (cpu_info, measure_round_robin, measure_throughput, print_table, print_throughput,  # noqa: E402
-                    rel_err, versions)
+                    rel_err, throughput_queues, versions)
 
 import kiln  # noqa: E402
 from kiln.frontend.torch.inputs import normalize_example  # noqa: E402
@@ -225,23 +225,8 @@ def run_throughput(seconds=8.0, batch=8):
     ids = torch.randint(1000, 30000, (batch, 128), generator=torch.Generator().manual_seed(0))
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
     feed = [t.numpy() for t in inputs.values()]
-    runners = {}
     km = kiln.convert_model(model, example_input=inputs, input=[(n, [batch, 128], np.int64) for n in inputs])
-    for prec in ("f32", "bf16"):
-        c = kiln.Core().compile_model(km, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": prec})
-        if prec == "f32" or c.inference_precision.name == "bf16":
-            runners["kiln" + ("" if prec == "f32" else " bf16")] = kiln.AsyncInferQueue(c)
-    try:
-        import openvino as ov
-        om = ov.convert_model(model, example_input=inputs)
-        for prec in ("default", "f32"):
-            cfg = {"PERFORMANCE_HINT": "THROUGHPUT"}
-            if prec == "f32":
-                cfg["INFERENCE_PRECISION_HINT"] = "f32"
-            runners["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = ov.AsyncInferQueue(
-                ov.Core().compile_model(om, "CPU", cfg))
-    except Exception as e:  # noqa: BLE001
-        print(f"(OpenVINO failed: {e})")
+    runners = throughput_queues(km, lambda ov: ov.convert_model(model, example_input=inputs))
     rates = measure_throughput(runners, feed, batch, seconds)
     print_throughput(f"BERT-base, batch {batch} x 128", runners, rates, "sequences")
 

@@ -7,15 +7,20 @@ import torch
 from kiln.benchmark import FLAGS, cpu_info  # noqa: F401  (one copy, in the package)
 
 
-def measure_round_robin(fns: dict, runs: int, warmup: int = 3) -> dict:
+def measure_round_robin(fns: dict, runs: int, warmup: int = 3, settle: bool = False) -> dict:
     """Median ms per runtime, timed in turns (one call each per round) so that noise from a shared
-    machine falls on every runtime alike."""
+    machine falls on every runtime alike. With `settle`, each turn first makes one untimed call:
+    the previous runtime's threads (OpenVINO's TBB workers, kiln's OpenMP team) keep spinning for a
+    while after it returns and would otherwise slow down whichever runtime comes next (measured:
+    kiln INT8 BERT 24 ms right after OpenVINO, 20 ms after kiln; OpenVINO likewise)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     for _ in range(runs):
         for k, fn in fns.items():
+            if settle:
+                fn()
             t0 = time.perf_counter()
             fn()
             times[k].append((time.perf_counter() - t0) * 1e3)
@@ -49,6 +54,29 @@ def versions() -> str:
         except ImportError:
             pass
     return ", ".join(parts)
+
+
+def throughput_queues(kiln_model, convert_openvino) -> dict:
+    """AsyncInferQueues with PERFORMANCE_HINT=THROUGHPUT: kiln f32 and bf16 (where the CPU has it),
+    OpenVINO's default and f32 (`convert_openvino(openvino)` gives its model; skipped if that fails)."""
+    import kiln
+    queues = {}
+    for prec in ("f32", "bf16"):
+        c = kiln.Core().compile_model(kiln_model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": prec})
+        if prec == "f32" or c.inference_precision.name == "bf16":
+            queues["kiln" + ("" if prec == "f32" else " bf16")] = kiln.AsyncInferQueue(c)
+    try:
+        import openvino as ov
+        om = convert_openvino(ov)
+        for prec in ("default", "f32"):
+            cfg = {"PERFORMANCE_HINT": "THROUGHPUT"}
+            if prec == "f32":
+                cfg["INFERENCE_PRECISION_HINT"] = "f32"
+            queues["OpenVINO" + (" f32" if prec == "f32" else " (default)")] = ov.AsyncInferQueue(
+                ov.Core().compile_model(om, "CPU", cfg))
+    except Exception as e:  # noqa: BLE001
+        print(f"(OpenVINO failed: {e})")
+    return queues
 
 
 def measure_throughput(queues: dict, feed, batch: int, seconds: float = 8.0) -> dict:
