@@ -3,8 +3,10 @@
 The result is a torch._C.Graph with weights inlined as constants that share memory with the
 model's parameters (torch._C._freeze_module inlines attributes without copying; the
 numerics-changing frozen-graph optimizations of torch.jit.freeze are left out on purpose: kiln
-folds batch norm into convolution itself at compile time). A later torch.export capture slots
-in here beside trace and script: it only has to produce what the decoder reads.
+folds batch norm into convolution itself at compile time).
+
+capture_export is the third path: torch.export.export of the same flattening wrapper that tracing
+uses (so inputs and outputs are named alike on both paths), read by fx_decoder.py.
 """
 from __future__ import annotations
 
@@ -39,13 +41,21 @@ class _Flattened(torch.nn.Module):
         super().__init__()
         self.model = model
         self._example = example
-        self.output_names: list[str] = []
+        # torch.export restores the module's attributes, lists' contents too, after tracing
+        # forward: the names live in a list no attribute holds, behind two closures
+        names: list[str] = []
+        self._record = lambda found: names.__setitem__(slice(None), found)
+        self._names = lambda: list(names)
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._names()
 
     def forward(self, *leaves):
         names, tensors = flatten_output(self._example.call(self.model, leaves))
         if not tensors:
             raise TypeError("the model returned no tensor")
-        self.output_names = names
+        self._record(names)
         return tuple(tensors)
 
 
@@ -165,3 +175,60 @@ def _short(e: Exception, limit: int = 600) -> str:
     text = re.sub(r"tensor\((\[[^()]*\])[^()]*\)", "tensor(...)", str(e), flags=re.S)
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _export_dims(example: Example, described: dict):
+    """dynamic_shapes for torch.export from input=: a dynamic dim -> Dim.DYNAMIC (with its bounds;
+    export fails if the model forces it static, rather than silently making it static), a static
+    dim -> static; an input input= does not describe -> Dim.AUTO on every dim (dynamic where the
+    model allows, as the TorchScript path makes undescribed dims dynamic)."""
+    from torch.export import Dim
+
+    dims = []
+    for i, t in enumerate(example.tensors):
+        shape, _ = described.get(i, (None, None))
+        if shape is None:
+            dims.append({d: Dim.AUTO for d in range(t.dim())})
+            continue
+        if not shape.rank_is_static:
+            dims.append({d: Dim.AUTO for d in range(t.dim())})
+            continue
+        if len(shape) != t.dim():
+            raise ValueError(f"input=: input '{example.names[i]}' is described with rank {len(shape)}, "
+                             f"its example has rank {t.dim()}")
+        spec = {}
+        for d in range(t.dim()):
+            dim = shape[d]
+            if dim.is_static:
+                continue
+            lo, hi = dim.min_length, dim.max_length
+            kw = {}
+            if lo > 0:
+                kw["min"] = lo
+            if hi >= 0:
+                kw["max"] = hi
+            spec[d] = Dim.DYNAMIC(**kw) if kw else Dim.DYNAMIC
+        dims.append(spec)
+    return tuple(dims)
+
+
+def capture_export(model, example_input, spec):
+    """torch.export.export of `model` with example_input -> (ExportedProgram, input names,
+    output names). input= dims become export's dynamic dims (see _export_dims)."""
+    from kiln.frontend.torch.inputs import parse_input_spec
+
+    if example_input is None:
+        raise ConversionError("capture='export' needs example_input: torch.export runs the model once on it")
+    names = _forward_names(model)
+    example = normalize_example(example_input, names)
+    if model.training:
+        model.eval()
+    described = parse_input_spec(spec, example.names)
+    wrapper = _Flattened(model, example).eval()
+    try:
+        with _quiet(), torch.no_grad():
+            ep = torch.export.export(wrapper, tuple(example.tensors), dynamic_shapes=(_export_dims(example, described),),
+                                     strict=False)
+    except Exception as e:  # noqa: BLE001 - every export failure is the user's conversion error
+        raise ConversionError(f"torch.export failed: {type(e).__name__}: {_short(e, 1500)}") from None
+    return ep, example.names, wrapper.output_names

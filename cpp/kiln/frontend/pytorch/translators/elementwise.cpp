@@ -294,6 +294,14 @@ Outs to(NodeContext& ctx) {
     return {x};
 }
 
+// torch.export's functional form of .to(dtype): _to_copy(x, *, dtype, layout, device, pin_memory,
+// non_blocking, memory_format); only the dtype (input 1, None to keep it) changes anything here.
+Outs to_copy(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (!ctx.has_input(1)) return {x};
+    return {to_type(ctx, x, torch_dtype(ctx, ctx.const_int(1)))};
+}
+
 Outs type_as(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), ctx.input(1).type())}; }
 
 template <Type T>
@@ -377,6 +385,7 @@ void add_elementwise_translators(TranslatorTable& t) {
     t["aten::where"] = where;
     t["aten::masked_fill"] = t["aten::masked_fill_"] = masked_fill;
     t["aten::to"] = to;
+    t["aten::_to_copy"] = to_copy;
     t["aten::type_as"] = type_as;
     t["aten::float"] = cast_to<Type::f32>;
     t["aten::int"] = cast_to<Type::i32>;

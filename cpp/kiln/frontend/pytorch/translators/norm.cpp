@@ -13,10 +13,10 @@ namespace kiln::frontend::pytorch {
 
 namespace {
 
-// batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
-Outs batch_norm(NodeContext& ctx) {
+// Inference batch norm of x = input 0 with weight, bias, running mean and variance at inputs
+// 1..4 and eps at input `eps_at`.
+Output batch_norm_inference(NodeContext& ctx, size_t eps_at) {
     Output x = ctx.input(0);
-    ctx.check(!ctx.const_bool(5), "batch_norm in training mode is not supported: call model.eval() first");
     Output mean = ctx.input(3), var = ctx.input(4);
     auto ones_like_channels = [&](float v) {
         // gamma/beta may be None (affine=False): build constants of the channel count.
@@ -26,8 +26,23 @@ Outs batch_norm(NodeContext& ctx) {
     };
     Output gamma = ctx.has_input(1) ? ctx.input(1) : ones_like_channels(1.f);
     Output beta = ctx.has_input(2) ? ctx.input(2) : ones_like_channels(0.f);
-    double eps = ctx.const_float(7);
-    return {ctx.make<op::BatchNormInference>({x, gamma, beta, mean, var}, eps)};
+    double eps = ctx.const_float(eps_at);
+    return ctx.make<op::BatchNormInference>({x, gamma, beta, mean, var}, eps);
+}
+
+// batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
+Outs batch_norm(NodeContext& ctx) {
+    ctx.check(!ctx.const_bool(5), "batch_norm in training mode is not supported: call model.eval() first");
+    return {batch_norm_inference(ctx, 7)};
+}
+
+// torch.export's inference form: _native_batch_norm_legit_no_training(x, weight, bias,
+// running_mean, running_var, momentum, eps) -> (y, save_mean, save_invstd); the saved
+// statistics are empty tensors in inference (torch returns shape [0]).
+Outs native_batch_norm_no_training(NodeContext& ctx) {
+    Output y = batch_norm_inference(ctx, 6);
+    Output empty = ctx.constant(std::vector<float>{}, {0});
+    return {y, empty, empty};
 }
 
 // layer_norm(x, normalized_shape, weight, bias, eps, cudnn): MVN over the trailing axes.
@@ -418,6 +433,7 @@ Outs cumsum(NodeContext& ctx) {
 void add_norm_translators(TranslatorTable& t) {
     t["aten::cumsum"] = t["aten::cumsum_"] = cumsum;
     t["aten::batch_norm"] = batch_norm;
+    t["aten::_native_batch_norm_legit_no_training"] = native_batch_norm_no_training;
     t["aten::layer_norm"] = layer_norm;
     t["aten::group_norm"] = group_norm;
     t["aten::rms_norm"] = rms_norm;

@@ -1,0 +1,336 @@
+"""The FX decoder: a torch.export ExportedProgram into the graph description that the TorchScript
+decoder (decoder.py) builds, so that both front ends reach the one translator table.
+
+Which op level kiln reads. `torch.export.export` returns the *training IR*: ATen ops before
+functionalization, with in-place ops (`relu_`, `add_`) on intermediate values and `dropout` still
+there. kiln reads the *inference IR* that `ExportedProgram.run_decompositions({})` makes of it:
+the same ATen ops, functional (no aliasing or mutation to follow, so the decoder is a plain walk),
+with an empty decomposition table so that the ops kiln fuses stay whole: `linear`, `conv2d`,
+`layer_norm`, `scaled_dot_product_attention`, `gelu` and the pools arrive as themselves, not as
+core-ATen `addmm`/`var_mean`/`bmm`/`softmax` chains that the fusion passes would have to piece
+together again. Only composite ops that have no inference kernel of their own change: batch norm
+becomes `_native_batch_norm_legit_no_training` (a tuple, its statistics unused), dropout in eval
+mode disappears. Core ATen (`run_decompositions()` with the default table) is not used: it
+decomposes exactly what kiln wants to see whole.
+
+The differences between the two graphs live here, not in the translators:
+- an op's arguments are ordered by its schema, keyword arguments and defaults included (a
+  TorchScript node carries every schema argument positionally; an FX node only those given);
+- `aten.add.Tensor` becomes the node kind `aten::add` (TorchScript kinds carry no overload name;
+  translators tell overloads apart by their inputs);
+- `operator.getitem` of a tuple-returning op is that op's output k (TorchScript's TupleUnpack);
+  of a list-returning op (`split`), an `aten::__getitem__` node;
+- Python arithmetic on symbolic sizes (`operator.mul`, `torch.sym_max`, ...) becomes the
+  TorchScript scalar ops (`aten::mul`, `prim::max`) the shape translators already know;
+- lists that hold values of the graph (`[1, -1, sym_size]`) become `prim::ListConstruct` nodes;
+- parameters, buffers and lifted constants (placeholders of the graph signature) become tensor
+  constants that share the program's memory, as frozen weights do on the TorchScript path;
+- assertion-only nodes (`_assert_scalar`, `sym_constrain_range_for_size`, ...) are dropped.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+
+import torch
+
+from kiln._kiln import Dimension, PartialShape
+from kiln.dtypes import to_kiln_type
+from kiln.frontend.torch.decoder import Unsupported, _KILN_DIR, _TORCH_DIR, _convert_const, _type_str
+from kiln.frontend.torch.structure import flatten_output
+
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+
+# Python operators on symbolic ints/floats/bools -> the TorchScript scalar op of the same meaning.
+_SYM_OPS = {
+    operator.add: "aten::add", operator.sub: "aten::sub", operator.mul: "aten::mul",
+    operator.floordiv: "aten::floordiv", operator.truediv: "aten::div", operator.mod: "aten::remainder",
+    operator.pow: "aten::pow", operator.neg: "aten::neg", operator.eq: "aten::eq", operator.ne: "aten::ne",
+    operator.lt: "aten::lt", operator.le: "aten::le", operator.gt: "aten::gt", operator.ge: "aten::ge",
+    operator.and_: "aten::__and__", operator.or_: "aten::__or__", operator.not_: "aten::__not__",
+    torch.sym_max: "prim::max", torch.sym_min: "prim::min", torch.sym_float: "aten::Float",
+    torch.sym_int: "aten::Int", torch.sym_not: "aten::__not__", math.ceil: "aten::ceil",
+    math.floor: "aten::floor", math.trunc: "aten::Int",
+}
+for _name in ("sym_sqrt", "_sym_sqrt"):
+    if hasattr(torch, _name):
+        _SYM_OPS[getattr(torch, _name)] = "aten::sqrt"
+
+# Nodes that only check (export's guards on symbolic sizes); they produce nothing kiln computes.
+_ASSERTS = {"_assert_scalar", "_assert_async", "sym_constrain_range", "sym_constrain_range_for_size",
+            "_assert_tensor_metadata", "_functional_assert_scalar", "_functional_sym_constrain_range",
+            "_functional_sym_constrain_range_for_size", "_functional_assert_async"}
+
+
+def source_of(node) -> str:
+    """'file:line: code' of the innermost frame of the node's stack trace outside torch and kiln."""
+    trace = node.meta.get("stack_trace") or ""
+    frames = _FRAME_RE.findall(trace)
+    if not frames:
+        return ""
+    outside = [f for f in frames if not f[0].startswith((_TORCH_DIR, _KILN_DIR))]
+    path, line, code = (outside or frames)[-1]
+    code = code.strip()
+    return f"{path}:{line}: {code}" if code else f"{path}:{line}"
+
+
+def _val_type(val) -> str:
+    """The TorchScript type name of an FX value's example (node.meta['val'])."""
+    if isinstance(val, torch.Tensor):
+        return "Tensor"
+    if isinstance(val, (bool, torch.SymBool)):
+        return "bool"
+    if isinstance(val, (int, torch.SymInt)):
+        return "int"
+    if isinstance(val, (float, torch.SymFloat)):
+        return "float"
+    if isinstance(val, (list, tuple)) and val and all(isinstance(v, torch.Tensor) for v in val):
+        return "Tensor[]"
+    return "Any"
+
+
+def dimension_of(d, ranges) -> Dimension:
+    """A size of an FX example (int or SymInt) -> kiln Dimension with the export's bounds."""
+    if isinstance(d, int):
+        return Dimension(d)
+    expr = d.node.expr
+    if expr.is_number:
+        return Dimension(int(expr))
+    vr = ranges.get(expr)
+    if vr is None:
+        return Dimension()
+    lo = int(vr.lower) if vr.lower.is_finite else 0
+    hi = int(vr.upper) if vr.upper.is_finite else -1
+    return Dimension(max(lo, 0), hi)
+
+
+def _schema_type(op, i, returns=False) -> str:
+    args = op._schema.returns if returns else op._schema.arguments
+    return _type_str(args[i].type)
+
+
+class FxWalker:
+    """Walks one FX graph (placeholders already bound by the caller) into (nodes, constants)."""
+
+    def __init__(self):
+        self.ids: dict = {}          # fx.Node -> value id, or list of ids for a multi-output node
+        self.constants: dict = {}
+        self.nodes: list = []
+        self.next_id = 1
+
+    def new_id(self) -> int:
+        i = self.next_id
+        self.next_id += 1
+        return i
+
+    def const(self, value) -> int:
+        i = self.new_id()
+        self.constants[i] = value
+        return i
+
+    def arg(self, value, type_name="") -> int:
+        """An argument of a call: an FX value, a constant, or a list mixing both."""
+        if isinstance(value, torch.fx.Node):
+            ids = self.ids[value]
+            if isinstance(ids, list):
+                # the whole tuple of a multi-output node (rare): a TupleConstruct of its outputs
+                return self._construct("prim::TupleConstruct", ids, "Any", value)
+            return ids
+        if isinstance(value, (list, tuple)) and _has_node(value):
+            elem = type_name[:-2] if type_name.endswith("[]") else ""
+            items = [self.arg(v, elem) for v in value]
+            return self._construct("prim::ListConstruct", items, type_name or _list_type(value), None)
+        return self.const(_convert_const(value))
+
+    def _construct(self, kind, items, type_name, node) -> int:
+        out = self.new_id()
+        self.nodes.append((kind, items, [out], [type_name], kind.split("::")[1], source_of(node) if node else "",
+                           [], []))
+        return out
+
+    def walk(self, gm, keep=None) -> list:
+        """Every node of gm's graph after its placeholders (bound in self.ids by the caller);
+        returns the ids of the graph's results (those `keep` marks, when given)."""
+        outputs = []
+        for n in gm.graph.nodes:
+            if n.op == "call_function":
+                self.call(n)
+            elif n.op == "get_attr":
+                v = getattr(gm, n.target)
+                self.ids[n] = self.const(_convert_const(v) if isinstance(v, torch.Tensor) else
+                                         Unsupported(f"the graph attribute '{n.target}' ({type(v).__name__})"))
+            elif n.op == "output":
+                results = n.args[0] if isinstance(n.args[0], (list, tuple)) else [n.args[0]]
+                for i, r in enumerate(results):
+                    if (keep is None or (i < len(keep) and keep[i])) and r is not None:
+                        outputs.append(self.arg(r))
+            elif n.op == "placeholder":
+                if n not in self.ids:
+                    raise ValueError(f"placeholder '{n.name}' was not bound")
+            else:
+                raise ValueError(f"kiln reads ATen-level FX graphs; this one has a {n.op} node ({n.target})")
+        return outputs
+
+    def call(self, n):
+        target = n.target
+        if target is operator.getitem:
+            return self._getitem(n)
+        if isinstance(target, torch._ops.OpOverload):
+            name = target._schema.name.split("::", 1)[1]
+            if name in _ASSERTS:
+                return
+            return self._aten(n, target)
+        if target in _SYM_OPS:
+            ins = [self.arg(a) for a in n.args]
+            out = self.new_id()
+            self.ids[n] = out
+            self.nodes.append((_SYM_OPS[target], ins, [out], [_val_type(n.meta.get("val"))], n.name, source_of(n),
+                               [], []))
+            return
+        if getattr(target, "__name__", "") == "sym_sum":
+            self._sym_sum(n)
+            return
+        if isinstance(target, torch._ops.HigherOrderOperator):
+            kind = f"higher_order::{target.name()}"
+        else:
+            kind = f"python::{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', target)}"
+        # No translator has this kind: translation lists it as unsupported with its source line.
+        out = self.new_id()
+        self.ids[n] = out
+        self.nodes.append((kind, [], [out], [_val_type(n.meta.get("val"))], n.name, source_of(n), [], []))
+
+    def _aten(self, n, op):
+        schema = op._schema
+        kind = schema.name  # "aten::add" for aten.add.Tensor and aten.add.Scalar alike
+        args, kwargs = list(n.args), dict(n.kwargs)
+        ins = []
+        for i, a in enumerate(schema.arguments):
+            if not a.kwarg_only and i < len(args):
+                v = args[i]
+            elif a.name in kwargs:
+                v = kwargs[a.name]
+            elif a.has_default_value():
+                v = a.default_value
+            else:
+                v = None
+            ins.append(self.arg(v, _type_str(a.type)))
+        rets = schema.returns
+        if len(rets) == 1:
+            ty = _type_str(rets[0].type)
+            if ty == "number":
+                ty = _val_type(n.meta.get("val"))
+            out = self.new_id()
+            self.ids[n] = out
+            outs, types = [out], [ty]
+        else:
+            outs = [self.new_id() for _ in rets]
+            self.ids[n] = outs
+            types = [_type_str(r.type) for r in rets]
+        self.nodes.append((kind, ins, outs, types, n.name, source_of(n), [], []))
+
+    def _getitem(self, n):
+        src, k = n.args
+        ids = self.ids[src]
+        if isinstance(ids, list):
+            self.ids[n] = ids[k]
+            return
+        out = self.new_id()
+        self.ids[n] = out
+        self.nodes.append(("aten::__getitem__", [ids, self.const(int(k))], [out], [_val_type(n.meta.get("val"))],
+                           n.name, source_of(n), [], []))
+
+    def _sym_sum(self, n):
+        terms = list(n.args[0])
+        acc = self.arg(terms[0]) if terms else self.const(0)
+        ty = _val_type(n.meta.get("val"))
+        for t in terms[1:]:
+            out = self.new_id()
+            self.nodes.append(("aten::add", [acc, self.arg(t)], [out], [ty], n.name, source_of(n), [], []))
+            acc = out
+        self.ids[n] = acc
+
+
+def _has_node(v) -> bool:
+    if isinstance(v, torch.fx.Node):
+        return True
+    return isinstance(v, (list, tuple)) and any(_has_node(x) for x in v)
+
+
+def _list_type(items) -> str:
+    vals = [x.meta.get("val") if isinstance(x, torch.fx.Node) else x for x in items]
+    kinds = {_val_type(v) for v in vals if v is not None}
+    if kinds == {"Tensor"}:
+        return "Tensor[]" if None not in vals else "Optional[Tensor][]"
+    if kinds <= {"int"}:
+        return "int[]"
+    return "Any[]"
+
+
+def inference_program(ep):
+    """The inference IR kiln reads (see the module docstring)."""
+    return ep.run_decompositions({})
+
+
+def _output_names(ep, count: int) -> list:
+    """Names of the user outputs after the structure the program returns (ModelOutput keys,
+    'output0'...), as the tracing path names them; [] when they cannot be matched."""
+    try:
+        spec = ep.call_spec.out_spec
+        if spec is None or spec.num_leaves != count:
+            return []
+        markers = [torch.empty(0) for _ in range(count)]
+        names, tensors = flatten_output(torch.utils._pytree.tree_unflatten(markers, spec))
+    except Exception:  # noqa: BLE001 - a structure kiln cannot name: the C++ front end names them
+        return []
+    by_id = {id(t): nm for nm, t in zip(names, tensors)}
+    out = [by_id.get(id(m)) for m in markers]
+    return out if all(out) and len(set(out)) == count else []
+
+
+def describe_exported(ep, inputs_override=None, name="model", input_names=None, output_names=None):
+    """ExportedProgram (already the inference IR) -> the graph description of decoder.py.
+
+    inputs_override: {user input index: (PartialShape or None, Type or None)} from input=;
+    input_names / output_names: names to give the user inputs / outputs (default: the program's)."""
+    from torch.export.graph_signature import InputKind, OutputKind, TensorArgument
+
+    gm = ep.graph_module
+    w = FxWalker()
+    ranges = dict(ep.range_constraints)
+    specs = list(ep.graph_signature.input_specs)
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(specs) != len(placeholders):
+        raise ValueError(f"the program has {len(placeholders)} placeholders and {len(specs)} input specs")
+    inputs_override = inputs_override or {}
+    desc_inputs = []
+    user = 0
+    for spec, ph in zip(specs, placeholders):
+        if spec.kind == InputKind.USER_INPUT:
+            if not isinstance(spec.arg, TensorArgument):
+                # a non-tensor argument export specialized (an int, a bool): a constant of the call
+                w.ids[ph] = w.const(_convert_const(getattr(spec.arg, "value", None)))
+                continue
+            val = ph.meta.get("val")
+            shape = PartialShape([dimension_of(d, ranges) for d in val.shape])
+            dtype = to_kiln_type(val.dtype)
+            o_shape, o_type = inputs_override.get(user, (None, None))
+            nm = input_names[user] if input_names and user < len(input_names) else spec.arg.name
+            vid = w.new_id()
+            w.ids[ph] = vid
+            desc_inputs.append((vid, nm, o_type or dtype, o_shape or shape))
+            user += 1
+            continue
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            t = ep.state_dict.get(spec.target) if spec.kind != InputKind.CONSTANT_TENSOR else None
+            if t is None:
+                t = ep.constants.get(spec.target)
+            w.ids[ph] = w.const(_convert_const(t) if t is not None else
+                                Unsupported(f"the {spec.kind.name.lower()} '{spec.target}' the program lacks"))
+            continue
+        w.ids[ph] = w.const(Unsupported(f"a {spec.kind.name.lower()} input ('{spec.target}')"))
+
+    keep = [spec.kind == OutputKind.USER_OUTPUT for spec in ep.graph_signature.output_specs]
+    outputs = w.walk(gm, keep)
+    names = list(output_names) if output_names else _output_names(ep, len(outputs))
+    return (name, desc_inputs, ([], w.nodes, outputs), names, w.constants)
