@@ -1,5 +1,6 @@
 // kiln.Model, its ports and nodes.
 #include <nanobind/stl/map.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -98,6 +99,9 @@ void init_model(nb::module_& m) {
             return ports[find_port(ports, key, "output")];
         }, "key"_a = 0, "An output by index or name.")
         .def_prop_rw("name", &Model::name, &Model::set_name, "The model's name.")
+        .def_prop_rw("equal_input_dims", &Model::equal_input_dims, &Model::set_equal_input_dims,
+                     "Groups of (input index, axis) that are one dimension (torch.export's shared sizes); "
+                     "inference refuses inputs whose lengths differ within a group.")
         .def("get_ops", [](const Model& md) { return md.ordered_ops(); }, "All operations in topological order.")
         .def("get_ordered_ops", [](const Model& md) { return md.ordered_ops(); }, "Same as get_ops().")
         .def("clone", [](const Model& md) { return md.clone(); }, "A deep copy (weights shared).")

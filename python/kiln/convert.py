@@ -9,7 +9,7 @@ from kiln._kiln import ConversionError, PartialShape, Type, _translate_torch_gra
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.capture import _short, capture as capture_torchscript, capture_export
 from kiln.frontend.torch.decoder import describe_graph
-from kiln.frontend.torch.fx_decoder import describe_exported, inference_program
+from kiln.frontend.torch.fx_decoder import describe_exported, equal_input_dims, inference_program
 from kiln.frontend.torch.inputs import parse_input_spec
 
 CAPTURES = ("auto", "torchscript", "export")
@@ -82,10 +82,10 @@ def _convert_by_export(model, example_input, spec):
     if not isinstance(model, torch.nn.Module) or isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         raise TypeError(f"capture='export' takes a torch.nn.Module, got {type(model).__name__}")
     ep, names, out_names = capture_export(model, example_input, spec)
-    return _convert_program(ep, None, type(model).__name__, names, out_names, exported=True)
+    return _convert_program(ep, None, type(model).__name__, names, out_names)
 
 
-def _convert_program(ep, spec, name, input_names=None, output_names=None, exported=False):
+def _convert_program(ep, spec, name, input_names=None, output_names=None):
     ep = inference_program(ep)
     from torch.export.graph_signature import InputKind, TensorArgument
     user = [s.arg.name for s in ep.graph_signature.input_specs
@@ -94,6 +94,7 @@ def _convert_program(ep, spec, name, input_names=None, output_names=None, export
     described = parse_input_spec(spec, names) if spec is not None else {}
     desc = describe_exported(ep, described, name, names, output_names)
     model = _translate_torch_graph(desc)
+    model.equal_input_dims = equal_input_dims(ep)
     return model
 
 

@@ -125,7 +125,23 @@ std::shared_ptr<Model> Model::clone() const {
     }
     for (auto& p : params_) params.push_back(std::static_pointer_cast<op::Parameter>(map.at(p.get())));
     for (auto& r : results_) results.push_back(std::static_pointer_cast<op::Result>(map.at(r.get())));
-    return std::make_shared<Model>(results, params, name_);
+    auto m = std::make_shared<Model>(results, params, name_);
+    m->equal_dims_ = equal_dims_;
+    return m;
+}
+
+void Model::set_equal_input_dims(std::vector<DimGroup> groups) {
+    for (auto& g : groups)
+        for (auto [input, axis] : g) {
+            if (input >= params_.size())
+                throw ValueError(str_cat("equal input dims: input ", input, " out of range (the model has ",
+                                         params_.size(), " inputs)"));
+            auto& shape = params_[input]->shape;
+            if (shape.rank_is_static() && axis >= static_cast<size_t>(shape.rank()))
+                throw ValueError(str_cat("equal input dims: input '", input_name(input), "' has rank ", shape.rank(),
+                                         ", no axis ", axis));
+        }
+    equal_dims_ = std::move(groups);
 }
 
 namespace {

@@ -43,6 +43,13 @@ public:
     // A readable listing, one node a line.
     std::string to_string() const;
 
+    // Input dimensions that are one dimension (torch.export's shared size symbols: the sequence
+    // length of input_ids and attention_mask): each group lists (input index, axis), and the
+    // runtime refuses inputs whose lengths differ within a group, as torch's program does.
+    using DimGroup = std::vector<std::pair<size_t, size_t>>;
+    const std::vector<DimGroup>& equal_input_dims() const { return equal_dims_; }
+    void set_equal_input_dims(std::vector<DimGroup> groups);  // throws ValueError for a bad index/axis
+
     void replace_parameter(size_t i, std::shared_ptr<op::Parameter> p) { params_.at(i) = std::move(p); }
     void set_results(ResultVector r) { results_ = std::move(r); }
 
@@ -50,6 +57,7 @@ private:
     ResultVector results_;
     ParameterVector params_;
     std::string name_;
+    std::vector<DimGroup> equal_dims_;
 };
 
 // Reconnects every consumer of `from` in the model to `to` (one walk of the graph; passes that

@@ -66,6 +66,14 @@ void CompiledModel::check_inputs(const std::vector<Tensor>& inputs) const {
             throw ValueError(str_cat("input '", name, "': expected shape ", p.shape.to_string(), ", got ",
                                      to_string(t.shape())));
     }
+    for (auto& group : model_->equal_input_dims()) {
+        auto [i0, a0] = group.front();
+        for (auto [i, a] : group)
+            if (inputs[i].shape()[a] != inputs[i0].shape()[a0])
+                throw ValueError(str_cat("input '", model_->input_name(i), "' dim ", a, " (", inputs[i].shape()[a],
+                                         ") and input '", model_->input_name(i0), "' dim ", a0, " (",
+                                         inputs[i0].shape()[a0], ") are one dimension of the model: they must be equal"));
+    }
 }
 
 std::shared_ptr<const Plan> CompiledModel::plan_for(const std::vector<Shape>& shapes) {

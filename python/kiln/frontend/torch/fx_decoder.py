@@ -2,16 +2,20 @@
 decoder (decoder.py) builds, so that both front ends reach the one translator table.
 
 Which op level kiln reads. `torch.export.export` returns the *training IR*: ATen ops before
-functionalization, with in-place ops (`relu_`, `add_`) on intermediate values and `dropout` still
-there. kiln reads the *inference IR* that `ExportedProgram.run_decompositions({})` makes of it:
-the same ATen ops, functional (no aliasing or mutation to follow, so the decoder is a plain walk),
-with an empty decomposition table so that the ops kiln fuses stay whole: `linear`, `conv2d`,
-`layer_norm`, `scaled_dot_product_attention`, `gelu` and the pools arrive as themselves, not as
-core-ATen `addmm`/`var_mean`/`bmm`/`softmax` chains that the fusion passes would have to piece
-together again. Only composite ops that have no inference kernel of their own change: batch norm
-becomes `_native_batch_norm_legit_no_training` (a tuple, its statistics unused), dropout in eval
-mode disappears. Core ATen (`run_decompositions()` with the default table) is not used: it
-decomposes exactly what kiln wants to see whole.
+decomposition (`linear`, `conv2d`, `batch_norm`, `layer_norm`, `scaled_dot_product_attention`,
+`gelu` whole: what kiln's fusion passes look for), with in-place ops (`relu_`, `add_`) left in.
+kiln reads that IR as it is when its in-place ops write only values of the graph that are no
+view of anything: there, export's tracer already points every later use at the in-place op's
+result, so the graph means what its functional twin means and the translators' in-place handling
+(shared with TorchScript) is exact. A program whose in-place ops write through a view, into an
+input, a parameter or a buffer, or that holds higher-order ops (`wrap_with_set_grad_enabled`...),
+is first functionalized by `run_decompositions({})` — the inference IR: functional, with the same
+whole ops (an empty decomposition table decomposes only composites with no inference kernel:
+`batch_norm` becomes `_native_batch_norm_legit_no_training`, eval-mode `dropout` disappears).
+Always decomposing would cost two to five times the export itself (resnet50: export 0.9 s,
+run_decompositions 2.1 s) for nothing in the common case. Core ATen (`run_decompositions()` with
+the default table) is never chosen by kiln: it splits up exactly what kiln wants to see whole; a
+program a user decomposed that far is still read as it is.
 
 The differences between the two graphs live here, not in the translators:
 - an op's arguments are ordered by its schema, keyword arguments and defaults included (a
@@ -100,9 +104,15 @@ def dimension_of(d, ranges) -> Dimension:
     vr = ranges.get(expr)
     if vr is None:
         return Dimension()
-    lo = int(vr.lower) if vr.lower.is_finite else 0
-    hi = int(vr.upper) if vr.upper.is_finite else -1
-    return Dimension(max(lo, 0), hi)
+    # bounds are sympy Integers, or torch's int_oo (unbounded), which is no Integer
+    lo = int(vr.lower) if getattr(vr.lower, "is_Integer", False) else 0
+    hi = int(vr.upper) if getattr(vr.upper, "is_Integer", False) else -1
+    # A lower bound of 2 is export's tracing assumption (sizes 0 and 1 specialize), not a limit
+    # of the program: torch's own ExportedProgram module accepts 0 and 1 for bounds up to 2, and
+    # so does kiln.
+    if lo <= 2:
+        lo = 0
+    return Dimension(lo, hi)
 
 
 def _schema_type(op, i, returns=False) -> str:
@@ -268,8 +278,54 @@ def _list_type(items) -> str:
 
 
 def inference_program(ep):
-    """The inference IR kiln reads (see the module docstring)."""
-    return ep.run_decompositions({})
+    """The program kiln reads: `ep` itself when it can be read as it is, else its functional
+    inference IR (see the module docstring)."""
+    return ep if readable_as_is(ep) else ep.run_decompositions({})
+
+
+_EVAL_DROPOUTS = {"aten::dropout_", "aten::alpha_dropout_", "aten::feature_dropout_", "aten::feature_alpha_dropout_"}
+
+
+def _arg(n, schema, name):
+    """The value of argument `name` of call node n (positional or keyword), None if not given."""
+    for i, a in enumerate(schema.arguments):
+        if a.name == name:
+            return n.args[i] if not a.kwarg_only and i < len(n.args) else n.kwargs.get(name)
+    return None
+
+
+def readable_as_is(ep) -> bool:
+    """True when no in-place op of the graph writes a view, an input, a parameter or a buffer,
+    and the graph has no higher-order op."""
+    views = set()  # nodes that alias another value: placeholders, view ops' results
+    for n in ep.graph_module.graph.nodes:
+        if n.op == "placeholder":
+            views.add(n)
+            continue
+        if n.op != "call_function":
+            continue
+        t = n.target
+        if isinstance(t, torch._ops.HigherOrderOperator):
+            return False
+        if t is operator.getitem:
+            if n.args[0] in views:
+                views.add(n)
+            continue
+        if not isinstance(t, torch._ops.OpOverload):
+            continue
+        schema = t._schema
+        if schema.name in _EVAL_DROPOUTS and not _arg(n, schema, "train"):
+            continue  # dropout_ in eval mode writes nothing
+        if schema.is_mutable:
+            for i, a in enumerate(schema.arguments):
+                if a.alias_info is None or not a.alias_info.is_write:
+                    continue
+                v = _arg(n, schema, a.name)
+                if v in views or not isinstance(v, torch.fx.Node):
+                    return False
+        if any(r.alias_info is not None and not r.alias_info.is_write for r in schema.returns):
+            views.add(n)
+    return True
 
 
 def _output_names(ep, count: int) -> list:
@@ -334,3 +390,21 @@ def describe_exported(ep, inputs_override=None, name="model", input_names=None, 
     outputs = w.walk(gm, keep)
     names = list(output_names) if output_names else _output_names(ep, len(outputs))
     return (name, desc_inputs, ([], w.nodes, outputs), names, w.constants)
+
+
+def equal_input_dims(ep, input_names=None) -> list:
+    """Groups of (user input index, axis) whose sizes are one symbol of the program (a dimension
+    two inputs share, such as the sequence length of input_ids and attention_mask)."""
+    from torch.export.graph_signature import InputKind, TensorArgument
+
+    placeholders = [n for n in ep.graph_module.graph.nodes if n.op == "placeholder"]
+    by_symbol: dict = {}
+    user = 0
+    for spec, ph in zip(ep.graph_signature.input_specs, placeholders):
+        if spec.kind != InputKind.USER_INPUT or not isinstance(spec.arg, TensorArgument):
+            continue
+        for axis, d in enumerate(ph.meta["val"].shape):
+            if isinstance(d, torch.SymInt) and d.node.expr.is_Symbol:
+                by_symbol.setdefault(d.node.expr, []).append((user, axis))
+        user += 1
+    return [g for g in by_symbol.values() if len(g) > 1]

@@ -91,7 +91,7 @@ Outs arange(NodeContext& ctx) {
 // x.fill_(v) / x.zero_(): the new value of x (written back into its base when x is a view).
 Outs fill_(NodeContext& ctx) {
     Output x = ctx.input(0);
-    Output v = ctx.kind() == "aten::zero_" ? to_type(ctx, ctx.i64_scalar(0), x.type()) : to_type(ctx, ctx.input(1), x.type());
+    Output v = ctx.kind() == "aten::zero_" || ctx.kind() == "aten::zero" ? to_type(ctx, ctx.i64_scalar(0), x.type()) : to_type(ctx, ctx.input(1), x.type());
     return {ctx.make<op::Broadcast>({v, shape_of(ctx, x)}, op::BroadcastMode::numpy)};
 }
 
@@ -194,7 +194,9 @@ void add_creation_translators(TranslatorTable& t) {
     t["aten::new_full"] = new_full;
     t["aten::arange"] = arange;
     t["aten::fill_"] = t["aten::zero_"] = fill_;
+    t["aten::fill"] = t["aten::zero"] = fill_;  // the functional forms export graphs hold
     t["aten::copy_"] = copy_;
+    t["aten::copy"] = copy_;  // functionalized x[...] = v in export graphs (with slice_scatter)
     t["aten::tensor"] = tensor;
     t["aten::scalar_tensor"] = scalar_tensor;
     t["aten::Int"] = scalar_to_int;

@@ -566,7 +566,7 @@ const TranslatorTable& complex_table() {
         t["aten::mul"] = c_binary<'*'>;
         t["aten::div"] = c_binary<'/'>;
         t["aten::size"] = c_size;
-        t["aten::reshape"] = t["aten::view"] = c_reshape;
+        t["aten::reshape"] = t["aten::view"] = t["aten::_unsafe_view"] = c_reshape;
         t["aten::unsqueeze"] = c_unsqueeze;
         t["aten::permute"] = c_permute;
         t["aten::transpose"] = c_transpose;

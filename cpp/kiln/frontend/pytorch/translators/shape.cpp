@@ -462,7 +462,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::_shape_as_tensor"] = shape_as_tensor;
     t["aten::numel"] = t["aten::sym_numel"] = numel;
     t["aten::sym_size"] = size;  // torch.export's x.size(d)
-    t["aten::view"] = t["aten::reshape"] = reshape;
+    t["aten::view"] = t["aten::reshape"] = t["aten::_unsafe_view"] = reshape;
     t["aten::view_as"] = t["aten::reshape_as"] = reshape_as;
     t["aten::flatten"] = flatten;
     t["aten::unflatten"] = unflatten;
@@ -488,7 +488,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::pad"] = t["aten::constant_pad_nd"] = pad;
     t["aten::__getitem__"] = getitem;
     t["aten::len"] = len;
-    for (const char* k : {"aten::contiguous", "aten::detach", "aten::clone", "aten::dropout", "aten::dropout_",
+    for (const char* k : {"aten::contiguous", "aten::detach", "aten::detach_", "aten::clone", "aten::dropout", "aten::dropout_",
                           "aten::feature_dropout", "aten::alpha_dropout", "aten::lift_fresh",
                           "aten::lift_fresh_copy", "prim::unchecked_cast", "aten::list",
                           "prim::NumToTensor", "aten::stop_gradient"})
