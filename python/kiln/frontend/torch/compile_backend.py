@@ -151,8 +151,8 @@ def compile_config(options) -> dict:
 class PartitionReport:
     name: str
     ops: dict          # op kind -> count, of the nodes kiln runs
-    inputs: int        # values crossing in at run time (weights are constants, not counted)
-    outputs: int
+    inputs: list       # kiln input shapes ('[1,3,64,64]', '[2,?]'): the values crossing in at run time
+    outputs: int       # (weights are constants of the kiln model, not inputs)
 
 
 @dataclasses.dataclass
@@ -382,7 +382,7 @@ class _KilnGraph:
             _insert(gm, name, part, ins, outs, nodes[-1])
             erase_nodes(gm, nodes)
             in_kiln.update(n.name for n in group)
-            report.kiln.append(PartitionReport(part.name, _ops(group), len(part.runtime), len(outs)))
+            report.kiln.append(PartitionReport(part.name, _ops(group), part.input_shapes(), len(outs)))
         torch.fx.passes.tools_common.stable_topological_sort(gm)
         gm.graph.lint()
         gm.recompile()
@@ -779,6 +779,9 @@ class _KilnPartition(torch.nn.Module):
                 if t.dim() != v.dim() or any(isinstance(s, int) and s != g for s, g in zip(v.shape, t.shape)):
                     raise ValueError(f"kiln gave an output of shape {list(t.shape)} where torch gives "
                                      f"{list(v.shape)} ({r.name})")
+
+    def input_shapes(self) -> list:
+        return [str(p.partial_shape) for p in self.compiled.inputs] if self.compiled is not None else []
 
     def _stale(self) -> bool:
         return any(_version(t) != self.versions.get(i) for i, t in self.const_pos.items())
