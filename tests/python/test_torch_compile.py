@@ -209,6 +209,17 @@ def test_options():
             torch.compile(model, backend="kiln", options={"threads": -1})(x)
 
 
+def test_weights_reach_kiln_without_a_copy():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        assert_close(torch.compile(model, backend="kiln")(x).numpy(), model(x).numpy(), BOUND, "conv-bn-relu")
+    (part,) = [p for p in cb._live if p.compiled is not None and any(t is model[0].weight for t in p.const_pos.values())]
+    shared = {t.data_ptr() for t in part._describe()[4].values() if isinstance(t, torch.Tensor)}
+    weights = {t.data_ptr() for t in model.state_dict().values() if t.dtype.is_floating_point}
+    assert weights <= shared  # the parameters and BN statistics themselves, not copies
+
+
 def test_weights_changed_after_compile():
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)).eval()
     x = torch.randn(4, 8)

@@ -268,12 +268,20 @@ def _forward_compiler(fw_gm, fake_inputs, config, compile_id):
 
 
 def _rewrite(gm):
-    """Local rewrites before partitioning: `_unsafe_view` (a view without alias tracking, made by
-    aot_autograd's own decompositions) is `reshape` for kiln and for torch alike."""
+    """Local rewrites before partitioning, each the same values for kiln and for torch:
+    `_unsafe_view` (a view without alias tracking, made by aot_autograd's own decompositions) is
+    `reshape`; the functional `fill.Scalar(x, v)` that functionalization makes of `x[...] = v`
+    (Swin's attention masks) is `full_like(x, v)`."""
+    aten = torch.ops.aten
     changed = False
     for n in gm.graph.nodes:
-        if n.op == "call_function" and n.target is torch.ops.aten._unsafe_view.default:
-            n.target = torch.ops.aten.reshape.default
+        if n.op != "call_function":
+            continue
+        if n.target is aten._unsafe_view.default:
+            n.target = aten.reshape.default
+            changed = True
+        elif n.target is aten.fill.Scalar and not n.kwargs:
+            n.target = aten.full_like.default
             changed = True
     if changed:
         gm.recompile()
@@ -444,7 +452,7 @@ def _kind(n) -> str:
     if t is operator.getitem:
         return "getitem"
     if t in _SYM_OPS:
-        return _SYM_OPS[t]
+        return f"sym::{getattr(t, '__name__', t)}"
     return f"python::{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', t)}"
 
 
@@ -461,24 +469,17 @@ def _is_view(n) -> bool:
 
 
 def _randomness_off(node, op) -> bool:
-    """Whether a random op is deterministic as called: dropout with p == 0 or train=False (as
-    scaled_dot_product_attention without dropout)."""
+    """Whether a random op is deterministic as called: train=False, or a dropout probability of 0
+    (scaled_dot_product_attention without dropout)."""
     args, kwargs = list(node.args), dict(node.kwargs)
-    found = False
+    values = {}
     for i, a in enumerate(op._schema.arguments):
-        if a.name not in ("dropout_p", "p", "train", "training"):
-            continue
-        v = args[i] if not a.kwarg_only and i < len(args) else kwargs.get(a.name, a.default_value)
-        if isinstance(v, torch.fx.Node):
-            return False
-        if a.name in ("train", "training"):
-            if v is not False:
-                return False
-            return True
-        if v != 0:
-            return False
-        found = True
-    return found
+        if a.name in ("dropout_p", "p", "train", "training"):
+            values[a.name] = args[i] if not a.kwarg_only and i < len(args) else kwargs.get(a.name, a.default_value)
+    if any(v is False for k, v in values.items() if k in ("train", "training")):
+        return True
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0
+               for k, v in values.items() if k in ("dropout_p", "p"))
 
 
 def _tensors(v):
@@ -619,6 +620,7 @@ class _KilnPartition(torch.nn.Module):
         self.local = threading.local()
         self.checked = False
         self.dropped = False
+        self.lock = threading.Lock()
         _live.add(self)
 
     # -- conversion
@@ -681,6 +683,9 @@ class _KilnPartition(torch.nn.Module):
         for i, ph, val in deferred:
             if isinstance(val, (bool, int, float)) and not isinstance(val, torch.SymInt):
                 w.ids[ph] = w.const(val)  # a size dynamo made static
+                continue
+            if isinstance(val, torch.SymInt) and val.node.expr.is_number:
+                w.ids[ph] = w.const(int(val.node.expr))  # a symbol the guards pin to one value
                 continue
             if isinstance(val, torch.SymInt):
                 expr = val.node.expr
@@ -792,13 +797,16 @@ class _KilnPartition(torch.nn.Module):
         self.dropped = True
 
     def _refreeze(self, args):
-        log.info("%s: a frozen weight was replaced or changed in place: converting again", self.name)
-        self._drop()
-        self.const_pos = {i: args[i] for i in self.const_pos}
-        self.dropped = False
-        self.convert()
-        if self.compiled is None:
-            _warn_once(f"torch.compile(backend='kiln'): partition {self.name} runs in torch: {self.error}")
+        with self.lock:
+            if self.dropped or any(args[i] is not t or _version(args[i]) != self.versions.get(i)
+                                   for i, t in self.const_pos.items()):
+                log.info("%s: a frozen weight was replaced or changed in place: converting again", self.name)
+                self._drop()
+                self.const_pos = {i: args[i] for i in self.const_pos}
+                self.dropped = False
+                self.convert()
+                if self.compiled is None:
+                    _warn_once(f"torch.compile(backend='kiln'): partition {self.name} runs in torch: {self.error}")
         return self.forward(*args)
 
 
