@@ -635,6 +635,9 @@ class _KilnPartition(torch.nn.Module):
             if p is not self and p.compiled is not None and p._stale():
                 p._drop()
         self.versions = {i: _version(t) for i, t in self.const_pos.items()}
+        self._consts = tuple(self.const_pos.values())
+        self._versions = tuple(self.versions.values())
+        self._pick = operator.itemgetter(*self.const_pos) if self.const_pos else None
         try:
             desc = self._describe()
             model = _translate_torch_graph(desc)
@@ -733,10 +736,8 @@ class _KilnPartition(torch.nn.Module):
             if self.dropped:
                 return self._refreeze(args)
             return self.graph_module(*args)
-        for i, t in self.const_pos.items():
-            a = args[i]
-            if a is not t or _version(a) != self.versions[i]:
-                return self._refreeze(args)
+        if not self._frozen_unchanged(args):
+            return self._refreeze(args)
         compiled = self.compiled
         req = getattr(self.local, "req", None)
         if req is None:
@@ -787,6 +788,19 @@ class _KilnPartition(torch.nn.Module):
 
     def input_shapes(self) -> list:
         return [str(p.partial_shape) for p in self.compiled.inputs] if self.compiled is not None else []
+
+    def _frozen_unchanged(self, args) -> bool:
+        """Whether the frozen inputs are the same tensors at the same versions (about 0.1 us a
+        weight: 30 us a call for resnet50's 267)."""
+        if not self.const_pos:
+            return True
+        got = self._pick(args)
+        if len(self.const_pos) == 1:
+            got = (got,)
+        try:
+            return all(map(operator.is_, got, self._consts)) and tuple(map(_VERSION, got)) == self._versions
+        except RuntimeError:  # an inference tensor among them: no version counter to read
+            return all(a is t and _version(a) == self.versions[i] for (i, t), a in zip(self.const_pos.items(), got))
 
     def _stale(self) -> bool:
         return any(_version(t) != self.versions.get(i) for i, t in self.const_pos.items())
@@ -840,6 +854,9 @@ def _release_all():
     for p in list(_live):
         p.compiled = None
         p.local = threading.local()
+
+
+_VERSION = operator.attrgetter("_version")
 
 
 def _version(t):
