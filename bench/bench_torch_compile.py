@@ -89,6 +89,9 @@ def run(name, a):
     title, model, args, kwargs = workload(name)
     firsts = {rt: measure_first_call(name, rt, a.threads) for rt in RUNTIMES}
     torch.set_num_threads(a.threads)
+    if "kiln" in sys.modules:
+        from kiln.frontend.torch import compile_backend as cb
+        cb.clear_reports()  # this workload's graphs only
     fns, failed, errors = {}, {}, {}
     with torch.no_grad():
         want = first_tensor(model(*args, **kwargs))
