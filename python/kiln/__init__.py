@@ -38,3 +38,8 @@ __all__ = [
     "AsyncInferQueue", "ProfilingInfo", "quantize", "Dataset", "IgnoredScope", "ModelType", "QuantizationPreset",
     "TargetDevice", "OverflowFix", "AdvancedQuantizationParameters",
 ]
+
+# torch.compile(model, backend="kiln"): registered with dynamo when torch imports its registry
+# (the installed package also declares it as a torch_dynamo_backends entry point).
+from kiln.frontend.torch import compile_backend as _compile_backend  # noqa: E402
+_compile_backend.register()
