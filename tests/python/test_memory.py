@@ -61,3 +61,24 @@ def test_plans_for_new_shapes_share_packed_weights():
     rise = _status("VmRSS") - base
     print(f"4 more plans: RSS rise {rise / 2**20:.1f} MiB for {weight_bytes / 2**20:.1f} MiB of weights")
     assert rise <= weight_bytes / 2
+
+
+def test_weights_changed_in_place_are_packed_again():
+    # Live compiled models share packed weights by their memory; a weight changed in place and
+    # compiled again must not get the packing of its old values.
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 5)).eval()
+    x = torch.randn(1, 3, 8, 8)
+    first = kiln.Core().compile_model(kiln.convert_model(model, example_input=x), "CPU")
+    before = first(x.numpy())[first.outputs[0]]
+    with torch.no_grad():
+        model[0].weight[0, 0, 0, 0] += 1.0  # one element of each
+        model[2].weight[0, 0] += 1.0
+    second = kiln.Core().compile_model(kiln.convert_model(model, example_input=x), "CPU")
+    got = second(x.numpy())[second.outputs[0]]
+    with torch.no_grad():
+        ref = model(x).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert np.abs(before - ref).max() > 1e-3  # the change mattered

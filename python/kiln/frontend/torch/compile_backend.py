@@ -80,7 +80,7 @@ import numpy as np
 import torch
 
 from kiln.frontend.torch.decoder import _convert_const
-from kiln.frontend.torch.fx_decoder import _SYM_OPS, FxWalker
+from kiln.frontend.torch.fx_decoder import _SYM_OPS, FxWalker, dimension_of
 
 log = logging.getLogger("kiln.torch_compile")
 
@@ -675,7 +675,7 @@ class _KilnPartition(torch.nn.Module):
             if isinstance(val, torch.Tensor):
                 vid = w.new_id()
                 w.ids[ph] = vid
-                dims = [_dimension(d, self.ranges) for d in val.shape]
+                dims = [dimension_of(d, self.ranges) for d in val.shape]
                 inputs.append((vid, ph.name, to_kiln_type(val.dtype), PartialShape(dims)))
                 runtime.append(i)
                 for d, s in enumerate(val.shape):
@@ -822,30 +822,6 @@ class _KilnPartition(torch.nn.Module):
                 if self.compiled is None:
                     _warn_once(f"torch.compile(backend='kiln'): partition {self.name} runs in torch: {self.error}")
         return self.forward(*args)
-
-
-def _dimension(d, ranges):
-    """A size of a fake tensor (int or SymInt) -> kiln Dimension with dynamo's bounds. (Not
-    fx_decoder.dimension_of: dynamo's unbounded sizes end at torch's int_oo, which says
-    is_finite and cannot be made an int.)"""
-    from kiln._kiln import Dimension
-    if isinstance(d, int):
-        return Dimension(d)
-    expr = d.node.expr
-    if expr.is_number:
-        return Dimension(int(expr))
-    vr = ranges.get(expr)
-    if vr is None:
-        return Dimension()
-    lo, hi = _bound(vr.lower), _bound(vr.upper)
-    return Dimension(max(lo if lo is not None else 0, 0), hi if hi is not None else -1)
-
-
-def _bound(v):
-    try:
-        return int(v) if v.is_finite and abs(int(v)) < 2 ** 62 else None
-    except (TypeError, ValueError, AttributeError, OverflowError):
-        return None
 
 
 @atexit.register
