@@ -26,6 +26,12 @@ def torch_dtype_code(dtype) -> int:
     return -1 if d is None else d[0]
 
 
+def runs_torch_dtype(dtype) -> bool:
+    """True when kiln has an element type for this torch.dtype (the one table again)."""
+    d = _torch_dtype(str(dtype))
+    return d is not None and d[1] is not None
+
+
 def to_kiln_type(dtype) -> Type:
     """Maps a numpy dtype/type, torch.dtype, kiln.Type or name ('f32', 'int64') to kiln.Type."""
     if isinstance(dtype, Type):

@@ -21,7 +21,7 @@ import re
 import torch
 
 from kiln._kiln import ConversionError
-from kiln.dtypes import torch_dtype_code
+from kiln.dtypes import runs_torch_dtype, torch_dtype_code
 
 _SCRIPT_RE = re.compile(r'File "([^"]+)", line (\d+)')   # scripted: the innermost source line
 _TRACE_RE = re.compile(r"^(.+)\((\d+)\): (\S+)$")         # traced: one "file(line): function" per frame
@@ -88,13 +88,10 @@ class Unsupported:
         self.kiln_unsupported = what
 
 
-_KILN_TENSOR_DTYPES = {torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
-                       torch.int16, torch.int8, torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.bool}
-
 
 def _convert_const(v):
     if isinstance(v, torch.Tensor):
-        if v.is_quantized or v.dtype not in _KILN_TENSOR_DTYPES:
+        if v.is_quantized or not runs_torch_dtype(v.dtype):
             return Unsupported(f"a {v.dtype} tensor of shape {list(v.shape)}")
         t = v.detach()
         if t.device.type != "cpu":
