@@ -843,6 +843,16 @@ def T(self, a):
 
 
 @fn
+def NumpyT(self, a):
+    return a.T * 2
+
+
+@fn
+def MatrixT(self, a):
+    return a.mT * 2
+
+
+@fn
 def SqueezeAll(self, a):
     return a.squeeze()
 
@@ -1817,6 +1827,8 @@ CASES = [
     C("transpose", Transpose, X, INTS),
     C("swapaxes", Swapaxes, X),
     C("t", T, In((3, 5))),
+    C("numpy_T", NumpyT, In((2, 3, 5))),
+    C("mT", MatrixT, In((2, 3, 5))),
     C("squeeze", SqueezeAll, In((2, 1, 5, 1)), INTS, dynamic=False),
     C("squeeze_dim", SqueezeDim, In((2, 1, 5, 7), alt=(3, 1, 4, 8)), INTS),
     C("unsqueeze", Unsqueeze, In((3, 5)), INTS),

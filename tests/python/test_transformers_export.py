@@ -62,4 +62,6 @@ def test_transformer_export(name, attn):
             continue
         assert_close(compiled, model, inputs, f"{name} export batch {batch} length {n}")
         ran += 1
-    assert ran >= 1
+    if not ran:  # export fixed the example's shape (canine's length): compare there
+        inputs = make_inputs(name, 2, seq, True, seed=1)
+        assert_close(compiled, model, inputs, f"{name} export at the example's shape")

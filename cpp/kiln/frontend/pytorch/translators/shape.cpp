@@ -101,6 +101,25 @@ Outs t_op(NodeContext& ctx) {
     return {ctx.make<op::Transpose>({x, ctx.i64({1, 0})})};
 }
 
+// x.T (every dim reversed) and x.mT (the last two swapped), as the export IR keeps them.
+Outs numpy_t(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> perm;
+    for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
+    return {r < 2 ? x : ctx.make<op::Transpose>({x, ctx.i64(perm)})};
+}
+
+Outs matrix_t(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "x.mT needs a tensor of rank 2 or more, got rank ", r);
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < r; ++i) perm.push_back(i);
+    std::swap(perm[r - 1], perm[r - 2]);
+    return {ctx.make<op::Transpose>({x, ctx.i64(perm)})};
+}
+
 Outs squeeze(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (ctx.num_inputs() == 1) return {ctx.make<op::Squeeze>({x})};
@@ -469,6 +488,8 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::permute"] = permute;
     t["aten::transpose"] = t["aten::swapaxes"] = transpose;
     t["aten::t"] = t_op;
+    t["aten::numpy_T"] = numpy_t;
+    t["aten::mT"] = matrix_t;
     t["aten::squeeze"] = squeeze;
     t["aten::unsqueeze"] = unsqueeze;
     t["aten::expand"] = expand;
