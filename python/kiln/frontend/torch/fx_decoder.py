@@ -35,7 +35,7 @@ import re
 
 import torch
 
-from kiln._kiln import Dimension, PartialShape
+from kiln._kiln import ConversionError, Dimension, PartialShape
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.decoder import Unsupported, _KILN_DIR, _TORCH_DIR, _convert_const, _type_str
 from kiln.frontend.torch.structure import flatten_output
@@ -100,9 +100,15 @@ def dimension_of(d, ranges) -> Dimension:
     vr = ranges.get(expr)
     if vr is None:
         return Dimension()
-    lo = int(vr.lower) if vr.lower.is_finite else 0
-    hi = int(vr.upper) if vr.upper.is_finite else -1
-    return Dimension(max(lo, 0), hi)
+    # torch's int_oo claims is_finite (it is an integer); float() tells infinities apart
+    lo = int(vr.lower) if math.isfinite(float(vr.lower)) else 0
+    hi = int(vr.upper) if math.isfinite(float(vr.upper)) else -1
+    # A lower bound of 2 is export's 0/1 specialization (it traces dynamic dims as >= 2), and the
+    # program torch made takes sizes 0 and 1 too (its input check skips lower bounds <= 2): so does
+    # kiln's, which computes each shape at run time.
+    if lo <= 2:
+        lo = 0
+    return Dimension(lo, hi)
 
 
 def _schema_type(op, i, returns=False) -> str:
@@ -267,9 +273,49 @@ def _list_type(items) -> str:
     return "Any[]"
 
 
+def _is_inference_ir(ep) -> bool:
+    """True when run_decompositions({}) would give back the program's own graph: it returns only user
+    outputs (no input or buffer mutation), calls only OpOverloads, getitem and symbolic-size
+    arithmetic, none of them mutating, and no composite op that export decomposes (the composites
+    it keeps whole -- linear, layer_norm, softmax, sdpa -- are kept whole by both). Such a training
+    IR is its inference IR up to the ops torch rewrites only while re-tracing (hardshrink becomes
+    abs/le/where, unused tensors are dropped), which are ATen ops too: the same translators read
+    both forms."""
+    try:
+        from torch._export.utils import _is_preservable_cia_op
+        from torch.export.graph_signature import OutputKind
+    except ImportError:  # a torch without these: always decompose
+        return False
+    if any(spec.kind != OutputKind.USER_OUTPUT for spec in ep.graph_signature.output_specs):
+        return False
+    for n in ep.graph.nodes:
+        if n.op == "get_attr":
+            return False  # sub-graphs of higher-order ops
+        if n.op != "call_function" or n.target is operator.getitem or n.target in _SYM_OPS:
+            continue
+        op = n.target
+        if not isinstance(op, torch._ops.OpOverload) or op._schema.is_mutable:
+            return False
+        if torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd") and \
+                not _is_preservable_cia_op(op):
+            return False
+    return True
+
+
 def inference_program(ep):
-    """The inference IR kiln reads (see the module docstring)."""
-    return ep.run_decompositions({})
+    """The inference IR kiln reads (see the module docstring). A program that already is one is read
+    as it is: its dialect is ATEN (run_decompositions ran on it), or it is a training IR with nothing
+    to functionalize or decompose (_is_inference_ir; most small programs). Decomposing those again
+    would change nothing and costs torch a fixed ~0.3 s (it re-traces the program and re-registers
+    the kernels of every composite op it keeps whole)."""
+    if getattr(ep, "dialect", None) == "ATEN" or _is_inference_ir(ep):
+        return ep
+    try:
+        return ep.run_decompositions({})
+    except Exception as e:  # noqa: BLE001 - torch's own decomposition failing is the user's conversion error
+        from kiln.frontend.torch.capture import _short
+        raise ConversionError(f"torch.export's run_decompositions({{}}) failed on this program: "
+                              f"{type(e).__name__}: {_short(e, 600)}") from None
 
 
 def _output_names(ep, count: int) -> list:
