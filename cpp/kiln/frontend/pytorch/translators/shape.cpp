@@ -462,7 +462,7 @@ void add_shape_translators(TranslatorTable& t) {
     t["aten::_shape_as_tensor"] = shape_as_tensor;
     t["aten::numel"] = t["aten::sym_numel"] = numel;
     t["aten::sym_size"] = size;  // torch.export's x.size(d)
-    t["aten::view"] = t["aten::reshape"] = reshape;
+    t["aten::view"] = t["aten::reshape"] = t["aten::_unsafe_view"] = reshape;
     t["aten::view_as"] = t["aten::reshape_as"] = reshape_as;
     t["aten::flatten"] = flatten;
     t["aten::unflatten"] = unflatten;
