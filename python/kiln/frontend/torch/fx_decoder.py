@@ -40,7 +40,8 @@ from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.decoder import Unsupported, _KILN_DIR, _TORCH_DIR, _convert_const, _type_str
 from kiln.frontend.torch.structure import flatten_output
 
-_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+# A frame of a stack trace; its code line is missing where Python has no source (stdin, exec).
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in \S+(?:\n[ \t]*(?!File ")([^ \t\n].*))?')
 
 # Python operators on symbolic ints/floats/bools -> the TorchScript scalar op of the same meaning.
 _SYM_OPS = {
