@@ -2192,6 +2192,30 @@ def test_every_export_op_has_a_translator():
     assert not never, f"EXPORT_ONLY ops no case's FX graph reaches: {never}"
 
 
+def test_training_ir_with_nothing_to_decompose_is_read_as_it_is():
+    """fx_decoder.inference_program skips torch's re-trace for a program that is already functional
+    and free of composites export decomposes; its graph is the one run_decompositions({}) gives."""
+    ids = {"add_alpha", "linear", "softmax", "sdpa", "cat", "topk"}
+    cases = [c for c in _all_cases() if c.id in ids]
+    assert len(cases) == len(ids)
+    gen = torch.Generator().manual_seed(0)
+    for case in cases:
+        xs = tuple(i.make(case.dtypes[0], 0, gen) for i in case.ins)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ep, _, _ = capture_export(case.module().eval(), xs, None)
+            assert inference_program(ep) is ep, case.id
+            kinds = [n[0] for n in describe_exported(ep)[2][1]]
+            assert kinds == [n[0] for n in describe_exported(ep.run_decompositions({}))[2][1]], case.id
+    # in-place ops, batch norm, flatten (a composite export decomposes): torch's decomposition runs
+    for module in (AddInplace(), BatchNorm(), Flatten()):
+        xs = (torch.randn(2, 3, 5, 7),) * len(inspect.signature(module.forward).parameters)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ep, _, _ = capture_export(module.eval(), xs, None)
+            assert inference_program(ep).dialect == "ATEN", type(module).__name__
+
+
 # ---------------------------------------------------------------------------------------------
 # Whole ScriptFunctions and ScriptModules handed straight to convert_model.
 
