@@ -98,7 +98,9 @@ Outs fill_(NodeContext& ctx) {
 }
 
 // x.copy_(src) and torch.export's functional copy(x, src): src broadcast to x's shape, in x's type.
+// TorchScript's list.copy() is aten::copy too, with the list alone: lists are values here.
 Outs copy_(NodeContext& ctx) {
+    if (ctx.num_inputs() == 1) return identity(ctx);
     Output x = ctx.input(0);
     return {ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), x.type()), shape_of(ctx, x)}, op::BroadcastMode::numpy)};
 }
