@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kiln
-from test_ops import CORE, C, In, X, check, fn, params
+from test_ops import CORE, C, DATA_INT, EXPORT_FAILED, In, X, check, fn, params
 
 FLOATS = ("float32", "float64", "float16", "bfloat16")
 INTEGERS = ("int64", "int32", "int16", "int8", "uint8")
@@ -774,7 +774,8 @@ def _cases():
         C("fill_tensor", FillTensor, [X, In((3,))], ("float32", "int64")),
         C("fill_diagonal_", FillDiagonal, In((5, 7), alt=(8, 3)), ("float32", "int64", "bool")),
         C("fill_diagonal_3d", FillDiagonal, In((4, 4, 4), alt=(3, 3, 3)), ("float32", "int64")),
-        C("fill_diagonal_wrap", FillDiagonalWrap, In((9, 4), alt=(4, 6)), ("float32", "int32")),
+        # torch.export with dynamic dims: "RuntimeError: Cannot call numel() on tensor with symbolic sizes/strides"
+        C("fill_diagonal_wrap", FillDiagonalWrap, In((9, 4), alt=(4, 6)), ("float32", "int32"), export_dynamic=False),
         C("identity_kinds", IdentityKinds, X, ("float32", "int64")),
         C("alias", Alias, X, ("float32",), script=False),
         C("inverse_trig_", InverseTrigInplace, UNIT, FLOATS),
@@ -808,9 +809,11 @@ def _cases():
         C("reduce_dim_none", ReduceDimNone, X, ("float32",)),
         C("reduce_runtime_dim", ReduceRuntimeDim, X, ("float32", "int64")),
         C("reduce_data_dim", ReduceDataDim, [X, In((1,), alt=(1,), dtype="int64", values="idx:4")], ("float32",),
-          trace_dynamic=False),
+          trace_dynamic=False, xfail={"export": DATA_INT}),
         # values known only at run time
-        C("narrow_runtime", NarrowRuntime, [X, In((1,), alt=(1,), dtype="int64", values="idx:2")], ("float32",), trace_dynamic=False),
+        C("narrow_runtime", NarrowRuntime, [X, In((1,), alt=(1,), dtype="int64", values="idx:2")], ("float32",), trace_dynamic=False,
+          xfail={"export": EXPORT_FAILED.format("PendingUnbackedSymbolNotFound: Pending unbacked symbols {u0} not in "
+                                                "returned outputs")}),
         C("full_like_runtime", FullLikeRuntime, X, ("float32", "int64"), trace_dynamic=False),
         C("where_nonzero", WhereNonzero, In((4, 5), alt=(6, 3))),
         C("arange_tensor_ends", ArangeTensorEnds, [X, In((1,), alt=(1,), dtype="int64", values="pos")], ("float32",), trace_dynamic=False),

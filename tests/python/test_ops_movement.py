@@ -1,7 +1,7 @@
 """Per-op tests of data movement built from index grids (translators/movement.cpp): flip, rot90,
-movedim, tile, broadcast_to / broadcast_tensors, as_strided, Tensor.unfold, diagonal / diag /
-diag_embed / diagflat, narrow_copy, select/slice/diagonal_scatter, linspace / logspace,
-tril/triu_indices, roll. Same helper and rules as test_ops.py.
+movedim, tile, broadcast_to / broadcast_tensors, as_strided / as_strided_scatter, Tensor.unfold,
+diagonal / diag / diag_embed / diagflat, narrow_copy, select/slice/diagonal_scatter, linspace /
+logspace, tril/triu_indices, roll. Same helper and rules as test_ops.py.
 """
 import pytest
 import torch
@@ -114,6 +114,18 @@ def AsStridedOfView(self, a):
 @fn
 def AsStridedOfReshapedView(self, a):
     return a.t().reshape(a.size(1), a.size(0)).as_strided((2, 2), (1, 2))  # still a view of a
+
+
+@fn
+def AsStridedScatter(self, a, b):
+    # b's 3 x 2 values onto the positions 1 + 2 i + j of a's memory (torch.export's form of writing
+    # through an as_strided view, e.g. fill_diagonal_)
+    return torch.as_strided_scatter(a, b * 10, (3, 2), (2, 1), 1)
+
+
+@fn
+def AsStridedScatterRuntime(self, a, b):
+    return torch.as_strided_scatter(a, b, (2, a.size(1) - 2), (a.size(1), 1))
 
 
 @fn
@@ -295,6 +307,8 @@ CASES = [
     C("as_strided_of_transpose", AsStridedOfView, In((3, 4)), INTS, dynamic=False),
     C("as_strided_of_reshaped_view", AsStridedOfReshapedView, In((3, 4)), INTS, dynamic=False),
     C("as_strided_overlap", AsStridedOverlap, In((4, 5), alt=(2, 9)), INTS),
+    C("as_strided_scatter", AsStridedScatter, [In((4, 5), alt=(3, 6)), In((3, 2), alt=(3, 2))], ALL),
+    C("as_strided_scatter_runtime", AsStridedScatterRuntime, [In((4, 5), alt=(3, 6)), In((2, 3), alt=(2, 4))], INTS),
     C("unfold", Unfold, X, ALL),
     C("unfold_dim0", UnfoldDim0, In((4, 3)), ALL),
     C("diagonal", Diagonal, X, ALL),

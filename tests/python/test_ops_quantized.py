@@ -29,7 +29,7 @@ from torch import nn
 from torch.ao.nn.quantized import FloatFunctional
 
 import kiln
-from test_ops import C, F32, In, X, check, fn, params
+from test_ops import C, EXPORT_FAILED, F32, In, X, check, fn, params
 
 ENGINE = "x86"
 torch.backends.quantized.engine = ENGINE
@@ -198,32 +198,42 @@ class ConvTranspose(nn.Module):
 IMG = In((2, 4, 9, 9), alt=(3, 4, 12, 10))
 NO_DECONV = ("ConversionError: quantized::conv_transpose2d: a transposed quantized convolution needs "
              "ConvolutionBackpropData, which kiln does not have yet")
+# torch.export cannot trace eager-quantized modules (their packed weights are TorchScript classes).
+PACKED = EXPORT_FAILED.format("AttributeError: __torch__.torch.classes.quantized.{}PackedParamsBase (of Python "
+                              "compilation unit at: 0) does not have a field with name '__obj_flatten__'")
+CONV_PACKED = {"export": PACKED.format("Conv2d")}
+LINEAR_PACKED = {"export": PACKED.format("Linear")}
+# With dynamic dims torch.export fails on these ("UnsupportedOperatorException: aten.dequantize.self",
+# "... aten.fake_quantize_per_tensor_affine_cachemask.default", ...); static, it works.
+STATIC = {"export_dynamic": False}
 
 CASES = [
-    C("quantize_per_tensor", QuantDequant, X),
-    C("quantize_per_tensor_qint8", QuantDequantInt8, X),
-    C("quantize_per_tensor_tensor_qparams", QuantTensorQparams, X),
-    C("quantize_per_channel", QuantPerChannel, X),
-    C("fake_quantize_per_tensor", FakeQuantTensor, X),
-    C("fake_quantize_per_tensor_4bit", FakeQuantTensorLevels, X),
-    C("fake_quantize_per_tensor_cachemask", FakeQuantTensorCachemask, X),
-    C("fake_quantize_tensor_qparams", FakeQuantTensorQparams, X),
-    C("fake_quantize_tensor_qparams_off", FakeQuantTensorQparamsOff, X),
-    C("fake_quantize_per_channel", FakeQuantChannel, X),
-    C("fake_quantize_per_channel_last_axis", FakeQuantChannelLast, In((2, 3, 5, 7), alt=(3, 2, 4, 7))),
-    C("fake_quantize_per_channel_cachemask", FakeQuantChannelCachemask, X),
-    C("qconv2d", ptq(lambda: ConvBnRelu(relu=False), (2, 4, 9, 9), [["conv", "bn"]]), IMG),
-    C("qconv2d_relu", ptq(ConvBnRelu, (2, 4, 9, 9), [["conv", "bn", "relu"]]), IMG),
+    C("quantize_per_tensor", QuantDequant, X, **STATIC),
+    C("quantize_per_tensor_qint8", QuantDequantInt8, X, **STATIC),
+    C("quantize_per_tensor_tensor_qparams", QuantTensorQparams, X, **STATIC),
+    C("quantize_per_channel", QuantPerChannel, X,
+      xfail={"export": EXPORT_FAILED.format("UnsupportedOperatorException: aten.quantize_per_channel.default")}),
+    C("fake_quantize_per_tensor", FakeQuantTensor, X, **STATIC),
+    C("fake_quantize_per_tensor_4bit", FakeQuantTensorLevels, X, **STATIC),
+    C("fake_quantize_per_tensor_cachemask", FakeQuantTensorCachemask, X, **STATIC),
+    C("fake_quantize_tensor_qparams", FakeQuantTensorQparams, X, **STATIC),
+    C("fake_quantize_tensor_qparams_off", FakeQuantTensorQparamsOff, X, **STATIC),
+    C("fake_quantize_per_channel", FakeQuantChannel, X, **STATIC),
+    C("fake_quantize_per_channel_last_axis", FakeQuantChannelLast, In((2, 3, 5, 7), alt=(3, 2, 4, 7)), **STATIC),
+    C("fake_quantize_per_channel_cachemask", FakeQuantChannelCachemask, X, **STATIC),
+    C("qconv2d", ptq(lambda: ConvBnRelu(relu=False), (2, 4, 9, 9), [["conv", "bn"]]), IMG, xfail=CONV_PACKED),
+    C("qconv2d_relu", ptq(ConvBnRelu, (2, 4, 9, 9), [["conv", "bn", "relu"]]), IMG, xfail=CONV_PACKED),
     C("qconv2d_grouped_strided", ptq(lambda: ConvBnRelu(groups=2, stride=2, bias=False), (2, 4, 9, 9),
-                                     [["conv", "bn", "relu"]]), IMG),
-    C("qlinear", ptq(lambda: LinearRelu(False), (3, 7)), In((3, 7), alt=(5, 7))),
-    C("qlinear_relu", ptq(lambda: LinearRelu(True), (3, 7), [["fc", "relu"]]), In((3, 7), alt=(5, 7))),
-    C("qadd", ptq(lambda: Binary("add"), (2, 4, 9, 9)), IMG),
-    C("qadd_relu", ptq(lambda: Binary("add_relu"), (2, 4, 9, 9)), IMG),
-    C("qmul", ptq(lambda: Binary("mul"), (2, 4, 9, 9)), IMG),
-    C("qcat", ptq(lambda: Binary("cat"), (2, 4, 9, 9)), IMG),
-    C("qhardswish_pool_hardsigmoid", ptq(HardswishPool, (2, 4, 9, 9)), IMG),
-    C("qconv_transpose2d", ptq(ConvTranspose, (2, 4, 9, 9), per_tensor_weights=True), IMG, xfail={"all": NO_DECONV}),
+                                     [["conv", "bn", "relu"]]), IMG, xfail=CONV_PACKED),
+    C("qlinear", ptq(lambda: LinearRelu(False), (3, 7)), In((3, 7), alt=(5, 7)), xfail=LINEAR_PACKED),
+    C("qlinear_relu", ptq(lambda: LinearRelu(True), (3, 7), [["fc", "relu"]]), In((3, 7), alt=(5, 7)), xfail=LINEAR_PACKED),
+    C("qadd", ptq(lambda: Binary("add"), (2, 4, 9, 9)), IMG, xfail=CONV_PACKED),
+    C("qadd_relu", ptq(lambda: Binary("add_relu"), (2, 4, 9, 9)), IMG, xfail=CONV_PACKED),
+    C("qmul", ptq(lambda: Binary("mul"), (2, 4, 9, 9)), IMG, xfail=CONV_PACKED),
+    C("qcat", ptq(lambda: Binary("cat"), (2, 4, 9, 9)), IMG, xfail=CONV_PACKED),
+    C("qhardswish_pool_hardsigmoid", ptq(HardswishPool, (2, 4, 9, 9)), IMG, xfail=CONV_PACKED),
+    C("qconv_transpose2d", ptq(ConvTranspose, (2, 4, 9, 9), per_tensor_weights=True), IMG,
+      xfail={**CONV_PACKED, "all": NO_DECONV}),
 ]
 
 

@@ -3,7 +3,8 @@ randn / *_like, randint / randint_like, randperm, normal, uniform_, bernoulli, m
 torch's generator stream cannot be reproduced, so each case checks what kiln's numbers must
 satisfy: shape, dtype, range, and statistics of a few thousand draws (bounds many standard errors
 wide, with kiln's seeded generator the same numbers every run), and that two runs differ.
-Each model is converted by scripting and by tracing, with static and dynamic shapes.
+Each model is converted by scripting and by tracing, with static and dynamic shapes, and captured
+by torch.export with dynamic dims.
 """
 import warnings
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 import kiln
-from test_ops import C, F32, In, fn
+from test_ops import C, F32, In, exported, fn, torch_rejects
 
 CORE = kiln.Core()
 N = In((40, 50), alt=(30, 70))  # 2000 / 2100 draws
@@ -215,7 +216,12 @@ CASES = [
 ]
 
 
-def _convert(module, a, capture, shapes):
+def _convert(module, ins, a, capture, shapes):
+    if capture == "export":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ep = exported(module.eval(), ins, [a], shapes)
+            return CORE.compile_model(kiln.convert_model(ep), "CPU"), ep
     kwargs = {}
     if capture == "trace":
         kwargs["example_input"] = (a,)
@@ -225,17 +231,22 @@ def _convert(module, a, capture, shapes):
         kwargs["input"] = {"a": (kiln.PartialShape.dynamic(a.dim()), a.dtype)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CORE.compile_model(kiln.convert_model(module.eval(), **kwargs), "CPU")
+        return CORE.compile_model(kiln.convert_model(module.eval(), **kwargs), "CPU"), None
 
 
-@pytest.mark.parametrize("shapes", ["static", "dynamic"])
-@pytest.mark.parametrize("capture", ["script", "trace"])
+MODES = [(c, s) for c in ("script", "trace") for s in ("static", "dynamic")] + [("export", "dynamic")]
+
+
+@pytest.mark.parametrize("capture,shapes", MODES, ids=[f"{c}-{s}" for c, s in MODES])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_random(case, capture, shapes):
     gen = torch.Generator().manual_seed(0)
     a = case.ins[0].make("float32", 0, gen)
-    compiled = _convert(case.module(), a, capture, shapes)
-    runs = [a] + ([case.ins[0].make("float32", 1, gen)] if shapes == "dynamic" and capture == "script" else [])
+    compiled, ep = _convert(case.module(), case.ins, a, capture, shapes)
+    b = case.ins[0].make("float32", 1, gen)
+    # tracing bakes the sizes in; torch.export may specialize them (then its own program refuses b)
+    second = shapes == "dynamic" and (capture == "script" or (capture == "export" and not torch_rejects(ep, [b])))
+    runs = [a] + ([b] if second else [])
     for x in runs:
         first = [np.asarray(o) for o in compiled([x.numpy()])]
         CHECKS[case.id](first, x.numpy())

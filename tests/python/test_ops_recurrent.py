@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import kiln
-from test_ops import C, In, check, params
+from test_ops import C, EXPORT_FAILED, In, check, params
 
 torch.manual_seed(0)
 
@@ -147,6 +147,9 @@ class PackUnpack(nn.Module):
 
 LENGTHS = In((2,), alt=(3,), dtype="int64", values="idx:3")
 LENGTHS_B = In((3,), alt=(4,), dtype="int64", values="idx:3")
+# torch.export cannot trace a packed sequence's data-dependent batch sizes.
+PACKED_EXPORT = {"export": EXPORT_FAILED.format("TypeError: zeros(): argument 'size' failed to unpack the object at "
+                                                "pos 2 with error \"type must be tuple of ints,but got FakeTensor\"")}
 
 CASES = [
     # LSTM
@@ -161,7 +164,7 @@ CASES = [
     C("lstm_proj", rnn("LSTM", 4, 5, proj_size=3), TBI),
     C("lstm_proj_bi_2layers_h0_c0", lambda: LstmH0C0(4, 5, num_layers=2, bidirectional=True, proj_size=2),
       [TBI, In((4, 2, 2), alt=(4, 3, 2)), In((4, 2, 5), alt=(4, 3, 5))]),
-    C("packed_lstm_proj", lambda: PackedProj(), [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B]),
+    C("packed_lstm_proj", lambda: PackedProj(), [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B], xfail=PACKED_EXPORT),
     # GRU
     C("gru", rnn("GRU", 4, 5), TBI),
     C("gru_bi_2layers_batch_first", rnn("GRU", 4, 5, num_layers=2, bidirectional=True, batch_first=True), BTI),
@@ -182,13 +185,15 @@ CASES = [
     C("rnn_tanh_cell", cell("RNNCell"), [In((2, 4), alt=(3, 4)), In((2, 5), alt=(3, 5))]),
     C("rnn_relu_cell", cell("RNNCell", nonlinearity="relu"), [In((2, 4), alt=(3, 4)), In((2, 5), alt=(3, 5))]),
     # packed sequences
-    C("packed_lstm_sorted", Packed, [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B]),
-    C("packed_lstm_unsorted", lambda: Packed(enforce_sorted=False), [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B]),
+    C("packed_lstm_sorted", Packed, [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B], xfail=PACKED_EXPORT),
+    C("packed_lstm_unsorted", lambda: Packed(enforce_sorted=False), [In((3, 3, 4), alt=(5, 4, 4)), LENGTHS_B], xfail=PACKED_EXPORT),
     C("packed_gru_batch_first_2layers", lambda: Packed("GRU", False, True, 2, padding_value=-1.0),
-      [In((3, 3, 4), alt=(4, 5, 4)), LENGTHS_B]),
-    C("packed_rnn_tanh", lambda: Packed("RNN", False), [In((3, 2, 4), alt=(4, 3, 4)), LENGTHS]),
-    C("packed_data", PackedData, [In((3, 3, 4), alt=(4, 4, 4)), LENGTHS_B]),
-    C("pack_unpack", PackUnpack, [In((3, 3, 2), alt=(4, 4, 2)), LENGTHS]),
+      [In((3, 3, 4), alt=(4, 5, 4)), LENGTHS_B], xfail=PACKED_EXPORT),
+    C("packed_rnn_tanh", lambda: Packed("RNN", False), [In((3, 2, 4), alt=(4, 3, 4)), LENGTHS], xfail=PACKED_EXPORT),
+    C("packed_data", PackedData, [In((3, 3, 4), alt=(4, 4, 4)), LENGTHS_B], xfail=PACKED_EXPORT),
+    C("pack_unpack", PackUnpack, [In((3, 3, 2), alt=(4, 4, 2)), LENGTHS],
+      xfail={"export": EXPORT_FAILED.format("GuardOnDataDependentSymNode: Could not guard on data-dependent "
+                                            "expression 4 < u0")}),
 ]
 
 

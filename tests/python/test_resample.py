@@ -229,16 +229,15 @@ CASES += [
 def params():
     for case in CASES:
         for dtype in case.dtypes:
-            for cap in ("script", "trace"):
-                if cap == "script" and not case.script:
-                    continue
-                for shapes in ("static", "dynamic"):
-                    if shapes == "dynamic" and not case.dynamic:
-                        continue
-                    tags = {cap, shapes, dtype, "all"}
-                    marks = [pytest.mark.xfail(strict=True, reason=r)
-                             for k, r in case.xfail.items() if _matches(k, tags)][:1]
-                    yield pytest.param(case, dtype, cap, shapes, marks=marks, id=f"{case.id}-{cap}-{shapes}")
+            modes = [(cap, shapes) for cap in ("script", "trace") for shapes in ("static", "dynamic")
+                     if not (cap == "script" and not case.script) and not (shapes == "dynamic" and not case.dynamic)]
+            if dtype == case.dtypes[0]:  # as test_ops.params: once captured by torch.export
+                modes.append(("export", "dynamic" if case.dynamic and case.export_dynamic else "static"))
+            for cap, shapes in modes:
+                tags = {cap, shapes, dtype, "all"}
+                marks = [pytest.mark.xfail(strict=True, reason=r)
+                         for k, r in case.xfail.items() if _matches(k, tags)][:1]
+                yield pytest.param(case, dtype, cap, shapes, marks=marks, id=f"{case.id}-{cap}-{shapes}")
 
 
 @pytest.mark.parametrize("case,dtype,capture,shapes", list(params()))

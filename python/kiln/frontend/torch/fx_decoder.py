@@ -9,7 +9,8 @@ view of anything: there, export's tracer already points every later use at the i
 result, so the graph means what its functional twin means and the translators' in-place handling
 (shared with TorchScript) is exact. A program whose in-place ops write through a view, into an
 input, a parameter or a buffer, or that holds higher-order ops (`wrap_with_set_grad_enabled`...),
-is first functionalized by `run_decompositions({})` — the inference IR: functional, with the same
+or that calls an op kiln has no translator for (its decomposition may have), is first
+functionalized by `run_decompositions({})` — the inference IR: functional, with the same
 whole ops (an empty decomposition table decomposes only composites with no inference kernel:
 `batch_norm` becomes `_native_batch_norm_legit_no_training`, eval-mode `dropout` disappears).
 Always decomposing would cost two to five times the export itself (resnet50: export 0.9 s,
@@ -39,12 +40,13 @@ import re
 
 import torch
 
-from kiln._kiln import Dimension, PartialShape
+from kiln._kiln import ConversionError, Dimension, PartialShape
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.decoder import Unsupported, _KILN_DIR, _TORCH_DIR, _convert_const, _type_str
 from kiln.frontend.torch.structure import flatten_output
 
-_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)')
+# A frame of a stack trace; its code line is missing where Python has no source (stdin, exec).
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+), in \S+(?:\n[ \t]*(?!File ")([^ \t\n].*))?')
 
 # Python operators on symbolic ints/floats/bools -> the TorchScript scalar op of the same meaning.
 _SYM_OPS = {
@@ -104,12 +106,12 @@ def dimension_of(d, ranges) -> Dimension:
     vr = ranges.get(expr)
     if vr is None:
         return Dimension()
-    # bounds are sympy Integers, or torch's int_oo (unbounded), which is no Integer
-    lo = int(vr.lower) if getattr(vr.lower, "is_Integer", False) else 0
-    hi = int(vr.upper) if getattr(vr.upper, "is_Integer", False) else -1
-    # A lower bound of 2 is export's tracing assumption (sizes 0 and 1 specialize), not a limit
-    # of the program: torch's own ExportedProgram module accepts 0 and 1 for bounds up to 2, and
-    # so does kiln.
+    # torch's int_oo claims is_finite (it is an integer); float() tells infinities apart
+    lo = int(vr.lower) if math.isfinite(float(vr.lower)) else 0
+    hi = int(vr.upper) if math.isfinite(float(vr.upper)) else -1
+    # A lower bound of 2 is export's 0/1 specialization (it traces dynamic dims as >= 2), and the
+    # program torch made takes sizes 0 and 1 too (its input check skips lower bounds <= 2): so does
+    # kiln's, which computes each shape at run time.
     if lo <= 2:
         lo = 0
     return Dimension(lo, hi)
@@ -277,10 +279,56 @@ def _list_type(items) -> str:
     return "Any[]"
 
 
+def _is_inference_ir(ep) -> bool:
+    """True when run_decompositions({}) would give back the program's own graph: it returns only user
+    outputs (no input or buffer mutation), calls only OpOverloads, getitem and symbolic-size
+    arithmetic, none of them mutating, and no composite op that export decomposes (the composites
+    it keeps whole -- linear, layer_norm, softmax, sdpa -- are kept whole by both). Such a training
+    IR is its inference IR up to the ops torch rewrites only while re-tracing (hardshrink becomes
+    abs/le/where, unused tensors are dropped), which are ATen ops too: the same translators read
+    both forms."""
+    try:
+        from torch._export.utils import _is_preservable_cia_op
+        from torch.export.graph_signature import OutputKind
+    except ImportError:  # a torch without these: always decompose
+        return False
+    if any(spec.kind != OutputKind.USER_OUTPUT for spec in ep.graph_signature.output_specs):
+        return False
+    for n in ep.graph.nodes:
+        if n.op == "get_attr":
+            return False  # sub-graphs of higher-order ops
+        if n.op != "call_function" or n.target is operator.getitem or n.target in _SYM_OPS:
+            continue
+        op = n.target
+        if not isinstance(op, torch._ops.OpOverload) or op._schema.is_mutable:
+            return False
+        if torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd") and \
+                not _is_preservable_cia_op(op):
+            return False
+    return True
+
+
 def inference_program(ep):
-    """The program kiln reads: `ep` itself when it can be read as it is, else its functional
-    inference IR (see the module docstring)."""
-    return ep if readable_as_is(ep) else ep.run_decompositions({})
+    """The program kiln reads (see the module docstring): `ep` itself when it is already the
+    inference IR (dialect ATEN, or nothing to functionalize or decompose: _is_inference_ir), or
+    when its in-place ops are safe to read as they are and kiln has a translator for every op it
+    calls; else its functional inference IR, run_decompositions({})."""
+    if getattr(ep, "dialect", None) == "ATEN" or _is_inference_ir(ep) or (readable_as_is(ep) and _all_translated(ep)):
+        return ep
+    try:
+        return ep.run_decompositions({})
+    except Exception as e:  # noqa: BLE001 - torch's own decomposition failing is the user's conversion error
+        from kiln.frontend.torch.capture import _short
+        raise ConversionError(f"torch.export's run_decompositions({{}}) failed on this program: "
+                              f"{type(e).__name__}: {_short(e, 600)}") from None
+
+
+def _all_translated(ep) -> bool:
+    """Every ATen op of the graph has a translator (else its decomposition may have)."""
+    from kiln._kiln import _has_torch_translator
+    return all(_has_torch_translator(n.target._schema.name) for n in ep.graph.nodes
+               if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)
+               and n.target._schema.name.split("::", 1)[1] not in _ASSERTS)
 
 
 _EVAL_DROPOUTS = {"aten::dropout_", "aten::alpha_dropout_", "aten::feature_dropout_", "aten::feature_alpha_dropout_"}

@@ -88,15 +88,19 @@ Outs arange(NodeContext& ctx) {
     return {to_type(ctx, ctx.make<op::Range>({start, end, step}, work), t)};
 }
 
-// x.fill_(v) / x.zero_(): the new value of x (written back into its base when x is a view).
+// x.fill_(v) / x.zero_(): the new value of x (written back into its base when x is a view); also
+// torch.export's functional fill(x, v) / zero(x), which are the same value.
 Outs fill_(NodeContext& ctx) {
     Output x = ctx.input(0);
-    Output v = ctx.kind() == "aten::zero_" || ctx.kind() == "aten::zero" ? to_type(ctx, ctx.i64_scalar(0), x.type()) : to_type(ctx, ctx.input(1), x.type());
+    bool zero = ctx.kind() == "aten::zero_" || ctx.kind() == "aten::zero";
+    Output v = zero ? to_type(ctx, ctx.i64_scalar(0), x.type()) : to_type(ctx, ctx.input(1), x.type());
     return {ctx.make<op::Broadcast>({v, shape_of(ctx, x)}, op::BroadcastMode::numpy)};
 }
 
-// x.copy_(src): src broadcast to x's shape, in x's type.
+// x.copy_(src) and torch.export's functional copy(x, src): src broadcast to x's shape, in x's type.
+// TorchScript's list.copy() is aten::copy too, with the list alone: lists are values here.
 Outs copy_(NodeContext& ctx) {
+    if (ctx.num_inputs() == 1) return identity(ctx);
     Output x = ctx.input(0);
     return {ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), x.type()), shape_of(ctx, x)}, op::BroadcastMode::numpy)};
 }
@@ -193,10 +197,8 @@ void add_creation_translators(TranslatorTable& t) {
     t["aten::new_ones"] = new_filled<1>;
     t["aten::new_full"] = new_full;
     t["aten::arange"] = arange;
-    t["aten::fill_"] = t["aten::zero_"] = fill_;
-    t["aten::fill"] = t["aten::zero"] = fill_;  // the functional forms export graphs hold
-    t["aten::copy_"] = copy_;
-    t["aten::copy"] = copy_;  // functionalized x[...] = v in export graphs (with slice_scatter)
+    t["aten::fill_"] = t["aten::zero_"] = t["aten::fill"] = t["aten::zero"] = fill_;
+    t["aten::copy_"] = t["aten::copy"] = copy_;
     t["aten::tensor"] = tensor;
     t["aten::scalar_tensor"] = scalar_tensor;
     t["aten::Int"] = scalar_to_int;

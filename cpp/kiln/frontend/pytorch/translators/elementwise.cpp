@@ -233,9 +233,24 @@ Outs gelu(NodeContext& ctx) {
 
 Outs silu(NodeContext& ctx) { return {ctx.make<op::Swish>({ctx.input(0)})}; }
 
+// elu(x, alpha=1, scale=1, input_scale=1): scale * x for x > 0, else
+// scale * alpha * (exp(input_scale * x) - 1). F.elu leaves scale and input_scale at 1; torch.export
+// writes selu as elu with selu's scale.
 Outs elu(NodeContext& ctx) {
-    double alpha = ctx.num_inputs() > 1 ? ctx.const_float(1) : 1.0;
-    return {ctx.make<op::Elu>({ctx.input(0)}, alpha)};
+    Output x = ctx.input(0);
+    auto scalar_at = [&](size_t i) { return ctx.num_inputs() > i && !ctx.is_none(i) ? ctx.const_float(i) : 1.0; };
+    double alpha = scalar_at(1), scale = scalar_at(2), input_scale = scalar_at(3);
+    Output y;
+    if (input_scale == 1.0) {
+        y = ctx.make<op::Elu>({x}, alpha);
+    } else {
+        Output neg = ctx.make<op::Multiply>(
+            {ctx.make<op::Subtract>({ctx.make<op::Exp>({ctx.make<op::Multiply>({x, typed_scalar(ctx, x.type(), input_scale)})}),
+                                     typed_scalar(ctx, x.type(), 1.0)}),
+             typed_scalar(ctx, x.type(), alpha)});
+        y = ctx.make<op::Select>({ctx.make<op::Greater>({x, typed_scalar(ctx, x.type(), 0.0)}), x, neg});
+    }
+    return {scale == 1.0 ? y : ctx.make<op::Multiply>({y, typed_scalar(ctx, x.type(), scale)})};
 }
 
 Outs leaky_relu(NodeContext& ctx) {

@@ -558,7 +558,7 @@ const TranslatorTable& complex_table() {
         t["aten::real"] = real_imag<0>;
         t["aten::imag"] = real_imag<1>;
         t["aten::abs"] = c_abs;
-        t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = c_conj;
+        t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = t["aten::_conj_physical"] = c_conj;
         t["aten::resolve_conj"] = t["aten::resolve_neg"] = identity;
         t["aten::neg"] = c_neg;
         t["aten::add"] = c_binary<'+'>;
@@ -609,7 +609,7 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::view_as_real"] = view_as_real;
     t["aten::real"] = real_imag<0>;
     t["aten::imag"] = real_imag<1>;
-    t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = c_conj;
+    t["aten::conj"] = t["aten::_conj"] = t["aten::conj_physical"] = t["aten::_conj_physical"] = c_conj;
     t["aten::resolve_conj"] = t["aten::resolve_neg"] = identity;
 }
 

@@ -188,18 +188,15 @@ Layout layout_of(const Output& x) {
     return Layout{};
 }
 
-Outs as_strided(NodeContext& ctx) {
-    Layout l = layout_of(ctx.input(0));
-    ctx.check(l.known, "as_strided of a view of part of another tensor (a slice, expand, select or split, or a "
-                       "transpose of shapes not known at conversion) addresses memory that kiln's tensors do not "
-                       "keep; only as_strided of a tensor with its own memory, or of a transpose or reshape of one "
-                       "with static shapes, is expressible");
-    // The positions index the memory torch reads: the viewed tensor's, in its own (row-major) order.
-    Output x = ctx.make<op::Reshape>({l.contiguous ? ctx.input(0) : l.base, ctx.i64({-1})}, false);
-    auto sizes = ctx.list(1), strides = ctx.list(2);
+// The flat positions offset + sum_d i_d * stride_d of the view as_strided(_, size, stride,
+// storage_offset) takes (size, stride and storage_offset at inputs `at`, `at` + 1, `at` + 2), in the
+// view's shape, checked against the `n` elements of the memory they address.
+Output strided_positions(NodeContext& ctx, size_t at, const Output& n_elements) {
+    auto sizes = ctx.list(at), strides = ctx.list(at + 1);
     ctx.check(sizes.size() == strides.size(), "size and stride must have the same length");
     auto r = static_cast<int64_t>(sizes.size());
-    Output idx = ctx.num_inputs() > 3 && !ctx.is_none(3) ? to_type(ctx, ctx.input(3), Type::i64) : ctx.i64_scalar(0);
+    Output idx = ctx.num_inputs() > at + 2 && !ctx.is_none(at + 2) ? to_type(ctx, ctx.input(at + 2), Type::i64)
+                                                                   : ctx.i64_scalar(0);
     for (int64_t d = 0; d < r; ++d) {
         Output n = to_type(ctx, ctx.tensor_of(sizes[static_cast<size_t>(d)]), Type::i64);
         Output st = to_type(ctx, ctx.tensor_of(strides[static_cast<size_t>(d)]), Type::i64);
@@ -215,8 +212,35 @@ Outs as_strided(NodeContext& ctx) {
         for (auto& sz : sizes) dims.push_back(ctx.make<op::Reshape>({to_type(ctx, ctx.tensor_of(sz), Type::i64), ctx.i64({1})}, false));
         idx = ctx.make<op::Broadcast>({idx, ctx.make<op::Concat>(dims, int64_t{0})}, op::BroadcastMode::numpy);
     }
-    Output i = checked_indices(ctx, idx, dim_of(ctx, x, 0), false, "the as_strided view positions");
+    return checked_indices(ctx, idx, n_elements, false, "the as_strided view positions");
+}
+
+Outs as_strided(NodeContext& ctx) {
+    Layout l = layout_of(ctx.input(0));
+    ctx.check(l.known, "as_strided of a view of part of another tensor (a slice, expand, select or split, or a "
+                       "transpose of shapes not known at conversion) addresses memory that kiln's tensors do not "
+                       "keep; only as_strided of a tensor with its own memory, or of a transpose or reshape of one "
+                       "with static shapes, is expressible");
+    // The positions index the memory torch reads: the viewed tensor's, in its own (row-major) order.
+    Output x = ctx.make<op::Reshape>({l.contiguous ? ctx.input(0) : l.base, ctx.i64({-1})}, false);
+    Output i = strided_positions(ctx, 1, dim_of(ctx, x, 0));
     return {ctx.make<op::Gather>({x, i, ctx.i64_scalar(0)}, int64_t{0})};
+}
+
+// as_strided_scatter(x, src, size, stride, storage_offset=None), torch.export's functional form of
+// writing into an as_strided view (x.fill_diagonal_ becomes one): a copy of x with src at the view's
+// positions of x's memory. Only for x in its own (row-major) memory; a transposed x would need the
+// result written back through its strides.
+Outs as_strided_scatter(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    Layout l = layout_of(x);
+    ctx.check(l.known && l.contiguous, "as_strided_scatter into a view of another tensor's memory (a transpose, "
+                                       "slice, expand or split) is not supported; only into a tensor with its own memory");
+    Output flat = ctx.make<op::Reshape>({x, ctx.i64({-1})}, false);
+    Output i = strided_positions(ctx, 2, dim_of(ctx, flat, 0));
+    Output src = ctx.make<op::Broadcast>({to_type(ctx, ctx.input(1), x.type()), shape_of(ctx, i)}, op::BroadcastMode::numpy);
+    Output y = ctx.make<op::ScatterNDUpdate>({flat, ctx.make<op::Unsqueeze>({i, ctx.i64({-1})}), src});
+    return {ctx.make<op::Reshape>({y, shape_of(ctx, x)}, false)};
 }
 
 // Tensor.unfold(dim, size, step): windows of `size` every `step` along dim, as a new last dim.
@@ -558,6 +582,7 @@ void add_movement_translators(TranslatorTable& t) {
     t["aten::broadcast_to"] = broadcast_to;
     t["aten::broadcast_tensors"] = broadcast_tensors;
     t["aten::as_strided"] = as_strided;
+    t["aten::as_strided_scatter"] = as_strided_scatter;
     t["aten::unfold"] = unfold;
     t["aten::diagonal"] = diagonal;
     t["aten::diag"] = diag;

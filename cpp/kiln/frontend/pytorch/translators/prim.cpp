@@ -548,7 +548,6 @@ void add_prim_translators(TranslatorTable& t) {
     t["aten::warn"] = t["prim::RaiseException"] = nothing;
     t["aten::append"] = append;
     t["aten::_set_item"] = set_item;
-    t["aten::copy"] = identity;  // list.copy(): lists are values here
     t["aten::format"] = format;
     t["aten::Bool"] = bool_of;
     t["aten::__not__"] = not_;

@@ -150,7 +150,7 @@ Outs normal(NodeContext& ctx) {
     return {ctx.make<op::Add>({ctx.make<op::Multiply>({z, to_type(ctx, ctx.input(1), t)}), to_type(ctx, ctx.input(0), t)})};
 }
 
-// x.uniform_(from=0, to=1)
+// x.uniform_(from=0, to=1), and torch.export's functional uniform(x, from, to)
 Outs uniform_(NodeContext& ctx) {
     Output x = ctx.input(0);
     Type t = x.type();
@@ -224,7 +224,7 @@ void add_random_translators(TranslatorTable& t) {
     t["aten::randint_like"] = randint_like;
     t["aten::randperm"] = randperm;
     t["aten::normal"] = normal;
-    t["aten::uniform_"] = uniform_;
+    t["aten::uniform_"] = t["aten::uniform"] = uniform_;
     t["aten::bernoulli"] = bernoulli;
     t["aten::bernoulli_"] = bernoulli;
     t["aten::multinomial"] = multinomial;
