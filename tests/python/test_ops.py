@@ -24,7 +24,7 @@ from torch import nn
 
 import kiln
 from kiln.frontend.torch.capture import capture, capture_export
-from kiln.frontend.torch.fx_decoder import describe_exported, inference_program
+from kiln.frontend.torch.fx_decoder import _is_inference_ir, describe_exported, inference_program
 
 RTOL = ATOL = 1e-4
 CORE = kiln.Core()
@@ -111,11 +111,12 @@ def _export_key(module, ins) -> tuple:
 
 
 def exported(module, ins, first, shapes):
-    """The ExportedProgram kiln reads for `module` at the example `first`, as
+    """The ExportedPrograms kiln reads for `module` at the example `first`, as
     convert_model(capture="export") makes it: kiln's capture_export (static dims from input= in
     static mode; Dim.AUTO on every dim in dynamic mode, dynamic wherever the model lets torch keep
-    it so) and then the inference IR (run_decompositions({})). Records the op kinds of its graph
-    description in EXPORT_KINDS. Raises what torch.export raises."""
+    it so) and then fx_decoder.inference_program, plus the decomposed program where kiln reads the
+    training IR as it is. Records the op kinds of their graph descriptions in EXPORT_KINDS. Raises
+    what torch.export raises."""
     names = list(inspect.signature(module.forward).parameters)[:len(first)]
     spec = {n: (tuple(x.shape), x.dtype) for n, x in zip(names, first)} if shapes == "static" else None
     key = _export_key(module, ins)
@@ -123,9 +124,14 @@ def exported(module, ins, first, shapes):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ep, _, _ = capture_export(module, tuple(first), spec)
-        ep = inference_program(ep)
-    EXPORT_KINDS[key] = {n[0] for n in describe_exported(ep)[2][1]}
-    return ep
+        read = inference_program(ep)
+        programs = [read]
+        if read is ep and getattr(ep, "dialect", None) != "ATEN" and not _is_inference_ir(ep):
+            # kiln reads this training IR as it is; its functional form (what a program decomposed
+            # before it reaches kiln holds: batch norm's no-training op, _unsafe_view...) runs too
+            programs.append(ep.run_decompositions({}))
+    EXPORT_KINDS[key] = set().union(*({n[0] for n in describe_exported(p)[2][1]} for p in programs))
+    return programs
 
 
 def torch_rejects(ep, xs) -> bool:
@@ -167,20 +173,24 @@ def check(module, ins: List[In], *, capture: str, shapes: str, dtype: str = "flo
     if capture == "export":
         # The program convert_model(module, example_input=first, capture="export") reads, held
         # here so that torch's own program can be asked about the second shape.
-        ep = exported(module, ins, first, shapes)
+        programs = exported(module, ins, first, shapes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = kiln.convert_model(ep)
-        if len(runs) > 1 and torch_rejects(ep, runs[1]):
+            models = [kiln.convert_model(ep) for ep in programs]
+        if len(runs) > 1 and torch_rejects(programs[0], runs[1]):
             # torch.export specialized a dim the second shape changes: torch's program refuses that
             # shape too, so there is nothing to compare at it (kiln's model has the dim static).
             runs = runs[:1]
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = kiln.convert_model(module, **kwargs)
-    compiled = CORE.compile_model(model, "CPU")
+            models = [kiln.convert_model(module, **kwargs)]
     rtol, atol = TOLERANCE.get(dtype, (RTOL, ATOL))
+    for model in models:
+        _compare(module, CORE.compile_model(model, "CPU"), runs, dtype, rtol, atol)
+
+
+def _compare(module, compiled, runs, dtype, rtol, atol):
     for xs in runs:
         with torch.no_grad():
             expected = flat(module(*[x.clone() for x in xs]))
@@ -899,6 +909,13 @@ def Swapaxes(self, a):
 @fn
 def T(self, a):
     return a.t()
+
+
+@fn
+def DetachInplace(self, a):
+    y = a * 2
+    y.detach_()
+    return y + 1
 
 
 @fn
@@ -1899,6 +1916,7 @@ CASES = [
     C("swapaxes", Swapaxes, X),
     C("t", T, In((3, 5))),
     C("numpy_T", NumpyT, In((2, 3, 5))),
+    C("detach_", DetachInplace, In((2, 3))),
     C("mT", MatrixT, In((2, 3, 5))),
     C("squeeze", SqueezeAll, In((2, 1, 5, 1)), INTS, dynamic=False),
     C("squeeze_dim", SqueezeDim, In((2, 1, 5, 7), alt=(3, 1, 4, 8)), INTS),
@@ -2219,13 +2237,27 @@ def test_training_ir_with_nothing_to_decompose_is_read_as_it_is():
             assert inference_program(ep) is ep, case.id
             kinds = [n[0] for n in describe_exported(ep)[2][1]]
             assert kinds == [n[0] for n in describe_exported(ep.run_decompositions({}))[2][1]], case.id
-    # in-place ops, batch norm, flatten (a composite export decomposes): torch's decomposition runs
-    for module in (AddInplace(), BatchNorm(), Flatten()):
+    # in-place ops on values no view aliases, batch norm, flatten (composites kiln translates):
+    # read as they are too; an in-place op writing through a view: torch's decomposition runs
+    for module, as_is in ((AddInplace(), True), (BatchNorm(), True), (Flatten(), True), (WriteThroughView(), False)):
         xs = (torch.randn(2, 3, 5, 7),) * len(inspect.signature(module.forward).parameters)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ep, _, _ = capture_export(module.eval(), xs, None)
-            assert inference_program(ep).dialect == "ATEN", type(module).__name__
+            read = inference_program(ep)
+            assert (read is ep) == as_is, type(module).__name__
+            if not as_is:
+                assert read.dialect == "ATEN"
+                compiled = CORE.compile_model(kiln.convert_model(ep), "CPU")
+                np.testing.assert_allclose(compiled(xs[0].numpy())[compiled.outputs[0]], module(xs[0]).numpy(),
+                                           rtol=1e-6)
+
+
+class WriteThroughView(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        y[:, 0].add_(1)  # through a view of y: y changes
+        return y
 
 
 # ---------------------------------------------------------------------------------------------
