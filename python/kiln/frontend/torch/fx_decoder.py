@@ -11,7 +11,8 @@ core-ATen `addmm`/`var_mean`/`bmm`/`softmax` chains that the fusion passes would
 together again. Only composite ops that have no inference kernel of their own change: batch norm
 becomes `_native_batch_norm_legit_no_training` (a tuple, its statistics unused), dropout in eval
 mode disappears. Core ATen (`run_decompositions()` with the default table) is not used: it
-decomposes exactly what kiln wants to see whole.
+decomposes exactly what kiln wants to see whole. A training IR with nothing to functionalize or
+decompose already is its inference IR and is read as it is (inference_program).
 
 The differences between the two graphs live here, not in the translators:
 - an op's arguments are ordered by its schema, keyword arguments and defaults included (a
