@@ -220,7 +220,7 @@ def _convert(module, ins, a, capture, shapes):
     if capture == "export":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ep = exported(module.eval(), ins, [a], shapes)
+            ep = exported(module.eval(), ins, [a], shapes)[0]
             return CORE.compile_model(kiln.convert_model(ep), "CPU"), ep
     kwargs = {}
     if capture == "trace":
