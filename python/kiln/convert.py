@@ -9,7 +9,7 @@ from kiln._kiln import ConversionError, PartialShape, Type, _translate_torch_gra
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.capture import _short, capture as capture_torchscript, capture_export
 from kiln.frontend.torch.decoder import describe_graph
-from kiln.frontend.torch.fx_decoder import describe_exported, equal_input_dims, inference_program
+from kiln.frontend.torch.fx_decoder import describe_exported, equal_input_dims, inference_program, user_tensor_inputs
 from kiln.frontend.torch.inputs import parse_input_spec
 
 CAPTURES = ("auto", "torchscript", "export")
@@ -87,12 +87,8 @@ def _convert_by_export(model, example_input, spec):
 
 def _convert_program(ep, spec, name, input_names=None, output_names=None):
     ep = inference_program(ep)
-    from torch.export.graph_signature import InputKind, TensorArgument
-    user = [s.arg.name for s in ep.graph_signature.input_specs
-            if s.kind == InputKind.USER_INPUT and isinstance(s.arg, TensorArgument)]
-    names = input_names or user
-    described = parse_input_spec(spec, names) if spec is not None else {}
-    desc = describe_exported(ep, described, name, names, output_names)
+    names = input_names or [spec_.arg.name for spec_, _ in user_tensor_inputs(ep)]
+    desc = describe_exported(ep, parse_input_spec(spec, names), name, names, output_names)
     model = _translate_torch_graph(desc)
     model.equal_input_dims = equal_input_dims(ep)
     return model

@@ -43,6 +43,13 @@ def assert_matches(compiled, got, expected: dict, rel=1e-3):
         assert err <= rel * float(np.abs(r).max()), f"{port.any_name}: max |kiln - torch| {err:.3g}"
 
 
+def assert_bert_matches(compiled, model, x):
+    with torch.no_grad():
+        ref = model(**x)
+    assert_matches(compiled, compiled(x), {"last_hidden_state": ref.last_hidden_state,
+                                           "pooler_output": ref.pooler_output})
+
+
 def test_exported_program_with_bounded_dims():
     model = tiny_bert()
     seq = Dim("seq", min=3, max=64)
@@ -57,10 +64,7 @@ def test_exported_program_with_bounded_dims():
     compiled = CORE.compile_model(km, "CPU")
     for n in (5, 23):
         x = bert_inputs(2, n, seed=n)
-        with torch.no_grad():
-            ref = model(**x)
-        assert_matches(compiled, compiled(x), {"last_hidden_state": ref.last_hidden_state,
-                                               "pooler_output": ref.pooler_output})
+        assert_bert_matches(compiled, model, x)
     # outside the bounds torch.export gave: kiln refuses, as the program's own module does
     with pytest.raises(Exception, match="input_ids|shape"):
         compiled(bert_inputs(2, 65))
@@ -106,10 +110,7 @@ def test_capture_export_with_input_dims():
     assert [p.any_name for p in km.outputs] == ["last_hidden_state", "pooler_output"]
     compiled = CORE.compile_model(km, "CPU")
     x = bert_inputs(2, 11, seed=3)
-    with torch.no_grad():
-        ref = model(**x)
-    assert_matches(compiled, compiled(x), {"last_hidden_state": ref.last_hidden_state,
-                                           "pooler_output": ref.pooler_output})
+    assert_bert_matches(compiled, model, x)
 
 
 def test_capture_export_needs_an_example():
@@ -142,10 +143,7 @@ def test_auto_uses_export_when_torchscript_is_gone(monkeypatch):
     km = kiln.convert_model(model, example_input=bert_inputs(2, 7))  # capture="auto"
     compiled = CORE.compile_model(km, "CPU")
     x = bert_inputs(3, 9, seed=1)
-    with torch.no_grad():
-        ref = model(**x)
-    assert_matches(compiled, compiled(x), {"last_hidden_state": ref.last_hidden_state,
-                                           "pooler_output": ref.pooler_output})
+    assert_bert_matches(compiled, model, x)
     with pytest.raises(kiln.ConversionError, match="TorchScript is not available"):
         kiln.convert_model(model, example_input=bert_inputs(2, 7), capture="torchscript")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from kiln._kiln import ConversionError
-from kiln.frontend.torch.inputs import Example, normalize_example
+from kiln.frontend.torch.inputs import Example, normalize_example, parse_input_spec
 from kiln.frontend.torch.structure import flatten_output
 
 
@@ -187,10 +187,7 @@ def _export_dims(example: Example, described: dict):
     dims = []
     for i, t in enumerate(example.tensors):
         shape, _ = described.get(i, (None, None))
-        if shape is None:
-            dims.append({d: Dim.AUTO for d in range(t.dim())})
-            continue
-        if not shape.rank_is_static:
+        if shape is None or not shape.rank_is_static:
             dims.append({d: Dim.AUTO for d in range(t.dim())})
             continue
         if len(shape) != t.dim():
@@ -215,8 +212,6 @@ def _export_dims(example: Example, described: dict):
 def capture_export(model, example_input, spec):
     """torch.export.export of `model` with example_input -> (ExportedProgram, input names,
     output names). input= dims become export's dynamic dims (see _export_dims)."""
-    from kiln.frontend.torch.inputs import parse_input_spec
-
     if example_input is None:
         raise ConversionError("capture='export' needs example_input: torch.export runs the model once on it")
     names = _forward_names(model)

@@ -80,7 +80,7 @@ import numpy as np
 import torch
 
 from kiln.frontend.torch.decoder import _convert_const
-from kiln.frontend.torch.fx_decoder import _SYM_OPS, FxWalker, dimension_of
+from kiln.frontend.torch.fx_decoder import _SYM_OPS, FxWalker, dimension_of, schema_args
 
 log = logging.getLogger("kiln.torch_compile")
 
@@ -471,11 +471,8 @@ def _is_view(n) -> bool:
 def _randomness_off(node, op) -> bool:
     """Whether a random op is deterministic as called: train=False, or a dropout probability of 0
     (scaled_dot_product_attention without dropout)."""
-    args, kwargs = list(node.args), dict(node.kwargs)
-    values = {}
-    for i, a in enumerate(op._schema.arguments):
-        if a.name in ("dropout_p", "p", "train", "training"):
-            values[a.name] = args[i] if not a.kwarg_only and i < len(args) else kwargs.get(a.name, a.default_value)
+    values = {a.name: v for a, v in zip(op._schema.arguments, schema_args(node, op._schema))
+              if a.name in ("dropout_p", "p", "train", "training")}
     if any(v is False for k, v in values.items() if k in ("train", "training")):
         return True
     return any(isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0

@@ -117,9 +117,27 @@ def dimension_of(d, ranges) -> Dimension:
     return Dimension(lo, hi)
 
 
-def _schema_type(op, i, returns=False) -> str:
-    args = op._schema.returns if returns else op._schema.arguments
-    return _type_str(args[i].type)
+def schema_args(n, schema) -> list:
+    """The values of call node n's arguments in schema order, as a TorchScript node carries them:
+    positional, else keyword, else the schema's default (None where it has none)."""
+    out = []
+    for i, a in enumerate(schema.arguments):
+        if not a.kwarg_only and i < len(n.args):
+            out.append(n.args[i])
+        elif a.name in n.kwargs:
+            out.append(n.kwargs[a.name])
+        else:
+            out.append(a.default_value if a.has_default_value() else None)
+    return out
+
+
+def user_tensor_inputs(ep) -> list:
+    """(input spec, placeholder) of the program's tensor user inputs, in order: kiln's inputs."""
+    from torch.export.graph_signature import InputKind, TensorArgument
+
+    placeholders = [n for n in ep.graph_module.graph.nodes if n.op == "placeholder"]
+    return [(spec, ph) for spec, ph in zip(ep.graph_signature.input_specs, placeholders)
+            if spec.kind == InputKind.USER_INPUT and isinstance(spec.arg, TensorArgument)]
 
 
 class FxWalker:
@@ -215,18 +233,7 @@ class FxWalker:
     def _aten(self, n, op):
         schema = op._schema
         kind = schema.name  # "aten::add" for aten.add.Tensor and aten.add.Scalar alike
-        args, kwargs = list(n.args), dict(n.kwargs)
-        ins = []
-        for i, a in enumerate(schema.arguments):
-            if not a.kwarg_only and i < len(args):
-                v = args[i]
-            elif a.name in kwargs:
-                v = kwargs[a.name]
-            elif a.has_default_value():
-                v = a.default_value
-            else:
-                v = None
-            ins.append(self.arg(v, _type_str(a.type)))
+        ins = [self.arg(v, _type_str(a.type)) for a, v in zip(schema.arguments, schema_args(n, schema))]
         rets = schema.returns
         if len(rets) == 1:
             ty = _type_str(rets[0].type)
@@ -335,11 +342,8 @@ _EVAL_DROPOUTS = {"aten::dropout_", "aten::alpha_dropout_", "aten::feature_dropo
 
 
 def _arg(n, schema, name):
-    """The value of argument `name` of call node n (positional or keyword), None if not given."""
-    for i, a in enumerate(schema.arguments):
-        if a.name == name:
-            return n.args[i] if not a.kwarg_only and i < len(n.args) else n.kwargs.get(name)
-    return None
+    """The value of argument `name` of call node n (see schema_args)."""
+    return dict(zip((a.name for a in schema.arguments), schema_args(n, schema))).get(name)
 
 
 def readable_as_is(ep) -> bool:
@@ -440,19 +444,12 @@ def describe_exported(ep, inputs_override=None, name="model", input_names=None, 
     return (name, desc_inputs, ([], w.nodes, outputs), names, w.constants)
 
 
-def equal_input_dims(ep, input_names=None) -> list:
+def equal_input_dims(ep) -> list:
     """Groups of (user input index, axis) whose sizes are one symbol of the program (a dimension
     two inputs share, such as the sequence length of input_ids and attention_mask)."""
-    from torch.export.graph_signature import InputKind, TensorArgument
-
-    placeholders = [n for n in ep.graph_module.graph.nodes if n.op == "placeholder"]
     by_symbol: dict = {}
-    user = 0
-    for spec, ph in zip(ep.graph_signature.input_specs, placeholders):
-        if spec.kind != InputKind.USER_INPUT or not isinstance(spec.arg, TensorArgument):
-            continue
+    for user, (_, ph) in enumerate(user_tensor_inputs(ep)):
         for axis, d in enumerate(ph.meta["val"].shape):
             if isinstance(d, torch.SymInt) and d.node.expr.is_Symbol:
                 by_symbol.setdefault(d.node.expr, []).append((user, axis))
-        user += 1
     return [g for g in by_symbol.values() if len(g) > 1]
