@@ -103,6 +103,40 @@ def flat(out) -> List[torch.Tensor]:
 # by _export_key: test_every_export_op_has_a_translator reads them instead of exporting again.
 EXPORT_KINDS: Dict[tuple, Optional[set]] = {}
 
+# Cases whose core-ATen form (ep.run_decompositions()) holds an op kind that no case's exported
+# program as read holds (_softmax, native_layer_norm, _fft_r2c...): CI converts these through
+# that form too (the "core" mode); the export_sweep group converts every case so, and its
+# test_core_aten_lists_every_case_it_changes keeps this list whole.
+CORE_ATEN = {
+    'IntImplicit', 'adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d',
+    'adaptive_avg_pool3d_uneven', 'arange_tensor_ends', 'cdist', 'cdist_batched', 'complex_arithmetic',
+    'complex_shapes', 'complex_size', 'decoder_layer', 'decoder_layer_norm_first', 'det',
+    'det_singular', 'embedding_bag_2d', 'embedding_bag_2d_max', 'embedding_bag_last_offset',
+    'embedding_bag_max', 'embedding_bag_mean', 'embedding_bag_padding_idx', 'embedding_bag_sum',
+    'embedding_bag_weights', 'empty', 'encoder_layer', 'encoder_layer_norm_first_gelu',
+    'encoder_padded', 'fft', 'fft2', 'fft_complex_input', 'fft_forward', 'fft_int', 'fft_long',
+    'fft_n', 'fft_odd', 'fft_ortho', 'fft_round_trip', 'fftn', 'fftshift_complex', 'full_like_runtime',
+    'grid_sample_bicubic_border_ac', 'grid_sample_bicubic_border_hp',
+    'grid_sample_bicubic_reflection_ac', 'grid_sample_bicubic_reflection_hp',
+    'grid_sample_bicubic_zeros_ac', 'grid_sample_bicubic_zeros_hp', 'grid_sample_bilinear_border_ac',
+    'grid_sample_bilinear_border_hp', 'grid_sample_bilinear_reflection_ac',
+    'grid_sample_bilinear_reflection_hp', 'grid_sample_bilinear_zeros_ac',
+    'grid_sample_bilinear_zeros_hp', 'grid_sample_nearest_border_ac', 'grid_sample_nearest_border_hp',
+    'grid_sample_nearest_reflection_ac', 'grid_sample_nearest_reflection_hp',
+    'grid_sample_nearest_zeros_ac', 'grid_sample_nearest_zeros_hp', 'group_norm', 'group_norm_1d',
+    'group_norm_2d_input', 'group_norm_3d', 'group_norm_fn', 'hfft', 'ifft', 'ifft_forward', 'ifftn',
+    'ihfft', 'instance_norm1d', 'instance_norm1d_affine', 'instance_norm2d', 'instance_norm3d',
+    'instance_norm_fn', 'inverse', 'inverse_2d', 'irfft', 'irfft_long', 'irfft_odd', 'irfftn', 'istft',
+    'istft_center', 'layer_norm', 'layer_norm_2d', 'layer_norm_3dims', 'layer_norm_3dims_no_bias',
+    'log_softmax', 'matrix_norm_2', 'matrix_norm_nuc', 'matrix_power_negative', 'mha',
+    'mha_causal_bool', 'mha_causal_float', 'mha_causal_weights', 'mha_kdim', 'mha_key_padding',
+    'mha_self', 'mha_self_seq_first', 'mha_seq_first', 'mha_weights', 'mha_weights_averaged',
+    'mha_weights_per_head', 'rfft', 'rfft2', 'rfft_odd', 'rfftn', 'sdpa', 'sdpa_bool_mask',
+    'sdpa_causal', 'sdpa_causal_rect', 'sdpa_float_mask', 'sdpa_gqa', 'sdpa_plain', 'sdpa_scale',
+    'self_attention', 'slogdet', 'softmax', 'softmax_dim1', 'stft', 'stft_two_sided', 'stft_window',
+    'tensor_of_scalars', 'tolist'
+}
+
 
 def _export_key(module, ins) -> tuple:
     # check() sees the module, not its case: the class, its repr (the arguments of nn modules) and
@@ -110,20 +144,26 @@ def _export_key(module, ins) -> tuple:
     return (type(module), repr(module), tuple(id(i) for i in ins))
 
 
-def exported(module, ins, first, shapes):
+def exported(module, ins, first, shapes, core=False):
     """The ExportedPrograms kiln reads for `module` at the example `first`, as
     convert_model(capture="export") makes it: kiln's capture_export (static dims from input= in
     static mode; Dim.AUTO on every dim in dynamic mode, dynamic wherever the model lets torch keep
     it so) and then fx_decoder.inference_program, plus the decomposed program where kiln reads the
-    training IR as it is. Records the op kinds of their graph descriptions in EXPORT_KINDS. Raises
-    what torch.export raises."""
+    training IR as it is. With `core`: only the program's core-ATen form, what a user's
+    ep.run_decompositions() gives (_softmax, native_layer_norm, _fft_r2c, convolution...). Records
+    the op kinds of their graph descriptions in EXPORT_KINDS (key (..., "core") for the core form).
+    Raises what torch.export (or its decomposition) raises."""
     names = list(inspect.signature(module.forward).parameters)[:len(first)]
     spec = {n: (tuple(x.shape), x.dtype) for n, x in zip(names, first)} if shapes == "static" else None
-    key = _export_key(module, ins)
+    key = _export_key(module, ins) + (("core",) if core else ())
     EXPORT_KINDS[key] = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ep, _, _ = capture_export(module, tuple(first), spec)
+        if core:
+            programs = [ep.run_decompositions()]
+            EXPORT_KINDS[key] = {n[0] for n in describe_exported(programs[0])[2][1]}
+            return programs
         read = inference_program(ep)
         programs = [read]
         if read is ep and getattr(ep, "dialect", None) != "ATEN" and not _is_inference_ir(ep):
@@ -170,10 +210,10 @@ def check(module, ins: List[In], *, capture: str, shapes: str, dtype: str = "flo
     elif capture == "script":
         # Scripting sees no example: every dim dynamic, only the rank and dtype are told.
         kwargs["input"] = {n: (kiln.PartialShape.dynamic(x.dim()), x.dtype) for n, x in zip(names, first)}
-    if capture == "export":
-        # The program convert_model(module, example_input=first, capture="export") reads, held
-        # here so that torch's own program can be asked about the second shape.
-        programs = exported(module, ins, first, shapes)
+    if capture in ("export", "core"):
+        # The program convert_model(module, example_input=first, capture="export") reads (or its
+        # core-ATen form), held here so that torch's own program can be asked about the second shape.
+        programs = exported(module, ins, first, shapes, core=capture == "core")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             models = [kiln.convert_model(ep) for ep in programs]
@@ -2103,12 +2143,18 @@ def params(cases=None):
             if dtype == case.dtypes[0]:
                 # Captured by torch.export once per case (its first dtype), with dims dynamic where
                 # the case is dynamic: export and its decomposition cost about half a second per
-                # case, so the other modes are not repeated through it.
-                modes.append(("export", "dynamic" if case.dynamic and case.export_dynamic else "static"))
+                # case, so the other modes are not repeated through it. The core-ATen form too:
+                # in CI for the cases where it holds ops the program as read does not (CORE_ATEN),
+                # for every case in the export_sweep group.
+                ex = "dynamic" if case.dynamic and case.export_dynamic else "static"
+                modes += [("export", ex), ("core", ex)]
             for cap, shapes in modes:
-                tags = {cap, shapes, dtype, "all"}
+                # the core form is an exported program: the export mode's expected failures hold
+                tags = {cap, shapes, dtype, "all"} | ({"export"} if cap == "core" else set())
                 marks = [pytest.mark.xfail(strict=True, reason=r)
                          for k, r in case.xfail.items() if _matches(k, tags)][:1]
+                if cap == "core" and case.id not in CORE_ATEN:
+                    marks.append(pytest.mark.export_sweep)
                 yield pytest.param(case, dtype, cap, shapes, marks=marks,
                                    id=f"{case.id}-{dtype}-{cap}-{shapes}")
 
@@ -2158,7 +2204,13 @@ UNREACHABLE = {"aten::stop_gradient", "aten::lift_fresh_copy", "aten::lift_fresh
 # export's spellings (_to_copy for .to, sym_size for .size, _unsafe_view, _conj_physical) and its
 # inference batch norm. test_every_export_op_has_a_translator checks that a case's FX graph reaches each.
 EXPORT_ONLY = {"aten::_native_batch_norm_legit_no_training", "aten::_to_copy", "aten::sym_size",
-               "aten::fill", "aten::zero", "aten::uniform", "aten::_unsafe_view", "aten::_conj_physical"}
+               "aten::fill", "aten::zero", "aten::uniform", "aten::_unsafe_view", "aten::_conj_physical",
+               # core ATen's spellings (a program after run_decompositions(): the core mode)
+               "aten::_softmax", "aten::_log_softmax", "aten::native_layer_norm", "aten::native_group_norm",
+               "aten::_native_batch_norm_legit", "aten::_fft_r2c", "aten::_fft_c2c", "aten::_fft_c2r",
+               "aten::grid_sampler_2d", "aten::_embedding_bag", "aten::_local_scalar_dense", "aten::linalg_inv_ex",
+               "aten::_linalg_det", "aten::_linalg_slogdet", "aten::_adaptive_avg_pool2d",
+               "aten::_adaptive_avg_pool3d", "aten::empty_permuted", "aten::_cdist_forward"}
 
 
 def _all_cases() -> list:
@@ -2189,37 +2241,57 @@ def test_every_table_op_has_a_case():
     assert not missing, f"aten ops in kiln's table with no per-op case: {missing}"
 
 
-def _export_mode(case):
-    """The export-mode pytest param of a case, as params() makes it."""
-    return next(p for p in params([case]) if p.values[2] == "export")
+def _export_mode(case, capture="export"):
+    """The export-mode (or core-mode) pytest param of a case, as params() makes it."""
+    return next(p for p in params([case]) if p.values[2] == capture)
+
+
+def _fx_kinds(case, capture) -> set:
+    """The op kinds of the case's programs in the export or core mode: what its run recorded, else
+    exported here (empty when torch cannot export or decompose it)."""
+    m = case.module().eval()
+    key = _export_key(m, case.ins) + (("core",) if capture == "core" else ())
+    if key not in EXPORT_KINDS:
+        gen = torch.Generator().manual_seed(0)
+        first = [i.make(case.dtypes[0], 0, gen) for i in case.ins]
+        try:
+            exported(m, case.ins, first, _export_mode(case, capture).values[3], core=capture == "core")
+        except Exception:  # noqa: BLE001 - torch's failure is the op test's business
+            pass
+    return EXPORT_KINDS.get(key) or set()
 
 
 @pytest.mark.after_op_tests
 def test_every_export_op_has_a_translator():
-    """Every op kind the cases' FX graphs reach (their programs as the export mode converts them) is
-    in kiln's table, or its case's export mode is a strict xfail; and each EXPORT_ONLY op is reached.
-    Reads the kinds the export-mode runs recorded (conftest runs this test after them); a case whose
-    run did not happen in this session is exported here (about 2.5 minutes for all of them)."""
+    """Every op kind the cases' FX graphs reach (their programs as the export mode converts them,
+    and the core-ATen forms of the CORE_ATEN cases) is in kiln's table, or that mode of the case is
+    a strict xfail; and each EXPORT_ONLY op is reached. Reads the kinds the export-mode runs
+    recorded (conftest runs this test after them); a case whose run did not happen in this session
+    is exported here (about 2.5 minutes for all of them)."""
     reached, untranslated = set(), {}
     for case in _all_cases():
-        m = case.module().eval()
-        key = _export_key(m, case.ins)
-        param = _export_mode(case)
-        if key not in EXPORT_KINDS:
-            gen = torch.Generator().manual_seed(0)
-            first = [i.make(case.dtypes[0], 0, gen) for i in case.ins]
-            try:
-                exported(m, case.ins, first, param.values[3])
-            except Exception:  # noqa: BLE001 - torch.export's failure is the op test's business
-                pass
-        kinds = EXPORT_KINDS.get(key) or set()
-        reached |= kinds
-        lacking = sorted(k for k in kinds if not kiln._kiln._has_torch_translator(k))
-        if lacking and not any(mk.name == "xfail" and mk.kwargs.get("strict") for mk in param.marks):
-            untranslated[case.id] = lacking
+        for capture in ("export", "core") if case.id in CORE_ATEN else ("export",):
+            kinds = _fx_kinds(case, capture)
+            reached |= kinds
+            lacking = sorted(k for k in kinds if not kiln._kiln._has_torch_translator(k))
+            marks = _export_mode(case, capture).marks
+            if lacking and not any(mk.name == "xfail" and mk.kwargs.get("strict") for mk in marks):
+                untranslated[f"{case.id}-{capture}"] = lacking
     assert not untranslated, f"op kinds of FX graphs with no translator (cases not a strict xfail): {untranslated}"
     never = sorted(EXPORT_ONLY - reached)
     assert not never, f"EXPORT_ONLY ops no case's FX graph reaches: {never}"
+
+
+@pytest.mark.export_sweep
+def test_core_aten_lists_every_case_it_changes():
+    """CORE_ATEN (the cases whose core-ATen form CI converts) holds every case whose core-ATen
+    graph has an op kind that no case's exported program as read has; the sweep converts the
+    others."""
+    cases = _all_cases()
+    as_read = set().union(*(_fx_kinds(case, "export") for case in cases))
+    changed = sorted(case.id for case in cases if _fx_kinds(case, "core") - as_read)
+    missing = sorted(set(changed) - CORE_ATEN)
+    assert not missing, f"add to CORE_ATEN: {missing}"
 
 
 def test_training_ir_with_nothing_to_decompose_is_read_as_it_is():

@@ -30,7 +30,11 @@ The differences between the two graphs live here, not in the translators:
 - lists that hold values of the graph (`[1, -1, sym_size]`) become `prim::ListConstruct` nodes;
 - parameters, buffers and lifted constants (placeholders of the graph signature) become tensor
   constants that share the program's memory, as frozen weights do on the TorchScript path;
-- assertion-only nodes (`_assert_scalar`, `sym_constrain_range_for_size`, ...) are dropped.
+- assertion-only nodes (`_assert_scalar`, `sym_constrain_range_for_size`, ...) are dropped, and so
+  are core ATen's `with_effects`-wrapped linalg error checks (its effect tokens are nothing to
+  kiln; another op under `with_effects` is read as its own call);
+- `squeeze(x, dims)` keeps only the dims export saw as size 1: export took every symbolic size to
+  be other than 1, which a TorchScript graph's dynamic dim does not promise.
 """
 from __future__ import annotations
 
@@ -117,13 +121,15 @@ def dimension_of(d, ranges) -> Dimension:
     return Dimension(lo, hi)
 
 
-def schema_args(n, schema) -> list:
-    """The values of call node n's arguments in schema order, as a TorchScript node carries them:
-    positional, else keyword, else the schema's default (None where it has none)."""
+def schema_args(n, schema, args=None) -> list:
+    """The values of call node n's arguments (or of `args` with n's keywords) in schema order, as a
+    TorchScript node carries them: positional, else keyword, else the schema's default (None where
+    it has none)."""
+    args = n.args if args is None else args
     out = []
     for i, a in enumerate(schema.arguments):
-        if not a.kwarg_only and i < len(n.args):
-            out.append(n.args[i])
+        if not a.kwarg_only and i < len(args):
+            out.append(args[i])
         elif a.name in n.kwargs:
             out.append(n.kwargs[a.name])
         else:
@@ -221,6 +227,9 @@ class FxWalker:
         if getattr(target, "__name__", "") == "sym_sum":
             self._sym_sum(n)
             return
+        if isinstance(target, torch._ops.HigherOrderOperator) and target.name() == "with_effects":
+            self._with_effects(n)
+            return
         if isinstance(target, torch._ops.HigherOrderOperator):
             kind = f"higher_order::{target.name()}"
         else:
@@ -230,10 +239,29 @@ class FxWalker:
         self.ids[n] = out
         self.nodes.append((kind, [], [out], [_val_type(n.meta.get("val"))], n.name, source_of(n), [], []))
 
-    def _aten(self, n, op):
+    def _with_effects(self, n):
+        """with_effects(token, op, *args) -> (token, *op's results): an op with side effects, kept in
+        order by an effect token (core ATen wraps linalg's error checks so). The token is nothing to
+        kiln; an error check is dropped as the asserts are; another op is read as its own call."""
+        op = n.args[1]
+        token = self.const(None)
+        if not isinstance(op, torch._ops.OpOverload):
+            raise ValueError(f"with_effects of {op!r}, which is not an ATen op")
+        name = op._schema.name.split("::", 1)[1]
+        if name in _ASSERTS or name == "_linalg_check_errors":
+            self.ids[n] = [token]
+            return
+        self._aten(n, op, n.args[2:])
+        ids = self.ids[n]
+        self.ids[n] = [token] + (ids if isinstance(ids, list) else [ids])
+
+    def _aten(self, n, op, args=None):
         schema = op._schema
         kind = schema.name  # "aten::add" for aten.add.Tensor and aten.add.Scalar alike
-        ins = [self.arg(v, _type_str(a.type)) for a, v in zip(schema.arguments, schema_args(n, schema))]
+        values = schema_args(n, schema, args)
+        if kind == "aten::squeeze" and len(values) > 1:
+            values[1] = _squeezed_dims(values[0], values[1])
+        ins = [self.arg(v, _type_str(a.type)) for a, v in zip(schema.arguments, values)]
         rets = schema.returns
         if len(rets) == 1:
             ty = _type_str(rets[0].type)
@@ -268,6 +296,21 @@ class FxWalker:
             self.nodes.append(("aten::add", [acc, self.arg(t)], [out], [ty], n.name, source_of(n), [], []))
             acc = out
         self.ids[n] = acc
+
+
+def _squeezed_dims(x, dims):
+    """The dims of squeeze(x, dims) that torch squeezes: those of size 1. torch.export took every
+    symbolic size to be other than 1 (a dim it saw as 1 it specialized), so a symbolic dim stays;
+    kiln's translator, which also serves TorchScript graphs (where a dynamic dim may be 1 at run
+    time), cannot tell that from the shape alone."""
+    val = x.meta.get("val") if isinstance(x, torch.fx.Node) else None
+    if val is None or not hasattr(val, "shape"):
+        return dims
+    rank = len(val.shape)
+    one = isinstance(dims, int)
+    kept = [d for d in ([dims] if one else dims)
+            if -rank <= d < max(rank, 1) and (rank == 0 or (isinstance(val.shape[d], int) and val.shape[d] == 1))]
+    return kept[0] if one and kept else kept
 
 
 def _has_node(v) -> bool:

@@ -76,6 +76,18 @@ Type result_type(NodeContext& ctx, const std::vector<size_t>& inputs) {
 
 std::pair<Output, Output> promoted(NodeContext& ctx, size_t ia, size_t ib) {
     Type t = result_type(ctx, {ia, ib});
+    if (is_float(t) && ctx.is_scalar(ia) && ctx.is_scalar(ib)) {
+        // Arithmetic of two Python numbers (symbolic sizes, scale factors): a Python float is a
+        // double, so it is computed in f64 (a constant made f64 from its own value), and only an
+        // op with a tensor rounds it to the tensor's type, as torch does.
+        auto f64 = [&](size_t i) {
+            const TValue& v = ctx.value(i);
+            if (v.kind == TValue::Kind::constant && v.c.kind == ConstValue::Kind::floating)
+                return typed_scalar(ctx, Type::f64, v.c.f);
+            return to_type(ctx, ctx.input(i), Type::f64);
+        };
+        return {f64(ia), f64(ib)};
+    }
     return {to_type(ctx, ctx.input(ia), t), to_type(ctx, ctx.input(ib), t)};
 }
 
@@ -147,6 +159,10 @@ Outs half_via_f32(NodeContext& ctx, Translator f, bool only_with_scalars) {
             o.scalar = sc;
         }
     return r;
+}
+
+TValue not_computed(NodeContext& ctx, const std::string& what) {
+    return TValue(ConstValue::unsupported_value(str_cat(what, " (an output of ", ctx.kind(), " that kiln does not compute)")));
 }
 
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape) {

@@ -56,6 +56,9 @@ TValue dict_item(NodeContext& ctx, const TValue& d, size_t key_input);
 Output checked_indices(NodeContext& ctx, const Output& idx, const Output& size, bool allow_negative, const char* role);
 // Values and indices of the max (or min) along dim; the dim kept or squeezed.
 std::pair<Output, Output> extreme_along(NodeContext& ctx, const Output& x, int64_t dim, bool keep, bool is_max);
+// An output kiln does not compute (the LU factors of _linalg_det, the info of linalg_inv_ex): a
+// value that fails the conversion, naming `what` and the op, if anything uses it.
+TValue not_computed(NodeContext& ctx, const std::string& what);
 // A constant holding `v` in element type t (shape {} or e.g. {1}).
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
 

@@ -2,6 +2,7 @@
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/convolution.hpp"
+#include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/pooling.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -47,6 +48,18 @@ Output convolution(NodeContext& ctx, size_t stride_i, size_t pad_i, size_t dil_i
         if (p == "same") auto_pad = op::PadType::same_upper;
         else if (p == "valid") auto_pad = op::PadType::valid;
         else ctx.fail("padding='", p, "' is not 'same' or 'valid'");
+    } else if (!ctx.is_none(pad_i) && !ctx.is_const(pad_i)) {
+        // Amounts computed at run time (core ATen's padding='same' for a kernel whose size is a
+        // dynamic dim): an explicit zero Pad of the spatial axes, then no padding.
+        auto items = ctx.list(pad_i);
+        ctx.check(items.size() == n || items.size() == 1, "padding has ", items.size(), " values for ", n, " spatial axes");
+        OutputVector amounts{ctx.i64({0, 0})};
+        for (size_t k = 0; k < n; ++k)
+            amounts.push_back(ctx.make<op::Reshape>({to_type(ctx, ctx.tensor_of(items[items.size() == 1 ? 0 : k]), Type::i64),
+                                                     ctx.i64({1})},
+                                                    false));
+        Output both = ctx.make<op::Concat>(amounts, int64_t{0});
+        x = ctx.make<op::Pad>({x, both, both, typed_scalar(ctx, x.type(), 0)}, op::PadMode::constant);
     } else {
         pads = spatial(ctx, pad_i, n, 0);
     }
@@ -251,6 +264,7 @@ void add_conv_pool_translators(TranslatorTable& t) {
         [](NodeContext& c) { return max_pool(c, true); };
     t["aten::avg_pool1d"] = t["aten::avg_pool2d"] = t["aten::avg_pool3d"] = avg_pool;
     t["aten::adaptive_avg_pool1d"] = t["aten::adaptive_avg_pool2d"] = t["aten::adaptive_avg_pool3d"] = adaptive_avg_pool;
+    t["aten::_adaptive_avg_pool2d"] = t["aten::_adaptive_avg_pool3d"] = adaptive_avg_pool;
     t["aten::prelu"] = prelu;
     t["aten::_weight_norm"] = weight_norm;
     t["aten::adaptive_max_pool1d"] = t["aten::adaptive_max_pool2d"] = t["aten::adaptive_max_pool3d"] = adaptive_max_pool;

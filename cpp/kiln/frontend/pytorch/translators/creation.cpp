@@ -151,7 +151,8 @@ Outs scalar_tensor(NodeContext& ctx) {
 }
 
 Outs scalar_to_int(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::i64)}; }
-Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f32)}; }
+// float(x): a Python float, a double (an op with a tensor rounds it to the tensor's type).
+Outs scalar_to_float(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), Type::f64)}; }
 
 // triu(x, diagonal) / tril(x, diagonal): x where col - row >= diagonal (triu) or <= (tril), 0 elsewhere.
 template <bool Upper>

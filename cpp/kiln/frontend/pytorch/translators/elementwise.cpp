@@ -314,7 +314,9 @@ Outs to(NodeContext& ctx) {
 Outs to_copy(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (!ctx.has_input(1)) return {x};
-    return {to_type(ctx, x, torch_dtype(ctx, ctx.const_int(1)))};
+    const int64_t code = ctx.const_int(1);
+    if (code == 9 || code == 10) return {real_to_complex(ctx, code)};  // complex64, complex128
+    return {to_type(ctx, x, torch_dtype(ctx, code))};
 }
 
 Outs type_as(NodeContext& ctx) { return {to_type(ctx, ctx.input(0), ctx.input(1).type())}; }

@@ -207,6 +207,59 @@ Outs fft(NodeContext& ctx) {
     return {complex_value(y)};
 }
 
+// Core ATen's FFT primitives, which a program decomposed with run_decompositions() holds in place
+// of the fft_* ops: _fft_r2c(x, dim, normalization, onesided), _fft_c2c(x, dim, normalization,
+// forward), _fft_c2r(x, dim, normalization, last_dim_size). normalization 0 scales by 1, 1 by
+// 1 / sqrt(n), 2 by 1 / n, n the product of the signal lengths (c2r: the output's); the inverse
+// ops (IDFT, IRDFT) already divide by n.
+enum class Prim { r2c, c2c, c2r };
+
+template <Prim K>
+Outs fft_prim(NodeContext& ctx) {
+    const bool onesided_r2c = K == Prim::r2c && ctx.const_bool(3);
+    Output x = K == Prim::r2c && onesided_r2c ? real_input(ctx, 0) : pair_of(ctx, 0);
+    const int64_t r = signal_rank(ctx, x, !onesided_r2c);
+    Plan p;
+    for (int64_t d : ctx.const_ints(1)) {
+        p.axes.push_back(signal_axis(ctx, r, d));
+        p.sizes.push_back(-1);
+    }
+    ctx.check(!p.axes.empty(), "no dims to transform");
+    const int64_t mode = ctx.const_int(2);
+    ctx.check(mode >= 0 && mode <= 2, "unknown normalization ", mode, " (0 none, 1 by sqrt(n), 2 by n)");
+    Output y;
+    bool divided = false;
+    if (K == Prim::c2r && !ctx.is_const(3)) {
+        // The output length is computed at run time (2 * (m - 1) of a dynamic m): every axis's
+        // size as one run-time list.
+        OutputVector sizes;
+        for (size_t i = 0; i + 1 < p.axes.size(); ++i)
+            sizes.push_back(ctx.make<op::Unsqueeze>({dim_of(ctx, x, p.axes[i]), ctx.i64({0})}));
+        sizes.push_back(ctx.make<op::Unsqueeze>({to_type(ctx, ctx.input(3), Type::i64), ctx.i64({0})}));
+        p.sizes_t = sizes.size() == 1 ? sizes[0] : ctx.make<op::Concat>(sizes, int64_t{0});
+        y = fft_op<op::IRDFT>(ctx, x, p);
+        divided = true;
+    } else if (K == Prim::c2r) {
+        p.sizes.back() = ctx.const_int(3);
+        y = fft_op<op::IRDFT>(ctx, x, p);
+        divided = true;
+    } else if (K == Prim::r2c) {
+        y = onesided_r2c ? fft_op<op::RDFT>(ctx, x, p) : fft_op<op::DFT>(ctx, x, p);
+    } else if (ctx.const_bool(3)) {
+        y = fft_op<op::DFT>(ctx, x, p);
+    } else {
+        y = fft_op<op::IDFT>(ctx, x, p);
+        divided = true;
+    }
+    Output n = length_product(ctx, x, p, x.type());
+    if (divided && mode == 0) y = ctx.make<op::Multiply>({y, n});
+    else if (divided && mode == 1) y = ctx.make<op::Multiply>({y, ctx.make<op::Sqrt>({n})});
+    else if (!divided && mode == 1) y = ctx.make<op::Divide>({y, ctx.make<op::Sqrt>({n})}, false);
+    else if (!divided && mode == 2) y = ctx.make<op::Divide>({y, n}, false);
+    if (K == Prim::c2r) return {y};
+    return {complex_value(y)};
+}
+
 // fftshift(x, dim=None) / ifftshift: a roll by n // 2 (ifftshift: -(n // 2)) on each dim.
 template <bool Inverse>
 Outs fftshift(NodeContext& ctx) {
@@ -540,6 +593,66 @@ Outs c_select(NodeContext& ctx) {
     return {complex_value(ctx.make<op::Gather>({c, i, ctx.i64_scalar(d)}, int64_t{0}))};
 }
 
+Outs c_index_select(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    int64_t d = signal_axis(ctx, r, ctx.const_int(1));
+    Output i = checked_indices(ctx, ctx.input(2), dim_of(ctx, c, d), true, "the index");
+    return {complex_value(ctx.make<op::Gather>({c, i, ctx.i64_scalar(d)}, int64_t{0}))};
+}
+
+// squeeze(x, dims=None): the dims of size 1 among them (all of them when None); a size known only
+// at run time is kept.
+Outs c_squeeze(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    int64_t r = signal_rank(ctx, c, true);
+    std::vector<int64_t> dims;
+    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
+        for (int64_t d : ctx.const_ints(1)) dims.push_back(signal_axis(ctx, r, d));
+    } else {
+        for (int64_t d = 0; d < r; ++d) dims.push_back(d);
+    }
+    std::vector<int64_t> axes;
+    for (int64_t d : dims) {
+        auto& dim = c.shape()[static_cast<size_t>(d)];
+        if (dim.is_static() && dim.get_length() == 1) axes.push_back(d);
+    }
+    if (axes.empty()) return {ctx.value(0)};
+    return {complex_value(ctx.make<op::Squeeze>({c, ctx.i64(axes)}))};
+}
+
+// constant_pad_nd(x, pad, value=0) of a complex x (core ATen's form of an FFT's s= longer than
+// the signal): zeros only, amounts known at conversion.
+Outs c_constant_pad_nd(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    const int64_t r = signal_rank(ctx, c, true);
+    ctx.check(ctx.num_inputs() < 3 || ctx.is_none(2) || ctx.const_float(2) == 0.0,
+              "a complex tensor is padded with zeros only");
+    auto items = ctx.list(1);  // amounts may be computed at run time (s= of a dynamic signal)
+    ctx.check(items.size() % 2 == 0 && static_cast<int64_t>(items.size()) / 2 <= r, "pad has ", items.size(),
+              " values for a rank ", r, " input");
+    OutputVector b(static_cast<size_t>(r + 1), ctx.i64({0})), e(static_cast<size_t>(r + 1), ctx.i64({0}));
+    auto amount = [&](const TValue& v) { return ctx.make<op::Reshape>({to_type(ctx, ctx.tensor_of(v), Type::i64), ctx.i64({1})}, false); };
+    for (size_t i = 0; i < items.size() / 2; ++i) {
+        size_t d = static_cast<size_t>(r) - 1 - i;
+        b[d] = amount(items[2 * i]);
+        e[d] = amount(items[2 * i + 1]);
+    }
+    return {complex_value(ctx.make<op::Pad>({c, ctx.make<op::Concat>(b, int64_t{0}), ctx.make<op::Concat>(e, int64_t{0}),
+                                             typed_scalar(ctx, c.type(), 0)},
+                                            op::PadMode::constant))};
+}
+
+// _to_copy(x, dtype) of a complex x: complex64 / complex128 change the parts' type; a real dtype
+// keeps the real part, as torch does (it warns that the imaginary part is discarded).
+Outs c_to_copy(NodeContext& ctx) {
+    Output c = ctx.value(0).out;
+    if (!ctx.has_input(1)) return {ctx.value(0)};
+    const int64_t code = ctx.const_int(1);
+    if (code == 9 || code == 10) return {complex_value(to_type(ctx, c, code == 9 ? Type::f32 : Type::f64))};
+    return {to_type(ctx, part(ctx, c, 0), torch_dtype(ctx, code))};
+}
+
 // slice(x, dim=0, start=None, end=None, step=1)
 Outs c_slice(NodeContext& ctx) {
     Output c = ctx.value(0).out;
@@ -573,6 +686,10 @@ const TranslatorTable& complex_table() {
         t["aten::t"] = c_t;
         for (const char* k : {"aten::contiguous", "aten::clone", "aten::detach"}) t[k] = identity;
         t["aten::select"] = c_select;
+        t["aten::index_select"] = c_index_select;
+        t["aten::squeeze"] = c_squeeze;
+        t["aten::_to_copy"] = c_to_copy;
+        t["aten::constant_pad_nd"] = c_constant_pad_nd;
         t["aten::slice"] = c_slice;
         t["aten::dim"] = c_dim;
         t["aten::fft_fftshift"] = fftshift<false>;
@@ -601,6 +718,9 @@ void add_fft_translators(TranslatorTable& t) {
     t["aten::fft_irfftn"] = fft<Kind::c2r, 0>;
     t["aten::fft_fftshift"] = fftshift<false>;
     t["aten::fft_ifftshift"] = fftshift<true>;
+    t["aten::_fft_r2c"] = fft_prim<Prim::r2c>;
+    t["aten::_fft_c2c"] = fft_prim<Prim::c2c>;
+    t["aten::_fft_c2r"] = fft_prim<Prim::c2r>;
     t["aten::stft"] = stft;
     t["aten::istft"] = istft;
     t["aten::complex"] = complex_op;
@@ -620,10 +740,15 @@ Translator find_complex_translator(const std::string& kind) {
     // The FFTs, complex() and friends take complex inputs as they are.
     static const char* same[] = {"aten::istft", "aten::fft_fft", "aten::fft_ifft", "aten::fft_irfft", "aten::fft_hfft",
                                  "aten::fft_fft2", "aten::fft_ifft2", "aten::fft_irfft2", "aten::fft_fftn",
-                                 "aten::fft_ifftn", "aten::fft_irfftn"};
+                                 "aten::fft_ifftn", "aten::fft_irfftn", "aten::_fft_c2c", "aten::_fft_c2r"};
     for (const char* k : same)
         if (kind == k) return find_translator(kind);
     return nullptr;
+}
+
+TValue real_to_complex(NodeContext& ctx, int64_t code) {
+    Output c = pair_of(ctx, 0);
+    return complex_value(to_type(ctx, c, code == 9 ? Type::f32 : Type::f64));
 }
 
 bool holds_complex(const TValue& v) {

@@ -265,6 +265,20 @@ Outs argsort(NodeContext& ctx) { return {sorted(ctx).second}; }
 // repeat_interleave(x, repeats, dim=None, output_size=None): a Gather of each index repeated.
 // repeats: an int (or run-time int), or a tensor known at conversion time; dim None flattens x.
 Outs repeat_interleave(NodeContext& ctx) {
+    if (ctx.num_inputs() == 2) {
+        // repeat_interleave(repeats, output_size=None): each index i repeated repeats[i] times
+        // (core ATen writes x.repeat_interleave(r, dim) as an index_select by these).
+        Output r = to_type(ctx, ctx.input(0), Type::i64);  // holds the node constant_value points into
+        auto c = r.node->constant_value();
+        ctx.check(c != nullptr, "repeats must be known at conversion time (the output size depends on their values)");
+        std::vector<int64_t> v;
+        auto reps = c->as_i64_vector();
+        for (size_t i = 0; i < reps.size(); ++i) {
+            ctx.check(reps[i] >= 0, "repeats must not be negative, got ", reps[i], " at ", i);
+            for (int64_t k = 0; k < reps[i]; ++k) v.push_back(static_cast<int64_t>(i));
+        }
+        return {ctx.i64(v)};
+    }
     Output x = ctx.input(0);
     int64_t d = 0;
     if (ctx.num_inputs() > 2 && !ctx.is_none(2)) {

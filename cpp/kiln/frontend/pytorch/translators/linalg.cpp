@@ -389,6 +389,14 @@ Outs slogdet(NodeContext& ctx) {
     return {n->output(0), n->output(1)};
 }
 
+// The core-ATen forms, whose extra outputs (LU factors, pivots, info) kiln does not compute.
+Outs inverse_ex(NodeContext& ctx) { return {inverse(ctx)[0], not_computed(ctx, "the info tensor")}; }
+Outs det_lu(NodeContext& ctx) { return {det(ctx)[0], not_computed(ctx, "the LU factors"), not_computed(ctx, "the LU pivots")}; }
+Outs slogdet_lu(NodeContext& ctx) {
+    Outs r = slogdet(ctx);
+    return {r[0], r[1], not_computed(ctx, "the LU factors"), not_computed(ctx, "the LU pivots")};
+}
+
 }  // namespace
 
 void add_linalg_translators(TranslatorTable& t) {
@@ -407,6 +415,9 @@ void add_linalg_translators(TranslatorTable& t) {
     t["aten::inverse"] = t["aten::linalg_inv"] = inverse;
     t["aten::det"] = t["aten::linalg_det"] = det;
     t["aten::slogdet"] = t["aten::linalg_slogdet"] = slogdet;
+    t["aten::linalg_inv_ex"] = inverse_ex;
+    t["aten::_linalg_det"] = det_lu;
+    t["aten::_linalg_slogdet"] = slogdet_lu;
 }
 
 }  // namespace kiln::frontend::pytorch

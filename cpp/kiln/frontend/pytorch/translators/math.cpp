@@ -460,7 +460,7 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::cummin"] = cum_extreme<false>;
     t["aten::diff"] = diff;
     t["aten::fill_diagonal_"] = fill_diagonal;
-    t["aten::item"] = item;
+    t["aten::item"] = t["aten::_local_scalar_dense"] = item;
     t["aten::IntImplicit"] = implicit<Type::i64>;
     t["aten::FloatImplicit"] = implicit<Type::f32>;
     t["aten::ScalarImplicit"] = implicit<Type::dynamic>;

@@ -15,8 +15,6 @@ namespace kiln::frontend::pytorch {
 
 namespace {
 
-Output vec(NodeContext& ctx, const Output& s) { return ctx.make<op::Unsqueeze>({s, ctx.i64({0})}); }
-
 Output flipped(NodeContext& ctx, const Output& x, const std::vector<int64_t>& dims) {
     if (dims.empty()) return x;
     std::vector<int64_t> axes;

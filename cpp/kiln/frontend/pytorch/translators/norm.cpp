@@ -8,6 +8,7 @@
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
+#include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::frontend::pytorch {
 
@@ -19,8 +20,11 @@ Output batch_norm_inference(NodeContext& ctx, size_t eps_at) {
     Output x = ctx.input(0);
     Output mean = ctx.input(3), var = ctx.input(4);
     auto ones_like_channels = [&](float v) {
-        // gamma/beta may be None (affine=False): build constants of the channel count.
-        ctx.check(mean.shape().is_static(), "batch_norm without affine parameters needs static statistics");
+        // gamma/beta may be None (affine=False): constants of the channel count, or a broadcast
+        // to it when it is known only at run time (core ATen's instance norm repeats the running
+        // statistics batch times).
+        if (!mean.shape().is_static())
+            return ctx.make<op::Broadcast>({typed_scalar(ctx, mean.type(), v), shape_of(ctx, mean)}, op::BroadcastMode::numpy);
         int64_t c = mean.shape()[0].get_length();
         return ctx.constant(std::vector<float>(static_cast<size_t>(c), v), {c});
     };
@@ -56,6 +60,38 @@ Outs layer_norm(NodeContext& ctx) {
     if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.input(2)});
     if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.input(3)});
     return {y};
+}
+
+// The mean and 1 / sqrt(biased variance + eps) of x over `axes` (kept as size-1 dims when `keep`):
+// the statistics outputs of the core-ATen normalizations (native_layer_norm, native_group_norm,
+// _native_batch_norm_legit). Computed apart from the MVN that normalizes, so that nothing is
+// computed when they are unused (they rarely are: the dead nodes are dropped).
+std::pair<Output, Output> moments(NodeContext& ctx, const Output& x, const std::vector<int64_t>& axes, double eps, bool keep) {
+    Output a = ctx.i64(axes);
+    Output mean = ctx.make<op::ReduceMean>({x, a}, true);
+    Output d = ctx.make<op::Subtract>({x, mean});
+    Output var = ctx.make<op::ReduceMean>({ctx.make<op::Multiply>({d, d}), a}, keep);
+    Output rstd = ctx.make<op::Divide>({typed_scalar(ctx, x.type(), 1.0),
+                                        ctx.make<op::Sqrt>({ctx.make<op::Add>({var, typed_scalar(ctx, x.type(), eps)})})},
+                                       false);
+    if (!keep) mean = ctx.make<op::Squeeze>({mean, a});
+    return {mean, rstd};
+}
+
+// native_layer_norm(x, normalized_shape, weight, bias, eps) -> (y, mean, rstd): the core-ATen
+// layer_norm (a program decomposed with run_decompositions() holds it); mean and rstd keep the
+// normalized axes as size-1 dims, as torch gives them.
+Outs native_layer_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    const size_t n = ctx.is_const(1) ? ctx.const_ints(1).size() : ctx.list(1).size();
+    std::vector<int64_t> axes;
+    for (int64_t i = -static_cast<int64_t>(n); i < 0; ++i) axes.push_back(i);
+    const double eps = ctx.const_float(4);
+    Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
+    if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.input(2)});
+    if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.input(3)});
+    auto [mean, rstd] = moments(ctx, x, axes, eps, true);
+    return {y, mean, rstd};
 }
 
 // rms_norm(x, normalized_shape, weight, eps): x / sqrt(mean(x^2 over the trailing axes) + eps)
@@ -112,12 +148,69 @@ Outs group_norm(NodeContext& ctx) {
     return {y};
 }
 
+// native_group_norm(x, weight, bias, N, C, HxW, group, eps) -> (y, mean [N, group], rstd [N, group])
+Outs native_group_norm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    const int64_t g = ctx.const_int(6);
+    const int64_t r = static_rank(ctx, x);
+    const double eps = ctx.const_float(7);
+    Output grouped = ctx.make<op::Reshape>({x, ctx.i64({0, g, -1})}, true);
+    Output y = ctx.make<op::MVN>({grouped, ctx.i64({-1})}, true, eps, op::MVNEpsMode::inside_sqrt);
+    y = ctx.make<op::Reshape>({y, shape_of(ctx, x)}, false);
+    std::vector<int64_t> cs{-1};
+    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
+    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(1), ctx.i64(cs)}, false)});
+    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(cs)}, false)});
+    auto [mean, rstd] = moments(ctx, grouped, {-1}, eps, false);
+    return {y, mean, rstd};
+}
+
+// _native_batch_norm_legit(x, weight, bias, running_mean, running_var, training, momentum, eps)
+// and its no_stats overload (x, weight, bias, training, momentum, eps) -> (y, save_mean,
+// save_rstd). Training mode normalizes by the batch's own statistics (over every axis but the
+// channels; core ATen's instance_norm is this on an [1, N * C, ...] view); the running statistics
+// it would update are buffers kiln does not write back. Otherwise: the running statistics, and
+// empty saved ones, as torch gives them.
+Outs native_batch_norm_legit(NodeContext& ctx) {
+    const bool stats = ctx.num_inputs() == 8;
+    const size_t training_at = stats ? 5 : 3;
+    const bool training = ctx.const_bool(training_at);
+    const double eps = ctx.const_float(training_at + 2);
+    if (!training) {
+        ctx.check(stats, "needs running statistics when not training");
+        Output empty = ctx.constant(std::vector<float>{}, {0});
+        return {batch_norm_inference(ctx, 7), empty, empty};
+    }
+    Output x = ctx.input(0);
+    const int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "needs [N, C, ...], got rank ", r);
+    std::vector<int64_t> axes{0};
+    for (int64_t i = 2; i < r; ++i) axes.push_back(i);
+    std::vector<int64_t> cs{-1};
+    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
+    Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
+    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(1), ctx.i64(cs)}, false)});
+    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(cs)}, false)});
+    auto [mean, rstd] = moments(ctx, x, axes, eps, false);
+    return {y, mean, rstd};
+}
+
 // softmax(x, dim, dtype)
 template <typename T>
 Outs softmax(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (ctx.num_inputs() > 2 && !ctx.is_none(2)) x = to_type(ctx, x, torch_dtype(ctx, ctx.const_int(2)));
     else if (!is_float(x.type())) x = to_type(ctx, x, Type::f32);
+    return {ctx.make<T>({x}, ctx.const_int(1))};
+}
+
+// _softmax(x, dim, half_to_float) / _log_softmax: core ATen's softmax; half_to_float asks for an
+// f32 result of an f16 input.
+template <typename T>
+Outs core_softmax(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (ctx.num_inputs() > 2 && ctx.const_bool(2) && x.type() == Type::f16) x = to_type(ctx, x, Type::f32);
+    ctx.check(is_float(x.type()), "needs a floating tensor, got ", type_name(x.type()));
     return {ctx.make<T>({x}, ctx.const_int(1))};
 }
 
@@ -437,6 +530,11 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::layer_norm"] = layer_norm;
     t["aten::group_norm"] = group_norm;
     t["aten::rms_norm"] = rms_norm;
+    t["aten::native_layer_norm"] = native_layer_norm;
+    t["aten::native_group_norm"] = native_group_norm;
+    t["aten::_native_batch_norm_legit"] = native_batch_norm_legit;
+    t["aten::_softmax"] = core_softmax<op::Softmax>;
+    t["aten::_log_softmax"] = core_softmax<op::LogSoftmax>;
     t["aten::softmax"] = softmax<op::Softmax>;
     t["aten::log_softmax"] = softmax<op::LogSoftmax>;
     t["aten::mean"] = reduce<op::ReduceMean>;
@@ -452,7 +550,7 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::var"] = [](NodeContext& c) { return variance(c, false, false); };
     t["aten::std_mean"] = [](NodeContext& c) { return variance(c, true, true); };
     t["aten::var_mean"] = [](NodeContext& c) { return variance(c, false, true); };
-    t["aten::cdist"] = cdist;
+    t["aten::cdist"] = t["aten::_cdist_forward"] = cdist;
     t["aten::pairwise_distance"] = pairwise_distance;
     t["aten::cosine_similarity"] = cosine_similarity;
     t["aten::instance_norm"] = instance_norm;

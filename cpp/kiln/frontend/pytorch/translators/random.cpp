@@ -212,7 +212,7 @@ Outs multinomial(NodeContext& ctx) {
 
 void add_random_translators(TranslatorTable& t) {
     t["aten::empty"] = empty;
-    t["aten::empty_strided"] = empty_strided;
+    t["aten::empty_strided"] = t["aten::empty_permuted"] = empty_strided;
     t["aten::empty_like"] = empty_like;
     t["aten::new_empty"] = new_empty;
     t["aten::new_empty_strided"] = new_empty_strided;

@@ -452,7 +452,7 @@ void add_resample_translators(TranslatorTable& t) {
     t["aten::upsample_bicubic2d"] = [](NodeContext& c) { return upsample(c, Kind::cubic); };
     t["aten::_upsample_bilinear2d_aa"] = [](NodeContext& c) { return upsample(c, Kind::bilinear_aa); };
     t["aten::_upsample_bicubic2d_aa"] = [](NodeContext& c) { return upsample(c, Kind::bicubic_aa); };
-    t["aten::grid_sampler"] = grid_sampler;
+    t["aten::grid_sampler"] = t["aten::grid_sampler_2d"] = grid_sampler;
     t["aten::pixel_shuffle"] = pixel_shuffle;
     t["aten::pixel_unshuffle"] = pixel_unshuffle;
     t["aten::channel_shuffle"] = channel_shuffle;

@@ -523,7 +523,7 @@ void add_scatter_translators(TranslatorTable& t) {
     t["aten::_unique2"] = unique2;
     t["aten::unique_dim"] = unique_dim;
     t["aten::unique_consecutive"] = unique_consecutive;
-    t["aten::embedding_bag"] = embedding_bag;
+    t["aten::embedding_bag"] = t["aten::_embedding_bag"] = embedding_bag;
     t["aten::take"] = take;
     t["aten::take_along_dim"] = take_along_dim;
     t["aten::bincount"] = bincount;

@@ -29,6 +29,8 @@ void add_fft_translators(TranslatorTable& t);          // fft.cpp: complex tenso
 // a value is or holds a complex tensor.
 Translator find_complex_translator(const std::string& kind);
 bool holds_complex(const TValue& v);
+// fft.cpp: input 0, a real tensor, as a complex one (dtype code 9 complex64, 10 complex128).
+TValue real_to_complex(NodeContext& ctx, int64_t code);
 void add_recurrent_translators(TranslatorTable& t);    // recurrent.cpp: lstm, gru, rnn, cells, packed sequences
 void add_quantized_translators(TranslatorTable& t);    // quantized.cpp: quantize/dequantize, fake_quantize, quantized::*
 void add_detection_translators(TranslatorTable& t);    // detection.cpp: torchvision nms, roi_align, roi_pool, deform_conv2d
