@@ -436,7 +436,9 @@ CASES = [
     C("index_copy", IndexCopy, [In((5, 3, 7), alt=(6, 3, 2)), In((5,), alt=(6,))], INTS),
     C("index_copy_", IndexCopyInplace, [In((5, 3, 7), alt=(6, 3, 2)), In((3,), alt=(3,))], INTS),
     C("index_fill", IndexFill, [X, I4], INTS),
-    C("index_fill_tensor", IndexFillTensor, [X, I4], INTS),
+    C("index_fill_tensor", IndexFillTensor, [X, I4], INTS,
+      xfail={"core": "RuntimeError: Index put requires the source and destination dtypes match (torch's own "
+                     "run_decompositions() fails on index_fill with a tensor value)"}),
     C("index_fill_", IndexFillInplace, [X, In((3,), alt=(1,), dtype="int64", values="idx:2")], ALL),
     C("index_put", IndexPut, [In((5, 3), alt=(6, 3)), In((5,), alt=(6,)), In((2, 3), alt=(1, 3))], ALL),
     C("index_put_accumulate", IndexPutAccumulate, [In((5, 3), alt=(6, 3)), In((6,), alt=(9,), dtype="int64", values="idx:5"),
