@@ -585,19 +585,14 @@ Outs c_t(NodeContext& ctx) {
     return {complex_value(ctx.make<op::Transpose>({c, ctx.i64({1, 0, 2})}))};
 }
 
+// select(x, dim, i) (a scalar index: the dim goes) and index_select(x, dim, indices) (1-D: it
+// stays); torch's select takes negative indices, index_select does not.
 Outs c_select(NodeContext& ctx) {
     Output c = ctx.value(0).out;
     int64_t r = signal_rank(ctx, c, true);
     int64_t d = signal_axis(ctx, r, ctx.const_int(1));
-    Output i = checked_indices(ctx, ctx.input(2), dim_of(ctx, c, d), true, "the index");
-    return {complex_value(ctx.make<op::Gather>({c, i, ctx.i64_scalar(d)}, int64_t{0}))};
-}
-
-Outs c_index_select(NodeContext& ctx) {
-    Output c = ctx.value(0).out;
-    int64_t r = signal_rank(ctx, c, true);
-    int64_t d = signal_axis(ctx, r, ctx.const_int(1));
-    Output i = checked_indices(ctx, ctx.input(2), dim_of(ctx, c, d), true, "the index");
+    const bool negative_ok = ctx.kind() == "aten::select";
+    Output i = checked_indices(ctx, ctx.input(2), dim_of(ctx, c, d), negative_ok, "the index");
     return {complex_value(ctx.make<op::Gather>({c, i, ctx.i64_scalar(d)}, int64_t{0}))};
 }
 
@@ -686,7 +681,7 @@ const TranslatorTable& complex_table() {
         t["aten::t"] = c_t;
         for (const char* k : {"aten::contiguous", "aten::clone", "aten::detach"}) t[k] = identity;
         t["aten::select"] = c_select;
-        t["aten::index_select"] = c_index_select;
+        t["aten::index_select"] = c_select;
         t["aten::squeeze"] = c_squeeze;
         t["aten::_to_copy"] = c_to_copy;
         t["aten::constant_pad_nd"] = c_constant_pad_nd;
