@@ -59,6 +59,9 @@ std::pair<Output, Output> extreme_along(NodeContext& ctx, const Output& x, int64
 // An output kiln does not compute (the LU factors of _linalg_det, the info of linalg_inv_ex): a
 // value that fails the conversion, naming `what` and the op, if anything uses it.
 TValue not_computed(NodeContext& ctx, const std::string& what);
+// shape.cpp: the (begin, end) amounts of torch's pad list at input i for a rank-r tensor, per dim
+// from the first (1-element i64 tensors; 0 where the list does not reach); checked against r.
+std::pair<OutputVector, OutputVector> pad_amounts(NodeContext& ctx, size_t i, int64_t r);
 // A constant holding `v` in element type t (shape {} or e.g. {1}).
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
 

@@ -65,6 +65,17 @@ int64_t signal_axis(NodeContext& ctx, int64_t r, int64_t a) {
     return n;
 }
 
+// The signal dims at input i (one int or a list), or all r of them when it is absent or None.
+std::vector<int64_t> signal_dims(NodeContext& ctx, size_t i, int64_t r) {
+    std::vector<int64_t> dims;
+    if (ctx.num_inputs() > i && !ctx.is_none(i)) {
+        for (int64_t d : ctx.const_ints(i)) dims.push_back(signal_axis(ctx, r, d));
+    } else {
+        for (int64_t d = 0; d < r; ++d) dims.push_back(d);
+    }
+    return dims;
+}
+
 enum class Norm { backward, forward, ortho };
 
 Norm norm_at(NodeContext& ctx, size_t i) {
@@ -229,18 +240,18 @@ Outs fft_prim(NodeContext& ctx) {
     ctx.check(mode >= 0 && mode <= 2, "unknown normalization ", mode, " (0 none, 1 by sqrt(n), 2 by n)");
     Output y;
     bool divided = false;
-    if (K == Prim::c2r && !ctx.is_const(3)) {
-        // The output length is computed at run time (2 * (m - 1) of a dynamic m): every axis's
-        // size as one run-time list.
-        OutputVector sizes;
-        for (size_t i = 0; i + 1 < p.axes.size(); ++i)
-            sizes.push_back(ctx.make<op::Unsqueeze>({dim_of(ctx, x, p.axes[i]), ctx.i64({0})}));
-        sizes.push_back(ctx.make<op::Unsqueeze>({to_type(ctx, ctx.input(3), Type::i64), ctx.i64({0})}));
-        p.sizes_t = sizes.size() == 1 ? sizes[0] : ctx.make<op::Concat>(sizes, int64_t{0});
-        y = fft_op<op::IRDFT>(ctx, x, p);
-        divided = true;
-    } else if (K == Prim::c2r) {
-        p.sizes.back() = ctx.const_int(3);
+    if (K == Prim::c2r) {
+        if (ctx.is_const(3)) {
+            p.sizes.back() = ctx.const_int(3);
+        } else {
+            // The output length is computed at run time (2 * (m - 1) of a dynamic m): every
+            // axis's size as one run-time list.
+            OutputVector sizes;
+            for (size_t i = 0; i + 1 < p.axes.size(); ++i)
+                sizes.push_back(ctx.make<op::Unsqueeze>({dim_of(ctx, x, p.axes[i]), ctx.i64({0})}));
+            sizes.push_back(ctx.make<op::Unsqueeze>({to_type(ctx, ctx.input(3), Type::i64), ctx.i64({0})}));
+            p.sizes_t = sizes.size() == 1 ? sizes[0] : ctx.make<op::Concat>(sizes, int64_t{0});
+        }
         y = fft_op<op::IRDFT>(ctx, x, p);
         divided = true;
     } else if (K == Prim::r2c) {
@@ -266,12 +277,7 @@ Outs fftshift(NodeContext& ctx) {
     bool c = is_complex(ctx.value(0));
     Output x = c ? ctx.value(0).out : ctx.input(0);
     int64_t r = signal_rank(ctx, x, c);
-    std::vector<int64_t> dims;
-    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
-        for (int64_t d : ctx.const_ints(1)) dims.push_back(signal_axis(ctx, r, d));
-    } else {
-        for (int64_t d = 0; d < r; ++d) dims.push_back(d);
-    }
+    std::vector<int64_t> dims = signal_dims(ctx, 1, r);
     if (dims.empty()) return {ctx.value(0)};
     OutputVector shifts;
     for (int64_t d : dims) {
@@ -601,12 +607,7 @@ Outs c_select(NodeContext& ctx) {
 Outs c_squeeze(NodeContext& ctx) {
     Output c = ctx.value(0).out;
     int64_t r = signal_rank(ctx, c, true);
-    std::vector<int64_t> dims;
-    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
-        for (int64_t d : ctx.const_ints(1)) dims.push_back(signal_axis(ctx, r, d));
-    } else {
-        for (int64_t d = 0; d < r; ++d) dims.push_back(d);
-    }
+    std::vector<int64_t> dims = signal_dims(ctx, 1, r);
     std::vector<int64_t> axes;
     for (int64_t d : dims) {
         auto& dim = c.shape()[static_cast<size_t>(d)];
@@ -617,22 +618,15 @@ Outs c_squeeze(NodeContext& ctx) {
 }
 
 // constant_pad_nd(x, pad, value=0) of a complex x (core ATen's form of an FFT's s= longer than
-// the signal): zeros only, amounts known at conversion.
+// the signal): zeros only; the amounts may be computed at run time (s= of a dynamic signal).
 Outs c_constant_pad_nd(NodeContext& ctx) {
     Output c = ctx.value(0).out;
     const int64_t r = signal_rank(ctx, c, true);
     ctx.check(ctx.num_inputs() < 3 || ctx.is_none(2) || ctx.const_float(2) == 0.0,
               "a complex tensor is padded with zeros only");
-    auto items = ctx.list(1);  // amounts may be computed at run time (s= of a dynamic signal)
-    ctx.check(items.size() % 2 == 0 && static_cast<int64_t>(items.size()) / 2 <= r, "pad has ", items.size(),
-              " values for a rank ", r, " input");
-    OutputVector b(static_cast<size_t>(r + 1), ctx.i64({0})), e(static_cast<size_t>(r + 1), ctx.i64({0}));
-    auto amount = [&](const TValue& v) { return ctx.make<op::Reshape>({to_type(ctx, ctx.tensor_of(v), Type::i64), ctx.i64({1})}, false); };
-    for (size_t i = 0; i < items.size() / 2; ++i) {
-        size_t d = static_cast<size_t>(r) - 1 - i;
-        b[d] = amount(items[2 * i]);
-        e[d] = amount(items[2 * i + 1]);
-    }
+    auto [b, e] = pad_amounts(ctx, 1, r);  // of the signal dims; the (real, imag) dim is not padded
+    b.push_back(ctx.i64({0}));
+    e.push_back(ctx.i64({0}));
     return {complex_value(ctx.make<op::Pad>({c, ctx.make<op::Concat>(b, int64_t{0}), ctx.make<op::Concat>(e, int64_t{0}),
                                              typed_scalar(ctx, c.type(), 0)},
                                             op::PadMode::constant))};

@@ -34,6 +34,31 @@ Output batch_norm_inference(NodeContext& ctx, size_t eps_at) {
     return ctx.make<op::BatchNormInference>({x, gamma, beta, mean, var}, eps);
 }
 
+// x normalized over `axes` (MVN, eps inside the square root), times the weight at input w_i and
+// plus the bias at input b_i where they are given (broadcast as they are: layer norm's trail x).
+Output normalized(NodeContext& ctx, const Output& x, const std::vector<int64_t>& axes, double eps, size_t w_i, size_t b_i) {
+    Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
+    if (ctx.has_input(w_i)) y = ctx.make<op::Multiply>({y, ctx.input(w_i)});
+    if (ctx.has_input(b_i)) y = ctx.make<op::Add>({y, ctx.input(b_i)});
+    return y;
+}
+
+// The per-channel affine of y [N, C, ...] of rank r: the weight and bias at inputs w_i and b_i
+// (where given) as [C, 1, ...].
+Output channel_affine(NodeContext& ctx, Output y, int64_t r, size_t w_i, size_t b_i) {
+    std::vector<int64_t> cs{-1};
+    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
+    if (ctx.has_input(w_i)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(w_i), ctx.i64(cs)}, false)});
+    if (ctx.has_input(b_i)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(b_i), ctx.i64(cs)}, false)});
+    return y;
+}
+
+// (y, save_mean, save_invstd) of an inference batch norm: torch returns empty statistics ([0]).
+Outs with_empty_statistics(NodeContext& ctx, const Output& y) {
+    Output empty = ctx.constant(std::vector<float>{}, {0});
+    return {y, empty, empty};
+}
+
 // batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
 Outs batch_norm(NodeContext& ctx) {
     ctx.check(!ctx.const_bool(5), "batch_norm in training mode is not supported: call model.eval() first");
@@ -43,11 +68,7 @@ Outs batch_norm(NodeContext& ctx) {
 // torch.export's inference form: _native_batch_norm_legit_no_training(x, weight, bias,
 // running_mean, running_var, momentum, eps) -> (y, save_mean, save_invstd); the saved
 // statistics are empty tensors in inference (torch returns shape [0]).
-Outs native_batch_norm_no_training(NodeContext& ctx) {
-    Output y = batch_norm_inference(ctx, 6);
-    Output empty = ctx.constant(std::vector<float>{}, {0});
-    return {y, empty, empty};
-}
+Outs native_batch_norm_no_training(NodeContext& ctx) { return with_empty_statistics(ctx, batch_norm_inference(ctx, 6)); }
 
 // layer_norm(x, normalized_shape, weight, bias, eps, cudnn): MVN over the trailing axes.
 Outs layer_norm(NodeContext& ctx) {
@@ -56,10 +77,7 @@ Outs layer_norm(NodeContext& ctx) {
     std::vector<int64_t> axes;
     for (int64_t i = -static_cast<int64_t>(shape.size()); i < 0; ++i) axes.push_back(i);
     double eps = ctx.num_inputs() > 4 ? ctx.const_float(4) : 1e-5;
-    Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
-    if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.input(2)});
-    if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.input(3)});
-    return {y};
+    return {normalized(ctx, x, axes, eps, 2, 3)};
 }
 
 // The mean and 1 / sqrt(biased variance + eps) of x over `axes` (kept as size-1 dims when `keep`):
@@ -87,11 +105,8 @@ Outs native_layer_norm(NodeContext& ctx) {
     std::vector<int64_t> axes;
     for (int64_t i = -static_cast<int64_t>(n); i < 0; ++i) axes.push_back(i);
     const double eps = ctx.const_float(4);
-    Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
-    if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.input(2)});
-    if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.input(3)});
     auto [mean, rstd] = moments(ctx, x, axes, eps, true);
-    return {y, mean, rstd};
+    return {normalized(ctx, x, axes, eps, 2, 3), mean, rstd};
 }
 
 // rms_norm(x, normalized_shape, weight, eps): x / sqrt(mean(x^2 over the trailing axes) + eps)
@@ -130,37 +145,25 @@ Outs rms_norm(NodeContext& ctx) {
     return {y};
 }
 
-// group_norm(x, groups, weight, bias, eps, cudnn)
-Outs group_norm(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    int64_t g = ctx.const_int(1);
-    int64_t r = static_rank(ctx, x);
-    double eps = ctx.num_inputs() > 4 ? ctx.const_float(4) : 1e-5;
-    // [N, C, ...] -> [N, G, -1], normalize the last axis, back.
-    Output shape = shape_of(ctx, x);
+// x [N, C, ...] viewed as [N, g, -1], normalized along the last axis, back, with the per-channel
+// affine of inputs w_i, b_i; and that grouped view.
+std::pair<Output, Output> group_normalized(NodeContext& ctx, const Output& x, int64_t g, double eps, size_t w_i, size_t b_i) {
     Output grouped = ctx.make<op::Reshape>({x, ctx.i64({0, g, -1})}, true);
     Output y = ctx.make<op::MVN>({grouped, ctx.i64({-1})}, true, eps, op::MVNEpsMode::inside_sqrt);
-    y = ctx.make<op::Reshape>({y, shape}, false);
-    std::vector<int64_t> cs{-1};
-    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
-    if (ctx.has_input(2)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(cs)}, false)});
-    if (ctx.has_input(3)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(3), ctx.i64(cs)}, false)});
-    return {y};
+    y = ctx.make<op::Reshape>({y, shape_of(ctx, x)}, false);
+    return {channel_affine(ctx, y, static_rank(ctx, x), w_i, b_i), grouped};
+}
+
+// group_norm(x, groups, weight, bias, eps, cudnn)
+Outs group_norm(NodeContext& ctx) {
+    double eps = ctx.num_inputs() > 4 ? ctx.const_float(4) : 1e-5;
+    return {group_normalized(ctx, ctx.input(0), ctx.const_int(1), eps, 2, 3).first};
 }
 
 // native_group_norm(x, weight, bias, N, C, HxW, group, eps) -> (y, mean [N, group], rstd [N, group])
 Outs native_group_norm(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    const int64_t g = ctx.const_int(6);
-    const int64_t r = static_rank(ctx, x);
     const double eps = ctx.const_float(7);
-    Output grouped = ctx.make<op::Reshape>({x, ctx.i64({0, g, -1})}, true);
-    Output y = ctx.make<op::MVN>({grouped, ctx.i64({-1})}, true, eps, op::MVNEpsMode::inside_sqrt);
-    y = ctx.make<op::Reshape>({y, shape_of(ctx, x)}, false);
-    std::vector<int64_t> cs{-1};
-    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
-    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(1), ctx.i64(cs)}, false)});
-    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(cs)}, false)});
+    auto [y, grouped] = group_normalized(ctx, ctx.input(0), ctx.const_int(6), eps, 1, 2);
     auto [mean, rstd] = moments(ctx, grouped, {-1}, eps, false);
     return {y, mean, rstd};
 }
@@ -178,21 +181,16 @@ Outs native_batch_norm_legit(NodeContext& ctx) {
     const double eps = ctx.const_float(training_at + 2);
     if (!training) {
         ctx.check(stats, "needs running statistics when not training");
-        Output empty = ctx.constant(std::vector<float>{}, {0});
-        return {batch_norm_inference(ctx, 7), empty, empty};
+        return with_empty_statistics(ctx, batch_norm_inference(ctx, 7));
     }
     Output x = ctx.input(0);
     const int64_t r = static_rank(ctx, x);
     ctx.check(r >= 2, "needs [N, C, ...], got rank ", r);
     std::vector<int64_t> axes{0};
     for (int64_t i = 2; i < r; ++i) axes.push_back(i);
-    std::vector<int64_t> cs{-1};
-    for (int64_t i = 2; i < r; ++i) cs.push_back(1);
     Output y = ctx.make<op::MVN>({x, ctx.i64(axes)}, true, eps, op::MVNEpsMode::inside_sqrt);
-    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, ctx.make<op::Reshape>({ctx.input(1), ctx.i64(cs)}, false)});
-    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, ctx.make<op::Reshape>({ctx.input(2), ctx.i64(cs)}, false)});
     auto [mean, rstd] = moments(ctx, x, axes, eps, false);
-    return {y, mean, rstd};
+    return {channel_affine(ctx, y, r, 1, 2), mean, rstd};
 }
 
 // softmax(x, dim, dtype)
@@ -506,9 +504,7 @@ Outs instance_norm(NodeContext& ctx) {
         Output inv = ctx.make<op::Sqrt>({ctx.make<op::Add>({channel(4), typed_scalar(ctx, x.type(), eps)})});
         y = ctx.make<op::Divide>({ctx.make<op::Subtract>({x, channel(3)}), inv});
     }
-    if (ctx.has_input(1)) y = ctx.make<op::Multiply>({y, channel(1)});
-    if (ctx.has_input(2)) y = ctx.make<op::Add>({y, channel(2)});
-    return {y};
+    return {channel_affine(ctx, y, r, 1, 2)};
 }
 
 // cumsum(x, dim, dtype=None): integers and bools sum in int64, as in torch.

@@ -378,11 +378,10 @@ Outs roll(NodeContext& ctx) {
     return {ctx.make<op::Roll>({x, shifts, ctx.i64(dims)})};
 }
 
-// pad(x, pad, mode, value) / constant_pad_nd(x, pad, value): pad lists pairs from the last dim.
-Outs pad(NodeContext& ctx) {
-    Output x = ctx.input(0);
-    int64_t r = static_rank(ctx, x);
-    auto items = ctx.list(1);
+}  // namespace
+
+std::pair<OutputVector, OutputVector> pad_amounts(NodeContext& ctx, size_t i, int64_t r) {
+    auto items = ctx.list(i);
     size_t n = items.size();
     ctx.check(n % 2 == 0 && static_cast<int64_t>(n) / 2 <= r, "pad has ", n, " values for a rank ", r, " input");
     // Per dim (first to last): torch lists (begin, end) pairs from the last dim backwards. The
@@ -390,16 +389,28 @@ Outs pad(NodeContext& ctx) {
     OutputVector b(static_cast<size_t>(r)), e(static_cast<size_t>(r));
     auto zero = ctx.i64({0});
     for (size_t d = 0; d < static_cast<size_t>(r); ++d) b[d] = e[d] = zero;
-    for (size_t i = 0; i < n / 2; ++i) {
-        size_t d = static_cast<size_t>(r) - 1 - i;
-        auto one = [&](const TValue& v) {
-            Output o = to_type(ctx, ctx.tensor_of(v), Type::i64);
-            if (o.shape().rank_is_static() && o.shape().rank() == 0) o = ctx.make<op::Unsqueeze>({o, ctx.i64({0})});
-            return o;
-        };
-        b[d] = one(items[2 * i]);
-        e[d] = one(items[2 * i + 1]);
+    auto one = [&](const TValue& v) {
+        Output o = to_type(ctx, ctx.tensor_of(v), Type::i64);
+        if (o.shape().rank_is_static() && o.shape().rank() == 0) o = ctx.make<op::Unsqueeze>({o, ctx.i64({0})});
+        return o;
+    };
+    for (size_t k = 0; k < n / 2; ++k) {
+        size_t d = static_cast<size_t>(r) - 1 - k;
+        b[d] = one(items[2 * k]);
+        e[d] = one(items[2 * k + 1]);
     }
+    return {b, e};
+}
+
+namespace {
+
+// pad(x, pad, mode, value) / constant_pad_nd(x, pad, value): pad lists pairs from the last dim.
+Outs pad(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    int64_t r = static_rank(ctx, x);
+    auto items = ctx.list(1);
+    size_t n = items.size();
+    auto [b, e] = pad_amounts(ctx, 1, r);
     std::string mode = "constant";
     size_t value_i = 2;
     if (ctx.kind() == "aten::pad") {
