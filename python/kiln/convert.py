@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -9,7 +10,8 @@ from kiln._kiln import ConversionError, PartialShape, Type, _translate_torch_gra
 from kiln.dtypes import to_kiln_type
 from kiln.frontend.torch.capture import _short, capture as capture_torchscript, capture_export
 from kiln.frontend.torch.decoder import describe_graph
-from kiln.frontend.torch.fx_decoder import describe_exported, equal_input_dims, inference_program, user_tensor_inputs
+from kiln.frontend.torch.fx_decoder import (describe_exported, equal_input_dims, inference_program, mutated_state,
+                                            user_tensor_inputs)
 from kiln.frontend.torch.inputs import parse_input_spec
 
 CAPTURES = ("auto", "torchscript", "export")
@@ -87,6 +89,12 @@ def _convert_by_export(model, example_input, spec):
 
 def _convert_program(ep, spec, name, input_names=None, output_names=None):
     ep = inference_program(ep)
+    written = mutated_state(ep)
+    if written:
+        warnings.warn(f"convert_model: the program writes {', '.join(written)} in place; kiln reads buffers as "
+                      "constants with their values at conversion and does not write inputs, so the converted "
+                      "model computes every call as torch's next call would and keeps no state between calls",
+                      UserWarning, stacklevel=3)
     names = input_names or [spec_.arg.name for spec_, _ in user_tensor_inputs(ep)]
     desc = describe_exported(ep, parse_input_spec(spec, names), name, names, output_names)
     model = _translate_torch_graph(desc)

@@ -477,3 +477,106 @@ def test_reference_kernels_agree(module, runs):
         check(module, runs)
     finally:
         _set_reference_kernels(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.export's control flow: torch.cond and while_loop, read as TorchScript's prim::If / Loop
+
+def exported(module, example, dynamic_shapes=None):
+    ep = torch.export.export(module.eval(), tuple(example), dynamic_shapes=dynamic_shapes)
+    return kiln.convert_model(ep)
+
+
+class CondData(nn.Module):
+    # branches that use a parameter (lifted into the branch's operands) and differ in ops
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: self.lin(x).relu(), lambda x: x * 2 - 1, (x,))
+
+
+def test_cond_on_data_becomes_an_if():
+    batch = torch.export.Dim("batch", max=64)
+    module = CondData()
+    model = exported(module, [rand(2, 4)], ({0: batch},))
+    check(module, [[rand(3, 4, lo=0.1)], [rand(5, 4, hi=-0.1)], [rand(1, 4, lo=0.1)]], expect=["If"], model=model)
+
+
+class CondShape(nn.Module):
+    # a condition on a dynamic size: both branches joined by Choose, resolved per plan
+    def forward(self, x):
+        return torch.cond(x.shape[0] > 4, lambda x: x.cos(), lambda x: x.sin() + 1, (x,))
+
+
+def test_cond_on_a_size_folds_per_plan():
+    batch = torch.export.Dim("batch", max=64)
+    module = CondShape()
+    model = exported(module, [rand(3, 2)], ({0: batch},))
+    _, compiled = check(module, [[rand(2, 2)], [rand(7, 2)]], expect=["Choose"], absent=["If"], model=model)
+    assert not any(s[0] in ("Choose", "If") for s in compiled.kernel_summary([[7, 2]]))
+
+
+class CondNested(nn.Module):
+    # two outputs, two operands, a cond inside a branch
+    def forward(self, x, y):
+        def inner_true(x, y):
+            return x + y, x * y
+
+        def inner_false(x, y):
+            return x - y, y.abs()
+
+        def outer_true(x, y):
+            return torch.cond(y.mean() > 0, inner_true, inner_false, (x, y))
+
+        def outer_false(x, y):
+            return x.exp(), y.neg()
+
+        return torch.cond(x.max() > 0.5, outer_true, outer_false, (x, y))
+
+
+def test_nested_cond_with_two_outputs():
+    module = CondNested()
+    model = exported(module, [rand(2, 3), rand(2, 3)])
+    high, low = torch.full((2, 3), 0.9), torch.full((2, 3), 0.1)
+    check(module, [[high, rand(2, 3, lo=0.1)], [high, rand(2, 3, hi=-0.1)], [low, rand(2, 3)]],
+          expect=["If"], model=model)
+
+
+class WhileCounter(nn.Module):
+    # a tensor counter and a tensor carried; the body uses a parameter (an additional input)
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, i, x):
+        from torch._higher_order_ops.while_loop import while_loop
+        return while_loop(lambda i, x: i < 5, lambda i, x: (i + 1, self.lin(x).tanh() + x), (i, x))
+
+
+def test_while_loop_becomes_a_loop():
+    # 0 iterations (i already 5 or more), one, five
+    module = WhileCounter()
+    model = exported(module, [n(0), rand(2, 3)])
+    check(module, [[n(7), rand(2, 3)], [n(4), rand(2, 3)], [n(0), rand(2, 3)]], expect=["Loop"], model=model)
+
+
+class WhileData2(nn.Module):
+    def forward(self, x):
+        from torch._higher_order_ops.while_loop import while_loop
+        return while_loop(lambda x: x.sum() < 100, lambda x: (x * 2 + 1,), (x,))[0]
+
+
+def test_while_loop_on_data_with_a_dynamic_dim():
+    model = exported(WhileData2(), [rand(2, 3)], ({0: torch.export.Dim("rows", max=16)},))
+    check(WhileData2(), [[torch.full((2, 3), 20.0)], [rand(4, 3, lo=0, hi=1)]], expect=["Loop"], model=model)
+
+
+def test_capture_export_reads_cond():
+    # convert_model(module, capture="export") on a model TorchScript would trace through one branch
+    module = CondData().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = kiln.convert_model(module, example_input=rand(2, 4), capture="export")
+    check(module, [[rand(2, 4, lo=0.1)], [rand(2, 4, hi=-0.1)]], expect=["If"], model=model)

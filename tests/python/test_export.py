@@ -219,3 +219,34 @@ def test_exported_module_method_and_buffers():
         ep = torch.export.export(m, (x,))
     compiled = CORE.compile_model(kiln.convert_model(ep), "CPU")
     np.testing.assert_allclose(compiled(x.numpy())[compiled.outputs[0]], m(x).numpy(), rtol=1e-6)
+
+
+def test_buffer_and_input_mutations_warn():
+    # kiln keeps no state: a program that writes a buffer or an input says so once at conversion,
+    # and the converted model computes what torch's next call computes
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", torch.zeros(()))
+
+        def forward(self, x):
+            self.count += 1
+            return x * self.count
+
+    class WritesInput(torch.nn.Module):
+        def forward(self, x):
+            x.add_(1)
+            return x * 2
+
+    module = Counting()
+    ep = torch.export.export(module, (torch.randn(2, 3),))
+    with pytest.warns(UserWarning, match="writes buffer 'count' in place.*keeps no state"):
+        model = kiln.convert_model(ep)
+    x = torch.randn(2, 3)
+    _, got = run(model, [x.numpy()])
+    np.testing.assert_allclose(got[0], module(x).numpy(), rtol=1e-6)  # torch's first call: count 1
+    with pytest.warns(UserWarning, match="writes input 'x' in place"):
+        kiln.convert_model(torch.export.export(WritesInput(), (torch.randn(2),)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kiln.convert_model(torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),)))

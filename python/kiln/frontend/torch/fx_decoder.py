@@ -33,6 +33,9 @@ The differences between the two graphs live here, not in the translators:
 - assertion-only nodes (`_assert_scalar`, `sym_constrain_range_for_size`, ...) are dropped, and so
   are core ATen's `with_effects`-wrapped linalg error checks (its effect tokens are nothing to
   kiln; another op under `with_effects` is read as its own call);
+- `torch.cond` becomes TorchScript's `prim::If` (its branch graphs the two blocks, their
+  placeholders bound to the operands) and `while_loop` a `prim::Loop` with no trip limit (the
+  condition graph walked before the loop and again at the end of the body block);
 - `squeeze(x, dims)` keeps only the dims export saw as size 1: export took every symbolic size to
   be other than 1, which a TorchScript graph's dynamic dim does not promise.
 """
@@ -154,6 +157,7 @@ class FxWalker:
         self.constants: dict = {}
         self.nodes: list = []
         self.next_id = 1
+        self.graphs: dict = {}       # get_attr fx.Node -> the sub-graph (GraphModule) it names
 
     def new_id(self) -> int:
         i = self.next_id
@@ -194,6 +198,9 @@ class FxWalker:
                 self.call(n)
             elif n.op == "get_attr":
                 v = getattr(gm, n.target)
+                if isinstance(v, torch.fx.GraphModule):
+                    self.graphs[n] = v  # the branch or body of a higher-order op
+                    continue
                 self.ids[n] = self.const(_convert_const(v) if isinstance(v, torch.Tensor) else
                                          Unsupported(f"the graph attribute '{n.target}' ({type(v).__name__})"))
             elif n.op == "output":
@@ -227,10 +234,11 @@ class FxWalker:
         if getattr(target, "__name__", "") == "sym_sum":
             self._sym_sum(n)
             return
-        if isinstance(target, torch._ops.HigherOrderOperator) and target.name() == "with_effects":
-            self._with_effects(n)
-            return
         if isinstance(target, torch._ops.HigherOrderOperator):
+            read = {"with_effects": self._with_effects, "cond": self._cond, "while_loop": self._while_loop}
+            if target.name() in read:
+                read[target.name()](n)
+                return
             kind = f"higher_order::{target.name()}"
         else:
             kind = f"python::{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', target)}"
@@ -254,6 +262,73 @@ class FxWalker:
         self._aten(n, op, n.args[2:])
         ids = self.ids[n]
         self.ids[n] = [token] + (ids if isinstance(ids, list) else [ids])
+
+    def inline(self, gm, bound) -> list:
+        """Walks sub-graph gm with its placeholders bound to the value ids `bound`, appending its
+        nodes to self.nodes; returns the ids of its results."""
+        placeholders = [p for p in gm.graph.nodes if p.op == "placeholder"]
+        if len(placeholders) != len(bound):
+            raise ValueError(f"a sub-graph takes {len(placeholders)} values and is given {len(bound)}")
+        for p, i in zip(placeholders, bound):
+            self.ids[p] = i
+        return self.walk(gm)
+
+    def block(self, gm, inputs, bound, tail=None) -> tuple:
+        """(input ids, nodes, output ids) of sub-graph gm as a block of the description, its
+        placeholders bound to `bound`; tail(outputs) may walk more into the block (a loop's
+        condition) and returns the block's outputs."""
+        outer, self.nodes = self.nodes, []
+        try:
+            outs = self.inline(gm, bound)
+            if tail is not None:
+                outs = tail(outs)
+            return (list(inputs), self.nodes, outs)
+        finally:
+            self.nodes = outer
+
+    def _results(self, n) -> tuple:
+        """Output ids and types of a higher-order op whose value is a tuple of tensors."""
+        vals = n.meta.get("val")
+        vals = list(vals) if isinstance(vals, (list, tuple)) else [vals]
+        outs = [self.new_id() for _ in vals]
+        self.ids[n] = outs
+        return outs, [_val_type(v) for v in vals]
+
+    def _cond(self, n):
+        """torch.cond(pred, true_fn, false_fn, operands): TorchScript's prim::If, whose two blocks
+        are the branch graphs with their placeholders bound to the operands (a block reads the
+        values outside it directly). The If translator decides: a condition known at conversion
+        time takes one branch, one on shapes only both joined by Choose, one on data a real If."""
+        pred, then_g, else_g, operands = n.args[:4]
+        ops = [self.arg(v) for v in operands]
+        blocks = [self.block(self.graphs[g], [], ops) for g in (then_g, else_g)]
+        p = self.arg(pred)
+        outs, types = self._results(n)
+        self.nodes.append(("prim::If", [p], outs, types, n.name, source_of(n), blocks, []))
+
+    def _while_loop(self, n):
+        """while_loop(cond_fn, body_fn, carried, additional): TorchScript's prim::Loop with no trip
+        limit. The first condition is cond_fn on the initial values, walked before the loop; the
+        body block is body_fn, then cond_fn on its results (the condition of the next iteration)."""
+        cond_g, body_g, carried, extra = n.args[:4]
+        cond_gm, body_gm = self.graphs[cond_g], self.graphs[body_g]
+        init = [self.arg(v) for v in carried]
+        more = [self.arg(v) for v in extra]
+        first = self.inline(cond_gm, init + more)
+        if len(first) != 1:
+            raise ValueError(f"a while_loop condition gives {len(first)} values, not one")
+        iteration = self.new_id()
+        params = [self.new_id() for _ in init]
+
+        def condition_then(outs):
+            if len(outs) != len(init):
+                raise ValueError(f"a while_loop body gives {len(outs)} values for {len(init)} carried")
+            return self.inline(cond_gm, list(outs) + more) + list(outs)
+
+        body = self.block(body_gm, [iteration] + params, params + more, condition_then)
+        outs, types = self._results(n)
+        self.nodes.append(("prim::Loop", [self.const(2**63 - 1), first[0]] + init, outs, types, n.name,
+                           source_of(n), [body], []))
 
     def _aten(self, n, op, args=None):
         schema = op._schema
@@ -485,6 +560,16 @@ def describe_exported(ep, inputs_override=None, name="model", input_names=None, 
     outputs = w.walk(gm, keep)
     names = list(output_names) if output_names else _output_names(ep, len(outputs))
     return (name, desc_inputs, ([], w.nodes, outputs), names, w.constants)
+
+
+def mutated_state(ep) -> list:
+    """What the program writes besides its outputs, as 'buffer count' / 'input x' strings: the
+    mutation outputs of its (functional) graph signature. kiln keeps no state between calls."""
+    from torch.export.graph_signature import OutputKind
+    kinds = {OutputKind.BUFFER_MUTATION: "buffer", OutputKind.USER_INPUT_MUTATION: "input",
+             getattr(OutputKind, "PARAMETER_MUTATION", None): "parameter"}
+    return [f"{kinds[spec.kind]} '{spec.target}'" for spec in ep.graph_signature.output_specs
+            if spec.kind in kinds and spec.kind is not None]
 
 
 def equal_input_dims(ep) -> list:
