@@ -9,4 +9,6 @@ set(KILN_CORE_SOURCES
   cpp/kiln/ops/control_flow.cpp
   # A pass, but If/Loop shape inference specializes bodies with it (core/interpreter.cpp).
   cpp/kiln/passes/constant_folding.cpp
+  # Which instruction sets the CPU kernels of every family may use.
+  cpp/kiln/runtime/cpu/isa.cpp
 )

@@ -11,5 +11,7 @@ set(KILN_DNN_SOURCES
   cpp/kiln/runtime/cpu/onednn/deconv.cpp
   cpp/kiln/runtime/cpu/onednn/matmul.cpp
   cpp/kiln/runtime/cpu/kernels/bf16.cpp
+  # kiln's own f32 GEMM; its epilogue runs the element-wise family's activations.
+  cpp/kiln/runtime/cpu/kernels/gemm.cpp
   cpp/kiln/runtime/cpu/onednn/pooling.cpp
 )

@@ -10,6 +10,7 @@
 
 #include "common.hpp"
 #include "kiln/runtime/cpu/compiled_model.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 #include "kiln/runtime/cpu/kernel_table.hpp"
 #include "port.hpp"
 
@@ -189,6 +190,8 @@ void init_runtime(nb::module_& m) {
 
     m.def("_set_reference_kernels", &cpu::set_reference_only, "on"_a,
           "Run every node with its plain reference kernel (tests compare whole models fast vs reference).");
+    m.def("_cpu_isa", &cpu::isa_summary,
+          "The instruction set kiln's CPU kernels use: the CPU's, capped by DNNL_MAX_CPU_ISA when set.");
 }
 
 }  // namespace kiln::bindings

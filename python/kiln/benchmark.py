@@ -46,7 +46,12 @@ def cpu_info() -> str:
     except OSError:
         pass
     have = [f for f in FLAGS if f in flags]
-    return f"{model}, {os.cpu_count()} cores; {' '.join(have) or 'no AVX2'}"
+    text = f"{model}, {os.cpu_count()} cores; {' '.join(have) or 'no AVX2'}"
+    var = next((v for v in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA") if os.environ.get(v)), None)
+    if var:
+        from kiln._kiln import _cpu_isa
+        text += f"; limited by {var}={os.environ[var]}: kiln's kernels use {_cpu_isa().split(' ')[0]}"
+    return text
 
 
 _SHAPE = re.compile(r"\s*([A-Za-z_][\w.:/-]*)?\s*\[([^\]]*)\]\s*,?")

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "kiln/core/model.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
+
+#include <cstdlib>
 
 using namespace kiln;
 
@@ -63,4 +66,24 @@ TEST(Model, OrderCloneDump) {
     validate_model(m);
     EXPECT_NE(m.to_string().find("Constant") , 0u);
     EXPECT_EQ(c->output_shape(0).to_string(), "[4]");
+}
+
+// ONEDNN_MAX_CPU_ISA's values (oneDNN's names, any case) cap kiln's kernels at the same level.
+TEST(Isa, CapFollowsOneDnnNames) {
+    using kiln::cpu::IsaLevel;
+    using kiln::cpu::isa_cap_of;
+    EXPECT_EQ(isa_cap_of("SSE41"), IsaLevel::sse2);
+    EXPECT_EQ(isa_cap_of("avx"), IsaLevel::sse2);
+    EXPECT_EQ(isa_cap_of("AVX2"), IsaLevel::avx2);
+    EXPECT_EQ(isa_cap_of("avx2_vnni"), IsaLevel::avx2);
+    EXPECT_EQ(isa_cap_of("AVX512_CORE"), IsaLevel::avx512);
+    EXPECT_EQ(isa_cap_of("AVX512_CORE_VNNI"), IsaLevel::avx512);
+    EXPECT_EQ(isa_cap_of("AVX512_CORE_BF16"), IsaLevel::avx512_bf16);
+    EXPECT_EQ(isa_cap_of("AVX512_CORE_AMX"), IsaLevel::avx512_bf16);
+    EXPECT_EQ(isa_cap_of("ALL"), IsaLevel::avx512_bf16);
+    EXPECT_EQ(isa_cap_of(""), IsaLevel::avx512_bf16);
+    // The level in use never exceeds the cap this process started with.
+    const char* var = std::getenv("ONEDNN_MAX_CPU_ISA") ? std::getenv("ONEDNN_MAX_CPU_ISA") : std::getenv("DNNL_MAX_CPU_ISA");
+    auto cap = isa_cap_of(var ? var : "");
+    EXPECT_LE(static_cast<int>(kiln::cpu::isa_level()), static_cast<int>(cap));
 }

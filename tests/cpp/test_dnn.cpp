@@ -16,6 +16,7 @@
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/pooling.hpp"
 #include "kiln/runtime/cpu/onednn/onednn.hpp"
+#include "kiln/runtime/cpu/kernels/gemm.hpp"
 
 #include "test_util.hpp"
 
@@ -636,6 +637,59 @@ TEST(FusedKernels, MatMulResidual) {
                                    false, true, true,
                                    std::vector<PostOp>{{op::Activation::relu}, PostOp::residual()});
     expect_fast_matches_reference(*f);
+}
+
+// kiln's own GEMM (kernels/gemm.cpp) on every instruction set the CPU has, against the reference:
+// shapes that leave partial row tiles, a partial last panel, several K passes (K > 256), one row
+// (decoding), B transposed or not, constant and run-time bias, and post-op chains with the sum.
+TEST(GemmKernels, MatchReferenceOnEveryIsa) {
+    using K = op::Activation;
+    struct Case {
+        Shape a;
+        int64_t n;
+        bool tb, bias, const_bias;
+        std::vector<PostOp> chain;
+    };
+    const std::vector<Case> cases = {
+        {{5, 7}, 3, false, false, false, {}},
+        {{1, 300}, 40, true, true, true, {{K::gelu_erf}}},
+        {{13, 64}, 32, false, true, false, {{K::relu}}},
+        {{2, 9, 513}, 33, true, true, true, {{K::tanh}, PostOp::residual(), {K::clamp, -0.5, 0.5}}},
+        {{25, 256}, 64, false, false, false, {PostOp::residual()}},
+        {{3, 70, 100}, 100, true, true, true, {{K::swish, 1.0}}},
+        {{7}, 17, false, true, true, {{K::sigmoid}}},
+    };
+    int tried = 0;
+    for (auto isa : {cpu::GemmIsa::avx2, cpu::GemmIsa::avx512}) {
+        if (!cpu::gemm_isa_supported(isa)) continue;
+        uint32_t seed = 40;
+        for (auto& c : cases) {
+            const int64_t k = c.a.back();
+            Shape out = c.a;
+            out.back() = c.n;
+            auto a = param(PartialShape(c.a));
+            OutputVector in{a->output(0), cst(random_tensor(c.tb ? Shape{c.n, k} : Shape{k, c.n}, seed))};
+            if (c.bias) in.push_back(c.const_bias ? cst(random_tensor({c.n}, seed + 1)) : param({c.n})->output(0));
+            if (op::has_sum(c.chain)) in.push_back(param(PartialShape(out))->output(0));
+            auto f = make<op::FusedMatMul>(in, false, c.tb, c.bias, c.chain);
+            auto inputs = inputs_of(*f, seed++);
+            cpu::KernelShapes sh;
+            for (size_t i = 0; i < f->num_inputs(); ++i) {
+                sh.inputs.push_back({inputs[i].type(), PartialShape(inputs[i].shape())});
+                sh.constants.push_back(f->input(i).node->constant_value());
+            }
+            sh.outputs.push_back({f->output_type(0), f->output_shape(0)});
+            auto kern = cpu::make_gemm_kernel_for(*f, sh, isa);
+            ASSERT_TRUE(kern) << "no GEMM kernel for " << to_string(c.a) << " x " << c.n;
+            auto got = alloc_outputs(*f);
+            kern->execute(inputs, got);
+            auto want = run_reference(*f, inputs);
+            SCOPED_TRACE(str_cat(kern->name(), " ", to_string(c.a), " x ", c.n, " ", op::post_ops_to_string(c.chain)));
+            EXPECT_TRUE(close(got[0], want[0]));
+            ++tried;
+        }
+    }
+    EXPECT_GT(tried, 0) << "this CPU has neither AVX2 nor AVX-512";
 }
 
 struct PoolCase {

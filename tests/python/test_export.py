@@ -250,3 +250,37 @@ def test_buffer_and_input_mutations_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         kiln.convert_model(torch.export.export(torch.nn.Linear(2, 2), (torch.randn(1, 2),)))
+
+
+def test_shared_dims_are_one_dimension_in_memory_and_in_ir_files(tmp_path):
+    # input_ids and attention_mask share export's `seq`: unequal lengths are refused, naming both,
+    # and the groups survive kiln.save_model / read_model (model-level rt_info OpenVINO ignores)
+    model = tiny_bert()
+    seq = Dim("seq", min=3, max=64)
+    ep = torch.export.export(model, (), bert_inputs(2, 7), dynamic_shapes={"input_ids": {1: seq}, "attention_mask": {1: seq}})
+    km = kiln.convert_model(ep)
+    groups = [sorted(tuple(m) for m in g) for g in km.equal_input_dims]
+    assert groups == [[(0, 1), (1, 1)]], km.equal_input_dims
+    x = bert_inputs(2, 9)
+    bad = {"input_ids": x["input_ids"], "attention_mask": x["attention_mask"][:, :8]}
+    xml = tmp_path / "bert.xml"
+    kiln.save_model(km, str(xml))
+    read = CORE.read_model(str(xml))
+    assert [sorted(tuple(m) for m in g) for g in read.equal_input_dims] == groups
+    for m in (km, read):
+        compiled = CORE.compile_model(m, "CPU")
+        assert_bert_matches(compiled, model, x)
+        with pytest.raises(ValueError, match="'attention_mask' dim 1 \\(8\\) and input 'input_ids' dim 1 \\(9\\)"
+                                             ".*one dimension of the model"):
+            compiled(bad)
+    ov = pytest.importorskip("openvino")
+    got = ov.Core().compile_model(ov.Core().read_model(str(xml)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(
+        {k: v.numpy() for k, v in x.items()})
+    want = CORE.compile_model(read, "CPU")(x)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
+    # a damaged group is an IR error naming the entry
+    text = xml.read_text().replace('value="0:1,1:1"', 'value="0:1,7"')
+    (tmp_path / "bad.xml").write_text(text)
+    (tmp_path / "bad.bin").write_bytes((tmp_path / "bert.bin").read_bytes())
+    with pytest.raises(Exception, match="kiln_equal_input_dims: '7' is not input:axis"):
+        CORE.read_model(str(tmp_path / "bad.xml"))

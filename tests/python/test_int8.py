@@ -281,7 +281,7 @@ def test_avx2_path():
     weights), jit_uni int8 kernels; weights of 7 bits (NNCF's overflow fix), where AVX2's 16-bit
     pair sums cannot saturate, so the numbers are those of the FQ graph as on VNNI."""
     r = subprocess.run([sys.executable, "-c", AVX2_SCRIPT.format(here=HERE)],
-                       env=dict(os.environ, DNNL_MAX_CPU_ISA="AVX2"), capture_output=True, text=True, timeout=300)
+                       env=dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["convs"] == 6, out

@@ -98,8 +98,9 @@ AVX2_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, {here!r})
 from test_layouts import check, summarize
+from kiln._kiln import _cpu_isa
 err, kinds, layouts = check()
-print(json.dumps(dict(err=err, **summarize(kinds, layouts))))
+print(json.dumps(dict(err=err, isa=_cpu_isa(), kernels=sorted({{k[2] for k in kinds}}), **summarize(kinds, layouts))))
 """
 
 
@@ -113,9 +114,14 @@ def check_in_subprocess(**env):
 
 
 def test_blocked_layouts_on_the_avx2_path():
-    """oneDNN limited to AVX2 picks nChw8c: the same model in blocked layouts, padded to 8."""
+    """oneDNN limited to AVX2 picks nChw8c: the same model in blocked layouts, padded to 8; kiln's
+    own kernels follow the same cap (what a CPU with AVX2 only runs)."""
+    # (DNNL_MAX_CPU_ISA, oneDNN's older name, which kiln reads too; ONEDNN_MAX_CPU_ISA in test_int8.py)
     out = check_in_subprocess(DNNL_MAX_CPU_ISA="AVX2")
     assert out["err"] <= 1e-5, out
+    assert out["isa"].split(" ")[0] == "avx2", out
+    assert "avx2_eltwise" in out["kernels"] and not any("avx512" in k for k in out["kernels"]), out
+    assert "avx2_gemm" in out["kernels"], out  # the linear head: kiln's GEMM below AVX-512
     assert "nChw8c" in out["conv_layouts"], out
     assert out["concat"] == "layout_concat", out
     assert len(out["reorders"]) <= 4, out

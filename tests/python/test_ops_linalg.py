@@ -1,7 +1,9 @@
 """Per-op tests of the linear algebra family (translators/linalg.cpp, linear.cpp): einsum with
 diagonals, ellipsis, implicit output and several operands; tensordot, outer, dot, vdot, mv, addmv,
 addr, addbmm, addmm with beta = 0, kron, cross, matrix_power, chain_matmul / multi_dot, inverse,
-det and slogdet. Same helper and rules as test_ops.py: scripted and traced, static and dynamic
+det and slogdet; the SVD (linalg.svd, svd, svdvals) and what is computed from it (pinv, pinverse,
+matrix_rank). A singular vector is defined up to its sign, which LAPACK (torch) and kiln choose
+differently: the SVD cases compare S, |U|, |Vh|, U^T U, Vh Vh^T and U diag(S) Vh, all sign-free. Same helper and rules as test_ops.py: scripted and traced, static and dynamic
 shapes, against torch eager at rtol = atol = 1e-4.
 """
 import pytest
@@ -116,6 +118,52 @@ def SlogDet(self, a):
     return torch.slogdet(a), torch.linalg.slogdet(a)
 
 
+def _svd_parts(u, s, vh):
+    k = s.shape[-1]
+    return (s, u[..., :k].abs(), vh[..., :k, :].abs(), u.mT @ u, vh @ vh.mT, (u[..., :k] * s.unsqueeze(-2)) @ vh[..., :k, :])
+
+
+@fn
+def Svd(self, a):
+    u, s, vh = torch.linalg.svd(a, full_matrices=False)
+    return _svd_parts(u, s, vh)
+
+
+@fn
+def SvdFull(self, a):
+    u, s, vh = torch.linalg.svd(a)
+    return _svd_parts(u, s, vh)
+
+
+@fn
+def SvdLegacy(self, a):
+    u, s, v = torch.svd(a)
+    uf, sf, vf = torch.svd(a, some=False)
+    u0, s0, v0 = torch.svd(a, compute_uv=False)
+    return _svd_parts(u, s, v.mT) + _svd_parts(uf, sf, vf.mT) + (u0, s0, v0)
+
+
+@fn
+def SvdVals(self, a):
+    return torch.linalg.svdvals(a), torch.linalg.svdvals(a.mT)
+
+
+@fn
+def Pinv(self, a):
+    sym = a[..., :3, :3]
+    return (torch.linalg.pinv(a), torch.pinverse(a), torch.pinverse(a, rcond=0.5), torch.linalg.pinv(a, rtol=0.3),
+            torch.linalg.pinv(a, atol=0.8), torch.linalg.pinv(a, atol=0.2, rtol=0.4),
+            torch.linalg.pinv(sym, hermitian=True))
+
+
+@fn
+def MatrixRank(self, a):
+    low = a[..., :, :2] @ a[..., :2, :]  # rank 2
+    return (torch.linalg.matrix_rank(a), torch.linalg.matrix_rank(low), torch.linalg.matrix_rank(a, tol=0.9),
+            torch.linalg.matrix_rank(a, atol=0.5, rtol=0.1), torch.linalg.matrix_rank(a, rtol=0.6),
+            torch.linalg.matrix_rank(low[..., :3, :3] @ low[..., :3, :3].mT, hermitian=True))
+
+
 @fn
 def DetSingular(self, a):
     b = torch.cat([a[..., :1, :], a[..., :1, :], a[..., 2:, :]], -2)  # two equal rows
@@ -205,6 +253,13 @@ CASES = [
     C("det", Det, In((2, 3, 3), alt=(4, 4, 4))),
     C("slogdet", SlogDet, In((2, 3, 3), alt=(4, 4, 4))),
     C("det_singular", DetSingular, In((2, 3, 3), alt=(1, 4, 4))),
+    C("svd", Svd, In((2, 5, 3), alt=(3, 4, 4)), ("float32", "float64")),
+    C("svd_wide", Svd, In((3, 6), alt=(2, 5))),
+    C("svd_full", SvdFull, In((2, 5, 3), alt=(1, 3, 6)), ("float32", "float64")),
+    C("svd_legacy", SvdLegacy, In((4, 3), alt=(3, 5))),
+    C("svdvals", SvdVals, In((2, 4, 3), alt=(3, 3, 5))),
+    C("pinv", Pinv, In((2, 4, 3), alt=(1, 3, 5))),
+    C("matrix_rank", MatrixRank, In((2, 4, 4), alt=(3, 3, 5))),
     C("tensordot", Tensordot, [In((2, 3, 4), alt=(3, 3, 4)), In((3, 4, 5), alt=(3, 4, 2))], INTS),
     C("tensordot_int_dims", TensordotInt, [In((2, 3, 4), alt=(3, 3, 4)), In((3, 4), alt=(3, 4))], INTS),
     C("chain_matmul", ChainMatmul, [In((2, 3), alt=(4, 3)), In((3, 4), alt=(3, 2)), In((4, 5), alt=(2, 3))], INTS),

@@ -804,7 +804,7 @@ def _cases():
         C("vector_norms", VectorNorms, X, FLOATS),
         C("norm_dtype", NormDtype, X, ("float32", "float16")),
         C("matrix_norms", MatrixNorms, In((4, 5, 6), alt=(3, 4, 7)), ("float32", "float64")),
-        C("matrix_norm_2", MatrixNorm2, In((4, 5)), xfail={"all": "ConversionError: aten::linalg_matrix_norm: the matrix norm of order 2 needs singular values, which kiln has no op for yet (1, -1, inf, -inf and 'fro' are supported)"}),
+        C("matrix_norm_2", MatrixNorm2, In((4, 5))),
         # reductions over dim=None or a dim computed at conversion
         C("reduce_dim_none", ReduceDimNone, X, ("float32",)),
         C("reduce_runtime_dim", ReduceRuntimeDim, X, ("float32", "int64")),

@@ -116,12 +116,16 @@ def MatrixNorms(self, a):
 
 @fn
 def MatrixNormNuc(self, a):
-    return torch.linalg.matrix_norm(a, "nuc")
+    return (torch.linalg.matrix_norm(a, "nuc"), torch.linalg.matrix_norm(a, "nuc", dim=(2, 0), keepdim=True),
+            torch.linalg.norm(a, "nuc", dim=(1, 2)), torch.nuclear_norm(a[0]), torch.nuclear_norm(a, dim=(0, 1), keepdim=True))
 
 
 @fn
 def MatrixNorm2(self, a):
-    return torch.linalg.matrix_norm(a, 2)
+    sq = a[..., :3, :3]
+    return (torch.linalg.matrix_norm(a, 2), torch.linalg.matrix_norm(a, -2, keepdim=True),
+            torch.linalg.norm(a, 2, dim=(2, 1)), torch.linalg.cond(a), torch.linalg.cond(a, -2),
+            torch.linalg.cond(sq, "fro"), torch.linalg.cond(sq, 1), torch.linalg.cond(sq, float("inf")))
 
 
 @fn
@@ -261,8 +265,8 @@ CASES = [
     C("norm_p", NormP, X3),
     C("vector_norm_dtype", VectorNormDtype, X3),
     C("matrix_norm", MatrixNorms, X3),
-    C("matrix_norm_nuc", MatrixNormNuc, X3, xfail={"all": "ConversionError: aten::linalg_matrix_norm: the matrix norm of order 'nuc' is a sum or extreme of singular values, which kiln cannot compute (no SVD); orders 'fro', 1, -1, inf and -inf work"}),
-    C("matrix_norm_2", MatrixNorm2, X3, xfail={"all": "ConversionError: aten::linalg_matrix_norm: the matrix norm of order 2 is a sum or extreme of singular values, which kiln cannot compute (no SVD); orders 'fro', 1, -1, inf and -inf work"}),
+    C("matrix_norm_nuc", MatrixNormNuc, X3),
+    C("matrix_norm_2", MatrixNorm2, X3),
     C("linalg_norm", LinalgNorm, X3),
     C("linalg_norm_2d", LinalgNorm2d, In((4, 3), alt=(2, 5))),
     C("frobenius_norm", FrobeniusNorm, X3),

@@ -9,6 +9,7 @@
 #include <optional>
 #include <queue>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 
 #include "kiln/core/op_factory.hpp"
@@ -305,6 +306,32 @@ void check_port(const Where& w, const PortInfo& p, Type t, const PartialShape& s
     }
 }
 
+// "0:1,1:1;2:0" (see the writer) -> the model's equal input dims.
+void read_equal_dims(Model& m, const std::string& text, const Where& w) {
+    std::vector<Model::DimGroup> groups;
+    std::stringstream all(text);
+    std::string group, member;
+    while (std::getline(all, group, ';')) {
+        Model::DimGroup g;
+        std::stringstream gs(group);
+        while (std::getline(gs, member, ',')) {
+            auto colon = member.find(':');
+            auto input = colon == std::string::npos ? std::nullopt : parse_int(member.substr(0, colon));
+            auto axis = colon == std::string::npos ? std::nullopt : parse_int(member.substr(colon + 1));
+            if (!input || !axis || *input < 0 || *axis < 0)
+                fail(w, str_cat("rt_info kiln_equal_input_dims: '", member, "' is not input:axis (in '", text, "')"));
+            g.emplace_back(static_cast<size_t>(*input), static_cast<size_t>(*axis));
+        }
+        if (g.size() < 2) fail(w, str_cat("rt_info kiln_equal_input_dims: the group '", group, "' has fewer than two dims"));
+        groups.push_back(std::move(g));
+    }
+    try {
+        m.set_equal_input_dims(std::move(groups));
+    } catch (const ValueError& e) {
+        fail(w, str_cat("rt_info kiln_equal_input_dims: ", e.what()));
+    }
+}
+
 std::shared_ptr<Model> Reader::read_net(const pugi::xml_document& doc) {
     Where w{file_, ""};
     auto net = doc.child("net");
@@ -316,6 +343,7 @@ std::shared_ptr<Model> Reader::read_net(const pugi::xml_document& doc) {
     GraphMap map;
     auto m = read_graph(net, w, 0, map);
     if (auto n = net.attribute("name")) m->set_name(n.value());
+    if (auto eq = net.child("rt_info").child("kiln_equal_input_dims")) read_equal_dims(*m, eq.attribute("value").value(), w);
     return m;
 }
 

@@ -446,6 +446,16 @@ IRPair serialize(const Model& model, const SaveOptions& options) {
     net.append_attribute("version").set_value("11");
     Writer w(marks);
     w.write_graph(net, *m, true);
+    // Model-level rt_info (OpenVINO keeps keys it does not know): the input dims that must be
+    // equal, as "input:axis,input:axis;..." (torch.export's shared sizes).
+    if (!model.equal_input_dims().empty()) {
+        std::string groups;
+        for (auto& g : model.equal_input_dims()) {
+            if (!groups.empty()) groups += ";";
+            for (size_t k = 0; k < g.size(); ++k) groups += str_cat(k ? "," : "", g[k].first, ":", g[k].second);
+        }
+        net.append_child("rt_info").append_child("kiln_equal_input_dims").append_attribute("value").set_value(groups.c_str());
+    }
     StringWriter sw;
     doc.save(sw, "\t", pugi::format_default, pugi::encoding_utf8);
     return IRPair{std::move(sw.s), w.take_bin()};

@@ -1,7 +1,9 @@
 #include "kiln/ops/linalg.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 namespace kiln::op {
@@ -123,6 +125,144 @@ void determinant(const Tensor& x, Tensor* det, Tensor* sign, Tensor* logabs) {
     }
 }
 
+// One matrix a (m x n, row-major, m >= n) -> u (m x cu, row-major), s (n), v (n x n, row-major)
+// with a = u[:, :n] diag(s) v^T, cu = m (full) or n. One-sided Jacobi (Hestenes): rotate column
+// pairs of w = a v until every pair is orthogonal; then s_j = |w_j| and u_j = w_j / s_j.
+void svd_tall(const std::vector<double>& a, int64_t m, int64_t n, bool full, std::vector<double>& u,
+              std::vector<double>& s, std::vector<double>& v) {
+    const double eps = std::numeric_limits<double>::epsilon();
+    std::vector<double> w(a);
+    std::vector<double> vv(static_cast<size_t>(n * n), 0.0);
+    for (int64_t i = 0; i < n; ++i) vv[i * n + i] = 1.0;
+    for (int sweep = 0; sweep < 80; ++sweep) {
+        bool rotated = false;
+        for (int64_t p = 0; p + 1 < n; ++p)
+            for (int64_t q = p + 1; q < n; ++q) {
+                double alpha = 0, beta = 0, gamma = 0;
+                for (int64_t i = 0; i < m; ++i) {
+                    double wp = w[i * n + p], wq = w[i * n + q];
+                    alpha += wp * wp;
+                    beta += wq * wq;
+                    gamma += wp * wq;
+                }
+                if (gamma == 0.0 || std::abs(gamma) <= eps * std::sqrt(alpha * beta)) continue;
+                rotated = true;
+                const double zeta = (beta - alpha) / (2 * gamma);
+                const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::abs(zeta) + std::sqrt(1 + zeta * zeta));
+                const double c = 1 / std::sqrt(1 + t * t), sn = c * t;
+                for (int64_t i = 0; i < m; ++i) {
+                    double wp = w[i * n + p], wq = w[i * n + q];
+                    w[i * n + p] = c * wp - sn * wq;
+                    w[i * n + q] = sn * wp + c * wq;
+                }
+                for (int64_t i = 0; i < n; ++i) {
+                    double vp = vv[i * n + p], vq = vv[i * n + q];
+                    vv[i * n + p] = c * vp - sn * vq;
+                    vv[i * n + q] = sn * vp + c * vq;
+                }
+            }
+        if (!rotated) break;
+    }
+    std::vector<double> norms(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) {
+        double sq = 0;
+        for (int64_t i = 0; i < m; ++i) sq += w[i * n + j] * w[i * n + j];
+        norms[j] = std::sqrt(sq);
+    }
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return norms[x] > norms[y]; });
+    const int64_t cu = full ? m : n;
+    u.assign(static_cast<size_t>(m * cu), 0.0);
+    s.assign(static_cast<size_t>(n), 0.0);
+    v.assign(static_cast<size_t>(n * n), 0.0);
+    const double tiny = (n ? norms[order[0]] : 0.0) * static_cast<double>(std::max(m, n)) * eps;
+    std::vector<bool> have(static_cast<size_t>(cu), false);
+    for (int64_t k = 0; k < n; ++k) {
+        const int64_t j = order[k];
+        s[k] = norms[j];
+        for (int64_t i = 0; i < n; ++i) v[i * n + k] = vv[i * n + j];
+        if (norms[j] > tiny && norms[j] > 0) {
+            for (int64_t i = 0; i < m; ++i) u[i * cu + k] = w[i * n + j] / norms[j];
+            have[k] = true;
+        }
+    }
+    // The columns still missing: unit vectors orthogonalized against those there (twice, for
+    // rounding), the candidate with the most left taken each time.
+    for (int64_t k = 0; k < cu; ++k) {
+        if (have[k]) continue;
+        std::vector<double> best;
+        double best_norm = -1;
+        for (int64_t e = 0; e < m; ++e) {
+            std::vector<double> x(static_cast<size_t>(m), 0.0);
+            x[e] = 1.0;
+            for (int pass = 0; pass < 2; ++pass)
+                for (int64_t c = 0; c < cu; ++c) {
+                    if (!have[c]) continue;
+                    double d = 0;
+                    for (int64_t i = 0; i < m; ++i) d += u[i * cu + c] * x[i];
+                    for (int64_t i = 0; i < m; ++i) x[i] -= d * u[i * cu + c];
+                }
+            double nx = 0;
+            for (double xi : x) nx += xi * xi;
+            if (nx > best_norm) {
+                best_norm = nx;
+                best = x;
+            }
+        }
+        const double inv = 1 / std::sqrt(best_norm);
+        for (int64_t i = 0; i < m; ++i) u[i * cu + k] = best[i] * inv;
+        have[k] = true;
+    }
+    // The sign: the largest-magnitude entry of each column of U positive (V's column follows).
+    for (int64_t k = 0; k < cu; ++k) {
+        int64_t arg = 0;
+        for (int64_t i = 1; i < m; ++i)
+            if (std::abs(u[i * cu + k]) > std::abs(u[arg * cu + k])) arg = i;
+        if (u[arg * cu + k] >= 0) continue;
+        for (int64_t i = 0; i < m; ++i) u[i * cu + k] = -u[i * cu + k];
+        if (k < n)
+            for (int64_t i = 0; i < n; ++i) v[i * n + k] = -v[i * n + k];
+    }
+}
+
+template <typename T>
+void svd(const Tensor& x, bool full, Tensor& uo, Tensor& so, Tensor& vho) {
+    const Shape& sh = x.shape();
+    const int64_t m = sh[sh.size() - 2], n = sh.back(), k = std::min(m, n);
+    const int64_t mats = static_cast<int64_t>(shape_size(Shape(sh.begin(), sh.end() - 2)));
+    const int64_t cu = full ? m : k, rv = full ? n : k;  // U's columns, Vh's rows
+    const T* xp = x.data<T>();
+    T* up = uo.data<T>();
+    T* sp = so.data<T>();
+    T* vp = vho.data<T>();
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < mats; ++b) {
+        const T* src = xp + b * m * n;
+        const bool wide = m < n;  // then a^T = U' S V'^T, and a = V' S U'^T
+        const int64_t tm = wide ? n : m, tn = wide ? m : n;
+        std::vector<double> a(static_cast<size_t>(tm * tn)), u, s, v;
+        for (int64_t i = 0; i < tm; ++i)
+            for (int64_t j = 0; j < tn; ++j) a[i * tn + j] = static_cast<double>(wide ? src[j * n + i] : src[i * n + j]);
+        svd_tall(a, tm, tn, full, u, s, v);
+        const int64_t tcu = full ? tm : tn;  // columns of the tall factor u
+        for (int64_t j = 0; j < k; ++j) sp[b * k + j] = static_cast<T>(s[j]);
+        T* ub = up + b * m * cu;
+        T* vb = vp + b * rv * n;
+        if (!wide) {
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < cu; ++j) ub[i * cu + j] = static_cast<T>(u[i * tcu + j]);
+            for (int64_t i = 0; i < rv; ++i)  // Vh = V^T (rv == n == k here)
+                for (int64_t j = 0; j < n; ++j) vb[i * n + j] = static_cast<T>(v[j * tn + i]);
+        } else {
+            for (int64_t i = 0; i < m; ++i)  // U = V' (m x m, m == k)
+                for (int64_t j = 0; j < cu; ++j) ub[i * cu + j] = static_cast<T>(v[i * tn + j]);
+            for (int64_t i = 0; i < rv; ++i)  // Vh = U'^T (rows of U' columns)
+                for (int64_t j = 0; j < n; ++j) vb[i * n + j] = static_cast<T>(u[j * tcu + i]);
+        }
+    }
+}
+
 void check_float(const Node& n, Type t) {
     if (t != Type::f32 && t != Type::f64)
         throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
@@ -160,6 +300,36 @@ void LogDeterminant::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>
     check_float(*this, in[0].type());
     if (in[0].type() == Type::f32) determinant<float>(in[0], nullptr, &out[0], &out[1]);
     else determinant<double>(in[0], nullptr, &out[0], &out[1]);
+}
+
+void Svd::infer(InferContext& ctx) const {
+    ctx.check_inputs(1);
+    Type t = ctx.input_type(0);
+    if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", kiln::type_name(t));
+    const PartialShape& s = ctx.input_shape(0);
+    if (s.rank_is_dynamic()) {
+        for (size_t i = 0; i < 3; ++i) ctx.set_output(i, t, PartialShape::dynamic());
+        return;
+    }
+    if (s.rank() < 2) ctx.fail("data must be [..., M, N] (rank >= 2), got ", s.to_string());
+    std::vector<Dimension> batch(s.dims().begin(), s.dims().end() - 2);
+    const Dimension m = s[s.size() - 2], n = s[s.size() - 1];
+    const int64_t hm = m.get_max_length(), hn = n.get_max_length();  // -1: unbounded
+    const Dimension k(std::min(m.get_min_length(), n.get_min_length()), hm < 0 ? hn : hn < 0 ? hm : std::min(hm, hn));
+    auto with = [&](std::vector<Dimension> tail) {
+        std::vector<Dimension> d = batch;
+        d.insert(d.end(), tail.begin(), tail.end());
+        return PartialShape(d);
+    };
+    ctx.set_output(0, t, with({m, full_matrices ? m : k}));
+    ctx.set_output(1, t, with({k}));
+    ctx.set_output(2, t, with({full_matrices ? n : k, n}));
+}
+
+void Svd::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    check_float(*this, in[0].type());
+    if (in[0].type() == Type::f32) svd<float>(in[0], full_matrices, out[0], out[1], out[2]);
+    else svd<double>(in[0], full_matrices, out[0], out[1], out[2]);
 }
 
 }  // namespace kiln::op

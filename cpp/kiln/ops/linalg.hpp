@@ -1,9 +1,10 @@
-// Linear algebra on batches of square matrices: Inverse (OpenVINO opset14), and two kiln-internal
-// ops, Determinant and LogDeterminant (opset "kiln": no OpenVINO op computes a determinant).
+// Linear algebra on batches of matrices: Inverse (OpenVINO opset14), and kiln-internal ops
+// (opset "kiln": no OpenVINO op computes them): Determinant, LogDeterminant and Svd.
 //
-// Every op takes data [..., N, N] (rank >= 2, f32 or f64) and works on each of the leading
-// "batch" matrices on its own. The reference kernels factor each matrix by Gaussian elimination
-// with partial pivoting (LU, PA = LU) in double precision.
+// Every op takes data [..., M, N] (rank >= 2, f32 or f64; square for all but Svd) and works on
+// each of the leading "batch" matrices on its own. The reference kernels factor each matrix by
+// Gaussian elimination with partial pivoting (LU, PA = LU) or by one-sided Jacobi rotations
+// (Svd), in double precision.
 #pragma once
 #include "kiln/core/node.hpp"
 
@@ -43,6 +44,27 @@ public:
     const char* opset() const override { return "kiln"; }
     void infer(InferContext& ctx) const override;
     void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+};
+
+// kiln-internal. Singular value decomposition data = U diag(S) Vh of each matrix [..., M, N], with
+// K = min(M, N): U [..., M, M] (full_matrices) or [..., M, K], S [..., K] in descending order, Vh
+// [..., N, N] (full_matrices) or [..., K, N]; U's and Vh's rows/columns are orthonormal. A singular
+// vector is defined up to sign (up to a rotation for equal singular values), as in LAPACK, whose
+// choice torch returns: kiln makes the largest-magnitude entry of each column of U positive (the
+// first of equal magnitudes), so its choice may differ from torch's while U diag(S) Vh, S, |U|
+// and |Vh| (for distinct singular values) agree. Columns of U for zero singular values, and the
+// extra ones of full_matrices, complete an orthonormal basis.
+class Svd : public Op<Svd> {
+public:
+    Svd() = default;
+    explicit Svd(bool full_matrices) : full_matrices(full_matrices) {}
+    const char* type_name() const override { return "Svd"; }
+    const char* opset() const override { return "kiln"; }
+    void visit_attributes(AttributeVisitor& v) override { v.on("full_matrices", full_matrices); }
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+
+    bool full_matrices = false;
 };
 
 }  // namespace kiln::op

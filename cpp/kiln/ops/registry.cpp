@@ -224,6 +224,7 @@ Table make_table() {
     add<op::Lcm>(t, "Lcm");
     add<op::Determinant>(t, "Determinant");
     add<op::LogDeterminant>(t, "LogDeterminant");
+    add<op::Svd>(t, "Svd");
     add<op::CumProd>(t, "CumProd");
     add<op::CumExtreme>(t, "CumExtreme");
     add<op::PackPadded>(t, "PackPadded");

@@ -7,13 +7,11 @@
 #include <cstdlib>
 
 #include "kiln/passes/pipeline.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 namespace kiln::cpu {
 
-bool cpu_has_bf16() {
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-}
+bool cpu_has_bf16() { return cpu_has_avx512_bf16(); }
 
 int available_cores() {
     cpu_set_t set;

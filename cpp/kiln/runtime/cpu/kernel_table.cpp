@@ -8,6 +8,7 @@
 #include "kiln/runtime/cpu/kernels/attention.hpp"
 #include "kiln/runtime/cpu/kernels/control_flow.hpp"
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
+#include "kiln/runtime/cpu/kernels/gemm.hpp"
 #include "kiln/runtime/cpu/kernels/int8.hpp"
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
 #include "kiln/runtime/cpu/kernels/movement.hpp"
@@ -28,6 +29,7 @@ std::atomic<bool> g_reference_only{[] {
 
 // The fast kernel families, tried in this order; each declines nodes it does not cover.
 constexpr KernelFactory kFamilies[] = {
+    make_gemm_kernel,  // before oneDNN: it takes the matmuls where it is the faster
     make_onednn_kernel,
     make_eltwise_kernel,
     make_reduce_norm_kernel,

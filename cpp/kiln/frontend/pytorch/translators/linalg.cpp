@@ -1,9 +1,11 @@
 // Linear algebra: einsum (any number of operands, diagonals, ellipsis), tensordot, outer, dot,
 // mv, addmv, addr, addbmm, kron, cross, matrix_power, chain_matmul / multi_dot, inverse, det,
-// slogdet.
+// slogdet; the SVD and what is computed from it (svdvals, pinv, matrix_rank; the matrix norms
+// and cond of order 2 / nuc are in norm.cpp).
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
@@ -389,12 +391,150 @@ Outs slogdet(NodeContext& ctx) {
     return {n->output(0), n->output(1)};
 }
 
-// The core-ATen forms, whose extra outputs (LU factors, pivots, info) kiln does not compute.
-Outs inverse_ex(NodeContext& ctx) { return {inverse(ctx)[0], not_computed(ctx, "the info tensor")}; }
+// The core-ATen forms, whose extra outputs (LU factors, pivots) kiln does not compute.
+// linalg_inv_ex's info: 1 for a singular matrix (det exactly 0: an LU pivot is 0), else 0 (LAPACK
+// gives the pivot's index; programs test it against 0). A singular matrix also fails the Inverse
+// at run time, so a program that replaces its result where info > 0 (linalg.cond) gets the error.
+Outs inverse_ex(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    Output singular = ctx.make<op::Equal>({ctx.make<op::Determinant>({x}), typed_scalar(ctx, x.type(), 0.0)});
+    return {inverse(ctx)[0], to_type(ctx, singular, Type::i32)};
+}
 Outs det_lu(NodeContext& ctx) { return {det(ctx)[0], not_computed(ctx, "the LU factors"), not_computed(ctx, "the LU pivots")}; }
 Outs slogdet_lu(NodeContext& ctx) {
     Outs r = slogdet(ctx);
     return {r[0], r[1], not_computed(ctx, "the LU factors"), not_computed(ctx, "the LU pivots")};
+}
+
+// x with its last two dims swapped (the transpose of each matrix; real data: the adjoint too).
+Output swap_last(NodeContext& ctx, const Output& x) {
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < r; ++i) perm.push_back(i);
+    std::swap(perm[r - 2], perm[r - 1]);
+    return ctx.make<op::Transpose>({x, ctx.i64(perm)});
+}
+
+std::shared_ptr<Node> svd_node(NodeContext& ctx, const Output& x, bool full) {
+    ctx.check(is_float(x.type()), "the SVD takes floating point matrices, got ", type_name(x.type()));
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "the SVD needs matrices [..., M, N], got rank ", r);
+    return ctx.make_node<op::Svd>({x}, full);
+}
+
+// linalg_svd(A, full_matrices=True, driver=None) -> (U, S, Vh)
+Outs linalg_svd(NodeContext& ctx) {
+    bool full = ctx.num_inputs() < 2 || ctx.is_none(1) || ctx.const_bool(1);
+    auto n = svd_node(ctx, ctx.input(0), full);
+    return {n->output(0), n->output(1), n->output(2)};
+}
+
+// _linalg_svd(A, full_matrices=False, compute_uv=True, driver=None) (core ATen; svdvals is it
+// without compute_uv, when torch returns empty U and Vh: kiln does not make those).
+Outs core_svd(NodeContext& ctx) {
+    bool full = ctx.num_inputs() > 1 && !ctx.is_none(1) && ctx.const_bool(1);
+    bool uv = ctx.num_inputs() < 3 || ctx.is_none(2) || ctx.const_bool(2);
+    auto n = svd_node(ctx, ctx.input(0), full);
+    if (!uv) return {not_computed(ctx, "U (compute_uv=False)"), n->output(1), not_computed(ctx, "Vh (compute_uv=False)")};
+    return {n->output(0), n->output(1), n->output(2)};
+}
+
+// svd(A, some=True, compute_uv=True) -> (U, S, V), V = Vh^T; without compute_uv U and V are zeros
+// of the full shapes [..., M, M] and [..., N, N], as torch returns them.
+Outs svd_legacy(NodeContext& ctx) {
+    bool some = ctx.num_inputs() < 2 || ctx.const_bool(1);
+    bool uv = ctx.num_inputs() < 3 || ctx.const_bool(2);
+    auto n = svd_node(ctx, ctx.input(0), uv ? !some : true);
+    Output u = n->output(0), v = swap_last(ctx, n->output(2));
+    if (!uv) {
+        Output zero = typed_scalar(ctx, u.type(), 0.0);
+        u = ctx.make<op::Broadcast>({zero, shape_of(ctx, u)}, op::BroadcastMode::numpy);
+        v = ctx.make<op::Broadcast>({zero, shape_of(ctx, v)}, op::BroadcastMode::numpy);
+    }
+    return {u, n->output(1), v};
+}
+
+// linalg_svdvals(A, driver=None)
+Outs svdvals(NodeContext& ctx) { return {svd_node(ctx, ctx.input(0), false)->output(1)}; }
+
+// The tolerance below which a singular value counts as zero, [..., 1] against S [..., K]:
+// max(atol, rtol * S_max), torch's rule: rtol absent is eps(dtype) * max(M, N), or 0 when atol is
+// given and positive; atol absent is 0.
+Output singular_tolerance(NodeContext& ctx, const Output& a, const Output& s, std::optional<size_t> atol_i,
+                          std::optional<size_t> rtol_i) {
+    Type t = s.type();
+    auto given = [&](std::optional<size_t> i) { return i && *i < ctx.num_inputs() && !ctx.is_none(*i); };
+    auto batched = [&](size_t i) {  // a float or a tensor of the batch shape, as [..., 1]
+        Output v = to_type(ctx, ctx.input(i), t);
+        return ctx.make<op::Unsqueeze>({v, ctx.i64({-1})});
+    };
+    int64_t r = static_rank(ctx, a);
+    Output m = to_type(ctx, dim_of(ctx, a, r - 2), t), n = to_type(ctx, dim_of(ctx, a, r - 1), t);
+    double eps = t == Type::f64 ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+    Output dflt = ctx.make<op::Multiply>({ctx.make<op::Maximum>({m, n}), typed_scalar(ctx, t, eps)});
+    Output zero = typed_scalar(ctx, t, 0.0);
+    Output atol = given(atol_i) ? batched(*atol_i) : zero;
+    Output rtol = given(rtol_i)   ? batched(*rtol_i)
+                  : given(atol_i) ? ctx.make<op::Select>({ctx.make<op::Greater>({atol, zero}), zero, dflt})
+                                  : dflt;
+    Output smax = ctx.make<op::ReduceMax>({s, ctx.i64({-1})}, true);
+    return ctx.make<op::Maximum>({atol, ctx.make<op::Multiply>({rtol, smax})});
+}
+
+// The matrix pinv/matrix_rank read for hermitian=True: torch uses only the lower triangle.
+Output hermitian_from_lower(NodeContext& ctx, const Output& a) {
+    int64_t r = static_rank(ctx, a);
+    Output n = dim_of(ctx, a, r - 1);
+    Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), n, ctx.i64_scalar(1)}, Type::i64);
+    Output rows = ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), cols = ctx.make<op::Unsqueeze>({idx, ctx.i64({0})});
+    Output zero = typed_scalar(ctx, a.type(), 0.0);
+    Output lower = ctx.make<op::Select>({ctx.make<op::GreaterEqual>({rows, cols}), a, zero});
+    Output strict = ctx.make<op::Select>({ctx.make<op::Greater>({rows, cols}), a, zero});
+    return ctx.make<op::Add>({lower, swap_last(ctx, strict)});
+}
+
+// Where (atol, rtol) or the single tolerance sit: linalg_pinv / linalg_matrix_rank take
+// (A, atol, rtol, hermitian) or (A, rcond/tol, hermitian); pinverse (A, rcond).
+struct Tolerances {
+    std::optional<size_t> atol, rtol;
+    std::optional<size_t> hermitian;
+};
+
+Tolerances tolerances(NodeContext& ctx, bool relative_single) {
+    if (ctx.kind() == "aten::pinverse") return {std::nullopt, 1, std::nullopt};
+    if (ctx.num_inputs() >= 4) return {1, 2, 3};
+    // one tolerance: pinv's rcond is relative, matrix_rank's tol absolute (rtol 0)
+    if (relative_single) return {std::nullopt, 1, 2};
+    return {1, std::nullopt, 2};
+}
+
+Output for_svd(NodeContext& ctx, const Tolerances& tol) {
+    Output a = ctx.input(0);
+    ctx.check(is_float(a.type()), ctx.kind(), " takes floating point matrices, got ", type_name(a.type()));
+    if (tol.hermitian && *tol.hermitian < ctx.num_inputs() && ctx.const_bool(*tol.hermitian)) a = hermitian_from_lower(ctx, a);
+    return a;
+}
+
+// linalg_pinv / pinverse: V diag(1/S, 0 where S <= tol) U^T.
+Outs pinv(NodeContext& ctx) {
+    Tolerances tol = tolerances(ctx, true);
+    Output a = for_svd(ctx, tol);
+    auto n = svd_node(ctx, a, false);
+    Output u = n->output(0), s = n->output(1), vh = n->output(2);
+    Output keep = ctx.make<op::Greater>({s, singular_tolerance(ctx, a, s, tol.atol, tol.rtol)});
+    Output inv = ctx.make<op::Select>({keep, ctx.make<op::Divide>({typed_scalar(ctx, s.type(), 1.0), s}),
+                                       typed_scalar(ctx, s.type(), 0.0)});
+    Output scaled = ctx.make<op::Multiply>({swap_last(ctx, vh), ctx.make<op::Unsqueeze>({inv, ctx.i64({-2})})});
+    return {ctx.make<op::MatMul>({scaled, u}, false, true)};
+}
+
+// linalg_matrix_rank: the number of singular values above the tolerance, int64.
+Outs matrix_rank(NodeContext& ctx) {
+    Tolerances tol = tolerances(ctx, false);
+    Output a = for_svd(ctx, tol);
+    Output s = svd_node(ctx, a, false)->output(1);
+    Output above = ctx.make<op::Greater>({s, singular_tolerance(ctx, a, s, tol.atol, tol.rtol)});
+    return {ctx.make<op::ReduceSum>({to_type(ctx, above, Type::i64), ctx.i64({-1})}, false)};
 }
 
 }  // namespace
@@ -418,6 +558,12 @@ void add_linalg_translators(TranslatorTable& t) {
     t["aten::linalg_inv_ex"] = inverse_ex;
     t["aten::_linalg_det"] = det_lu;
     t["aten::_linalg_slogdet"] = slogdet_lu;
+    t["aten::linalg_svd"] = linalg_svd;
+    t["aten::_linalg_svd"] = core_svd;
+    t["aten::svd"] = svd_legacy;
+    t["aten::linalg_svdvals"] = svdvals;
+    t["aten::linalg_pinv"] = t["aten::pinverse"] = pinv;
+    t["aten::linalg_matrix_rank"] = matrix_rank;
 }
 
 }  // namespace kiln::frontend::pytorch

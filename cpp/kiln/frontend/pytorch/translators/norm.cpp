@@ -6,6 +6,7 @@
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
+#include "kiln/ops/linalg.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
 #include "kiln/ops/shape_ops.hpp"
@@ -311,16 +312,35 @@ Output p_norm(NodeContext& ctx, const Output& x, double p, const std::vector<int
     return ctx.make<op::Power>({sum, typed_scalar(ctx, x.type(), 1.0 / p)});
 }
 
-// The matrix norms of x over axes (a, b) (rows, columns) that need no singular values.
+// The singular values of the matrices x spans over axes (a, b) (rows, columns): [..., K], the
+// other axes first in their order.
+Output singular_values(NodeContext& ctx, const Output& x, int64_t a, int64_t b) {
+    int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> perm;
+    for (int64_t i = 0; i < r; ++i)
+        if (i != a && i != b) perm.push_back(i);
+    perm.push_back(a);
+    perm.push_back(b);
+    Output m = x;
+    if (a != r - 2 || b != r - 1) m = ctx.make<op::Transpose>({x, ctx.i64(perm)});
+    return ctx.make_node<op::Svd>({m}, false)->output(1);
+}
+
+// The matrix norms of x over axes (a, b) (rows, columns): 'fro', 1, -1, inf, -inf from sums of
+// |x|; 'nuc' (the sum), 2 and -2 (the largest and the smallest) of the singular values.
 Output matrix_norm(NodeContext& ctx, const Output& x, const std::string& ord, double p, int64_t a, int64_t b,
                    bool keep) {
     auto sorted = [](int64_t u, int64_t v) { return u < v ? std::vector<int64_t>{u, v} : std::vector<int64_t>{v, u}; };
     ctx.check(a != b, "the two matrix dims must differ, got ", a, " twice");
     if (ord == "fro") return ctx.make<op::ReduceL2>({x, ctx.i64(sorted(a, b))}, keep);
-    if (ord == "nuc" || (ord.empty() && std::abs(p) == 2.0))
-        ctx.fail("the matrix norm of order ", ord.empty() ? std::to_string(static_cast<int>(p)) : "'" + ord + "'",
-                 " is a sum or extreme of singular values, which kiln cannot compute (no SVD); orders 'fro', 1, -1, inf "
-                 "and -inf work");
+    if (ord == "nuc" || (ord.empty() && std::abs(p) == 2.0)) {
+        Output sv = singular_values(ctx, x, a, b);
+        Output last = ctx.i64({-1});
+        Output n = ord == "nuc" ? ctx.make<op::ReduceSum>({sv, last}, false)
+                   : p > 0      ? ctx.make<op::ReduceMax>({sv, last}, false)
+                                : ctx.make<op::ReduceMin>({sv, last}, false);
+        return keep ? ctx.make<op::Unsqueeze>({n, ctx.i64(sorted(a, b))}) : n;
+    }
     ctx.check(ord.empty() && (std::abs(p) == 1.0 || std::isinf(p)), "matrix norm order ", ord.empty() ? std::to_string(p) : ord,
               " is not one torch defines ('fro', 'nuc', 1, -1, 2, -2, inf, -inf)");
     // 1: the largest column sum of |x| (sum over rows a, extreme over columns b); inf: the rows'.
@@ -368,6 +388,40 @@ Outs linalg_matrix_norm(NodeContext& ctx) {
     ctx.check(dims.size() == 2, "a matrix norm needs two dims, got ", dims.size());
     bool keep = ctx.num_inputs() > 3 && ctx.const_bool(3);
     return {matrix_norm(ctx, x, ord, p, axis_of(ctx, x, dims[0]), axis_of(ctx, x, dims[1]), keep)};
+}
+
+// linalg_cond(A, p=None): for p None, 2, -2 the ratio of the extreme singular values (inf for a
+// singular matrix, as torch); for 'fro', 'nuc', 1, -1, inf, -inf: norm(A, p) * norm(inv(A), p)
+// (square A; a singular one is a run-time error of the inverse, where torch gives inf).
+Outs linalg_cond(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), ctx.num_inputs());
+    int64_t r = static_rank(ctx, x);
+    ctx.check(r >= 2, "linalg.cond needs matrices [..., M, N], got rank ", r);
+    std::string ord;
+    double p = 2.0;
+    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) {
+        if (ctx.value(1).kind == TValue::Kind::constant && ctx.value(1).c.kind == ConstValue::Kind::string) ord = ctx.const_str(1);
+        else p = ctx.const_float(1);
+    }
+    if (ord.empty() && std::abs(p) == 2.0) {
+        Output sv = singular_values(ctx, x, r - 2, r - 1);
+        Output hi = ctx.make<op::ReduceMax>({sv, ctx.i64({-1})}, false);
+        Output lo = ctx.make<op::ReduceMin>({sv, ctx.i64({-1})}, false);
+        return {p > 0 ? ctx.make<op::Divide>({hi, lo}) : ctx.make<op::Divide>({lo, hi})};
+    }
+    Output inv = ctx.make<op::Inverse>({x}, false);
+    return {ctx.make<op::Multiply>({matrix_norm(ctx, x, ord, p, r - 2, r - 1, false),
+                                    matrix_norm(ctx, inv, ord, p, r - 2, r - 1, false)})};
+}
+
+// nuclear_norm(x, keepdim=False) / nuclear_norm(x, dim, keepdim=False): the sum of singular values.
+Outs nuclear_norm(NodeContext& ctx) {
+    Output x = norm_input(ctx, ctx.input(0), ctx.num_inputs());
+    bool has_dim = ctx.num_inputs() > 2;
+    auto dims = has_dim ? ctx.const_ints(1) : std::vector<int64_t>{-2, -1};
+    ctx.check(dims.size() == 2, "nuclear_norm needs two dims, got ", dims.size());
+    bool keep = ctx.const_bool(has_dim ? 2 : 1);
+    return {matrix_norm(ctx, x, "nuc", 0, axis_of(ctx, x, dims[0]), axis_of(ctx, x, dims[1]), keep)};
 }
 
 // linalg_norm(x, ord=None, dim=None, keepdim=False, dtype=None): a vector norm for one dim (or
@@ -541,6 +595,8 @@ void add_norm_translators(TranslatorTable& t) {
     t["aten::norm"] = t["aten::linalg_vector_norm"] = in_f32<vector_norm>;
     t["aten::frobenius_norm"] = in_f32<frobenius_norm>;
     t["aten::linalg_matrix_norm"] = in_f32<linalg_matrix_norm>;
+    t["aten::nuclear_norm"] = in_f32<nuclear_norm>;
+    t["aten::linalg_cond"] = in_f32<linalg_cond>;
     t["aten::linalg_norm"] = in_f32<linalg_norm>;
     t["aten::std"] = [](NodeContext& c) { return variance(c, true, false); };
     t["aten::var"] = [](NodeContext& c) { return variance(c, false, false); };

@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/attention.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -445,12 +446,6 @@ KILN_AVX2 void tasks_avx2(const Args& a, int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) task<f32x8>(a, t);
 }
 
-bool has_avx512() {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-}
-bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool has_avx512_bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
 
 using TasksFn = void (*)(const Args&, int64_t, int64_t);
 
@@ -511,10 +506,10 @@ private:
 
 bool attention_isa_supported(AttentionIsa isa) {
     switch (isa) {
-        case AttentionIsa::avx512: return has_avx512();
-        case AttentionIsa::avx2: return has_avx2();
-        case AttentionIsa::avx512_bf16: return has_avx512_bf16();
-        case AttentionIsa::best: return has_avx512() || has_avx2();
+        case AttentionIsa::avx512: return cpu_has_avx512();
+        case AttentionIsa::avx2: return cpu_has_avx2();
+        case AttentionIsa::avx512_bf16: return cpu_has_avx512_bf16();
+        case AttentionIsa::best: return cpu_has_avx512() || cpu_has_avx2();
     }
     return false;
 }
@@ -530,9 +525,9 @@ KernelPtr make_attention_kernel_for_isa(const Node& node, const KernelShapes& sh
     if (isa == AttentionIsa::best) {
         // bf16 where the compiled model allows it and the block kernel runs (L >= 4 rows; a
         // decoding step's single row stays f32, where it is bound by reading K and V anyway).
-        const bool bf16 = sh.inference_precision == Type::bf16 && has_avx512_bf16() &&
+        const bool bf16 = sh.inference_precision == Type::bf16 && cpu_has_avx512_bf16() &&
                           rows >= kTileRows;
-        isa = bf16 ? AttentionIsa::avx512_bf16 : has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
+        isa = bf16 ? AttentionIsa::avx512_bf16 : cpu_has_avx512() ? AttentionIsa::avx512 : AttentionIsa::avx2;
     }
     for (size_t i = 0; i < 3; ++i)
         if (sh.in_type(i) != Type::f32) return nullptr;

@@ -27,12 +27,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void convert_avx
 
 }  // namespace
 
-bool cpu_has_avx512_bf16() {
-    static const bool on = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl");
-    return on;
-}
-
 void f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
     if (cpu_has_avx512_bf16()) return convert_avx512(src, dst, n);
     for (size_t i = 0; i < n; ++i) dst[i] = bf16_round(src[i]);

@@ -4,10 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace kiln::cpu {
+#include "kiln/runtime/cpu/isa.hpp"  // cpu_has_avx512_bf16: whether the bf16 paths may run
 
-// Whether this CPU has AVX512_BF16 (with BW and VL), the instructions the bf16 paths use.
-bool cpu_has_avx512_bf16();
+namespace kiln::cpu {
 
 // dst[i] = bf16(src[i]) for i < n. Uses vcvtne2ps2bf16 where the CPU has it, else a scalar loop
 // with the same rounding.

@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/eltwise.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <immintrin.h>
 
@@ -502,11 +503,7 @@ private:
 };
 
 bool cpu_has(EltwiseIsa isa) {
-    __builtin_cpu_init();
-    if (isa == EltwiseIsa::avx512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return isa == EltwiseIsa::avx512 ? cpu_has_avx512() : cpu_has_avx2();
 }
 
 template <typename T>
@@ -514,27 +511,33 @@ bool is(const Node& n) {
     return dynamic_cast<const T*>(&n) != nullptr;
 }
 
+// The routine of an activation (every Activation kind has one).
+void activation_op(const op::ActivationSpec& a, UOp& op, UParams& p) {
+    using op::Activation;
+    p.a = static_cast<float>(a.alpha);
+    p.b = static_cast<float>(a.beta);
+    switch (a.kind) {
+        case Activation::relu: op = UOp::relu; break;
+        case Activation::clamp: op = UOp::clamp; break;
+        case Activation::sigmoid: op = UOp::sigmoid; break;
+        case Activation::tanh: op = UOp::tanh; break;
+        case Activation::swish: op = UOp::swish; break;
+        case Activation::hswish: op = UOp::hswish; break;
+        case Activation::hsigmoid: op = UOp::hsigmoid; break;
+        case Activation::gelu_erf: op = UOp::gelu_erf; break;
+        case Activation::gelu_tanh: op = UOp::gelu_tanh; break;
+        case Activation::elu: op = UOp::elu; break;
+        case Activation::mish: op = UOp::mish; break;
+        case Activation::abs: op = UOp::abs; break;
+        case Activation::exp: op = UOp::exp; break;
+        case Activation::softplus: op = UOp::softplus; break;
+    }
+}
+
 bool unary_op_of(const Node& node, UOp& op, UParams& p) {
     using namespace kiln::op;
     if (auto a = node.num_inputs() == 1 ? activation_of(node) : std::nullopt) {
-        p.a = static_cast<float>(a->alpha);
-        p.b = static_cast<float>(a->beta);
-        switch (a->kind) {
-            case Activation::relu: op = UOp::relu; break;
-            case Activation::clamp: op = UOp::clamp; break;
-            case Activation::sigmoid: op = UOp::sigmoid; break;
-            case Activation::tanh: op = UOp::tanh; break;
-            case Activation::swish: op = UOp::swish; break;
-            case Activation::hswish: op = UOp::hswish; break;
-            case Activation::hsigmoid: op = UOp::hsigmoid; break;
-            case Activation::gelu_erf: op = UOp::gelu_erf; break;
-            case Activation::gelu_tanh: op = UOp::gelu_tanh; break;
-            case Activation::elu: op = UOp::elu; break;
-            case Activation::mish: op = UOp::mish; break;
-            case Activation::abs: op = UOp::abs; break;
-            case Activation::exp: op = UOp::exp; break;
-            case Activation::softplus: op = UOp::softplus; break;
-        }
+        activation_op(*a, op, p);
         return true;
     }
     if (is<Log>(node)) op = UOp::log;
@@ -576,6 +579,16 @@ bool convert_covered(Type src, Type dst) {
 }  // namespace eltwise_detail
 
 bool eltwise_isa_supported(EltwiseIsa isa) { return eltwise_detail::cpu_has(isa); }
+
+bool apply_activation(const op::ActivationSpec& a, float* x, int64_t n, EltwiseIsa isa) {
+    using namespace eltwise_detail;
+    if (!cpu_has(isa)) return false;
+    UOp op;
+    UParams p;
+    activation_op(a, op, p);
+    (isa == EltwiseIsa::avx512 ? avx512::kImpl : avx2::kImpl).unary(op, x, x, n, p);
+    return true;
+}
 
 KernelPtr make_eltwise_kernel_for(const Node& node, const KernelShapes& shapes, EltwiseIsa isa) {
     using namespace eltwise_detail;

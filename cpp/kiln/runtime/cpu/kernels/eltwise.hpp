@@ -15,6 +15,7 @@
 // input is either contiguous or a single broadcast value; that covers same-shape, scalar,
 // per-channel [1,C,1,1] and last-axis operands at full vector speed.
 #pragma once
+#include "kiln/ops/activation.hpp"
 #include "kiln/runtime/cpu/kernel.hpp"
 
 namespace kiln::cpu {
@@ -28,5 +29,10 @@ bool eltwise_isa_supported(EltwiseIsa isa);
 // The kernel on one given instruction set (nullptr also when the CPU lacks it); lets tests
 // check each code path against the reference.
 KernelPtr make_eltwise_kernel_for(const Node& node, const KernelShapes& shapes, EltwiseIsa isa);
+
+// x[0, n) = a(x) in place, serially, with the routine the element-wise kernels run for that
+// activation: what kiln's GEMM (kernels/gemm.cpp) applies to each finished tile of a FusedMatMul.
+// False (x untouched) when the CPU lacks the instruction set.
+bool apply_activation(const op::ActivationSpec& a, float* x, int64_t n, EltwiseIsa isa);
 
 }  // namespace kiln::cpu

@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/fake_quantize.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <immintrin.h>
 
@@ -51,10 +52,6 @@ void fq(const float* x, float* y, int64_t n, Range r, int64_t levels) {
 }  // namespace avx2
 #pragma GCC pop_options
 
-bool cpu_has_avx2() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 class FakeQuantizeKernel : public Kernel {
 public:

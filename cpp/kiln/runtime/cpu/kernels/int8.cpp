@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/int8.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 // GCC 12 flags the intrinsics' own undefined-vector placeholders (a false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -263,11 +264,7 @@ Layout kept_layout(const KernelShapes& sh, bool per_channel, int64_t axis) {
 }  // namespace
 
 bool int8_isa_supported(Int8Isa isa) {
-    __builtin_cpu_init();
-    if (isa == Int8Isa::avx512)
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return isa == Int8Isa::avx512 ? cpu_has_avx512() : cpu_has_avx2();
 }
 
 KernelPtr make_quantize_kernel_for(const Node& node, const KernelShapes& sh, Int8Isa isa) {

@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/interpolate.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -65,9 +66,7 @@ inline VF vgather(const float* x, const int32_t* idx) {
 #pragma GCC diagnostic pop
 
 bool cpu_has(InterpolateIsa isa) {
-    __builtin_cpu_init();
-    if (isa == InterpolateIsa::avx512) return __builtin_cpu_supports("avx512f");
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return isa == InterpolateIsa::avx512 ? cpu_has_avx512() : cpu_has_avx2();
 }
 
 // Below this many output elements the kernel stays on one thread.

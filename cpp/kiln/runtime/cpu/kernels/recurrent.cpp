@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/recurrent.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <dnnl.h>
 #include <immintrin.h>
@@ -119,10 +120,6 @@ void act(RecurrentActivation a, float clip, float* v, int64_t n) {
 }  // namespace avx2
 #pragma GCC pop_options
 
-bool cpu_has_avx2() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 #include "kiln/runtime/cpu/kernels/reduce_norm.hpp"
+#include "kiln/runtime/cpu/isa.hpp"
 
 #include <omp.h>
 
@@ -491,16 +492,11 @@ void softmax_sse2(const SoftmaxArgs& a, int64_t b, int64_t e) { softmax_tasks<f3
 void mvn_sse2(const MvnArgs& a, int64_t b, int64_t e) { mvn_tasks<f32x4>(a, b, e); }
 void bn_sse2(const BnArgs& a, int64_t b, int64_t e) { bn_tasks<f32x4>(a, b, e); }
 
-bool has_avx512() {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-}
-bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
 ReduceNormIsa resolve(ReduceNormIsa isa) {
     if (isa != ReduceNormIsa::best) return isa;
-    if (has_avx512()) return ReduceNormIsa::avx512;
-    if (has_avx2()) return ReduceNormIsa::avx2;
+    if (cpu_has_avx512()) return ReduceNormIsa::avx512;
+    if (cpu_has_avx2()) return ReduceNormIsa::avx2;
     return ReduceNormIsa::sse2;
 }
 
@@ -663,9 +659,9 @@ bool all_f32(const KernelShapes& s, size_t n_inputs) {
 
 bool reduce_norm_isa_supported(ReduceNormIsa isa) {
     switch (isa) {
-        case ReduceNormIsa::avx512: return has_avx512();
+        case ReduceNormIsa::avx512: return cpu_has_avx512();
         case ReduceNormIsa::avx2:
-        case ReduceNormIsa::avx2_w16: return has_avx2();
+        case ReduceNormIsa::avx2_w16: return cpu_has_avx2();
         default: return true;
     }
 }

@@ -145,10 +145,6 @@ dnnl::memory reorder_to(const dnnl::memory& src, const dnnl::memory::desc& dst_m
     return dst;
 }
 
-namespace {
-// A fingerprint of a weight's bytes: four independent multiply-xor lanes over 64-bit words
-// (memory-bound: about 10 ms for resnet50's 100 MB), so that weights changed in place between
-// two compilations are never served the packing of their old values.
 uint64_t fingerprint(const void* data, size_t bytes) {
     const auto* p = static_cast<const unsigned char*>(data);
     uint64_t h[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull, 0x27d4eb2f165667c5ull};
@@ -164,7 +160,6 @@ uint64_t fingerprint(const void* data, size_t bytes) {
     for (; i < bytes; ++i) tail = (tail ^ p[i]) * kMul;
     return ((h[0] * 31 + h[1]) * 31 + h[2]) * 31 + h[3] ^ tail;
 }
-}  // namespace
 
 std::shared_ptr<const dnnl::memory> packed_weights(const dnnl::memory& src, const dnnl::memory::desc& dst_md) {
     struct Entry {
