@@ -136,6 +136,12 @@ def SvdFull(self, a):
 
 
 @fn
+def SvdCore(self, a):
+    u, s, vh = torch.ops.aten._linalg_svd(a, False, True)  # core ATen's spelling of linalg.svd
+    return _svd_parts(u, s, vh)
+
+
+@fn
 def SvdLegacy(self, a):
     u, s, v = torch.svd(a)
     uf, sf, vf = torch.svd(a, some=False)
@@ -257,6 +263,7 @@ CASES = [
     C("svd_wide", Svd, In((3, 6), alt=(2, 5))),
     C("svd_full", SvdFull, In((2, 5, 3), alt=(1, 3, 6)), ("float32", "float64")),
     C("svd_legacy", SvdLegacy, In((4, 3), alt=(3, 5))),
+    C("svd_core_spelling", SvdCore, In((2, 4, 3), alt=(1, 3, 5))),
     C("svdvals", SvdVals, In((2, 4, 3), alt=(3, 3, 5))),
     C("pinv", Pinv, In((2, 4, 3), alt=(1, 3, 5))),
     C("matrix_rank", MatrixRank, In((2, 4, 4), alt=(3, 3, 5))),
