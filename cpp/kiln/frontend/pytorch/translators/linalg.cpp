@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
@@ -331,6 +332,14 @@ Outs cross(NodeContext& ctx) {
     return {ctx.make<op::Subtract>({l, rr})};
 }
 
+// The row and column indices [n, 1] and [1, n] of an n x n matrix, n = x's last dim: compared,
+// they make the identity (==) or a triangle's mask (>=, >).
+std::pair<Output, Output> index_grid(NodeContext& ctx, const Output& x) {
+    Output n = dim_of(ctx, x, static_rank(ctx, x) - 1);
+    Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), n, ctx.i64_scalar(1)}, Type::i64);
+    return {ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), ctx.make<op::Unsqueeze>({idx, ctx.i64({0})})};
+}
+
 // matrix_power(A, n): repeated squaring; n < 0 powers the inverse, n = 0 gives the identity.
 Outs matrix_power(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -343,10 +352,8 @@ Outs matrix_power(NodeContext& ctx) {
         n = -n;
     }
     if (n == 0) {
-        Output size = dim_of(ctx, x, r - 1);
-        Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), size, ctx.i64_scalar(1)}, Type::i64);
-        Output eye = to_type(ctx, ctx.make<op::Equal>({ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), ctx.make<op::Unsqueeze>({idx, ctx.i64({0})})}),
-                             x.type());
+        auto [rows, cols] = index_grid(ctx, x);
+        Output eye = to_type(ctx, ctx.make<op::Equal>({rows, cols}), x.type());
         return {ctx.make<op::Broadcast>({eye, shape_of(ctx, x)}, op::BroadcastMode::numpy)};
     }
     Output result, base = x;
@@ -483,10 +490,7 @@ Output singular_tolerance(NodeContext& ctx, const Output& a, const Output& s, st
 
 // The matrix pinv/matrix_rank read for hermitian=True: torch uses only the lower triangle.
 Output hermitian_from_lower(NodeContext& ctx, const Output& a) {
-    int64_t r = static_rank(ctx, a);
-    Output n = dim_of(ctx, a, r - 1);
-    Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), n, ctx.i64_scalar(1)}, Type::i64);
-    Output rows = ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), cols = ctx.make<op::Unsqueeze>({idx, ctx.i64({0})});
+    auto [rows, cols] = index_grid(ctx, a);
     Output zero = typed_scalar(ctx, a.type(), 0.0);
     Output lower = ctx.make<op::Select>({ctx.make<op::GreaterEqual>({rows, cols}), a, zero});
     Output strict = ctx.make<op::Select>({ctx.make<op::Greater>({rows, cols}), a, zero});

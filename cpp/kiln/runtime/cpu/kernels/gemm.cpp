@@ -97,17 +97,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))) void tile
 
 // One instruction set: tile sizes, the tile for each row count 1..MR, and the activations' routines.
 struct Isa {
-    GemmIsa id;
     int64_t mr, nr;
     std::array<TileFn, 13> tiles;  // [rows]
     EltwiseIsa elt;
     const char* name;
 };
 
-const Isa kAvx2{GemmIsa::avx2, 6, 16,
+const Isa kAvx2{6, 16,
                 {nullptr, tile_avx2<1>, tile_avx2<2>, tile_avx2<3>, tile_avx2<4>, tile_avx2<5>, tile_avx2<6>},
                 EltwiseIsa::avx2, "avx2_gemm"};
-const Isa kAvx512{GemmIsa::avx512, 12, 32,
+const Isa kAvx512{12, 32,
                   {nullptr, tile_avx512<1>, tile_avx512<2>, tile_avx512<3>, tile_avx512<4>, tile_avx512<5>, tile_avx512<6>,
                    tile_avx512<7>, tile_avx512<8>, tile_avx512<9>, tile_avx512<10>, tile_avx512<11>, tile_avx512<12>},
                   EltwiseIsa::avx512, "avx512_gemm"};
