@@ -23,7 +23,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, measure_round_robin, measure_throughput, print_throughput, rel_err, throughput_queues, versions  # noqa: E402
+from common import cpu_info, measure_round_robin, measure_throughput, plot_medians, print_throughput, rel_err, throughput_queues, versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -129,6 +129,7 @@ def latency(name, a, threads, peak):
     best_kiln = min(v for n, v in med.items() if n.startswith("kiln"))
     print(f"\nfastest peer: {fastest} {peers[fastest]:.2f} ms; kiln f32 / it = {k / peers[fastest]:.2f}, "
           f"best kiln / it = {best_kiln / peers[fastest]:.2f}")
+    return med
 
 
 def throughput(name, a, threads, seconds=8.0, batch=8):
@@ -147,13 +148,15 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="0: all cores")
     ap.add_argument("--throughput", action="store_true", help="also batch-8 throughput of resnet50")
+    ap.add_argument("--plot", help="draw the latency table as a bar chart into this image")
     a = ap.parse_args()
     threads = a.threads or os.cpu_count()
     torch.set_num_threads(threads)
     peak = peak_gflops(threads)
     print(f"{cpu_info()}\n{versions()}\nmeasured f32 peak (kiln MatMul 2048^3, {threads} threads): {peak:.0f} GFLOP/s")
-    for name in a.models.split(","):
-        latency(name, a, threads, peak)
+    results = {name: latency(name, a, threads, peak) for name in a.models.split(",")}
+    if a.plot:
+        plot_medians(results, a.plot, f"CNNs, batch 1, {threads} threads\n{cpu_info().splitlines()[0]}")
     if a.throughput:
         throughput("resnet50", a, threads)
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpu_info, measure_round_robin, rel_err, versions  # noqa: E402
+from common import cpu_info, measure_round_robin, plot_medians, rel_err, versions  # noqa: E402
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -170,11 +170,13 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--calibration", type=int, default=32)
+    p.add_argument("--plot", help="draw the FP32 / INT8 table as a bar chart into this image")
     a = p.parse_args()
     import nncf
     print(f"{cpu_info()}\n{versions()}, nncf {nncf.__version__}")
-    for w in a.workloads.split(","):
-        run(w, a)
+    results = {w: run(w, a) for w in a.workloads.split(",")}
+    if a.plot:
+        plot_medians(results, a.plot, f"FP32 and INT8, {a.threads} threads\n{cpu_info().splitlines()[0]}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (cpu_info, measure_round_robin, measure_throughput, print_table, print_throughput,  # noqa: E402
-                    rel_err, throughput_queues, versions)
+                    plot_medians, rel_err, throughput_queues, versions)
 
 import kiln  # noqa: E402
 from kiln.frontend.torch.inputs import normalize_example  # noqa: E402
@@ -237,10 +237,12 @@ def main():
                     help="bert minilm gpt2 convert throughput")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0, help="0: all cores")
+    ap.add_argument("--plot", help="draw the latency tables as a bar chart into this image")
     a = ap.parse_args()
     threads = a.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     print(f"{cpu_info()}\n{versions()}")
+    results = {}
     for w in a.what:
         if w == "throughput":
             run_throughput()
@@ -248,7 +250,9 @@ def main():
         if w == "convert":
             run_convert()
         else:
-            run_workload(w, a.runs, threads)
+            results[w] = run_workload(w, a.runs, threads)
+    if a.plot and results:
+        plot_medians(results, a.plot, f"transformers, {threads} threads\n{cpu_info().splitlines()[0]}")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,44 @@ def print_throughput(title: str, queues: dict, rates: dict, unit: str):
     k = rates["kiln"]
     for label, r in sorted(rates.items(), key=lambda kv: -kv[1]):
         print(f"| {label} | {len(queues[label])} | {r:.1f} | {r / k:.2f} |")
+
+
+def plot_medians(results: dict, path: str, title: str, unit: str = "median ms"):
+    """A grouped bar chart of {workload: {runtime: ms}}: each workload's bars scaled to its kiln
+    bar (kiln = 1.0; lower is faster), the milliseconds written on the bars. Needs matplotlib (in
+    requirements.txt); a benchmark run without it prints why the plot was skipped."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"(matplotlib is not installed: --plot {path} skipped)")
+        return None
+    workloads = [w for w in results if results[w]]
+    runtimes = []
+    for w in workloads:
+        runtimes += [r for r in results[w] if r not in runtimes]
+    width = 0.8 / max(len(runtimes), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * len(workloads) + 2), 4.5))
+    for i, r in enumerate(runtimes):
+        xs, ys, labels = [], [], []
+        for j, w in enumerate(workloads):
+            if r not in results[w]:
+                continue
+            base = next((v for k, v in results[w].items() if k.startswith("kiln")), None) or results[w][r]
+            xs.append(j + (i - (len(runtimes) - 1) / 2) * width)
+            ys.append(results[w][r] / base)
+            labels.append(f"{results[w][r]:.1f}")
+        bars = ax.bar(xs, ys, width, label=r)
+        ax.bar_label(bars, labels, fontsize=7, rotation=90, padding=2)
+    ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_ylabel(f"time / kiln time ({unit} on the bars)")
+    ax.set_title(title, fontsize=9)
+    ax.margins(y=0.25)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"plot: {path}")
+    return path

@@ -9,6 +9,7 @@ set(KILN_FRONTEND_SOURCES
   cpp/kiln/frontend/pytorch/translators/lists.cpp
   cpp/kiln/frontend/pytorch/translators/elementwise.cpp
   cpp/kiln/frontend/pytorch/translators/math.cpp
+  cpp/kiln/frontend/pytorch/translators/special.cpp
   cpp/kiln/frontend/pytorch/translators/shape.cpp
   cpp/kiln/frontend/pytorch/translators/creation.cpp
   cpp/kiln/frontend/pytorch/translators/conv_pool.cpp

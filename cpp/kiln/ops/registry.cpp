@@ -31,6 +31,7 @@
 #include "kiln/ops/pooling.hpp"
 #include "kiln/ops/reduction.hpp"
 #include "kiln/ops/shape_ops.hpp"
+#include "kiln/ops/special.hpp"
 
 namespace kiln {
 
@@ -225,6 +226,7 @@ Table make_table() {
     add<op::Determinant>(t, "Determinant");
     add<op::LogDeterminant>(t, "LogDeterminant");
     add<op::Svd>(t, "Svd");
+    add<op::SpecialFunction>(t, "SpecialFunction");
     add<op::CumProd>(t, "CumProd");
     add<op::CumExtreme>(t, "CumExtreme");
     add<op::PackPadded>(t, "PackPadded");

@@ -422,32 +422,60 @@ struct Pass {
         }
     }
 
-    // Dequantize moves below ops that commute with it, which then run on the integers.
+    // Dequantize moves below ops that commute with it, which then run on the integers: the ops
+    // that only move or pick elements, MaxPool, and a Concat of inputs that all dequantize with
+    // one scale and zero point (NNCF unifies its inputs' quantizers for that). Activations then
+    // stay INT8 from one quantized layer to the next through reshapes, slices, splits and concats.
     void sink_dequantize() {
         for (auto& n : m.ordered_ops()) {
             if (n->num_inputs() < 1 || !alive(cm(), n.get())) continue;
             auto* d = as<op::Dequantize>(n->input(0));
             if (!d) continue;
             // Per-channel scales move through the pool only (the others move the channel axis).
-            const bool per_channel = n->input(0).node->num_inputs() == 2;
-            const bool moves = (!per_channel && (dynamic_cast<op::Reshape*>(n.get()) || dynamic_cast<op::Transpose*>(n.get()) ||
-                                                 dynamic_cast<op::Squeeze*>(n.get()) || dynamic_cast<op::Unsqueeze*>(n.get()))) ||
-                               (dynamic_cast<op::MaxPool*>(n.get()) &&
-                                (n->num_outputs() == 1 || !cm().count(n->output(1))));
-            if (!moves || n->output_type(0) != Type::f32) continue;
-            bool other_data = false;  // only the first input may be the tensor
-            for (size_t i = 1; i < n->num_inputs(); ++i) other_data |= n->input(i).type() == Type::f32;
-            if (other_data) continue;
+            const bool per_channel = d->num_inputs() == 2;
+            const bool pool = dynamic_cast<op::MaxPool*>(n.get()) && (n->num_outputs() == 1 || !cm().count(n->output(1)));
+            const bool concat = dynamic_cast<op::Concat*>(n.get()) != nullptr;
+            if (per_channel ? !pool : !(pool || concat || moves_elements(*n))) continue;
+            bool f32_out = true;
+            for (size_t o = 0; o < (pool ? 1 : n->num_outputs()); ++o) f32_out &= n->output_type(o) == Type::f32;
+            if (!f32_out) continue;
             OutputVector in = n->inputs();
-            in[0] = n->input(0).node->input(0);
+            in[0] = d->input(0);
+            bool ok = true;
+            for (size_t i = 1; i < n->num_inputs() && ok; ++i) {
+                if (!concat) {
+                    ok = n->input(i).type() != Type::f32;  // only the first input may be the tensor
+                    continue;
+                }
+                auto* di = as<op::Dequantize>(n->input(i));
+                ok = di && di->num_inputs() == 1 && di->input(0).type() == d->input(0).type() &&
+                     di->zero_point == d->zero_point && std::abs(di->scale - d->scale) <= 1e-6 * std::abs(d->scale);
+                if (ok) in[i] = di->input(0);
+            }
+            if (!ok) continue;
             auto moved = n->clone(in);
             moved->set_name(n->name());
-            OutputVector din{moved->output(0)};
-            if (per_channel) din.push_back(n->input(0).node->input(1));
-            auto d2 = make<op::Dequantize>(din, d->scale, d->zero_point, d->axis);
-            d2->set_name(n->name() + "/dequantize");
-            ci.replace(n->output(0), d2->output(0));
+            moved->set_source(n->source());
+            for (size_t o = 0; o < (pool ? 1 : n->num_outputs()); ++o) {
+                if (!cm().count(n->output(o))) continue;
+                OutputVector din{moved->output(o)};
+                if (per_channel) din.push_back(d->input(1));
+                auto d2 = make<op::Dequantize>(din, d->scale, d->zero_point, d->axis);
+                d2->set_name(n->name() + "/dequantize" + (n->num_outputs() > 1 ? "." + std::to_string(o) : ""));
+                ci.replace(n->output(o), d2->output(0));
+            }
         }
+    }
+
+    // Ops whose output elements are copies of their first input's, so that a per-tensor
+    // Dequantize commutes with them exactly.
+    static bool moves_elements(const Node& n) {
+        return dynamic_cast<const op::Reshape*>(&n) || dynamic_cast<const op::Transpose*>(&n) ||
+               dynamic_cast<const op::Squeeze*>(&n) || dynamic_cast<const op::Unsqueeze*>(&n) ||
+               dynamic_cast<const op::Gather*>(&n) || dynamic_cast<const op::StridedSlice*>(&n) ||
+               dynamic_cast<const op::Slice*>(&n) || dynamic_cast<const op::Split*>(&n) ||
+               dynamic_cast<const op::VariadicSplit*>(&n) || dynamic_cast<const op::Tile*>(&n) ||
+               dynamic_cast<const op::Broadcast*>(&n);
     }
 
     // Stage 2: the convolutions and matmuls.

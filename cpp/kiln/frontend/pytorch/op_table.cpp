@@ -25,6 +25,7 @@ const TranslatorTable& table() {
         add_recurrent_translators(t);
         add_quantized_translators(t);
         add_detection_translators(t);
+        add_special_translators(t);
         return t;
     }();
     return t;

@@ -10,12 +10,14 @@ namespace {
 
 class LayoutConcatKernel : public Kernel {
 public:
-    LayoutConcatKernel(Layout layout, std::vector<int64_t> channels, int64_t n, int64_t positions)
-        : layout_(layout), channels_(std::move(channels)), n_(n), positions_(positions) {
+    LayoutConcatKernel(Layout layout, std::vector<int64_t> channels, int64_t n, int64_t positions, size_t es)
+        : layout_(layout), channels_(std::move(channels)), n_(n), positions_(positions), es_(es) {
         for (int64_t c : channels_) total_ += c;
     }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-        float* y = out[0].data<float>();
+        // Offsets count elements; copies are of es_ bytes per element (f32 or the INT8 types).
+        auto* y = static_cast<char*>(out[0].data());
+        const size_t es = es_;
         if (layout_.kind == Layout::Kind::channels_last) {
             // Row r (one batch item and position) of the output is every input's row r in turn.
             const int64_t rows = n_ * positions_;
@@ -23,7 +25,8 @@ public:
             for (int64_t r = 0; r < rows; ++r) {
                 int64_t at = r * total_;
                 for (size_t i = 0; i < in.size(); ++i) {
-                    std::memcpy(y + at, in[i].data<float>() + r * channels_[i], channels_[i] * sizeof(float));
+                    std::memcpy(y + at * es, static_cast<const char*>(in[i].data()) + r * channels_[i] * es,
+                                channels_[i] * es);
                     at += channels_[i];
                 }
             }
@@ -37,8 +40,8 @@ public:
                 int64_t before = 0;
                 for (size_t j = 0; j < i; ++j) before += channels_[j];
                 const int64_t chunk = channels_[i] * positions_;
-                std::memcpy(y + n * total_ * positions_ + before * positions_,
-                            in[i].data<float>() + n * chunk, chunk * sizeof(float));
+                std::memcpy(y + (n * total_ * positions_ + before * positions_) * es,
+                            static_cast<const char*>(in[i].data()) + n * chunk * es, chunk * es);
                 (void)b;
             }
     }
@@ -50,20 +53,23 @@ private:
     Layout layout_;
     std::vector<int64_t> channels_;
     int64_t n_, positions_, total_ = 0;
+    size_t es_;
 };
 
 }  // namespace
 
 KernelPtr make_layout_concat_kernel(const Node& node, const KernelShapes& sh, Layout layout) {
     auto* c = dynamic_cast<const op::Concat*>(&node);
-    if (!c || layout.is_plain() || layout.bf16 || sh.outputs.size() != 1 || sh.out_type(0) != Type::f32) return nullptr;
+    if (!c || layout.is_plain() || layout.bf16 || sh.outputs.size() != 1) return nullptr;
+    const Type t = sh.out_type(0);
+    if (t != Type::f32 && t != Type::i8 && t != Type::u8) return nullptr;
     const Shape y = sh.out(0);
     if (y.size() < 3 || y.size() > 5) return nullptr;
     const int64_t axis = c->axis < 0 ? c->axis + static_cast<int64_t>(y.size()) : c->axis;
     if (axis != 1) return nullptr;
     std::vector<int64_t> channels;
     for (size_t i = 0; i < sh.inputs.size(); ++i) {
-        if (sh.in_type(i) != Type::f32) return nullptr;
+        if (sh.in_type(i) != t) return nullptr;
         const Shape x = sh.in(i);
         if (x.size() != y.size()) return nullptr;
         for (size_t d = 0; d < y.size(); ++d)
@@ -73,7 +79,7 @@ KernelPtr make_layout_concat_kernel(const Node& node, const KernelShapes& sh, La
     }
     int64_t positions = 1;
     for (size_t d = 2; d < y.size(); ++d) positions *= y[d];
-    return std::make_unique<LayoutConcatKernel>(layout, std::move(channels), y[0], positions);
+    return std::make_unique<LayoutConcatKernel>(layout, std::move(channels), y[0], positions, type_size(t));
 }
 
 }  // namespace kiln::cpu

@@ -6,7 +6,8 @@
 
 namespace kiln::cpu {
 
-// nullptr unless `node` is a Concat on axis 1 of f32 tensors of rank 3..5 and `layout` suits it.
+// nullptr unless `node` is a Concat on axis 1 of f32, i8 or u8 tensors (all of one type) of rank
+// 3..5 and `layout` suits it.
 KernelPtr make_layout_concat_kernel(const Node& node, const KernelShapes& shapes, Layout layout);
 
 }  // namespace kiln::cpu

@@ -12,7 +12,6 @@ namespace kiln::frontend::pytorch {
 
 namespace {
 
-Output scalar_like(NodeContext& ctx, const Output& like, double v) { return typed_scalar(ctx, like.type(), v); }
 
 // The causal mask of sdpa(is_causal=True): query i sees keys j <= i (top-left aligned, as torch).
 Output causal_mask(NodeContext& ctx, const Output& q, const Output& k) {

@@ -53,6 +53,21 @@ Type promote_types(Type a, Type b) {
     return type_rank(a) >= type_rank(b) ? a : b;
 }
 
+Output scalar_like(NodeContext& ctx, const Output& x, double v) { return typed_scalar(ctx, x.type(), v); }
+
+Output as_float(NodeContext& ctx, size_t i) {
+    Output x = ctx.input(i);
+    return is_float(x.type()) ? x : to_type(ctx, x, Type::f32);
+}
+
+OutputVector promoted_all(NodeContext& ctx, const std::vector<size_t>& idx, bool to_float) {
+    Type t = result_type(ctx, idx);
+    if (to_float && !is_float(t)) t = Type::f32;
+    OutputVector r;
+    for (size_t i : idx) r.push_back(to_type(ctx, ctx.input(i), t));
+    return r;
+}
+
 Type result_type(NodeContext& ctx, const std::vector<size_t>& inputs) {
     // torch's result_type: operands in three groups of falling priority — tensors with dims,
     // 0-d tensors, Python numbers (a float among these counts as the default dtype, f32) —

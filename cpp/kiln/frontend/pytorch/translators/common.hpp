@@ -64,5 +64,11 @@ TValue not_computed(NodeContext& ctx, const std::string& what);
 std::pair<OutputVector, OutputVector> pad_amounts(NodeContext& ctx, size_t i, int64_t r);
 // A constant holding `v` in element type t (shape {} or e.g. {1}).
 Output typed_scalar(NodeContext& ctx, Type t, double v, Shape shape = {});
+// A scalar constant of x's element type.
+Output scalar_like(NodeContext& ctx, const Output& x, double v);
+// Input i as a float tensor: integers and bools become f32 (torch's default dtype).
+Output as_float(NodeContext& ctx, size_t i);
+// Inputs `idx` promoted together by torch's rules; with `to_float`, integers then become f32.
+OutputVector promoted_all(NodeContext& ctx, const std::vector<size_t>& idx, bool to_float = false);
 
 }  // namespace kiln::frontend::pytorch

@@ -263,9 +263,16 @@ Outs softplus(NodeContext& ctx) {
     Output x = ctx.input(0);
     double beta = ctx.num_inputs() > 1 ? ctx.const_float(1) : 1.0;
     double threshold = ctx.num_inputs() > 2 ? ctx.const_float(2) : 20.0;
-    ctx.check(beta == 1.0 && threshold >= 20.0, "only beta=1 and threshold>=20 are supported, got beta=", beta,
-              " threshold=", threshold);
-    return {ctx.make<op::SoftPlus>({x})};
+    // torch: x where beta * x > threshold, else log1p(exp(beta * x)) / beta. With beta 1 and the
+    // default threshold 20 that is SoftPlus itself (log1p(exp(y)) rounds to y above 20 in f32).
+    ctx.check(is_float(x.type()), "softplus of a non-floating tensor (", type_name(x.type()), ")");
+    ctx.check(beta != 0.0, "softplus with beta=0 divides by zero");
+    Output y = beta == 1.0 ? x : ctx.make<op::Multiply>({x, typed_scalar(ctx, x.type(), beta)});
+    Output sp = ctx.make<op::SoftPlus>({y});
+    if (beta != 1.0) sp = ctx.make<op::Divide>({sp, typed_scalar(ctx, x.type(), beta)}, false);
+    if (beta == 1.0 && threshold >= 20.0) return {sp};
+    Output above = ctx.make<op::Greater>({y, typed_scalar(ctx, x.type(), threshold)});
+    return {ctx.make<op::Select>({above, x, sp})};
 }
 
 // torch.where(cond) = cond.nonzero(as_tuple=True): one index tensor per dim, as long as the

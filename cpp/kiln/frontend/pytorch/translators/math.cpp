@@ -17,23 +17,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// Input i as a float tensor: integers and bools become f32 (torch's default dtype).
-Output as_float(NodeContext& ctx, size_t i) {
-    Output x = ctx.input(i);
-    return is_float(x.type()) ? x : to_type(ctx, x, Type::f32);
-}
-
-Output scalar_like(NodeContext& ctx, const Output& x, double v) { return typed_scalar(ctx, x.type(), v); }
-
-// Inputs `idx` promoted together by torch's rules; with `to_float`, integers then become f32.
-OutputVector promoted_all(NodeContext& ctx, const std::vector<size_t>& idx, bool to_float = false) {
-    Type t = result_type(ctx, idx);
-    if (to_float && !is_float(t)) t = Type::f32;
-    OutputVector r;
-    for (size_t i : idx) r.push_back(to_type(ctx, ctx.input(i), t));
-    return r;
-}
-
 template <typename T>
 Outs float_unary(NodeContext& ctx) {
     return {ctx.make<T>({as_float(ctx, 0)})};

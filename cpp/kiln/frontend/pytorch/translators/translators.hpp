@@ -12,6 +12,7 @@ using TranslatorTable = std::unordered_map<std::string, Translator>;
 void add_prim_translators(TranslatorTable& t);         // prim.cpp: lists, tuples, If, scalars
 void add_elementwise_translators(TranslatorTable& t);  // elementwise.cpp
 void add_math_translators(TranslatorTable& t);         // math.cpp: trig, log/exp variants, bitwise, scans
+void add_special_translators(TranslatorTable& t);      // special.cpp: torch.special (gamma, erfinv, Bessel, ...)
 void add_shape_translators(TranslatorTable& t);        // shape.cpp: view, permute, cat, slice, ...
 void add_creation_translators(TranslatorTable& t);     // creation.cpp: zeros, arange, full, ...
 void add_conv_pool_translators(TranslatorTable& t);    // conv_pool.cpp
