@@ -2,6 +2,7 @@ set(KILN_DNN_SOURCES
   cpp/kiln/ops/convolution.cpp
   cpp/kiln/ops/matmul.cpp
   cpp/kiln/ops/linalg.cpp
+  cpp/kiln/ops/linalg_factor.cpp
   cpp/kiln/ops/pooling.cpp
   cpp/kiln/ops/internal/fused.cpp
   cpp/kiln/runtime/cpu/layout.cpp

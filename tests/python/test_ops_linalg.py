@@ -2,7 +2,9 @@
 diagonals, ellipsis, implicit output and several operands; tensordot, outer, dot, vdot, mv, addmv,
 addr, addbmm, addmm with beta = 0, kron, cross, matrix_power, chain_matmul / multi_dot, inverse,
 det and slogdet; the SVD (linalg.svd, svd, svdvals) and what is computed from it (pinv, pinverse,
-matrix_rank). A singular vector is defined up to its sign, which LAPACK (torch) and kiln choose
+matrix_rank); the factorizations (cholesky and its solve and inverse, QR in every mode, eigh and
+eigvalsh of either triangle), linalg.solve (matrix and vector right-hand sides, left=False),
+triangular solves, vander. A singular vector is defined up to its sign, which LAPACK (torch) and kiln choose
 differently: the SVD cases compare S, |U|, |Vh|, U^T U, Vh Vh^T and U diag(S) Vh, all sign-free. Same helper and rules as test_ops.py: scripted and traced, static and dynamic
 shapes, against torch eager at rtol = atol = 1e-4.
 """
@@ -236,6 +238,80 @@ def EinsumDiagProduct(self, a, b):
     return torch.einsum("iij,jk->ik", a, b)
 
 
+def _spd(a):
+    """A symmetric positive-definite matrix from any square one."""
+    return a @ a.mT + torch.eye(a.size(-1), dtype=a.dtype)
+
+
+def _dominant(a):
+    """A well-conditioned (diagonally dominant) matrix from a square one with entries in (-0.9, 0.9)."""
+    return a + a.size(-1) * torch.eye(a.size(-1), dtype=a.dtype)
+
+
+@fn
+def Cholesky(self, a, b):
+    s = _spd(a)
+    low = torch.linalg.cholesky(s)
+    ex = torch.linalg.cholesky_ex(s)
+    return (low, torch.linalg.cholesky(s, upper=True), ex.L, ex.info, torch.cholesky_inverse(low),
+            torch.cholesky_inverse(low.mT, upper=True), torch.cholesky_solve(b, low))
+
+
+@fn
+def CholeskyNotDefinite(self, a):
+    # info: the order of the first leading minor that is not positive definite (here 2)
+    s = _spd(a)
+    s = torch.cat([s[..., :1, :], -s[..., 1:2, :] * 4, s[..., 2:, :]], -2)
+    return torch.linalg.cholesky_ex(s).info
+
+
+@fn
+def Qr(self, a):
+    q, r = torch.linalg.qr(a)
+    qc, rc = torch.linalg.qr(a, mode="complete")
+    return q, r, qc, rc, torch.linalg.qr(a, mode="r")[1]
+
+
+@fn
+def Eigh(self, a):
+    s = _spd(a)
+    w, v = torch.linalg.eigh(s)
+    wu, vu = torch.linalg.eigh(a, UPLO="U")  # reads only the upper triangle of a
+    return (w, v.abs(), (v * w.unsqueeze(-2)) @ v.mT, v.mT @ v, torch.linalg.eigvalsh(a), torch.linalg.eigvalsh(a, UPLO="U"),
+            wu, (vu * wu.unsqueeze(-2)) @ vu.mT)
+
+
+@fn
+def FactorCoreSpellings(self, a, b):
+    # core ATen's forms of eigh and solve (what torch.export's decomposition leaves)
+    s = _spd(a)
+    w, v = torch.ops.aten._linalg_eigh(s, "L", True)
+    x = torch.ops.aten._linalg_solve_ex(_dominant(a * 0.1), b)
+    return w, v.abs(), x[0], x[3]
+
+
+@fn
+def Solve(self, a, b, v):
+    m = _dominant(a)
+    return (torch.linalg.solve(m, b), torch.linalg.solve(m, v), torch.linalg.solve(m, b.mT, left=False),
+            torch.linalg.solve_ex(m, b).result, torch.linalg.solve_ex(m, b).info)
+
+
+@fn
+def SolveTriangular(self, a, b):
+    m = _dominant(a)
+    return (torch.linalg.solve_triangular(m, b, upper=True), torch.linalg.solve_triangular(m, b, upper=False),
+            torch.linalg.solve_triangular(m, b.mT, upper=True, left=False),
+            torch.linalg.solve_triangular(m, b, upper=False, unitriangular=True),
+            torch.triangular_solve(b, m).solution, torch.triangular_solve(b, m, upper=False, transpose=True).solution,
+            torch.triangular_solve(b, m, unitriangular=True).solution)
+
+
+@fn
+def Vander(self, x):
+    return torch.linalg.vander(x), torch.linalg.vander(x, N=3)
+
+
 CASES = [
     C("outer", Outer, [V, In((4,), alt=(6,))], ALL),
     C("dot", Dot, [V, V], INTS),
@@ -267,6 +343,16 @@ CASES = [
     C("svdvals", SvdVals, In((2, 4, 3), alt=(3, 3, 5))),
     C("pinv", Pinv, In((2, 4, 3), alt=(1, 3, 5))),
     C("matrix_rank", MatrixRank, In((2, 4, 4), alt=(3, 3, 5))),
+    C("cholesky", Cholesky, [In((2, 4, 4), alt=(3, 3, 3)), In((2, 4, 2), alt=(3, 3, 5))], ("float32", "float64")),
+    C("cholesky_not_definite", CholeskyNotDefinite, In((2, 4, 4), alt=(1, 3, 3))),
+    C("qr", Qr, In((2, 5, 3), alt=(1, 3, 4)), ("float32", "float64")),
+    C("qr_wide", Qr, In((3, 6), alt=(4, 4))),
+    C("eigh", Eigh, In((2, 4, 4), alt=(3, 5, 5)), ("float32", "float64")),
+    C("solve", Solve, [In((2, 4, 4), alt=(1, 3, 3), values="unit"), In((2, 4, 3), alt=(1, 3, 2)), In((2, 4), alt=(1, 3))],
+      ("float32", "float64")),
+    C("solve_triangular", SolveTriangular, [In((2, 4, 4), alt=(1, 3, 3), values="unit"), In((2, 4, 3), alt=(1, 3, 2))]),
+    C("factor_core_spellings", FactorCoreSpellings, [In((2, 4, 4), alt=(1, 3, 3)), In((2, 4, 3), alt=(1, 3, 2))]),
+    C("vander", Vander, In((5,), alt=(3,)), ("float32", "float64", "int64")),
     C("tensordot", Tensordot, [In((2, 3, 4), alt=(3, 3, 4)), In((3, 4, 5), alt=(3, 4, 2))], INTS),
     C("tensordot_int_dims", TensordotInt, [In((2, 3, 4), alt=(3, 3, 4)), In((3, 4), alt=(3, 4))], INTS),
     C("chain_matmul", ChainMatmul, [In((2, 3), alt=(4, 3)), In((3, 4), alt=(3, 2)), In((4, 5), alt=(2, 3))], INTS),

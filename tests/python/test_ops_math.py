@@ -692,6 +692,100 @@ def TensorOfScalars(self, a):
     return a * torch.tensor([a.sum().item(), 2.0, a.max().item()]), a + torch.tensor([1, 2, 3])
 
 
+@fn
+def Hypot(self, a, b):
+    return torch.hypot(a, b), a.clone().hypot_(b * 2)
+
+
+@fn
+def Logaddexp2(self, a, b):
+    return torch.logaddexp2(a, b), torch.logaddexp2(a, a)
+
+
+@fn
+def AngleUnits(self, a):
+    return torch.rad2deg(a), torch.deg2rad(a), a.clone().rad2deg_(), a.clone().deg2rad_()
+
+
+@fn
+def Signbit(self, a):
+    return torch.signbit(a), torch.signbit(a * 0 - 0.0), torch.sgn(a), a.clone().sgn_()
+
+
+@fn
+def SignbitInt(self, a):
+    return torch.signbit(a), torch.sgn(a)
+
+
+@fn
+def FloatPower(self, a, b):
+    return torch.float_power(a, b), torch.float_power(a, 2), torch.float_power(2.5, b)
+
+
+@fn
+def Heaviside(self, a, v):
+    return torch.heaviside(a.round(), v), a.round().heaviside_(v)
+
+
+@fn
+def Ldexp(self, a, e):
+    return torch.ldexp(a, e), a.clone().ldexp_(e)
+
+
+@fn
+def Trapezoid(self, y, x):
+    return (torch.trapezoid(y), torch.trapezoid(y, dx=0.5, dim=1), torch.trapezoid(y, x, dim=-1), torch.trapz(y, x),
+            torch.cumulative_trapezoid(y, dim=2), torch.cumulative_trapezoid(y, x))
+
+
+@fn
+def Cov(self, a):
+    return torch.cov(a), torch.cov(a, correction=0), torch.corrcoef(a), torch.cov(a[0]), torch.corrcoef(a[0])
+
+
+@fn
+def NanReductions(self, a):
+    x = torch.where(a > 1.5, torch.full_like(a, float("nan")), a)
+    return (torch.nansum(x), torch.nansum(x, 1), torch.nansum(x, (0, 2), keepdim=True), torch.nanmean(x, -1),
+            torch.nanmean(x, dim=(1, 3), keepdim=True), torch.nansum(a, dtype=torch.float64))
+
+
+@fn
+def Aminmax(self, a):
+    lo, hi = torch.aminmax(a)
+    lo1, hi1 = torch.aminmax(a, dim=1)
+    lo2, hi2 = torch.aminmax(a, dim=-1, keepdim=True)
+    return lo, hi, lo1, hi1, lo2, hi2
+
+
+@fn
+def Logcumsumexp(self, a):
+    return torch.logcumsumexp(a, 1), torch.logcumsumexp(a * 300, -1)  # terms far below the running max
+
+
+@fn
+def Renorm(self, a):
+    return torch.renorm(a, 2, 0, 5.0), torch.renorm(a, 1, 1, 3.0), torch.renorm(a, float("inf"), 3, 1.0), a.clone().renorm_(3, 2, 2.0)
+
+
+@fn
+def Atleast(self, a, v, s):
+    return (torch.atleast_1d(s), torch.atleast_2d(v), torch.atleast_3d(v), torch.atleast_3d(a), torch.atleast_2d(a),
+            torch.atleast_3d(s), torch.atleast_1d(a))
+
+
+@fn
+def AtleastList(self, a, v):
+    return torch.atleast_2d([a, v]), torch.atleast_3d((v, a))
+
+
+@fn
+def SpecialAliasesOfOthers(self, a):
+    return (torch.special.expit(a), torch.special.logit(a.sigmoid()), torch.special.log1p(a.abs()), torch.special.round(a),
+            torch.special.xlogy(a, a.abs() + 1), torch.special.erf(a), torch.special.erfc(a), torch.special.expm1(a),
+            torch.special.softmax(a, 1), torch.special.log_softmax(a, -1), torch.special.logsumexp(a, 1))
+
+
 def _cases():
     return [
         # log / exp variants and trigonometry
@@ -818,6 +912,24 @@ def _cases():
         C("where_nonzero", WhereNonzero, In((4, 5), alt=(6, 3))),
         C("arange_tensor_ends", ArangeTensorEnds, [X, In((1,), alt=(1,), dtype="int64", values="pos")], ("float32",), trace_dynamic=False),
         C("tensor_of_scalars", TensorOfScalars, In((2, 3), alt=(4, 3)), ("float32",), trace_dynamic=False),
+        C("hypot", Hypot, XB, ("float32", "float64")),  # torch has no integer hypot
+        C("logaddexp2", Logaddexp2, XB, FLOATS),
+        C("rad2deg", AngleUnits, X, FLOATS),
+        C("signbit_sgn", Signbit, X, FLOATS),
+        C("signbit_int", SignbitInt, X, INTEGERS),
+        C("float_power", FloatPower, [POS, XB[1]], ("float32", "float64", "int64")),
+        C("heaviside", Heaviside, [X, In((5, 7), alt=(5, 8))], ("float32", "float64")),
+        C("ldexp", Ldexp, [X, In((5, 7), alt=(5, 8), dtype="int64", values="idx:5")], ("float32", "float64")),
+        C("trapezoid", Trapezoid, [X, In((7,), alt=(8,))], ("float32", "float64")),
+        C("cov", Cov, In((3, 8), alt=(4, 6)), ("float32", "float64"),
+          xfail={"export": EXPORT_FAILED.format("DataDependentOutputException: aten.equal.default")}),
+        C("nan_reductions", NanReductions, X, ("float32", "float64")),
+        C("aminmax", Aminmax, X, ("float32", "float64", "int64", "int32", "uint8")),
+        C("logcumsumexp", Logcumsumexp, X, ("float32", "float64")),
+        C("renorm", Renorm, X, ("float32", "float64")),
+        C("atleast", Atleast, [X, In((5,), alt=(6,)), In(())], ("float32", "int64")),
+        C("atleast_list", AtleastList, [X, In((5,), alt=(6,))]),
+        C("special_aliases_of_others", SpecialAliasesOfOthers, In((3, 5), alt=(4, 6))),
     ]
 
 

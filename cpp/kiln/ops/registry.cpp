@@ -17,6 +17,7 @@
 #include "kiln/ops/fake_quantize.hpp"
 #include "kiln/ops/fft.hpp"
 #include "kiln/ops/linalg.hpp"
+#include "kiln/ops/linalg_factor.hpp"
 #include "kiln/ops/random.hpp"
 #include "kiln/ops/recurrent.hpp"
 #include "kiln/ops/scan.hpp"
@@ -226,9 +227,13 @@ Table make_table() {
     add<op::Determinant>(t, "Determinant");
     add<op::LogDeterminant>(t, "LogDeterminant");
     add<op::Svd>(t, "Svd");
+    add<op::Cholesky>(t, "Cholesky");
+    add<op::Qr>(t, "Qr");
+    add<op::Eigh>(t, "Eigh");
     add<op::SpecialFunction>(t, "SpecialFunction");
     add<op::CumProd>(t, "CumProd");
     add<op::CumExtreme>(t, "CumExtreme");
+    add<op::LogCumSumExp>(t, "LogCumSumExp");
     add<op::PackPadded>(t, "PackPadded");
     add<op::PadPacked>(t, "PadPacked");
     return t;

@@ -1,5 +1,6 @@
 #include "kiln/ops/scan.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -112,6 +113,38 @@ void CumExtreme::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& ou
                 }
             }
     });
+}
+
+void LogCumSumExp::infer(InferContext& ctx) const {
+    infer_scan(ctx, false);
+    const Type t = ctx.input_type(0);
+    if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", kiln::type_name(t));
+    ctx.set_output(0, t, ctx.input_shape(0));
+}
+
+void LogCumSumExp::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
+    Lanes l = lanes(*this, in[0], in[1]);
+    auto run = [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = in[0].data<T>();
+        T* y = out[0].data<T>();
+        for (int64_t o = 0; o < l.outer; ++o)
+            for (int64_t i = 0; i < l.inner; ++i) {
+                double acc = -INFINITY;
+                for (int64_t j = 0; j < l.len; ++j) {
+                    const int64_t at = (o * l.len + j) * l.inner + i;
+                    const double v = static_cast<double>(x[at]);
+                    if (std::isnan(v) || std::isnan(acc)) acc = NAN;
+                    else if (v == -INFINITY) {
+                    } else if (acc == -INFINITY || v == INFINITY || acc == INFINITY) acc = std::max(acc, v);
+                    else acc = std::max(acc, v) + std::log1p(std::exp(-std::fabs(acc - v)));
+                    y[at] = static_cast<T>(acc);
+                }
+            }
+    };
+    if (in[0].type() == Type::f64) run(double{});
+    else if (in[0].type() == Type::f32) run(float{});
+    else KILN_CHECK_NODE(*this, false, "data must be f32 or f64, got ", kiln::type_name(in[0].type()));
 }
 
 }  // namespace kiln::op

@@ -32,4 +32,15 @@ public:
     bool is_max = true;
 };
 
+// Running log-sum-exp along the axis (torch.logcumsumexp): y_j = log(Σ_{i<=j} exp(x_i)), as the
+// recurrence y_j = logaddexp(y_{j-1}, x_j) in double, exact however far the terms lie below the
+// running maximum. Data: f32 or f64.
+class LogCumSumExp : public Op<LogCumSumExp> {
+public:
+    const char* type_name() const override { return "LogCumSumExp"; }
+    const char* opset() const override { return "kiln"; }
+    void infer(InferContext& ctx) const override;
+    void evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override;
+};
+
 }  // namespace kiln::op

@@ -11,6 +11,7 @@
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
 #include "kiln/ops/linalg.hpp"
+#include "kiln/ops/linalg_factor.hpp"
 #include "kiln/ops/matmul.hpp"
 #include "kiln/ops/reduction.hpp"
 
@@ -541,6 +542,161 @@ Outs matrix_rank(NodeContext& ctx) {
     return {ctx.make<op::ReduceSum>({to_type(ctx, above, Type::i64), ctx.i64({-1})}, false)};
 }
 
+// ---- factorizations and solves (ops/linalg_factor.hpp; solves through kiln's Inverse)
+
+Output float_matrices(NodeContext& ctx, size_t i, const char* what) {
+    Output x = ctx.input(i);
+    ctx.check(is_float(x.type()), what, " takes floating point matrices, got ", type_name(x.type()));
+    ctx.check(static_rank(ctx, x) >= 2, what, " needs matrices [..., M, N], got rank ", static_rank(ctx, x));
+    return x;
+}
+
+bool flag(NodeContext& ctx, size_t i, bool dflt) {
+    return i < ctx.num_inputs() && !ctx.is_none(i) ? ctx.const_bool(i) : dflt;
+}
+
+// linalg_cholesky(A, *, upper=False); linalg_cholesky_ex adds info.
+Outs cholesky(NodeContext& ctx) {
+    auto n = ctx.make_node<op::Cholesky>({float_matrices(ctx, 0, "cholesky")}, flag(ctx, 1, false));
+    return {n->output(0)};
+}
+Outs cholesky_ex(NodeContext& ctx) {
+    auto n = ctx.make_node<op::Cholesky>({float_matrices(ctx, 0, "cholesky")}, flag(ctx, 1, false));
+    return {n->output(0), n->output(1)};
+}
+
+// A = L Lᵀ (or Uᵀ U) from its factor.
+Output from_factor(NodeContext& ctx, const Output& f, bool upper) {
+    return upper ? ctx.make<op::MatMul>({f, f}, true, false) : ctx.make<op::MatMul>({f, f}, false, true);
+}
+
+// cholesky_inverse(L, upper=False) = (L Lᵀ)⁻¹; cholesky_solve(B, L, upper=False) = (L Lᵀ)⁻¹ B
+Outs cholesky_inverse(NodeContext& ctx) {
+    Output f = float_matrices(ctx, 0, "cholesky_inverse");
+    return {ctx.make<op::Inverse>({from_factor(ctx, f, flag(ctx, 1, false))}, false)};
+}
+Outs cholesky_solve(NodeContext& ctx) {
+    Output b = ctx.input(0), f = float_matrices(ctx, 1, "cholesky_solve");
+    Output inv = ctx.make<op::Inverse>({from_factor(ctx, f, flag(ctx, 2, false))}, false);
+    return {ctx.make<op::MatMul>({inv, to_type(ctx, b, f.type())}, false, false)};
+}
+
+std::shared_ptr<Node> qr_node(NodeContext& ctx, op::QrMode mode) {
+    return ctx.make_node<op::Qr>({float_matrices(ctx, 0, "qr")}, mode);
+}
+
+// linalg_qr(A, mode='reduced') -> (Q, R)
+Outs linalg_qr(NodeContext& ctx) {
+    const std::string mode = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_str(1) : "reduced";
+    op::QrMode m = op::QrMode::reduced;
+    if (mode == "complete") m = op::QrMode::complete;
+    else if (mode == "r") m = op::QrMode::r;
+    else if (mode != "reduced") ctx.fail("qr mode '", mode, "' is not 'reduced', 'complete' or 'r'");
+    auto n = qr_node(ctx, m);
+    return {n->output(0), n->output(1)};
+}
+
+bool lower_triangle(NodeContext& ctx, size_t i) {
+    const std::string uplo = i < ctx.num_inputs() && !ctx.is_none(i) ? ctx.const_str(i) : "L";
+    ctx.check(uplo == "L" || uplo == "U" || uplo == "l" || uplo == "u", "UPLO must be 'L' or 'U', got '", uplo, "'");
+    return uplo == "L" || uplo == "l";
+}
+
+// linalg_eigh(A, UPLO='L') -> (eigenvalues, eigenvectors); linalg_eigvalsh the first;
+// _linalg_eigh(A, UPLO='L', compute_v=True) the core-ATen form.
+Outs eigh(NodeContext& ctx) {
+    auto n = ctx.make_node<op::Eigh>({float_matrices(ctx, 0, "eigh")}, lower_triangle(ctx, 1));
+    if (ctx.num_inputs() > 2 && !ctx.is_none(2) && !ctx.const_bool(2))
+        return {n->output(0), not_computed(ctx, "the eigenvectors (compute_v=False)")};
+    return {n->output(0), n->output(1)};
+}
+Outs eigvalsh(NodeContext& ctx) {
+    return {ctx.make_node<op::Eigh>({float_matrices(ctx, 0, "eigvalsh")}, lower_triangle(ctx, 1))->output(0)};
+}
+
+// X with A X = B (left) or X A = B. B is a vector (or a batch of them) when torch says so: rank
+// 1, or one less than A's with B's shape A's without its last dim.
+Output solve(NodeContext& ctx, const Output& a, Output b, bool left) {
+    b = to_type(ctx, b, a.type());
+    const int64_t ra = static_rank(ctx, a), rb = static_rank(ctx, b);
+    bool vector = rb == 1;
+    if (rb == ra - 1) {
+        const PartialShape& sa = a.shape();
+        const PartialShape& sb = b.shape();
+        vector = true;
+        if (sa.is_static() && sb.is_static())
+            for (int64_t i = 0; i < rb; ++i) vector = vector && sa[i].get_length() == sb[i].get_length();
+    }
+    Output inv = ctx.make<op::Inverse>({a}, false);
+    if (vector) {
+        const int64_t at = left ? -1 : -2;
+        Output m = ctx.make<op::Unsqueeze>({b, ctx.i64({at})});
+        Output x = left ? ctx.make<op::MatMul>({inv, m}, false, false) : ctx.make<op::MatMul>({m, inv}, false, false);
+        return ctx.make<op::Squeeze>({x, ctx.i64({at})});
+    }
+    return left ? ctx.make<op::MatMul>({inv, b}, false, false) : ctx.make<op::MatMul>({b, inv}, false, false);
+}
+
+Output singular_info(NodeContext& ctx, const Output& a) {
+    Output singular = ctx.make<op::Equal>({ctx.make<op::Determinant>({a}), typed_scalar(ctx, a.type(), 0.0)});
+    return to_type(ctx, singular, Type::i32);
+}
+
+// linalg_solve(A, B, *, left=True); linalg_solve_ex adds info; _linalg_solve_ex (core ATen) also
+// the LU factors and pivots, which kiln does not compute.
+Outs linalg_solve(NodeContext& ctx) {
+    Output a = float_matrices(ctx, 0, "solve");
+    return {solve(ctx, a, ctx.input(1), flag(ctx, 2, true))};
+}
+Outs linalg_solve_ex(NodeContext& ctx) {
+    Output a = float_matrices(ctx, 0, "solve");
+    return {solve(ctx, a, ctx.input(1), flag(ctx, 2, true)), singular_info(ctx, a)};
+}
+Outs core_solve_ex(NodeContext& ctx) {
+    Output a = float_matrices(ctx, 0, "solve");
+    return {solve(ctx, a, ctx.input(1), flag(ctx, 2, true)), not_computed(ctx, "the LU factors"),
+            not_computed(ctx, "the LU pivots"), singular_info(ctx, a)};
+}
+
+// The triangle of A a triangular solve reads, with a unit diagonal when unitriangular.
+Output triangle(NodeContext& ctx, const Output& a, bool upper, bool unit) {
+    auto [rows, cols] = index_grid(ctx, a);
+    Output zero = typed_scalar(ctx, a.type(), 0.0);
+    Output keep = upper ? ctx.make<op::LessEqual>({rows, cols}) : ctx.make<op::GreaterEqual>({rows, cols});
+    Output t = ctx.make<op::Select>({keep, a, zero});
+    if (unit) t = ctx.make<op::Select>({ctx.make<op::Equal>({rows, cols}), typed_scalar(ctx, a.type(), 1.0), t});
+    return t;
+}
+
+// linalg_solve_triangular(A, B, *, upper, left=True, unitriangular=False)
+Outs solve_triangular(NodeContext& ctx) {
+    Output a = float_matrices(ctx, 0, "solve_triangular");
+    Output t = triangle(ctx, a, ctx.const_bool(2), flag(ctx, 4, false));
+    Output b = to_type(ctx, ctx.input(1), a.type());
+    Output inv = ctx.make<op::Inverse>({t}, false);
+    return {flag(ctx, 3, true) ? ctx.make<op::MatMul>({inv, b}, false, false) : ctx.make<op::MatMul>({b, inv}, false, false)};
+}
+
+// triangular_solve(b, A, upper=True, transpose=False, unitriangular=False) -> (X, A's copy)
+Outs triangular_solve(NodeContext& ctx) {
+    Output b = ctx.input(0), a = float_matrices(ctx, 1, "triangular_solve");
+    Output t = triangle(ctx, a, flag(ctx, 2, true), flag(ctx, 4, false));
+    if (flag(ctx, 3, false)) t = swap_last(ctx, t);
+    Output x = ctx.make<op::MatMul>({ctx.make<op::Inverse>({t}, false), to_type(ctx, b, a.type())}, false, false);
+    return {x, a};
+}
+
+// linalg_vander(x, *, N=None): [..., n] -> [..., n, N], column j = x^j
+Outs vander(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(static_rank(ctx, x) >= 1, "vander needs a tensor of rank >= 1, got a 0-d one");
+    Output count = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.i64_scalar(ctx.const_int(1))
+                                                           : dim_of(ctx, x, static_rank(ctx, x) - 1);
+    Output powers = ctx.make<op::Range>({ctx.i64_scalar(0), count, ctx.i64_scalar(1)}, Type::i64);
+    Output base = ctx.make<op::Unsqueeze>({x, ctx.i64({-1})});
+    return {ctx.make<op::Power>({base, to_type(ctx, powers, x.type())})};
+}
+
 }  // namespace
 
 void add_linalg_translators(TranslatorTable& t) {
@@ -568,6 +724,19 @@ void add_linalg_translators(TranslatorTable& t) {
     t["aten::linalg_svdvals"] = svdvals;
     t["aten::linalg_pinv"] = t["aten::pinverse"] = pinv;
     t["aten::linalg_matrix_rank"] = matrix_rank;
+    t["aten::linalg_cholesky"] = cholesky;  // (torch 2.14 removed torch.cholesky and torch.qr)
+    t["aten::linalg_cholesky_ex"] = cholesky_ex;
+    t["aten::cholesky_inverse"] = cholesky_inverse;
+    t["aten::cholesky_solve"] = cholesky_solve;
+    t["aten::linalg_qr"] = linalg_qr;
+    t["aten::linalg_eigh"] = t["aten::_linalg_eigh"] = eigh;
+    t["aten::linalg_eigvalsh"] = eigvalsh;
+    t["aten::linalg_solve"] = linalg_solve;
+    t["aten::linalg_solve_ex"] = linalg_solve_ex;
+    t["aten::_linalg_solve_ex"] = core_solve_ex;
+    t["aten::linalg_solve_triangular"] = solve_triangular;
+    t["aten::triangular_solve"] = triangular_solve;
+    t["aten::linalg_vander"] = vander;
 }
 
 }  // namespace kiln::frontend::pytorch

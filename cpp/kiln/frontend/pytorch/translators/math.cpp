@@ -7,6 +7,7 @@
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
 #include "kiln/frontend/pytorch/translators/translators.hpp"
+#include "kiln/ops/matmul.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
 #include "kiln/ops/scan.hpp"
@@ -299,6 +300,140 @@ Outs cumprod(NodeContext& ctx) {
     return {ctx.make<op::CumProd>({x, ctx.i64_scalar(d)})};
 }
 
+// hypot(a, b) = sqrt(a² + b²)
+Outs hypot(NodeContext& ctx) {
+    auto in = promoted_all(ctx, {0, 1}, true);
+    Output a = in[0], b = in[1];
+    return {ctx.make<op::Sqrt>({ctx.make<op::Add>({ctx.make<op::Multiply>({a, a}), ctx.make<op::Multiply>({b, b})})})};
+}
+
+// logaddexp2(a, b) = max + log2(1 + 2^-|a - b|); a + 1 where a == b (infinities too).
+Outs logaddexp2(NodeContext& ctx) {
+    auto in = promoted_all(ctx, {0, 1}, true);
+    Output a = in[0], b = in[1];
+    Output m = ctx.make<op::Maximum>({a, b});
+    Output d = ctx.make<op::Negative>({ctx.make<op::Abs>({ctx.make<op::Subtract>({a, b})})});
+    Output p = ctx.make<op::Power>({scalar_like(ctx, a, 2.0), d});
+    Output l = ctx.make<op::Multiply>({ctx.make<op::Log>({ctx.make<op::Add>({scalar_like(ctx, a, 1.0), p})}),
+                                       scalar_like(ctx, a, 1.0 / std::log(2.0))});
+    Output same = ctx.make<op::Add>({a, scalar_like(ctx, a, 1.0)});
+    return {ctx.make<op::Select>({ctx.make<op::Equal>({a, b}), same, ctx.make<op::Add>({m, l})})};
+}
+
+// rad2deg / deg2rad: x times 180/π or π/180 (integers become f32)
+template <bool ToDegrees>
+Outs angle_units(NodeContext& ctx) {
+    Output x = as_float(ctx, 0);
+    return {ctx.make<op::Multiply>({x, scalar_like(ctx, x, ToDegrees ? 180.0 / kPi : kPi / 180.0)})};
+}
+
+// signbit(x): x < 0, and -0.0 too (its reciprocal is -inf)
+Outs signbit(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    if (x.type() == Type::boolean) return {ctx.make<op::NotEqual>({x, x})};  // all false
+    Output zero = typed_scalar(ctx, x.type(), 0.0);
+    Output neg = ctx.make<op::Less>({x, zero});
+    if (!is_float(x.type())) return {neg};
+    Output neg_zero = ctx.make<op::LogicalAnd>(
+        {ctx.make<op::Equal>({x, zero}),
+         ctx.make<op::Less>({ctx.make<op::Divide>({typed_scalar(ctx, x.type(), 1.0), x}, false), zero})});
+    return {ctx.make<op::LogicalOr>({neg, neg_zero})};
+}
+
+// float_power(a, b): a^b in float64
+Outs float_power(NodeContext& ctx) {
+    Output a = to_type(ctx, ctx.input(0), Type::f64), b = to_type(ctx, ctx.input(1), Type::f64);
+    return {ctx.make<op::Power>({a, b})};
+}
+
+// heaviside(x, values): values where x == 0, else x > 0 (0 for NaN), in the promoted type
+Outs heaviside(NodeContext& ctx) {
+    auto in = promoted_all(ctx, {0, 1});
+    Output x = in[0], v = in[1], zero = scalar_like(ctx, x, 0.0);
+    Output step = to_type(ctx, ctx.make<op::Greater>({x, zero}), x.type());
+    return {ctx.make<op::Select>({ctx.make<op::Equal>({x, zero}), v, step})};
+}
+
+// ldexp(x, e) = x * 2^e (float result)
+Outs ldexp(NodeContext& ctx) {
+    auto in = promoted_all(ctx, {0, 1}, true);
+    return {ctx.make<op::Multiply>({in[0], ctx.make<op::Power>({scalar_like(ctx, in[0], 2.0), in[1]})})};
+}
+
+// trapezoid(y, x=None, *, dx=None, dim=-1) / trapz: Σ (y[i+1] + y[i]) / 2 · Δ along dim, Δ the
+// spacing dx (default 1) or diff(x); cumulative_trapezoid the running sums.
+template <bool Cumulative>
+Outs trapezoid(NodeContext& ctx) {
+    Output y = as_float(ctx, 0);
+    const int64_t r = static_rank(ctx, y);
+    ctx.check(r >= 1, "needs a tensor of rank >= 1");
+    // schemas: (y, x, *, dim) with a tensor x, or (y, *, dx, dim) with a number dx
+    const bool has_x = ctx.num_inputs() > 1 && ctx.value(1).kind == TValue::Kind::tensor && !ctx.value(1).scalar;
+    const int64_t d = axis_of(ctx, y, ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_int(2) : -1);
+    Output axis = ctx.i64({d}), one = ctx.i64({1}), big = ctx.i64({std::numeric_limits<int64_t>::max()});
+    auto hi_lo = [&](const Output& t, int64_t ax) {
+        Output a = ctx.i64({ax});
+        return std::pair{ctx.make<op::Slice>({t, one, big, one, a}), ctx.make<op::Slice>({t, ctx.i64({0}), ctx.i64({-1}), one, a})};
+    };
+    auto [yh, yl] = hi_lo(y, d);
+    Output avg = ctx.make<op::Multiply>({ctx.make<op::Add>({yh, yl}), scalar_like(ctx, y, 0.5)});
+    Output area;
+    if (has_x) {
+        Output x = to_type(ctx, ctx.input(1), y.type());
+        const int64_t rx = static_rank(ctx, x);
+        auto [xh, xl] = hi_lo(x, rx == 1 ? 0 : axis_of(ctx, x, d - r));
+        Output dx = ctx.make<op::Subtract>({xh, xl});
+        if (rx == 1 && r > 1 && d != r - 1) {  // a 1-D x runs along dim: [n-1, 1, ..., 1]
+            std::vector<int64_t> shape(r - d, 1);
+            shape[0] = -1;
+            dx = ctx.make<op::Reshape>({dx, ctx.i64(shape)}, true);
+        }
+        area = ctx.make<op::Multiply>({avg, dx});
+    } else {
+        const double dx = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 1.0;
+        area = ctx.make<op::Multiply>({avg, scalar_like(ctx, y, dx)});
+    }
+    if (Cumulative) return {ctx.make<op::CumSum>({area, ctx.i64_scalar(d)}, false, false)};
+    return {ctx.make<op::ReduceSum>({area, axis}, false)};
+}
+
+// cov(x, *, correction=1, fweights=None, aweights=None) of variables in rows ([V, N] or [N]);
+// corrcoef(x) = cov / (σ σᵀ), clipped to [-1, 1] as torch does.
+Output covariance(NodeContext& ctx, Output x, double correction) {
+    if (static_rank(ctx, x) == 1) x = ctx.make<op::Unsqueeze>({x, ctx.i64({0})});
+    Output mean = ctx.make<op::ReduceMean>({x, ctx.i64({1})}, true);
+    Output c = ctx.make<op::Subtract>({x, mean});
+    Output n = to_type(ctx, dim_of(ctx, x, 1), x.type());
+    Output denom = ctx.make<op::Subtract>({n, scalar_like(ctx, x, correction)});
+    denom = ctx.make<op::Maximum>({denom, scalar_like(ctx, x, 0.0)});
+    return ctx.make<op::Divide>({ctx.make<op::MatMul>({c, c}, false, true), denom}, false);
+}
+
+Outs cov(NodeContext& ctx) {
+    Output x = as_float(ctx, 0);
+    ctx.check(static_rank(ctx, x) <= 2, "cov takes a 1-D or 2-D tensor, got rank ", static_rank(ctx, x));
+    ctx.check((ctx.num_inputs() < 3 || ctx.is_none(2)) && (ctx.num_inputs() < 4 || ctx.is_none(3)),
+              "fweights and aweights are not supported yet");
+    const double correction = ctx.num_inputs() > 1 && !ctx.is_none(1) ? ctx.const_float(1) : 1.0;
+    Output c = covariance(ctx, x, correction);
+    if (static_rank(ctx, x) == 1) c = ctx.make<op::Reshape>({c, ctx.i64({})}, false);
+    return {c};
+}
+
+Outs corrcoef(NodeContext& ctx) {
+    Output x = as_float(ctx, 0);
+    ctx.check(static_rank(ctx, x) <= 2, "corrcoef takes a 1-D or 2-D tensor, got rank ", static_rank(ctx, x));
+    Output c = covariance(ctx, x, 1.0);
+    if (static_rank(ctx, x) == 1) return {ctx.make<op::Reshape>({ctx.make<op::Divide>({c, c}, false), ctx.i64({})}, false)};
+    Output idx = ctx.make<op::Range>({ctx.i64_scalar(0), dim_of(ctx, c, 0), ctx.i64_scalar(1)}, Type::i64);
+    Output on_diag = ctx.make<op::Equal>({ctx.make<op::Unsqueeze>({idx, ctx.i64({1})}), ctx.make<op::Unsqueeze>({idx, ctx.i64({0})})});
+    Output var = ctx.make<op::ReduceSum>({ctx.make<op::Select>({on_diag, c, scalar_like(ctx, c, 0.0)}), ctx.i64({1})}, false);
+    Output diag = ctx.make<op::Sqrt>({var});
+    Output outer = ctx.make<op::Multiply>({ctx.make<op::Unsqueeze>({diag, ctx.i64({1})}), ctx.make<op::Unsqueeze>({diag, ctx.i64({0})})});
+    Output r = ctx.make<op::Divide>({c, outer}, false);
+    return {ctx.make<op::Clamp>({r}, -1.0, 1.0)};
+}
+
 template <bool Max>
 Outs cum_extreme(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -422,6 +557,19 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::logsumexp"] = in_f32<logsumexp>;
     t["aten::logaddexp"] = in_f32<logaddexp>;
     t["aten::copysign"] = t["aten::copysign_"] = in_f32<copysign>;
+    t["aten::hypot"] = t["aten::hypot_"] = in_f32<hypot>;
+    t["aten::logaddexp2"] = in_f32<logaddexp2>;
+    t["aten::rad2deg"] = t["aten::rad2deg_"] = in_f32<angle_units<true>>;
+    t["aten::deg2rad"] = t["aten::deg2rad_"] = in_f32<angle_units<false>>;
+    t["aten::signbit"] = signbit;
+    t["aten::sgn"] = t["aten::sgn_"] = [](NodeContext& c) -> Outs { return {c.make<op::Sign>({c.input(0)})}; };
+    t["aten::float_power"] = float_power;
+    t["aten::heaviside"] = t["aten::heaviside_"] = heaviside;
+    t["aten::ldexp"] = t["aten::ldexp_"] = in_f32<ldexp>;
+    t["aten::trapezoid"] = t["aten::trapz"] = in_f32<trapezoid<false>>;
+    t["aten::cumulative_trapezoid"] = in_f32<trapezoid<true>>;
+    t["aten::cov"] = in_f32<cov>;
+    t["aten::corrcoef"] = in_f32<corrcoef>;
     t["aten::isnan"] = classify<op::IsNaN>;
     t["aten::isinf"] = classify<op::IsInf>;
     t["aten::isfinite"] = classify<op::IsFinite>;

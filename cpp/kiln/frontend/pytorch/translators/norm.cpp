@@ -9,6 +9,7 @@
 #include "kiln/ops/linalg.hpp"
 #include "kiln/ops/normalization.hpp"
 #include "kiln/ops/reduction.hpp"
+#include "kiln/ops/scan.hpp"
 #include "kiln/ops/shape_ops.hpp"
 
 namespace kiln::frontend::pytorch {
@@ -561,6 +562,96 @@ Outs instance_norm(NodeContext& ctx) {
     return {channel_affine(ctx, y, r, 1, 2)};
 }
 
+// nansum(x, dim, keepdim, dtype) / nanmean: NaNs count as zero (nanmean: and are not counted).
+Output without_nan(NodeContext& ctx, const Output& x) {
+    if (!is_float(x.type())) return x;
+    return ctx.make<op::Select>({ctx.make<op::IsNaN>({x}), typed_scalar(ctx, x.type(), 0.0), x});
+}
+
+// reduce<ReduceSum> of `x` in place of input 0 (the reduce reads its dims and dtype from the
+// node's other inputs); input 0 is given back after, as the graph's other readers see it.
+Output sum_of(NodeContext& ctx, const Output& x) {
+    const TValue saved = ctx.value(0);
+    ctx.set_input_value(0, TValue(x));
+    Outs r;
+    try {
+        r = reduce<op::ReduceSum>(ctx);
+    } catch (...) {
+        ctx.set_input_value(0, saved);
+        throw;
+    }
+    ctx.set_input_value(0, saved);
+    return r[0].out;
+}
+
+Outs nansum(NodeContext& ctx) { return {sum_of(ctx, without_nan(ctx, ctx.input(0)))}; }
+
+Outs nanmean(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()) || (ctx.num_inputs() > 3 && !ctx.is_none(3)),
+              "nanmean needs a floating tensor or dtype=, got ", type_name(x.type()));
+    Output kept = to_type(ctx, ctx.make<op::LogicalNot>({ctx.make<op::IsNaN>({x})}), x.type());
+    Output sum = sum_of(ctx, without_nan(ctx, x));
+    Output count = sum_of(ctx, kept);
+    return {ctx.make<op::Divide>({sum, to_type(ctx, count, sum.type())}, false)};
+}
+
+// aminmax(x, *, dim=None, keepdim=False) -> (min, max)
+Outs aminmax(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    const bool keep = ctx.num_inputs() > 2 && !ctx.is_none(2) && ctx.const_bool(2);
+    const int64_t r = static_rank(ctx, x);
+    std::vector<int64_t> axes;
+    if (ctx.num_inputs() > 1 && !ctx.is_none(1)) axes.push_back(axis_of(ctx, x, ctx.const_int(1)));
+    else
+        for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+    if (r == 0) return {x, x};
+    Output a = ctx.i64(axes);
+    if (x.type() == Type::boolean) {
+        Output b = to_type(ctx, x, Type::u8);
+        return {to_type(ctx, ctx.make<op::ReduceMin>({b, a}, keep), Type::boolean),
+                to_type(ctx, ctx.make<op::ReduceMax>({b, a}, keep), Type::boolean)};
+    }
+    return {ctx.make<op::ReduceMin>({x, a}, keep), ctx.make<op::ReduceMax>({x, a}, keep)};
+}
+
+// logcumsumexp(x, dim): kiln's LogCumSumExp scan (ops/scan.hpp)
+Outs logcumsumexp(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "logcumsumexp needs a floating tensor, got ", type_name(x.type()));
+    if (static_rank(ctx, x) == 0) return {x};
+    const int64_t d = axis_of(ctx, x, ctx.const_int(1));
+    return {ctx.make<op::LogCumSumExp>({x, ctx.i64_scalar(d)})};
+}
+
+// renorm(x, p, dim, maxnorm): each slice along dim whose p-norm exceeds maxnorm is scaled to
+// maxnorm (by maxnorm / (norm + 1e-7), as torch does).
+Outs renorm(NodeContext& ctx) {
+    Output x = ctx.input(0);
+    ctx.check(is_float(x.type()), "renorm needs a floating tensor, got ", type_name(x.type()));
+    const double p = ctx.const_float(1);
+    const int64_t r = static_rank(ctx, x);
+    const int64_t d = axis_of(ctx, x, ctx.const_int(2));
+    const double maxnorm = ctx.const_float(3);
+    std::vector<int64_t> others;
+    for (int64_t i = 0; i < r; ++i)
+        if (i != d) others.push_back(i);
+    Output norm;
+    Output ax = ctx.i64(others);
+    Output a = ctx.make<op::Abs>({x});
+    if (others.empty()) norm = a;
+    else if (std::isinf(p)) norm = p > 0 ? ctx.make<op::ReduceMax>({a, ax}, true) : ctx.make<op::ReduceMin>({a, ax}, true);
+    else if (p == 0) norm = ctx.make<op::ReduceSum>({to_type(ctx, ctx.make<op::NotEqual>({a, typed_scalar(ctx, x.type(), 0.0)}), x.type()), ax}, true);
+    else {
+        Output powered = ctx.make<op::Power>({a, typed_scalar(ctx, x.type(), p)});
+        norm = ctx.make<op::Power>({ctx.make<op::ReduceSum>({powered, ax}, true), typed_scalar(ctx, x.type(), 1.0 / p)});
+    }
+    Output factor = ctx.make<op::Divide>({typed_scalar(ctx, x.type(), maxnorm),
+                                          ctx.make<op::Add>({norm, typed_scalar(ctx, x.type(), 1e-7)})}, false);
+    Output over = ctx.make<op::Greater>({norm, typed_scalar(ctx, x.type(), maxnorm)});
+    return {ctx.make<op::Multiply>({x, ctx.make<op::Select>({over, factor, typed_scalar(ctx, x.type(), 1.0)})})};
+}
+
 // cumsum(x, dim, dtype=None): integers and bools sum in int64, as in torch.
 Outs cumsum(NodeContext& ctx) {
     Output x = ctx.input(0);
@@ -575,6 +666,11 @@ Outs cumsum(NodeContext& ctx) {
 
 void add_norm_translators(TranslatorTable& t) {
     t["aten::cumsum"] = t["aten::cumsum_"] = cumsum;
+    t["aten::nansum"] = nansum;
+    t["aten::nanmean"] = nanmean;
+    t["aten::aminmax"] = aminmax;
+    t["aten::logcumsumexp"] = in_f32<logcumsumexp>;
+    t["aten::renorm"] = t["aten::renorm_"] = in_f32<renorm>;
     t["aten::batch_norm"] = batch_norm;
     t["aten::_native_batch_norm_legit_no_training"] = native_batch_norm_no_training;
     t["aten::layer_norm"] = layer_norm;

@@ -484,9 +484,37 @@ Outs len(NodeContext& ctx) {
     return {list_length(ctx, v)};
 }
 
+// atleast_1d / 2d / 3d(x) or of a list of tensors: lower ranks padded with size-1 dims as torch
+// places them (1-D [n] -> [1, n] -> [1, n, 1]; 2-D [m, n] -> [m, n, 1]).
+template <int N>
+Outs atleast(NodeContext& ctx) {
+    auto one = [&](const Output& x) -> Output {
+        const int64_t r = static_rank(ctx, x);
+        if (r >= N) return x;
+        std::vector<int64_t> at;
+        if (r == 0) for (int64_t i = 0; i < N; ++i) at.push_back(i);
+        else if (r == 1) at = N == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2};
+        else at = {2};  // r == 2, N == 3
+        return ctx.make<op::Unsqueeze>({x, ctx.i64(at)});
+    };
+    const TValue& v = ctx.value(0);
+    if (v.kind == TValue::Kind::list) {
+        std::vector<TValue> items;
+        for (auto& it : v.items) {
+            ctx.check(it.kind == TValue::Kind::tensor, "takes tensors");
+            items.emplace_back(one(it.out));
+        }
+        return {TValue::list(items)};
+    }
+    return {one(ctx.input(0))};
+}
+
 }  // namespace
 
 void add_shape_translators(TranslatorTable& t) {
+    t["aten::atleast_1d"] = atleast<1>;
+    t["aten::atleast_2d"] = atleast<2>;
+    t["aten::atleast_3d"] = atleast<3>;
     t["aten::size"] = size;
     t["aten::dim"] = dim;
     t["aten::_shape_as_tensor"] = shape_as_tensor;

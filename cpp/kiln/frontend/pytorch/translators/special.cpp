@@ -133,6 +133,19 @@ void add_special_translators(TranslatorTable& t) {
     t["aten::exp2"] = t["aten::exp2_"] = t["aten::special_exp2"] = in_f32<exp2>;
     t["aten::special_xlog1py"] = in_f32<xlog1py>;
     t["aten::special_entr"] = in_f32<entr>;
+    // torch.special's names for ops other families translate (their schemas are the same); this
+    // family registers last (op_table.cpp), so those are in the table.
+    t["aten::special_expit"] = t.at("aten::sigmoid");
+    t["aten::special_logit"] = t.at("aten::logit");
+    t["aten::special_log1p"] = t.at("aten::log1p");
+    t["aten::special_round"] = t.at("aten::round");
+    t["aten::special_xlogy"] = t.at("aten::xlogy");
+    t["aten::special_erf"] = t.at("aten::erf");
+    t["aten::special_erfc"] = t.at("aten::erfc");
+    t["aten::special_expm1"] = t.at("aten::expm1");
+    t["aten::special_softmax"] = t.at("aten::softmax");
+    t["aten::special_log_softmax"] = t.at("aten::log_softmax");
+    t["aten::special_logsumexp"] = t.at("aten::logsumexp");
 }
 
 }  // namespace kiln::frontend::pytorch
