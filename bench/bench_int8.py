@@ -9,8 +9,9 @@ runtime in turns (medians of --runs; each turn an untimed call first, see common
 table shows the median of the rounds' medians and their spread (min-max). It also lists which
 oneDNN implementation each INT8 kernel ran.
 
-    .venv/bin/python bench/bench_int8.py [--workloads resnet50,bert,minilm] [--runs 20] [--repeat 3]
-        [--threads 2] [--calibration 32]
+    .venv/bin/python bench/bench_int8.py [--workloads resnet50,googlenet,densenet121,bert,minilm] [--runs 20]
+        [--repeat 3]
+        [--threads 2] [--calibration 32] [--plot FILE.png]
 """
 import argparse
 import collections
@@ -33,10 +34,10 @@ warnings.filterwarnings("ignore")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def resnet50():
+def torchvision_cnn(name, **kw):
     import torchvision
     torch.manual_seed(0)
-    model = torchvision.models.resnet50().eval()
+    model = getattr(torchvision.models, name)(**kw).eval()
     # Batch norms away from identity, as in a trained network (folded into the convolutions).
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -45,7 +46,21 @@ def resnet50():
             m.bias.data.uniform_(-0.1, 0.1)
     rng = np.random.default_rng(0)
     sample = lambda: {"x": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
-    return "resnet50, batch 1, 224x224", model, sample, None
+    return f"{name}, batch 1, 224x224", model, sample, None
+
+
+def resnet50():
+    return torchvision_cnn("resnet50")
+
+
+def googlenet():
+    # Inception blocks: four branches concatenated, read by the next block's convolutions
+    return torchvision_cnn("googlenet", aux_logits=False, init_weights=True)
+
+
+def densenet121():
+    # dense blocks: every layer reads the concat of all before it
+    return torchvision_cnn("densenet121")
 
 
 def bert():
@@ -74,7 +89,8 @@ def minilm():
     return "all-MiniLM-L6-v2 (real weights), batch 8 x 32", model, sample, None
 
 
-WORKLOADS = {"resnet50": resnet50, "bert": bert, "minilm": minilm}
+WORKLOADS = {"resnet50": resnet50, "googlenet": googlenet, "densenet121": densenet121, "bert": bert, "minilm": minilm}
+CNNS = ("resnet50", "googlenet", "densenet121")
 
 
 def impl_table(compiled, feed, runs=5):
@@ -104,8 +120,8 @@ def run(name, a):
     tmp = tempfile.mkdtemp(prefix=f"bench_int8_{name}_")
     t = time.perf_counter()
     calib = [sample() for _ in range(a.calibration)]
-    kw = {"model_type": nncf.ModelType.TRANSFORMER} if name != "resnet50" else {}
-    q = nncf.quantize(om, nncf.Dataset(calib if name != "resnet50" else [c["x"] for c in calib]),
+    kw = {"model_type": nncf.ModelType.TRANSFORMER} if name not in CNNS else {}
+    q = nncf.quantize(om, nncf.Dataset(calib if name not in CNNS else [c["x"] for c in calib]),
                       subset_size=a.calibration, **kw)
     xml = os.path.join(tmp, f"{name}_int8.xml")
     ov.save_model(q, xml, compress_to_fp16=False)
@@ -114,10 +130,10 @@ def run(name, a):
     cfg = {"INFERENCE_NUM_THREADS": a.threads}
     ocfg = {"INFERENCE_NUM_THREADS": a.threads, "PERFORMANCE_HINT": "LATENCY"}
     km = kiln.convert_model(model, example_input=ex_arg, input=[list(v.shape) for v in feed.values()]
-                            if name == "resnet50" else None)
+                            if name in CNNS else None)
     kiln_f32 = kiln.Core().compile_model(km, "CPU", cfg)
     kiln_int8 = kiln.Core().compile_model(kiln.Core().read_model(xml), "CPU", cfg)
-    kfeed = feed["x"] if name == "resnet50" else feed
+    kfeed = feed["x"] if name in CNNS else feed
     ofeed = feed  # by input name (OpenVINO's input order need not be the dict's)
     fns = {"kiln FP32": lambda: kiln_f32(kfeed), "kiln INT8": lambda: kiln_int8(kfeed)}
     failed = {}

@@ -85,6 +85,15 @@ void init_model(nb::module_& m) {
         .def("get_input_size", &Node::num_inputs, "Number of inputs.")
         .def("get_output_element_type", &Node::output_type, "i"_a, "Element type of output i.")
         .def("get_output_partial_shape", &Node::output_shape, "i"_a, "Partial shape of output i.")
+        .def("get_input_node_shared_ptr", [](const Node& n, size_t i) {
+            if (i >= n.num_inputs()) throw nb::index_error(str_cat("input ", i, " of a node with ", n.num_inputs(), " inputs").c_str());
+            return n.input(i).node;
+        }, "i"_a, "The node that produces input i (as OpenVINO's Node.get_input_node_shared_ptr).")
+        .def("get_data", [](const Node& n) -> nb::object {
+            const Tensor* c = n.constant_value();
+            if (!c) throw nb::value_error(str_cat("<", n.type_name(), " '", n.name(), "'> is not a Constant").c_str());
+            return tensor_to_numpy(*c);
+        }, "A Constant's value, as a numpy array (a copy).")
         .def("__repr__", [](const Node& n) { return str_cat("<", n.type_name(), " '", n.name(), "'>"); });
 
     nb::class_<Model>(m, "Model", "A kiln graph: inputs, outputs, operations.")

@@ -375,6 +375,36 @@ def test_nncf_quantized_concat_stays_int8(tmp_path):
     assert rel(got, fq) <= 2e-2, rel(got, fq)
 
 
+def test_kiln_quantize_gives_concat_inputs_one_quantizer():
+    """kiln.quantize puts a concat's quantizer on each of its inputs with the concat's range (as
+    NNCF unifies them): the branches' convolutions then write INT8 and the concat runs on it."""
+    torch.manual_seed(0)
+    m = Branches().eval()
+    rng = np.random.default_rng(2)
+    data = [rng.standard_normal((1, 3, 16, 16)).astype(np.float32) for _ in range(8)]
+    km = kiln.convert_model(m, example_input=torch.zeros(1, 3, 16, 16))
+    qm = kiln.quantize(km, kiln.Dataset(data), subset_size=8, show_progress=False)
+    (cat,) = [op for op in qm.get_ops() if op.type_name == "Concat"]
+    fqs = [cat.get_input_node_shared_ptr(i) for i in range(cat.get_input_size())]
+    assert [op.type_name for op in fqs] == ["FakeQuantize"] * 3, [op.type_name for op in fqs]
+    ranges = {tuple(float(fq.get_input_node_shared_ptr(i).get_data().ravel()[0]) for i in range(1, 5)) for fq in fqs}
+    assert len(ranges) == 1, ranges  # one range for the three
+    c = CORE.compile_model(qm, "CPU", CFG)
+    ks = c.kernel_summary([[1, 3, 16, 16]])
+    types = [k[0] for k in ks]
+    assert types.count("QuantizedConvolution") == 6 and "Convolution" not in types, ks
+    assert [k[2] for k in ks if k[0] == "Concat"] == ["layout_concat"], ks
+    x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+    got = c(x)[0]
+    with int8_off():
+        fq = CORE.compile_model(qm, "CPU", CFG)(x)[0]
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x)).numpy()
+    print("kiln.quantize branches: INT8 vs FQ-float %.2e, vs FP32 %.2e" % (rel(got, fq), rel(got, ref)))
+    assert rel(got, fq) <= 2e-2, rel(got, fq)
+    assert rel(got, ref) <= 0.1, rel(got, ref)
+
+
 def test_nncf_quantized_bert_ir_runs_int8_like_openvino(tmp_path):
     from transformers import BertConfig, BertModel
     torch.manual_seed(0)

@@ -773,8 +773,27 @@ std::shared_ptr<Model> Quantizer::finish() {
         }
         Range r = activation_range(mn, mx, amx, p.symmetric);
         auto lo = constant_f32(r.low, {}), hi = constant_f32(r.high, {});
-        auto fq = make<op::FakeQuantize>({p.tensor, lo->output(0), hi->output(0), lo->output(0), hi->output(0)}, r.levels);
-        fq->set_name(str_cat(src.name(), "/fq_output_", p.tensor.index));
+        auto quantizer = [&](const Output& t) {
+            auto fq = make<op::FakeQuantize>({t, lo->output(0), hi->output(0), lo->output(0), hi->output(0)}, r.levels);
+            fq->set_name(str_cat(t.node->name(), "/fq_output_", t.index));
+            return fq;
+        };
+        // A Concat whose every reader is quantized gets its quantizer on each input instead, all
+        // with the concat's range (NNCF's unified scales): the same values (FakeQuantize is
+        // element-wise), but the branches then end in INT8 and the concat runs on the integers.
+        std::vector<Output> cat_inputs;
+        if (is_a<op::Concat>(p.tensor.node.get()) && p.tensor.index == 0 && cm.count(p.tensor) &&
+            cm.at(p.tensor).size() == p.edges.size()) {
+            for (auto& in : p.tensor.node->inputs())
+                if (is_float(in) && !in.node->constant_value()) cat_inputs.push_back(in);
+            if (cat_inputs.size() != p.tensor.node->num_inputs()) cat_inputs.clear();
+        }
+        if (!cat_inputs.empty()) {
+            for (size_t i = 0; i < cat_inputs.size(); ++i) p.tensor.node->set_input(i, quantizer(cat_inputs[i])->output(0));
+            n_act_ += cat_inputs.size();
+            continue;
+        }
+        auto fq = quantizer(p.tensor);
         for (auto& e : p.edges) e.node->set_input(e.port, fq->output(0));
         n_act_++;
     }
