@@ -15,6 +15,7 @@ kiln_test(test_quantized kiln_core kiln_elementwise kiln_movement kiln_reduce_no
 kiln_test(test_detection kiln_core kiln_elementwise kiln_dnn kiln_detection)
 kiln_test(test_linalg kiln_core kiln_elementwise kiln_dnn)
 kiln_test(test_math kiln_core kiln_elementwise kiln_movement)
+kiln_test(test_special kiln_core kiln_elementwise)
 kiln_test(test_io kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_detection kiln_attention kiln_passes kiln_runtime kiln_io)
 kiln_test(test_attention_kernel kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_resample kiln_recurrent kiln_quantized kiln_detection kiln_attention kiln_passes kiln_runtime)
 kiln_test(test_passes kiln_core kiln_elementwise kiln_movement kiln_reduce_norm kiln_dnn kiln_quantized kiln_attention kiln_passes)

@@ -7,6 +7,7 @@
 
 #include "kiln/core/model.hpp"
 #include "kiln/ops/linalg.hpp"
+#include "kiln/ops/linalg_factor.hpp"
 #include "kiln/ops/matmul.hpp"
 
 using namespace kiln;
@@ -96,4 +97,45 @@ TEST(Linalg, IntegerMatMul) {
     auto m = make<op::MatMul>({c, d});
     EXPECT_EQ(m->output_type(0), Type::i32);
     EXPECT_EQ(run(*m)[0].as_i64_vector(), (std::vector<int64_t>{22, 28}));
+}
+
+TEST(LinalgFactor, ShapesAndErrors) {
+    auto ch = make<op::Cholesky>({param({2, Dimension(), 4})->output(0)}, false);
+    EXPECT_EQ(ch->output_shape(0).to_string(), "[2,?,4]");
+    EXPECT_EQ(ch->output_shape(1).to_string(), "[2]");
+    EXPECT_EQ(ch->output_type(1), Type::i32);
+    auto qr = make<op::Qr>({param({3, 5, 2})->output(0)}, op::QrMode::reduced);
+    EXPECT_EQ(qr->output_shape(0).to_string(), "[3,5,2]");
+    EXPECT_EQ(qr->output_shape(1).to_string(), "[3,2,2]");
+    auto qc = make<op::Qr>({param({2, 4})->output(0)}, op::QrMode::complete);
+    EXPECT_EQ(qc->output_shape(0).to_string(), "[2,2]");
+    EXPECT_EQ(qc->output_shape(1).to_string(), "[2,4]");
+    auto qrr = make<op::Qr>({param({6, 3})->output(0)}, op::QrMode::r);
+    EXPECT_EQ(qrr->output_shape(0).to_string(), "[0]");
+    EXPECT_EQ(qrr->output_shape(1).to_string(), "[3,3]");
+    auto e = make<op::Eigh>({param({Dimension(), 3}, Type::f64)->output(0)}, true);
+    EXPECT_EQ(e->output_shape(0).to_string(), "[3]");
+    EXPECT_EQ(e->output_type(1), Type::f64);
+    EXPECT_NE(fail_message([] { make<op::Cholesky>({param({2, 3, 4})->output(0)}, false); }).find("must be square"),
+              std::string::npos);
+    EXPECT_NE(fail_message([] { make<op::Eigh>({param({3, 3}, Type::i32)->output(0)}, true); }).find("f32 or f64"),
+              std::string::npos);
+    EXPECT_NE(fail_message([] { make<op::Qr>({param({5})->output(0)}, op::QrMode::r); }).find("rank >= 2"),
+              std::string::npos);
+}
+
+TEST(LinalgFactor, ByHand) {
+    // A = [[4, 2], [2, 3]] = L Lᵀ with L = [[2, 0], [1, √2]]; eigenvalues (7 ∓ √17) / 2
+    auto a = cst(Tensor::from_vector<double>({4, 2, 2, 3}, {2, 2}));
+    auto ch = run(*make<op::Cholesky>({a}, false));
+    expect_near(ch[0].as_f64_vector(), {2, 0, 1, std::sqrt(2.0)});
+    EXPECT_EQ(ch[1].as_i64_vector(), std::vector<int64_t>{0});
+    auto bad = run(*make<op::Cholesky>({cst(Tensor::from_vector<double>({1, 2, 2, 1}, {2, 2}))}, false));
+    EXPECT_EQ(bad[1].as_i64_vector(), std::vector<int64_t>{2});  // the 2x2 leading minor is -3
+    auto eg = run(*make<op::Eigh>({a}, true));
+    expect_near(eg[0].as_f64_vector(), {(7 - std::sqrt(17.0)) / 2, (7 + std::sqrt(17.0)) / 2});
+    // QR of [[3], [4]]: LAPACK's reflection gives R = [[-5]], Q = [[-0.6], [-0.8]]
+    auto q = run(*make<op::Qr>({cst(Tensor::from_vector<double>({3, 4}, {2, 1}))}, op::QrMode::reduced));
+    expect_near(q[0].as_f64_vector(), {-0.6, -0.8});
+    expect_near(q[1].as_f64_vector(), {-5});
 }

@@ -263,13 +263,13 @@ void svd(const Tensor& x, bool full, Tensor& uo, Tensor& so, Tensor& vho) {
     }
 }
 
+}  // namespace
+
 void check_float(const Node& n, Type t) {
     if (t != Type::f32 && t != Type::f64)
         throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
                             " has no reference kernel (f32, f64)"));
 }
-
-}  // namespace
 
 void Inverse::infer(InferContext& ctx) const {
     infer_square(ctx);

@@ -10,6 +10,9 @@
 
 namespace kiln::op {
 
+// The linear-algebra reference kernels take f32 and f64: an error naming the node otherwise.
+void check_float(const Node& n, Type t);
+
 // Inverse-14. Output [..., N, N] of data's type: the inverse of each matrix, or of its adjoint
 // (conjugate transpose; the transpose for real data) when `adjoint`. A singular matrix (a zero
 // pivot) is an error at run time that names the batch element, as torch.linalg.inv raises.

@@ -1,5 +1,7 @@
 #include "kiln/ops/linalg_factor.hpp"
 
+#include "kiln/ops/linalg.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -12,12 +14,6 @@ namespace {
 
 void check_float_data(const InferContext& ctx, Type t) {
     if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", type_name(t));
-}
-
-void check_float_tensor(const Node& n, Type t) {
-    if (t != Type::f32 && t != Type::f64)
-        throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
-                            " has no reference kernel (f32, f64)"));
 }
 
 // The batch dims and the last two of a rank >= 2 shape (nullopt-like: rank dynamic -> false).
@@ -34,6 +30,23 @@ bool split_matrix_shape(const InferContext& ctx, const PartialShape& s, std::vec
 PartialShape with_tail(std::vector<Dimension> d, std::initializer_list<Dimension> tail) {
     d.insert(d.end(), tail.begin(), tail.end());
     return PartialShape(d);
+}
+
+// One f32/f64 input of square matrices [..., N, N]: its batch dims and N; false (after setting
+// every output, of `types`, dynamic) when its rank is not known.
+bool square_input(InferContext& ctx, std::initializer_list<Type> types, std::vector<Dimension>& batch, Dimension& n) {
+    ctx.check_inputs(1);
+    check_float_data(ctx, ctx.input_type(0));
+    Dimension m;
+    if (!split_matrix_shape(ctx, ctx.input_shape(0), batch, m, n)) {
+        size_t i = 0;
+        for (Type t : types) ctx.set_output(i++, t, PartialShape::dynamic());
+        return false;
+    }
+    auto merged = Dimension::merge(m, n);
+    if (!merged) ctx.fail("the matrices must be square, got ", ctx.input_shape(0).to_string());
+    n = *merged;
+    return true;
 }
 
 // batch count, rows, cols of a static [..., M, N] tensor
@@ -212,23 +225,16 @@ void eigh(const Tensor& x, bool lower, Tensor& wout, Tensor& vout) {
 }  // namespace
 
 void Cholesky::infer(InferContext& ctx) const {
-    ctx.check_inputs(1);
-    const Type t = ctx.input_type(0);
-    check_float_data(ctx, t);
     std::vector<Dimension> batch;
-    Dimension m, n;
-    if (!split_matrix_shape(ctx, ctx.input_shape(0), batch, m, n)) {
-        ctx.set_output(0, t, PartialShape::dynamic());
-        ctx.set_output(1, Type::i32, PartialShape::dynamic());
-        return;
-    }
-    if (!Dimension::merge(m, n)) ctx.fail("the matrices must be square, got ", ctx.input_shape(0).to_string());
+    Dimension n;
+    const Type t = ctx.input_type(0);
+    if (!square_input(ctx, {t, Type::i32}, batch, n)) return;
     ctx.set_output(0, t, ctx.input_shape(0));
     ctx.set_output(1, Type::i32, PartialShape(batch));
 }
 
 void Cholesky::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float_tensor(*this, in[0].type());
+    check_float(*this, in[0].type());
     if (in[0].type() == Type::f32) cholesky<float>(in[0], upper, out[0], out[1]);
     else cholesky<double>(in[0], upper, out[0], out[1]);
 }
@@ -267,29 +273,22 @@ void Qr::infer(InferContext& ctx) const {
 }
 
 void Qr::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float_tensor(*this, in[0].type());
+    check_float(*this, in[0].type());
     if (in[0].type() == Type::f32) qr<float>(in[0], mode, out[0], out[1]);
     else qr<double>(in[0], mode, out[0], out[1]);
 }
 
 void Eigh::infer(InferContext& ctx) const {
-    ctx.check_inputs(1);
-    const Type t = ctx.input_type(0);
-    check_float_data(ctx, t);
     std::vector<Dimension> batch;
-    Dimension m, n;
-    if (!split_matrix_shape(ctx, ctx.input_shape(0), batch, m, n)) {
-        ctx.set_output(0, t, PartialShape::dynamic());
-        ctx.set_output(1, t, PartialShape::dynamic());
-        return;
-    }
-    if (!Dimension::merge(m, n)) ctx.fail("the matrices must be square, got ", ctx.input_shape(0).to_string());
-    ctx.set_output(0, t, with_tail(batch, {m}));
+    Dimension n;
+    const Type t = ctx.input_type(0);
+    if (!square_input(ctx, {t, t}, batch, n)) return;
+    ctx.set_output(0, t, with_tail(batch, {n}));
     ctx.set_output(1, t, ctx.input_shape(0));
 }
 
 void Eigh::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
-    check_float_tensor(*this, in[0].type());
+    check_float(*this, in[0].type());
     if (in[0].type() == Type::f32) eigh<float>(in[0], lower, out[0], out[1]);
     else eigh<double>(in[0], lower, out[0], out[1]);
 }

@@ -34,8 +34,8 @@ double digamma_value(double x) {
         acc = -kPi / std::tan(kPi * r);
         x = 1 - x;
     }
-    for (; x < 10; x += 1) acc -= 1 / x;
-    // ψ(x) ~ ln x - 1/(2x) - Σ B_2k / (2k x^2k); at x >= 10 the first dropped term is < 3e-14
+    for (; x < 20; x += 1) acc -= 1 / x;
+    // ψ(x) ~ ln x - 1/(2x) - Σ B_2k / (2k x^2k); at x >= 20 the first dropped term is < 1e-17
     const double z = 1 / (x * x);
     const double series = z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (1.0 / 240 - z * (1.0 / 132)))));
     return acc + std::log(x) - 0.5 / x - series;
