@@ -12,18 +12,8 @@ namespace {
 
 // [..., N, N] float data; returns the batch shape.
 PartialShape infer_square(const InferContext& ctx) {
-    ctx.check_inputs(1);
-    Type t = ctx.input_type(0);
-    if (t != Type::dynamic && t != Type::f32 && t != Type::f64)
-        ctx.fail("data must be f32 or f64, got ", type_name(t));
-    const PartialShape& s = ctx.input_shape(0);
-    if (s.rank_is_dynamic()) return PartialShape::dynamic();
-    if (s.rank() < 2) ctx.fail("data must be [..., N, N] (rank >= 2), got ", s.to_string());
-    const Dimension& a = s[s.size() - 2];
-    const Dimension& b = s[s.size() - 1];
-    if (!Dimension::merge(a, b))
-        ctx.fail("the matrices must be square, got ", s.to_string());
-    return PartialShape(std::vector<Dimension>(s.dims().begin(), s.dims().end() - 2));
+    auto ms = matrix_input(ctx, true);
+    return ms ? PartialShape(ms->batch) : PartialShape::dynamic();
 }
 
 // LU with partial pivoting of the n x n row-major matrix m (in place). Returns the permutation
@@ -216,10 +206,7 @@ void svd_tall(const std::vector<double>& a, int64_t m, int64_t n, bool full, std
     }
     // The sign: the largest-magnitude entry of each column of U positive (V's column follows).
     for (int64_t k = 0; k < cu; ++k) {
-        int64_t arg = 0;
-        for (int64_t i = 1; i < m; ++i)
-            if (std::abs(u[i * cu + k]) > std::abs(u[arg * cu + k])) arg = i;
-        if (u[arg * cu + k] >= 0) continue;
+        if (column_sign(u, m, cu, k) > 0) continue;
         for (int64_t i = 0; i < m; ++i) u[i * cu + k] = -u[i * cu + k];
         if (k < n)
             for (int64_t i = 0; i < n; ++i) v[i * n + k] = -v[i * n + k];
@@ -265,6 +252,41 @@ void svd(const Tensor& x, bool full, Tensor& uo, Tensor& so, Tensor& vho) {
 
 }  // namespace
 
+std::optional<MatrixShape> matrix_input(const InferContext& ctx, bool square) {
+    ctx.check_inputs(1);
+    const Type t = ctx.input_type(0);
+    if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", type_name(t));
+    const PartialShape& s = ctx.input_shape(0);
+    if (s.rank_is_dynamic()) return std::nullopt;
+    if (s.rank() < 2) ctx.fail("data must be ", square ? "[..., N, N]" : "[..., M, N]", " (rank >= 2), got ", s.to_string());
+    MatrixShape ms;
+    ms.batch.assign(s.dims().begin(), s.dims().end() - 2);
+    ms.m = s[s.size() - 2];
+    ms.n = s[s.size() - 1];
+    if (square) {
+        auto merged = Dimension::merge(ms.m, ms.n);
+        if (!merged) ctx.fail("the matrices must be square, got ", s.to_string());
+        ms.m = ms.n = *merged;
+    }
+    const int64_t hm = ms.m.get_max_length(), hn = ms.n.get_max_length();  // -1: unbounded
+    ms.k = Dimension(std::min(ms.m.get_min_length(), ms.n.get_min_length()),
+                     hm < 0 ? hn : hn < 0 ? hm : std::min(hm, hn));
+    return ms;
+}
+
+PartialShape MatrixShape::with(std::initializer_list<Dimension> tail) const {
+    std::vector<Dimension> d = batch;
+    d.insert(d.end(), tail.begin(), tail.end());
+    return PartialShape(d);
+}
+
+double column_sign(const std::vector<double>& a, int64_t rows, int64_t cols, int64_t col) {
+    int64_t arg = 0;
+    for (int64_t i = 1; i < rows; ++i)
+        if (std::abs(a[i * cols + col]) > std::abs(a[arg * cols + col])) arg = i;
+    return a[arg * cols + col] < 0 ? -1.0 : 1.0;
+}
+
 void check_float(const Node& n, Type t) {
     if (t != Type::f32 && t != Type::f64)
         throw Error(str_cat("[", n.type_name(), " ", n.name(), "] element type ", type_name(t),
@@ -303,27 +325,16 @@ void LogDeterminant::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>
 }
 
 void Svd::infer(InferContext& ctx) const {
-    ctx.check_inputs(1);
-    Type t = ctx.input_type(0);
-    if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", kiln::type_name(t));
-    const PartialShape& s = ctx.input_shape(0);
-    if (s.rank_is_dynamic()) {
+    const Type t = ctx.input_type(0);
+    auto ms = matrix_input(ctx, false);
+    if (!ms) {
         for (size_t i = 0; i < 3; ++i) ctx.set_output(i, t, PartialShape::dynamic());
         return;
     }
-    if (s.rank() < 2) ctx.fail("data must be [..., M, N] (rank >= 2), got ", s.to_string());
-    std::vector<Dimension> batch(s.dims().begin(), s.dims().end() - 2);
-    const Dimension m = s[s.size() - 2], n = s[s.size() - 1];
-    const int64_t hm = m.get_max_length(), hn = n.get_max_length();  // -1: unbounded
-    const Dimension k(std::min(m.get_min_length(), n.get_min_length()), hm < 0 ? hn : hn < 0 ? hm : std::min(hm, hn));
-    auto with = [&](std::vector<Dimension> tail) {
-        std::vector<Dimension> d = batch;
-        d.insert(d.end(), tail.begin(), tail.end());
-        return PartialShape(d);
-    };
-    ctx.set_output(0, t, with({m, full_matrices ? m : k}));
-    ctx.set_output(1, t, with({k}));
-    ctx.set_output(2, t, with({full_matrices ? n : k, n}));
+    const Dimension &m = ms->m, &n = ms->n, &k = ms->k;
+    ctx.set_output(0, t, ms->with({m, full_matrices ? m : k}));
+    ctx.set_output(1, t, ms->with({k}));
+    ctx.set_output(2, t, ms->with({full_matrices ? n : k, n}));
 }
 
 void Svd::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {

@@ -6,12 +6,32 @@
 // Gaussian elimination with partial pivoting (LU, PA = LU) or by one-sided Jacobi rotations
 // (Svd), in double precision.
 #pragma once
+#include <optional>
+#include <vector>
+
 #include "kiln/core/node.hpp"
 
 namespace kiln::op {
 
-// The linear-algebra reference kernels take f32 and f64: an error naming the node otherwise.
+// Shared by the linear-algebra ops (linalg.cpp, linalg_factor.cpp).
+//
+// The reference kernels take f32 and f64: an error naming the node otherwise.
 void check_float(const Node& n, Type t);
+
+// The one input of an op on matrices, [..., M, N] f32 or f64 (square when `square`): its batch
+// dims, M, N and K = min(M, N) with their intervals. nullopt when its rank is dynamic; a wrong
+// type, a rank below 2 or non-square matrices fail through ctx.
+struct MatrixShape {
+    std::vector<Dimension> batch;
+    Dimension m, n, k;
+    // batch followed by `tail`
+    PartialShape with(std::initializer_list<Dimension> tail) const;
+};
+std::optional<MatrixShape> matrix_input(const InferContext& ctx, bool square);
+
+// kiln's sign for a singular vector or an eigenvector (column `col` of the rows x cols row-major
+// `a`): +1 or -1, whichever makes its largest-magnitude entry (the first of equal ones) positive.
+double column_sign(const std::vector<double>& a, int64_t rows, int64_t cols, int64_t col);
 
 // Inverse-14. Output [..., N, N] of data's type: the inverse of each matrix, or of its adjoint
 // (conjugate transpose; the transpose for real data) when `adjoint`. A singular matrix (a zero

@@ -12,43 +12,6 @@ namespace kiln::op {
 
 namespace {
 
-void check_float_data(const InferContext& ctx, Type t) {
-    if (t != Type::dynamic && t != Type::f32 && t != Type::f64) ctx.fail("data must be f32 or f64, got ", type_name(t));
-}
-
-// The batch dims and the last two of a rank >= 2 shape (nullopt-like: rank dynamic -> false).
-bool split_matrix_shape(const InferContext& ctx, const PartialShape& s, std::vector<Dimension>& batch, Dimension& m,
-                        Dimension& n) {
-    if (s.rank_is_dynamic()) return false;
-    if (s.rank() < 2) ctx.fail("data must be [..., M, N] (rank >= 2), got ", s.to_string());
-    batch.assign(s.dims().begin(), s.dims().end() - 2);
-    m = s[s.size() - 2];
-    n = s[s.size() - 1];
-    return true;
-}
-
-PartialShape with_tail(std::vector<Dimension> d, std::initializer_list<Dimension> tail) {
-    d.insert(d.end(), tail.begin(), tail.end());
-    return PartialShape(d);
-}
-
-// One f32/f64 input of square matrices [..., N, N]: its batch dims and N; false (after setting
-// every output, of `types`, dynamic) when its rank is not known.
-bool square_input(InferContext& ctx, std::initializer_list<Type> types, std::vector<Dimension>& batch, Dimension& n) {
-    ctx.check_inputs(1);
-    check_float_data(ctx, ctx.input_type(0));
-    Dimension m;
-    if (!split_matrix_shape(ctx, ctx.input_shape(0), batch, m, n)) {
-        size_t i = 0;
-        for (Type t : types) ctx.set_output(i++, t, PartialShape::dynamic());
-        return false;
-    }
-    auto merged = Dimension::merge(m, n);
-    if (!merged) ctx.fail("the matrices must be square, got ", ctx.input_shape(0).to_string());
-    n = *merged;
-    return true;
-}
-
 // batch count, rows, cols of a static [..., M, N] tensor
 void matrix_dims(const Shape& s, int64_t& batch, int64_t& m, int64_t& n) {
     m = s[s.size() - 2];
@@ -88,11 +51,12 @@ void cholesky(const Tensor& x, bool upper, Tensor& out, Tensor& info) {
     }
 }
 
-// Householder QR of one m x n row-major matrix (LAPACK geqr2 + orgqr): r gets R (m x n, zeros
-// below the diagonal), q (when given) the first qc columns of Q (m x qc).
+// Householder QR of one m x n row-major matrix (LAPACK geqr2 + orgqr): a becomes R (m x n, zeros
+// below the diagonal: each column's are zeroed by its reflection, or were zero), q (when given)
+// the first qc columns of Q (m x qc).
 void householder_qr(std::vector<double>& a, int64_t m, int64_t n, std::vector<double>* q, int64_t qc) {
     const int64_t k = std::min(m, n);
-    std::vector<double> tau(k, 0.0), v(m);
+    std::vector<double> tau(k, 0.0);
     std::vector<std::vector<double>> vs(k);
     for (int64_t j = 0; j < k; ++j) {
         const double alpha = a[j * n + j];
@@ -115,8 +79,6 @@ void householder_qr(std::vector<double>& a, int64_t m, int64_t n, std::vector<do
         a[j * n + j] = beta;
         for (int64_t i = j + 1; i < m; ++i) a[i * n + j] = 0;
     }
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < std::min(i, n); ++j) a[i * n + j] = 0;
     if (!q) return;
     // Q = H_0 H_1 ... H_{k-1} applied to the identity's first qc columns, last reflection first
     q->assign(m * qc, 0.0);
@@ -213,10 +175,7 @@ void eigh(const Tensor& x, bool lower, Tensor& wout, Tensor& vout) {
         for (int64_t c = 0; c < n; ++c) {
             const int64_t src = order[c];
             wb[c] = static_cast<T>(w[src]);
-            int64_t big = 0;
-            for (int64_t r = 1; r < n; ++r)
-                if (std::fabs(v[r * n + src]) > std::fabs(v[big * n + src])) big = r;
-            const double sign = v[big * n + src] < 0 ? -1.0 : 1.0;
+            const double sign = column_sign(v, n, n, src);
             for (int64_t r = 0; r < n; ++r) vb[r * n + c] = static_cast<T>(sign * v[r * n + src]);
         }
     }
@@ -225,12 +184,10 @@ void eigh(const Tensor& x, bool lower, Tensor& wout, Tensor& vout) {
 }  // namespace
 
 void Cholesky::infer(InferContext& ctx) const {
-    std::vector<Dimension> batch;
-    Dimension n;
     const Type t = ctx.input_type(0);
-    if (!square_input(ctx, {t, Type::i32}, batch, n)) return;
+    auto ms = matrix_input(ctx, true);
     ctx.set_output(0, t, ctx.input_shape(0));
-    ctx.set_output(1, Type::i32, PartialShape(batch));
+    ctx.set_output(1, Type::i32, ms ? PartialShape(ms->batch) : PartialShape::dynamic());
 }
 
 void Cholesky::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
@@ -244,30 +201,27 @@ void Qr::visit_attributes(AttributeVisitor& v) {
 }
 
 void Qr::infer(InferContext& ctx) const {
-    ctx.check_inputs(1);
     const Type t = ctx.input_type(0);
-    check_float_data(ctx, t);
-    std::vector<Dimension> batch;
-    Dimension m, n;
-    if (!split_matrix_shape(ctx, ctx.input_shape(0), batch, m, n)) {
-        ctx.set_output(0, t, mode == QrMode::r ? PartialShape(std::vector<Dimension>{Dimension(0)}) : PartialShape::dynamic());
+    const PartialShape empty(std::vector<Dimension>{Dimension(0)});
+    auto ms = matrix_input(ctx, false);
+    if (!ms) {
+        ctx.set_output(0, t, mode == QrMode::r ? empty : PartialShape::dynamic());
         ctx.set_output(1, t, PartialShape::dynamic());
         return;
     }
-    const int64_t hm = m.get_max_length(), hn = n.get_max_length();  // -1: unbounded
-    const Dimension k(std::min(m.get_min_length(), n.get_min_length()), hm < 0 ? hn : hn < 0 ? hm : std::min(hm, hn));
+    const Dimension &m = ms->m, &n = ms->n, &k = ms->k;
     switch (mode) {
         case QrMode::reduced:
-            ctx.set_output(0, t, with_tail(batch, {m, k}));
-            ctx.set_output(1, t, with_tail(batch, {k, n}));
+            ctx.set_output(0, t, ms->with({m, k}));
+            ctx.set_output(1, t, ms->with({k, n}));
             break;
         case QrMode::complete:
-            ctx.set_output(0, t, with_tail(batch, {m, m}));
-            ctx.set_output(1, t, with_tail(batch, {m, n}));
+            ctx.set_output(0, t, ms->with({m, m}));
+            ctx.set_output(1, t, ms->with({m, n}));
             break;
         case QrMode::r:
-            ctx.set_output(0, t, PartialShape(std::vector<Dimension>{Dimension(0)}));
-            ctx.set_output(1, t, with_tail(batch, {k, n}));
+            ctx.set_output(0, t, empty);
+            ctx.set_output(1, t, ms->with({k, n}));
             break;
     }
 }
@@ -279,11 +233,9 @@ void Qr::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const
 }
 
 void Eigh::infer(InferContext& ctx) const {
-    std::vector<Dimension> batch;
-    Dimension n;
     const Type t = ctx.input_type(0);
-    if (!square_input(ctx, {t, t}, batch, n)) return;
-    ctx.set_output(0, t, with_tail(batch, {n}));
+    auto ms = matrix_input(ctx, true);
+    ctx.set_output(0, t, ms ? ms->with({ms->n}) : PartialShape::dynamic());
     ctx.set_output(1, t, ctx.input_shape(0));
 }
 
