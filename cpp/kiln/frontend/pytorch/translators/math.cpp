@@ -150,11 +150,13 @@ Outs logit(NodeContext& ctx) {
     return {ctx.make<op::Log>({ctx.make<op::Divide>({x, ctx.make<op::Subtract>({one, x})}, false)})};
 }
 
-// xlogy(x, y) = x * log(y), 0 where x == 0 (unless y is NaN).
+// xlogy(x, y) = x * log(y), 0 where x == 0 (unless y is NaN); xlog1py the same with log(1 + y).
+template <bool OnePlus>
 Outs xlogy(NodeContext& ctx) {
     auto in = promoted_all(ctx, {0, 1}, true);
     Output x = in[0], y = in[1], zero = scalar_like(ctx, x, 0.0);
-    Output prod = ctx.make<op::Multiply>({x, ctx.make<op::Log>({y})});
+    Output arg = OnePlus ? ctx.make<op::Add>({y, scalar_like(ctx, y, 1.0)}) : y;
+    Output prod = ctx.make<op::Multiply>({x, ctx.make<op::Log>({arg})});
     Output zero_x = ctx.make<op::LogicalAnd>({ctx.make<op::Equal>({x, zero}),
                                               ctx.make<op::LogicalNot>({ctx.make<op::IsNaN>({y})})});
     return {ctx.make<op::Select>({zero_x, zero, prod})};
@@ -213,25 +215,33 @@ Outs logsumexp(NodeContext& ctx) {
 }
 
 // logaddexp(a, b) = max + log(1 + exp(-|a - b|)); a + log(2) where a == b (infinities too).
+// logaddexp2: the same in base 2, max + log2(1 + 2^-|a - b|), a + 1 where a == b.
+template <bool Base2>
 Outs logaddexp(NodeContext& ctx) {
     auto in = promoted_all(ctx, {0, 1}, true);
     Output a = in[0], b = in[1];
     Output m = ctx.make<op::Maximum>({a, b});
     Output d = ctx.make<op::Negative>({ctx.make<op::Abs>({ctx.make<op::Subtract>({a, b})})});
-    Output r = ctx.make<op::Add>(
-        {m, ctx.make<op::Log>({ctx.make<op::Add>({scalar_like(ctx, a, 1.0), ctx.make<op::Exp>({d})})})});
-    Output same = ctx.make<op::Add>({a, scalar_like(ctx, a, std::log(2.0))});
-    return {ctx.make<op::Select>({ctx.make<op::Equal>({a, b}), same, r})};
+    Output e = Base2 ? ctx.make<op::Power>({scalar_like(ctx, a, 2.0), d}) : ctx.make<op::Exp>({d});
+    Output l = ctx.make<op::Log>({ctx.make<op::Add>({scalar_like(ctx, a, 1.0), e})});
+    if (Base2) l = ctx.make<op::Multiply>({l, scalar_like(ctx, a, 1.0 / std::log(2.0))});
+    Output same = ctx.make<op::Add>({a, scalar_like(ctx, a, Base2 ? 1.0 : std::log(2.0))});
+    return {ctx.make<op::Select>({ctx.make<op::Equal>({a, b}), same, ctx.make<op::Add>({m, l})})};
+}
+
+// True where x's sign bit is set: x < 0, or -0.0 (whose reciprocal is -inf).
+Output sign_bit(NodeContext& ctx, const Output& x) {
+    Output zero = scalar_like(ctx, x, 0.0);
+    return ctx.make<op::LogicalOr>(
+        {ctx.make<op::Less>({x, zero}),
+         ctx.make<op::Less>({ctx.make<op::Divide>({scalar_like(ctx, x, 1.0), x}, false), zero})});
 }
 
 // copysign(a, b): |a| with the sign of b (-0.0 counts as negative); float result.
 Outs copysign(NodeContext& ctx) {
     auto in = promoted_all(ctx, {0, 1}, true);
-    Output a = ctx.make<op::Abs>({in[0]}), b = in[1], zero = scalar_like(ctx, b, 0.0);
-    Output neg = ctx.make<op::LogicalOr>(
-        {ctx.make<op::Less>({b, zero}),
-         ctx.make<op::Less>({ctx.make<op::Divide>({scalar_like(ctx, b, 1.0), b}, false), zero})});
-    return {ctx.make<op::Select>({neg, ctx.make<op::Negative>({a}), a})};
+    Output a = ctx.make<op::Abs>({in[0]});
+    return {ctx.make<op::Select>({sign_bit(ctx, in[1]), ctx.make<op::Negative>({a}), a})};
 }
 
 template <typename T>
@@ -300,24 +310,17 @@ Outs cumprod(NodeContext& ctx) {
     return {ctx.make<op::CumProd>({x, ctx.i64_scalar(d)})};
 }
 
+// x[1:] and x[:-1] along axis: each element and the one before it (diff, trapezoid).
+std::pair<Output, Output> neighbours(NodeContext& ctx, const Output& x, int64_t axis) {
+    Output a = ctx.i64({axis}), one = ctx.i64({1}), big = ctx.i64({std::numeric_limits<int64_t>::max()});
+    return {ctx.make<op::Slice>({x, one, big, one, a}), ctx.make<op::Slice>({x, ctx.i64({0}), ctx.i64({-1}), one, a})};
+}
+
 // hypot(a, b) = sqrt(a² + b²)
 Outs hypot(NodeContext& ctx) {
     auto in = promoted_all(ctx, {0, 1}, true);
     Output a = in[0], b = in[1];
     return {ctx.make<op::Sqrt>({ctx.make<op::Add>({ctx.make<op::Multiply>({a, a}), ctx.make<op::Multiply>({b, b})})})};
-}
-
-// logaddexp2(a, b) = max + log2(1 + 2^-|a - b|); a + 1 where a == b (infinities too).
-Outs logaddexp2(NodeContext& ctx) {
-    auto in = promoted_all(ctx, {0, 1}, true);
-    Output a = in[0], b = in[1];
-    Output m = ctx.make<op::Maximum>({a, b});
-    Output d = ctx.make<op::Negative>({ctx.make<op::Abs>({ctx.make<op::Subtract>({a, b})})});
-    Output p = ctx.make<op::Power>({scalar_like(ctx, a, 2.0), d});
-    Output l = ctx.make<op::Multiply>({ctx.make<op::Log>({ctx.make<op::Add>({scalar_like(ctx, a, 1.0), p})}),
-                                       scalar_like(ctx, a, 1.0 / std::log(2.0))});
-    Output same = ctx.make<op::Add>({a, scalar_like(ctx, a, 1.0)});
-    return {ctx.make<op::Select>({ctx.make<op::Equal>({a, b}), same, ctx.make<op::Add>({m, l})})};
 }
 
 // rad2deg / deg2rad: x times 180/π or π/180 (integers become f32)
@@ -331,13 +334,8 @@ Outs angle_units(NodeContext& ctx) {
 Outs signbit(NodeContext& ctx) {
     Output x = ctx.input(0);
     if (x.type() == Type::boolean) return {ctx.make<op::NotEqual>({x, x})};  // all false
-    Output zero = typed_scalar(ctx, x.type(), 0.0);
-    Output neg = ctx.make<op::Less>({x, zero});
-    if (!is_float(x.type())) return {neg};
-    Output neg_zero = ctx.make<op::LogicalAnd>(
-        {ctx.make<op::Equal>({x, zero}),
-         ctx.make<op::Less>({ctx.make<op::Divide>({typed_scalar(ctx, x.type(), 1.0), x}, false), zero})});
-    return {ctx.make<op::LogicalOr>({neg, neg_zero})};
+    if (!is_float(x.type())) return {ctx.make<op::Less>({x, scalar_like(ctx, x, 0.0)})};
+    return {sign_bit(ctx, x)};
 }
 
 // float_power(a, b): a^b in float64
@@ -370,18 +368,13 @@ Outs trapezoid(NodeContext& ctx) {
     // schemas: (y, x, *, dim) with a tensor x, or (y, *, dx, dim) with a number dx
     const bool has_x = ctx.num_inputs() > 1 && ctx.value(1).kind == TValue::Kind::tensor && !ctx.value(1).scalar;
     const int64_t d = axis_of(ctx, y, ctx.num_inputs() > 2 && !ctx.is_none(2) ? ctx.const_int(2) : -1);
-    Output axis = ctx.i64({d}), one = ctx.i64({1}), big = ctx.i64({std::numeric_limits<int64_t>::max()});
-    auto hi_lo = [&](const Output& t, int64_t ax) {
-        Output a = ctx.i64({ax});
-        return std::pair{ctx.make<op::Slice>({t, one, big, one, a}), ctx.make<op::Slice>({t, ctx.i64({0}), ctx.i64({-1}), one, a})};
-    };
-    auto [yh, yl] = hi_lo(y, d);
+    auto [yh, yl] = neighbours(ctx, y, d);
     Output avg = ctx.make<op::Multiply>({ctx.make<op::Add>({yh, yl}), scalar_like(ctx, y, 0.5)});
     Output area;
     if (has_x) {
         Output x = to_type(ctx, ctx.input(1), y.type());
         const int64_t rx = static_rank(ctx, x);
-        auto [xh, xl] = hi_lo(x, rx == 1 ? 0 : axis_of(ctx, x, d - r));
+        auto [xh, xl] = neighbours(ctx, x, rx == 1 ? 0 : axis_of(ctx, x, d - r));
         Output dx = ctx.make<op::Subtract>({xh, xl});
         if (rx == 1 && r > 1 && d != r - 1) {  // a 1-D x runs along dim: [n-1, 1, ..., 1]
             std::vector<int64_t> shape(r - d, 1);
@@ -394,7 +387,7 @@ Outs trapezoid(NodeContext& ctx) {
         area = ctx.make<op::Multiply>({avg, scalar_like(ctx, y, dx)});
     }
     if (Cumulative) return {ctx.make<op::CumSum>({area, ctx.i64_scalar(d)}, false, false)};
-    return {ctx.make<op::ReduceSum>({area, axis}, false)};
+    return {ctx.make<op::ReduceSum>({area, ctx.i64({d})}, false)};
 }
 
 // cov(x, *, correction=1, fweights=None, aweights=None) of variables in rows ([V, N] or [N]);
@@ -453,10 +446,8 @@ Outs diff(NodeContext& ctx) {
     parts.push_back(x);
     if (ctx.num_inputs() > 4 && !ctx.is_none(4)) parts.push_back(to_type(ctx, ctx.input(4), x.type()));
     if (parts.size() > 1) x = ctx.make<op::Concat>(parts, d);
-    Output axis = ctx.i64({d}), one = ctx.i64({1}), big = ctx.i64({std::numeric_limits<int64_t>::max()});
     for (int64_t k = 0; k < n; ++k) {
-        Output hi = ctx.make<op::Slice>({x, one, big, one, axis});
-        Output lo = ctx.make<op::Slice>({x, ctx.i64({0}), ctx.i64({-1}), one, axis});
+        auto [hi, lo] = neighbours(ctx, x, d);
         x = x.type() == Type::boolean ? ctx.make<op::LogicalXor>({hi, lo}) : ctx.make<op::Subtract>({hi, lo});
     }
     return {x};
@@ -550,15 +541,16 @@ void add_math_translators(TranslatorTable& t) {
     t["aten::softshrink"] = in_f32<softshrink>;
     t["aten::threshold"] = t["aten::threshold_"] = in_f32<threshold>;
     t["aten::logit"] = t["aten::logit_"] = in_f32<logit>;
-    t["aten::xlogy"] = t["aten::xlogy_"] = in_f32<xlogy>;
+    t["aten::xlogy"] = t["aten::xlogy_"] = in_f32<xlogy<false>>;
+    t["aten::special_xlog1py"] = in_f32<xlogy<true>>;
     t["aten::addcmul"] = t["aten::addcmul_"] = in_f32<addc<false>>;
     t["aten::addcdiv"] = t["aten::addcdiv_"] = in_f32<addc<true>>;
     t["aten::lerp"] = t["aten::lerp_"] = in_f32<lerp>;
     t["aten::logsumexp"] = in_f32<logsumexp>;
-    t["aten::logaddexp"] = in_f32<logaddexp>;
+    t["aten::logaddexp"] = in_f32<logaddexp<false>>;
     t["aten::copysign"] = t["aten::copysign_"] = in_f32<copysign>;
     t["aten::hypot"] = t["aten::hypot_"] = in_f32<hypot>;
-    t["aten::logaddexp2"] = in_f32<logaddexp2>;
+    t["aten::logaddexp2"] = in_f32<logaddexp<true>>;
     t["aten::rad2deg"] = t["aten::rad2deg_"] = in_f32<angle_units<true>>;
     t["aten::deg2rad"] = t["aten::deg2rad_"] = in_f32<angle_units<false>>;
     t["aten::signbit"] = signbit;

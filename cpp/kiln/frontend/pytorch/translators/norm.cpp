@@ -636,16 +636,7 @@ Outs renorm(NodeContext& ctx) {
     std::vector<int64_t> others;
     for (int64_t i = 0; i < r; ++i)
         if (i != d) others.push_back(i);
-    Output norm;
-    Output ax = ctx.i64(others);
-    Output a = ctx.make<op::Abs>({x});
-    if (others.empty()) norm = a;
-    else if (std::isinf(p)) norm = p > 0 ? ctx.make<op::ReduceMax>({a, ax}, true) : ctx.make<op::ReduceMin>({a, ax}, true);
-    else if (p == 0) norm = ctx.make<op::ReduceSum>({to_type(ctx, ctx.make<op::NotEqual>({a, typed_scalar(ctx, x.type(), 0.0)}), x.type()), ax}, true);
-    else {
-        Output powered = ctx.make<op::Power>({a, typed_scalar(ctx, x.type(), p)});
-        norm = ctx.make<op::Power>({ctx.make<op::ReduceSum>({powered, ax}, true), typed_scalar(ctx, x.type(), 1.0 / p)});
-    }
+    Output norm = others.empty() ? ctx.make<op::Abs>({x}) : p_norm(ctx, x, p, others, true);
     Output factor = ctx.make<op::Divide>({typed_scalar(ctx, x.type(), maxnorm),
                                           ctx.make<op::Add>({norm, typed_scalar(ctx, x.type(), 1e-7)})}, false);
     Output over = ctx.make<op::Greater>({norm, typed_scalar(ctx, x.type(), maxnorm)});

@@ -1,8 +1,8 @@
 // torch.special and its aten spellings: the gamma family, the inverse error functions, the normal
 // distribution's functions, the Bessel functions, the incomplete gamma functions and Hurwitz's
-// zeta (one kiln SpecialFunction op each), and the ones
-// built from opset ops (sinc, exp2, xlog1py, entr, multigammaln). Integers compute in f32, as in
-// torch; f16 / bf16 compute in f32 and round once.
+// zeta (one kiln SpecialFunction op each), and the ones built from opset ops (sinc, exp2, entr,
+// multigammaln; xlog1py is math.cpp's xlogy). Integers compute in f32, as in torch; f16 / bf16
+// compute in f32 and round once.
 #include <cmath>
 
 #include "kiln/frontend/pytorch/translators/common.hpp"
@@ -77,16 +77,6 @@ Outs exp2(NodeContext& ctx) {
     return {ctx.make<op::Power>({scalar_like(ctx, x, 2.0), x})};
 }
 
-// xlog1py(x, y) = x · log1p(y), 0 where x == 0 unless y is NaN
-Outs xlog1py(NodeContext& ctx) {
-    auto in = promoted_all(ctx, {0, 1}, true);
-    Output x = in[0], y = in[1], zero = scalar_like(ctx, x, 0.0);
-    Output prod = ctx.make<op::Multiply>({x, ctx.make<op::Log>({ctx.make<op::Add>({y, scalar_like(ctx, y, 1.0)})})});
-    Output zero_x = ctx.make<op::LogicalAnd>({ctx.make<op::Equal>({x, zero}),
-                                              ctx.make<op::LogicalNot>({ctx.make<op::IsNaN>({y})})});
-    return {ctx.make<op::Select>({zero_x, zero, prod})};
-}
-
 // entr(x) = -x ln x for x > 0, 0 at 0, -inf below, NaN for NaN
 Outs entr(NodeContext& ctx) {
     Output x = as_float(ctx, 0), zero = scalar_like(ctx, x, 0.0);
@@ -131,7 +121,6 @@ void add_special_translators(TranslatorTable& t) {
     t["aten::special_zeta"] = in_f32_with_scalars<special_binary<K::zeta>>;
     t["aten::sinc"] = t["aten::sinc_"] = t["aten::special_sinc"] = in_f32<sinc>;
     t["aten::exp2"] = t["aten::exp2_"] = t["aten::special_exp2"] = in_f32<exp2>;
-    t["aten::special_xlog1py"] = in_f32<xlog1py>;
     t["aten::special_entr"] = in_f32<entr>;
     // torch.special's names for ops other families translate (their schemas are the same); this
     // family registers last (op_table.cpp), so those are in the table.
