@@ -9,9 +9,8 @@ runtime in turns (medians of --runs; each turn an untimed call first, see common
 table shows the median of the rounds' medians and their spread (min-max). It also lists which
 oneDNN implementation each INT8 kernel ran.
 
-    .venv/bin/python bench/bench_int8.py [--workloads resnet50,googlenet,densenet121,bert,minilm] [--runs 20]
-        [--repeat 3]
-        [--threads 2] [--calibration 32] [--plot FILE.png]
+    .venv/bin/python bench/bench_int8.py [--workloads resnet50,googlenet,densenet121,bert,minilm]
+        [--runs 20] [--repeat 3] [--threads 2] [--calibration 32] [--plot FILE.png]
 """
 import argparse
 import collections

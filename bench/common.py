@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from kiln.benchmark import FLAGS, cpu_info  # noqa: F401  (one copy, in the package)
+from kiln.benchmark import FLAGS, cpu_info, pyplot  # noqa: F401  (one copy, in the package)
 
 
 def measure_round_robin(fns: dict, runs: int, warmup: int = 3, settle: bool = False) -> dict:
@@ -111,12 +111,8 @@ def plot_medians(results: dict, path: str, title: str, unit: str = "median ms"):
     """A grouped bar chart of {workload: {runtime: ms}}: each workload's bars scaled to its kiln
     bar (kiln = 1.0; lower is faster), the milliseconds written on the bars. Needs matplotlib (in
     requirements.txt); a benchmark run without it prints why the plot was skipped."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"(matplotlib is not installed: --plot {path} skipped)")
+    plt = pyplot(path, "bench")
+    if plt is None:
         return None
     workloads = [w for w in results if results[w]]
     runtimes = []

@@ -321,14 +321,23 @@ def run(args) -> dict:
     return result
 
 
-def _plot(lat_ms, path, title):
+def pyplot(path, who="kiln benchmark"):
+    """matplotlib.pyplot on the file-only Agg backend, or None (after saying that the plot to
+    `path` is skipped) when matplotlib is not installed. The benchmarks in bench/ use it too."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"kiln benchmark: matplotlib is not installed, so --plot {path} was skipped "
-              "(pip install matplotlib)", file=sys.stderr)
+        print(f"{who}: matplotlib is not installed, so --plot {path} was skipped (pip install matplotlib)",
+              file=sys.stderr)
+        return None
+    return plt
+
+
+def _plot(lat_ms, path, title):
+    plt = pyplot(path)
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist(lat_ms, bins=min(50, max(5, len(lat_ms) // 5)))
