@@ -15,6 +15,7 @@
 #include "kiln/core/model.hpp"
 #include "kiln/ops/attention.hpp"
 #include "kiln/ops/convolution.hpp"
+#include "kiln/ops/data_movement.hpp"
 #include "kiln/ops/elementwise_binary.hpp"
 #include "kiln/ops/elementwise_unary.hpp"
 #include "kiln/ops/fake_quantize.hpp"
@@ -156,6 +157,18 @@ TEST(Quantize, ReferenceByHand) {
     const float v2[4] = {1.4f, -2.6f, 1.4f, -70.f};
     std::copy(v2, v2 + 4, in2.data<float>());
     EXPECT_EQ(reference(*q2, {in2, m}).as_i64_vector(), (std::vector<int64_t>{1, -3, 3, -128}));
+    // A folded affine map and ReLU: relu(x * m[c] + b[c]) / 0.5 + 3, channel 0: m 1, b 0.5;
+    // channel 1: m -2, b 0 (the ReLU clamps below at the zero point's level 3).
+    Tensor b(Type::f32, {2});
+    b.data<float>()[0] = 0.5f;
+    b.data<float>()[1] = 0.f;
+    Tensor mm = m;
+    mm.data<float>()[1] = -2.f;
+    auto q3 = make<op::Quantize>({x2->output(0), cst(mm), cst(b)}, Type::u8, 0.5, 3.0, int64_t{0}, int64_t{255},
+                                 int64_t{1}, true);
+    const float v3[4] = {-1.f, 0.2f, 1.f, -0.3f};
+    std::copy(v3, v3 + 4, in2.data<float>());
+    EXPECT_EQ(reference(*q3, {in2, mm, b}).as_i64_vector(), (std::vector<int64_t>{3, 4, 3, 4}));
     auto d = make<op::Dequantize>({q->output(0)}, 0.5, int64_t{3});
     EXPECT_EQ(reference(*d, {reference(*q, {in})}).as_f64_vector(),
               (std::vector<double>{0, 0.5, 0.5, -1.5, -1.5, 3.5, -1.5, 1.5}));
@@ -172,6 +185,9 @@ TEST(Quantize, ShapeErrors) {
     test::expect_error([&] { make<op::Quantize>({x->output(0), cst(random_tensor({4}, 1))}, Type::u8, 1.0, 0.0,
                                                 int64_t{0}, int64_t{255}, int64_t{-1}); },
                        "multiplier must be [3] or [1], got [4]");
+    test::expect_error([&] { make<op::Quantize>({x->output(0), cst(random_tensor({3}, 1)), cst(random_tensor({2}, 1))},
+                                                Type::u8, 1.0, 0.0, int64_t{0}, int64_t{255}, int64_t{-1}); },
+                       "bias must be [3] or [1], got [2]");
     auto q = param({2, 3}, Type::f32);
     test::expect_error([&] { make<op::Dequantize>({q->output(0)}, 1.0, int64_t{0}); }, "q must be u8 or i8, got f32");
 }
@@ -194,9 +210,13 @@ TEST(Quantize, FastKernelsMatchReferenceExactly) {
                 if (s.size() == 4)
                     qs.push_back(make<op::Quantize>({p->output(0), cst(random_tensor({s[1]}, 4, 0.5f, 2.f))}, t,
                                                     0.0123, 1.0, lo, hi, int64_t{1}));
+                if (s.size() == 4)  // with a bias and a ReLU folded in
+                    qs.push_back(make<op::Quantize>({p->output(0), cst(random_tensor({s[1]}, 6, -2.f, 2.f)),
+                                                     cst(random_tensor({s[1]}, 7, -0.5f, 0.5f))},
+                                                    t, 0.0123, 1.25, lo, hi, int64_t{1}, true));
                 for (auto& q : qs) {
                     std::vector<Tensor> in{x};
-                    if (q->num_inputs() == 2) in.push_back(*q->input(1).node->constant_value());
+                    for (size_t i = 1; i < q->num_inputs(); ++i) in.push_back(*q->input(i).node->constant_value());
                     auto k = cpu::make_quantize_kernel_for(*q, shapes_of(*q, in), isa);
                     ASSERT_TRUE(k);
                     auto out = alloc_outputs(*q);
@@ -607,6 +627,52 @@ TEST(FuseInt8, CnnPatternsBecomeInt8AndMatchTheFakeQuantizeGraph) {
         EXPECT_LE(diff(got, want).first, 0.05 * range);
         EXPECT_LE(diff(ref, want).first, 0.05 * range);
         // Fast kernels and reference kernels of the INT8 graph: within a level.
+        EXPECT_LE(diff(got, ref).first, 0.02 * range);
+    }
+}
+
+// DenseNet's pre-activation: the features concatenated, then a batch norm (as NNCF's IR has it,
+// Multiply and Add; or one BatchNormInference), a ReLU and the FakeQuantize before the next
+// convolution. The affine map and the ReLU fold into that Quantize: one pass over the concat.
+TEST(FuseInt8, BatchNormAndReluBeforeAQuantizerFoldIntoIt) {
+    for (bool as_bn : {false, true}) {
+        SCOPED_TRACE(as_bn ? "BatchNormInference" : "Multiply, Add");
+        auto x = param({1, 4, 8, 8});
+        Output y1 = conv(fake_quantize(x->output(0), -3.f, 3.f * 127 / 128), fq_weights(random_tensor({8, 4, 3, 3}, 1, -0.5f, 0.5f)));
+        Output cat = make<op::Concat>(OutputVector{x->output(0), y1}, int64_t{1})->output(0);
+        Tensor g = random_tensor({12}, 2, -1.5f, 1.5f), b = random_tensor({12}, 3, -0.5f, 0.5f);
+        Output pre;
+        if (as_bn) {
+            Tensor mean = random_tensor({12}, 4, -0.2f, 0.2f), var = random_tensor({12}, 5, 0.5f, 1.5f);
+            pre = make<op::BatchNormInference>({cat, cst(g), cst(b), cst(mean), cst(var)}, 1e-5)->output(0);
+        } else {
+            pre = make<op::Multiply>({cat, cst(g.reshaped({1, 12, 1, 1}))}, AutoBroadcast::numpy)->output(0);
+            pre = add(pre, cst(b.reshaped({1, 12, 1, 1})));
+        }
+        Output out = conv(fake_quantize(relu(pre), 0.f, 4.f), fq_weights(random_tensor({6, 12, 3, 3}, 6, -0.5f, 0.5f)));
+        Model m({make<op::Result>({out})}, {x});
+        auto gm = m.clone();
+        EXPECT_EQ(passes::fuse_int8(*gm), 2u);
+        validate_model(*gm);
+        auto n = op_counts(*gm);
+        EXPECT_EQ(n["Multiply"] + n["Add"] + n["Relu"] + n["BatchNormInference"], 0);
+        int folded = 0;
+        for (auto& node : gm->ordered_ops())
+            if (auto* q = dynamic_cast<op::Quantize*>(node.get()); q && q->relu) {
+                ++folded;
+                EXPECT_EQ(node->num_inputs(), 3u);
+                EXPECT_TRUE(dynamic_cast<op::Concat*>(node->input(0).node.get()));
+            }
+        EXPECT_EQ(folded, 1);
+        Tensor in = random_tensor({1, 4, 8, 8}, 7, -3.f, 3.f);
+        Tensor want = evaluate_model(m, {in})[0];
+        Tensor got = run_compiled(m, in);
+        cpu::set_reference_only(true);
+        Tensor ref = run_compiled(m, in);
+        cpu::set_reference_only(false);
+        const double range = max_abs(want);
+        EXPECT_LE(diff(got, want).first, 0.05 * range);
+        EXPECT_LE(diff(ref, want).first, 0.05 * range);
         EXPECT_LE(diff(got, ref).first, 0.02 * range);
     }
 }

@@ -738,25 +738,41 @@ struct Pass {
                 all_deq = all_deq && d;
                 if (d) only = d;
             }
-            if (c->num_inputs() == 2) {
-                // Per-channel levels (a folded SmoothQuant multiply, or per-channel ranges): as
-                // the output's only.
-                const Tensor* mv = vals.get(c->input(1));
+            QuantPostOp relu;
+            relu.activation = op::PostOp(op::Activation::relu);
+            if (c->num_inputs() >= 2) {
+                // Per-channel levels (a folded SmoothQuant multiply or affine map, or per-channel
+                // ranges) of the output only: it quantizes relu?(v * m[c] + b[c]).
                 const int64_t axis = q->axis < 0 ? q->axis + ch.rank : q->axis;
-                if (all_deq || axis != ch.channel_axis || !mv) return false;
-                auto m = along_axis(*mv, 1, 0, ch.channels);
-                if (!m) return false;
-                ch.output_multiplier = *m;
+                if (all_deq || axis != ch.channel_axis) return false;
+                std::optional<std::vector<double>> mb[2];
+                for (size_t i = 1; i < c->num_inputs(); ++i) {
+                    const Tensor* t = vals.get(c->input(i));
+                    if (!t || !(mb[i - 1] = along_axis(*t, 1, 0, ch.channels))) return false;
+                }
+                bool nonzero = true, positive = true;
+                for (double v : *mb[0]) nonzero = nonzero && v != 0 && std::isfinite(v), positive = positive && v > 0;
+                if (clean && nonzero) {  // into the accumulator's scales and bias
+                    scale_by(*mb[0]);
+                    if (mb[1]) add_bias(*mb[1]);
+                } else if (!mb[1] && (positive || !q->relu)) {  // relu(v) * m = relu(v * m)
+                    ch.output_multiplier = *mb[0];
+                } else {
+                    return false;
+                }
+                if (q->relu) ch.post_ops.push_back(relu);
                 ch.final_q = q;
                 stop = true;
                 return true;
             }
             if (!all_deq) {  // INT8 readers: write the integers
+                if (q->relu) ch.post_ops.push_back(relu);
                 ch.final_q = q;
                 stop = true;
                 return true;
             }
             if (rs.size() != 1 || only->num_inputs() != 1) return false;
+            if (q->relu) ch.post_ops.push_back(relu);
             QuantPostOp p;
             p.kind = QuantPostOp::Kind::fq;
             p.s_in = q->scale;
@@ -838,19 +854,27 @@ struct Pass {
         ci.replace(ch.final_q ? ch.final_q->output(0) : cur, f->output(0));
     }
 
-    // A per-channel Multiply by a constant before a Quantize that INT8 ops read (NNCF's
-    // SmoothQuant) folds into it, so that the op before can write the integers.
-    void fold_multipliers() {
+    // True when some reader of Quantize `n` is an INT8 op (not a Dequantize).
+    bool int8_read(Node* n) const {
+        for (auto& [r, i] : readers(cm(), n->output(0)))
+            if (!dynamic_cast<op::Dequantize*>(r)) return true;
+        return false;
+    }
+
+    // Before a Quantize that INT8 ops read: the per-channel affine map and ReLU in front of it
+    // fold into it (NNCF's SmoothQuant multiply; a batch norm and ReLU before a convolution, as
+    // DenseNet's), so that one pass over the tensor replaces four. (Moving such a Quantize above
+    // the Concat before it, to quantize each input, measured slower on DenseNet-121: hundreds of
+    // small quantizers and reorders instead of one concat.)
+    void fold_quantizers() {
         for (auto& n : m.ordered_ops()) {
-            if (!dynamic_cast<op::Quantize*>(n.get()) || !cm().count(n->output(0))) continue;
-            bool int8_reader = false;
-            for (auto& [r, i] : readers(cm(), n->output(0))) int8_reader |= !dynamic_cast<op::Dequantize*>(r);
-            if (int8_reader) fold_multiplier(n);
+            if (!dynamic_cast<op::Quantize*>(n.get()) || !cm().count(n->output(0)) || !int8_read(n.get())) continue;
+            fold_affine(n);
         }
     }
 
-    // Stage 4: Quantize -> Dequantize pairs nothing INT8 reads go back to FakeQuantize; SmoothQuant
-    // multiplies fold into the Quantize that follows them.
+    // Stage 4: Quantize -> Dequantize pairs nothing INT8 reads go back to FakeQuantize; the affine
+    // maps before the other Quantizes fold into them.
     void tidy() {
         for (auto& n : m.ordered_ops()) {
             auto* q = dynamic_cast<op::Quantize*>(n.get());
@@ -865,38 +889,164 @@ struct Pass {
                 ci.replace(d->output(0), back->output(0));
                 continue;
             }
-            fold_multiplier(n);
+            fold_affine(n);
         }
     }
 
-    void fold_multiplier(const NodePtr& n) {
-        auto* q = dynamic_cast<op::Quantize*>(n.get());
-        if (n->num_inputs() != 1) return;
-        Node* mul = n->input(0).node.get();
-        if (!dynamic_cast<op::Multiply*>(mul) || n->input(0).index != 0 || sole_reader(cm(), n->input(0)) != n.get())
-            return;
-        const PartialShape& s = n->input(0).shape();
-        if (!s.rank_is_static() || s.rank() < 1) return;
-        for (int side = 0; side < 2; ++side) {
-            const Output x = mul->input(side), k = mul->input(1 - side);
-            const Tensor* v = vals.get(k);
-            if (!v || !(x.shape() == s) || v->type() != Type::f32) continue;
-            // The one axis the constant varies along (the last when it is a single value).
-            const int64_t off = s.rank() - v->rank();
-            if (off < 0) continue;
-            int64_t axis = s.rank() - 1;
-            for (int64_t j = 0; j < v->rank(); ++j)
-                if (v->shape()[j] != 1) axis = j + off;
-            if (!s[axis].is_static()) continue;
-            auto m = along_axis(*v, s.rank(), axis, s[axis].get_length());
-            if (!m) continue;
-            std::vector<float> mf(m->begin(), m->end());
-            auto q2 = make<op::Quantize>({x, f32_constant(mf)->output(0)}, q->destination_type, q->scale, q->zero_point,
-                                         q->qmin, q->qmax, axis);
-            q2->set_name(n->name());
-            ci.replace(n->output(0), q2->output(0));
-            return;
+    // Per-channel values along one axis of a rank-r tensor: one value (any axis) or `len` values.
+    struct Affine {
+        std::vector<double> m{1.0}, b{0.0};  // Quantize's input (before its ReLU) = m[c] * y + b[c]
+        int64_t axis = -1;
+        bool relu = false;
+    };
+
+    // The values of constant `t` as one value or along one axis of `s`, agreeing with f.axis
+    // (set when it was unset); nullopt otherwise.
+    std::optional<std::vector<double>> per_channel(const Tensor& t, const PartialShape& s, Affine& f) {
+        if (t.type() != Type::f32 || t.rank() > s.rank()) return std::nullopt;
+        const int64_t off = s.rank() - t.rank();
+        int64_t axis = -1;
+        for (int64_t j = 0; j < t.rank(); ++j)
+            if (t.shape()[j] != 1) {
+                if (axis >= 0) return std::nullopt;
+                axis = j + off;
+            }
+        auto v = t.as_f64_vector();
+        for (double x : v)
+            if (!std::isfinite(x)) return std::nullopt;
+        if (axis < 0) return std::vector<double>{v.at(0)};
+        if ((f.axis >= 0 && f.axis != axis) || !s[axis].is_static() || s[axis].get_length() != t.shape()[axis - off])
+            return std::nullopt;
+        f.axis = axis;
+        return v;
+    }
+
+    static std::vector<double> times(const std::vector<double>& a, const std::vector<double>& b) {
+        const size_t n = std::max(a.size(), b.size());
+        std::vector<double> r(n);
+        for (size_t i = 0; i < n; ++i) r[i] = a[a.size() == 1 ? 0 : i] * b[b.size() == 1 ? 0 : i];
+        return r;
+    }
+    static std::vector<double> plus(const std::vector<double>& a, const std::vector<double>& b) {
+        const size_t n = std::max(a.size(), b.size());
+        std::vector<double> r(n);
+        for (size_t i = 0; i < n; ++i) r[i] = a[a.size() == 1 ? 0 : i] + b[b.size() == 1 ? 0 : i];
+        return r;
+    }
+
+    // One step up from `y` (read only by the chain): y = a * x + c for a Multiply, Add or
+    // Subtract of a constant, or a BatchNormInference, along f's axis. Composes it into f and
+    // returns x; nullopt when `y`'s producer is none of these.
+    std::optional<Output> affine_step(const Output& y, Affine& f) {
+        Node* p = y.node.get();
+        const PartialShape& s = y.shape();
+        if (y.index != 0 || p->num_outputs() != 1 || y.type() != Type::f32) return std::nullopt;
+        if (auto* bn = dynamic_cast<op::BatchNormInference*>(p)) {
+            if (p->num_inputs() != 5 || !(p->input(0).shape() == s) || s.rank() < 2 || !s[1].is_static() ||
+                (f.axis >= 0 && f.axis != 1))
+                return std::nullopt;
+            const int64_t c = s[1].get_length();
+            std::vector<double> v[4];  // gamma, beta, mean, variance
+            for (int k = 0; k < 4; ++k) {
+                const Tensor* t = vals.get(p->input(1 + k));
+                auto a = t ? along_axis(*t, 1, 0, c) : std::nullopt;
+                if (!a) return std::nullopt;
+                v[k] = *a;
+            }
+            std::vector<double> a(c), sh(c);
+            for (int64_t i = 0; i < c; ++i) {
+                a[i] = v[0][i] / std::sqrt(v[3][i] + bn->epsilon);
+                sh[i] = v[1][i] - v[2][i] * a[i];
+                if (!std::isfinite(a[i]) || !std::isfinite(sh[i])) return std::nullopt;
+            }
+            f.axis = 1;
+            f.b = plus(f.b, times(f.m, sh));
+            f.m = times(f.m, a);
+            return p->input(0);
         }
+        const bool mul = dynamic_cast<op::Multiply*>(p) != nullptr, add = dynamic_cast<op::Add*>(p) != nullptr,
+                   sub = dynamic_cast<op::Subtract*>(p) != nullptr;
+        if (!mul && !add && !sub) return std::nullopt;
+        for (int side = 0; side < (sub ? 1 : 2); ++side) {
+            const Output x = p->input(side);
+            const Tensor* t = vals.get(p->input(1 - side));
+            if (!t || !(x.shape() == s) || x.type() != Type::f32) continue;
+            Affine g = f;
+            auto v = per_channel(*t, s, g);
+            if (!v) continue;
+            if (sub)
+                for (double& e : *v) e = -e;
+            if (mul) {
+                g.m = times(g.m, *v);
+            } else {
+                g.b = plus(g.b, times(g.m, *v));
+            }
+            f = g;
+            return x;
+        }
+        return std::nullopt;
+    }
+
+    // Folds what is foldable before Quantize `n` into a new Quantize; returns it (or `n`).
+    NodePtr fold_affine(const NodePtr& n) {
+        auto* q = dynamic_cast<op::Quantize*>(n.get());
+        const PartialShape& s = n->input(0).shape();
+        if (!s.rank_is_static() || s.rank() < 1) return n;
+        const int64_t r = s.rank();
+        Affine f;
+        f.relu = q->relu;
+        if (n->num_inputs() >= 2) {
+            f.axis = q->axis < 0 ? q->axis + r : q->axis;
+            for (size_t i = 1; i < n->num_inputs(); ++i) {
+                const Tensor* t = vals.get(n->input(i));
+                if (!t || !s[f.axis].is_static()) return n;
+                auto v = along_axis(*t, 1, 0, s[f.axis].get_length());  // Quantize's [C] or [1]
+                if (!v) return n;
+                (i == 1 ? f.m : f.b) = *v;
+            }
+        }
+        Output cur = n->input(0);
+        Node* reader = n.get();
+        bool folded = false;
+        auto sole = [&](const Output& o) { return o.index == 0 && sole_reader(cm(), o) == reader; };
+        // A ReLU right before: relu(x) * m + b = relu(m * x) when b = 0 and m > 0.
+        if (!f.relu && sole(cur) && dynamic_cast<op::Relu*>(cur.node.get()) && cur.type() == Type::f32) {
+            bool ok = true;
+            for (double v : f.m) ok = ok && v > 0;
+            for (double v : f.b) ok = ok && v == 0;
+            if (ok) {
+                f.relu = true;
+                reader = cur.node.get();
+                cur = cur.node->input(0);
+                folded = true;
+            }
+        }
+        while (sole(cur)) {
+            Node* p = cur.node.get();
+            auto x = affine_step(cur, f);
+            if (!x) break;
+            reader = p;
+            cur = *x;
+            folded = true;
+        }
+        if (!folded) return n;
+        if (f.axis < 0) f.axis = r - 1;  // one value each: along the last axis
+        if (!s[f.axis].is_static()) return n;
+        const int64_t c = s[f.axis].get_length();
+        auto expand = [&](const std::vector<double>& v) {
+            std::vector<float> e(static_cast<size_t>(c));
+            for (int64_t i = 0; i < c; ++i) e[i] = static_cast<float>(v[v.size() == 1 ? 0 : i]);
+            return f32_constant(e)->output(0);
+        };
+        OutputVector in{cur, expand(f.m)};
+        bool any_bias = false;
+        for (double v : f.b) any_bias = any_bias || v != 0;
+        if (any_bias) in.push_back(expand(f.b));
+        auto q2 = make<op::Quantize>(in, q->destination_type, q->scale, q->zero_point, q->qmin, q->qmax, f.axis, f.relu);
+        q2->set_name(n->name());
+        q2->set_source(n->source());
+        ci.replace(n->output(0), q2->output(0));
+        return q2;
     }
 };
 
@@ -909,7 +1059,7 @@ size_t fuse_int8(Model& m) {
     if (p.origin.empty()) return 0;
     p.sink_dequantize();
     const size_t count = p.convert();
-    p.fold_multipliers();
+    p.fold_quantizers();
     for (auto& ch : p.chains) p.grow(ch);
     p.tidy();
     return count;

@@ -19,16 +19,17 @@
 //          as level 127 (or 128), every weight checked to be on a level.
 //    A MatMul whose two inputs are Dequantize (attention's Q.K^T) becomes a QuantizedMatMul when
 //    B is s8 and the CPU's int8 products are exact (VNNI: onednn/int8.hpp).
-// 3. A per-channel Multiply by a constant before a Quantize that INT8 ops read (NNCF's
-//    SmoothQuant) folds into that Quantize. Each INT8 op absorbs what follows it, while each
+// 3. The per-channel affine maps (Multiply / Add / Subtract of constants, BatchNormInference) and a
+//    ReLU before a Quantize that INT8 ops read (NNCF's SmoothQuant multiply; DenseNet's batch norm
+//    and ReLU in front of each convolution) fold into that Quantize. Each INT8 op absorbs what follows it, while each
 //    intermediate tensor has a single reader: a per-channel Multiply / Add of constants and
 //    BatchNormInference (before any activation),
 //    activations, one residual Add (of a Dequantize: read as integers when the output is too), a
 //    Quantize -> Dequantize that only float ops read (rounded to its levels, output stays f32),
 //    and a final Quantize read by other INT8 ops (per tensor, or per channel): the op then writes
 //    u8/s8 directly.
-// 4. A Quantize -> Dequantize pair that nothing INT8 uses becomes the FakeQuantize it was; a
-//    per-channel Multiply by a constant before a remaining Quantize is folded into it.
+// 4. A Quantize -> Dequantize pair that nothing INT8 uses becomes the FakeQuantize it was; the
+//    affine maps and ReLU before a remaining Quantize fold into it.
 // What does not match stays as it was, so the graph computes what the FakeQuantize graph does.
 #pragma once
 #include "kiln/core/model.hpp"

@@ -220,49 +220,58 @@ void Quantize::visit_attributes(AttributeVisitor& v) {
     v.on("qmin", qmin);
     v.on("qmax", qmax);
     v.on("axis", axis);
+    v.on("relu", relu);
 }
 
 void Quantize::infer(InferContext& ctx) const {
-    ctx.check_inputs(1, 2);
+    ctx.check_inputs(1, 3);
     check_f32_input(ctx, 0, "x");
     check_range(ctx, destination_type, qmin, qmax, "destination");
     KILN_INFER_CHECK(ctx, scale > 0 && std::isfinite(scale), "scale must be positive, got ", scale);
     const PartialShape& x = ctx.input_shape(0);
-    if (ctx.num_inputs() == 2) {
-        check_f32_input(ctx, 1, "multiplier");
+    static const char* const names[] = {"x", "multiplier", "bias"};
+    for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+        check_f32_input(ctx, i, names[i]);
         if (x.rank_is_static()) {
             const int64_t r = x.rank();
             KILN_INFER_CHECK(ctx, axis >= -r && axis < r, "axis ", axis, " is out of range for rank ", r);
-            check_channels(ctx, 1, x[axis < 0 ? axis + r : axis], "multiplier", true);
+            check_channels(ctx, i, x[axis < 0 ? axis + r : axis], names[i], true);
         }
     }
     ctx.set_output(0, destination_type, x);
 }
 
-std::vector<float> quantize_multipliers(const Quantize& q, const Tensor* multiplier, int64_t channels) {
-    std::vector<float> k(static_cast<size_t>(channels));
+QuantizeLevels quantize_levels(const Quantize& q, const Tensor* multiplier, const Tensor* bias, int64_t channels) {
+    QuantizeLevels l;
+    l.k.resize(static_cast<size_t>(channels));
+    l.offset.resize(static_cast<size_t>(channels));
+    auto at = [](const Tensor* t, int64_t c, double none) {
+        return t ? static_cast<double>(t->data<float>()[t->size() == 1 ? 0 : c]) : none;
+    };
     for (int64_t c = 0; c < channels; ++c) {
-        const double m = multiplier ? static_cast<double>(multiplier->data<float>()[multiplier->size() == 1 ? 0 : c]) : 1.0;
-        k[c] = static_cast<float>(m / q.scale);
+        l.k[c] = static_cast<float>(at(multiplier, c, 1.0) / q.scale);
+        l.offset[c] = static_cast<float>(q.zero_point + at(bias, c, 0.0) / q.scale);
     }
-    return k;
+    l.lo = static_cast<float>(q.relu ? std::max(static_cast<double>(q.qmin), q.zero_point) : static_cast<double>(q.qmin));
+    l.hi = static_cast<float>(q.qmax);
+    return l;
 }
 
 void Quantize::evaluate(const std::vector<Tensor>& in, std::vector<Tensor>& out) const {
     const Tensor& x = in[0];
     const Shape& s = x.shape();
     int64_t channels = 1, inner = 1;
-    if (in.size() == 2 && !s.empty()) {
+    if (in.size() >= 2 && !s.empty()) {
         const int64_t ax = axis < 0 ? axis + static_cast<int64_t>(s.size()) : axis;
         channels = s[ax];
         for (size_t i = static_cast<size_t>(ax) + 1; i < s.size(); ++i) inner *= s[i];
     }
-    const auto k = quantize_multipliers(*this, in.size() == 2 ? &in[1] : nullptr, channels);
-    const float zp = static_cast<float>(zero_point), lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
+    const auto l = quantize_levels(*this, in.size() >= 2 ? &in[1] : nullptr, in.size() >= 3 ? &in[2] : nullptr, channels);
     const float* px = x.data<float>();
     const int64_t n = x.size();
     for (int64_t i = 0; i < n; ++i) {
-        const float q = quantize_level(px[i], k[(i / inner) % channels], zp, lo, hi);
+        const int64_t c = (i / inner) % channels;
+        const float q = quantize_level(px[i], l.k[c], l.offset[c], l.lo, l.hi);
         if (destination_type == Type::u8) out[0].data<uint8_t>()[i] = static_cast<uint8_t>(q);
         else out[0].data<int8_t>()[i] = static_cast<int8_t>(q);
     }

@@ -5,11 +5,16 @@
 //     real = scale * (q - zero_point)                                          (1)
 // with one scale and one integer zero point for the whole tensor.
 //
-//   Quantize    f32 -> u8/s8:  q = clamp(round(fma(x, k, zero_point)), qmin, qmax), k = 1 / scale
-//               (or multiplier[c] / scale with the optional per-channel multiplier input, a
-//               Multiply folded in). round is to nearest, ties to even; NaN gives qmin. The
-//               zero point may be fractional here (FakeQuantize's input range need not put 0 on
-//               a level); what the integers mean is (1) with the Dequantize parameters.
+//   Quantize    f32 -> u8/s8:  q = clamp(round(fma(x, k, zero_point)), qmin, qmax), k = 1 / scale.
+//               round is to nearest, ties to even; NaN gives qmin. The zero point may be
+//               fractional here (FakeQuantize's input range need not put 0 on a level); what the
+//               integers mean is (1) with the Dequantize parameters. Optional inputs fold the
+//               per-channel affine map and ReLU before the quantizer in (a batch norm and ReLU
+//               in front of a convolution's input): it quantizes u = relu?(x * multiplier[c] +
+//               bias[c]), as q = clamp(round(fma(x, k[c], o[c])), lo, qmax) with
+//               k[c] = multiplier[c] / scale, o[c] = zero_point + bias[c] / scale and
+//               lo = relu ? max(qmin, zero_point) : qmin (1 / scale > 0, so the ReLU's max with 0
+//               is the max with the zero point's level).
 //   Dequantize  u8/s8 -> f32:  y = float(q - zero_point) * float(scale), or * float(scale[c])
 //               with the optional per-channel scale input (NNCF's per-channel ranges of a
 //               depthwise convolution's input: one zero point, a scale per channel).
@@ -87,12 +92,15 @@ struct Int8Epilogue {
 void int8_output_scales(double x_scale, const float* w_scale, int64_t w_scales, int64_t channels,
                         const float* bias, std::vector<float>& osc, std::vector<float>& bias_acc);
 
-// Quantize. Inputs: x (f32), optionally multiplier (f32 [C], C = x's size along `axis`).
+// Quantize. Inputs: x (f32), optionally multiplier (f32 [C] or [1], C = x's size along `axis`),
+// optionally bias (f32 [C] or [1], after a multiplier).
 class Quantize : public Op<Quantize> {
 public:
     Quantize() = default;
-    Quantize(Type destination_type, double scale, double zero_point, int64_t qmin, int64_t qmax, int64_t axis = -1)
-        : destination_type(destination_type), scale(scale), zero_point(zero_point), qmin(qmin), qmax(qmax), axis(axis) {}
+    Quantize(Type destination_type, double scale, double zero_point, int64_t qmin, int64_t qmax, int64_t axis = -1,
+             bool relu = false)
+        : destination_type(destination_type), scale(scale), zero_point(zero_point), qmin(qmin), qmax(qmax), axis(axis),
+          relu(relu) {}
     const char* type_name() const override { return "Quantize"; }
     const char* opset() const override { return "kiln"; }
     void visit_attributes(AttributeVisitor& v) override;
@@ -102,11 +110,17 @@ public:
     Type destination_type = Type::u8;
     double scale = 1, zero_point = 0;
     int64_t qmin = 0, qmax = 255;
-    int64_t axis = -1;  // of the multiplier
+    int64_t axis = -1;  // of the multiplier and bias
+    bool relu = false;
 };
 
-// The per-element multiplier k of Quantize (1 / scale, or multiplier[c] / scale), per channel.
-std::vector<float> quantize_multipliers(const Quantize& q, const Tensor* multiplier, int64_t channels);
+// Quantize's formula per channel: q = clamp(round(fma(x, k[c], offset[c])), lo, hi).
+struct QuantizeLevels {
+    std::vector<float> k, offset;
+    float lo = 0, hi = 255;
+};
+// For `channels` channels (1 without a multiplier); multiplier and bias nullable.
+QuantizeLevels quantize_levels(const Quantize& q, const Tensor* multiplier, const Tensor* bias, int64_t channels);
 // Quantize's formula for one element with multiplier k.
 inline float quantize_level(float x, float k, float zero_point, float qmin, float qmax) {
     float v = std::fma(x, k, zero_point);

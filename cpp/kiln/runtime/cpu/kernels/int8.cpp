@@ -17,10 +17,12 @@ namespace kiln::cpu {
 
 namespace {
 
-// One run of n elements with one multiplier (inner > 1) or a multiplier per element (k_per).
+// One run of n elements with one multiplier and offset (inner > 1), or one of each per element
+// (k_per, o_per).
 struct QuantArgs {
     float k, zp, lo, hi;
-    const float* k_per;  // nullptr: k for all
+    const float* k_per;  // nullptr: k and zp for all
+    const float* o_per;
 };
 
 // The fp-contract=off: the formula's one fused multiply-add is written out, nothing else fuses.
@@ -33,12 +35,15 @@ namespace avx512 {
 
 template <bool U8>
 void quantize(const float* x, void* y, int64_t n, const QuantArgs& a) {
-    const __m512 zp = _mm512_set1_ps(a.zp), lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
-    __m512 k = _mm512_set1_ps(a.k);
+    const __m512 lo = _mm512_set1_ps(a.lo), hi = _mm512_set1_ps(a.hi);
+    __m512 k = _mm512_set1_ps(a.k), zp = _mm512_set1_ps(a.zp);
     auto* out = static_cast<uint8_t*>(y);
     int64_t i = 0;
     auto one = [&](int64_t at, __mmask16 m) {
-        if (a.k_per) k = _mm512_maskz_loadu_ps(m, a.k_per + at);
+        if (a.k_per) {
+            k = _mm512_maskz_loadu_ps(m, a.k_per + at);
+            zp = _mm512_maskz_loadu_ps(m, a.o_per + at);
+        }
         __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + at), k, zp);
         v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
         const __m512i q = _mm512_cvtps_epi32(v);  // round to nearest even (MXCSR default)
@@ -80,18 +85,22 @@ inline void store8(uint8_t* out, __m256i q) {
 
 template <bool U8>
 void quantize(const float* x, void* y, int64_t n, const QuantArgs& a) {
-    const __m256 zp = _mm256_set1_ps(a.zp), lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
-    __m256 k = _mm256_set1_ps(a.k);
+    const __m256 lo = _mm256_set1_ps(a.lo), hi = _mm256_set1_ps(a.hi);
+    __m256 k = _mm256_set1_ps(a.k), zp = _mm256_set1_ps(a.zp);
     auto* out = static_cast<uint8_t*>(y);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        if (a.k_per) k = _mm256_loadu_ps(a.k_per + i);
+        if (a.k_per) {
+            k = _mm256_loadu_ps(a.k_per + i);
+            zp = _mm256_loadu_ps(a.o_per + i);
+        }
         __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), k, zp);
         v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
         store8<U8>(out + i, _mm256_cvtps_epi32(v));
     }
     for (; i < n; ++i) {
-        const float q = op::quantize_level(x[i], a.k_per ? a.k_per[i] : a.k, a.zp, a.lo, a.hi);
+        const float q = a.k_per ? op::quantize_level(x[i], a.k_per[i], a.o_per[i], a.lo, a.hi)
+                                : op::quantize_level(x[i], a.k, a.zp, a.lo, a.hi);
         if constexpr (U8) out[i] = static_cast<uint8_t>(q);
         else reinterpret_cast<int8_t*>(out)[i] = static_cast<int8_t>(q);
     }
@@ -144,19 +153,17 @@ public:
         const bool u8 = q.destination_type == Type::u8;
         fn_ = isa == Int8Isa::avx512 ? (u8 ? avx512::quantize<true> : avx512::quantize<false>)
                                      : (u8 ? avx2::quantize<true> : avx2::quantize<false>);
-        if (sh.inputs.size() == 2) {
+        if (sh.inputs.size() >= 2) {
             const int64_t r = static_cast<int64_t>(x.size());
             const int64_t ax = q.axis < 0 ? q.axis + r : q.axis;
             channels_ = x[ax];
             // nhwc puts the channel axis innermost.
             if (layout.kind != Layout::Kind::channels_last)
                 for (int64_t i = ax + 1; i < r; ++i) inner_ *= x[i];
-            k_ = op::quantize_multipliers(q, sh.constants[1], channels_);
-        } else {
-            k_ = op::quantize_multipliers(q, nullptr, 1);
         }
-        args_ = QuantArgs{k_[0], static_cast<float>(q.zero_point), static_cast<float>(q.qmin),
-                          static_cast<float>(q.qmax), nullptr};
+        l_ = op::quantize_levels(q, sh.inputs.size() >= 2 ? sh.constants[1] : nullptr,
+                                 sh.inputs.size() >= 3 ? sh.constants[2] : nullptr, channels_);
+        args_ = QuantArgs{l_.k[0], l_.offset[0], l_.lo, l_.hi, nullptr, nullptr};
     }
     void execute(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
         const float* x = in[0].data<float>();
@@ -167,7 +174,8 @@ public:
         } else if (inner_ == 1) {  // the multiplier runs along the innermost axis
             const int64_t rows = n / channels_;
             QuantArgs a = args_;
-            a.k_per = k_.data();
+            a.k_per = l_.k.data();
+            a.o_per = l_.offset.data();
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
             for (int64_t r = 0; r < rows; ++r) fn_(x + r * channels_, y + r * channels_, channels_, a);
         } else {
@@ -175,13 +183,14 @@ public:
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
             for (int64_t r = 0; r < runs; ++r) {
                 QuantArgs a = args_;
-                a.k = k_[r % channels_];
+                a.k = l_.k[r % channels_];
+                a.zp = l_.offset[r % channels_];
                 fn_(x + r * inner_, y + r * inner_, inner_, a);
             }
         }
     }
     const char* name() const override { return isa_ == Int8Isa::avx512 ? "avx512_quantize" : "avx2_quantize"; }
-    Layout input_layout(size_t) const override { return layout_; }
+    Layout input_layout(size_t i) const override { return i == 0 ? layout_ : Layout{}; }  // constants plain
     Layout output_layout(size_t) const override { return layout_; }
 
 private:
@@ -189,7 +198,7 @@ private:
     Layout layout_;
     QuantizeFn fn_;
     int64_t channels_ = 1, inner_ = 1;
-    std::vector<float> k_;
+    op::QuantizeLevels l_;
     QuantArgs args_;
 };
 
@@ -231,7 +240,7 @@ public:
         }
     }
     const char* name() const override { return isa_ == Int8Isa::avx512 ? "avx512_dequantize" : "avx2_dequantize"; }
-    Layout input_layout(size_t) const override { return layout_; }
+    Layout input_layout(size_t i) const override { return i == 0 ? layout_ : Layout{}; }  // constants plain
     Layout output_layout(size_t) const override { return layout_; }
 
 private:
@@ -271,8 +280,9 @@ KernelPtr make_quantize_kernel_for(const Node& node, const KernelShapes& sh, Int
     if (!int8_isa_supported(isa)) return nullptr;
     if (auto* q = dynamic_cast<const op::Quantize*>(&node)) {
         if (sh.in_type(0) != Type::f32) return nullptr;
-        const bool pc = sh.inputs.size() == 2;
-        if (pc && !sh.constants[1]) return nullptr;
+        const bool pc = sh.inputs.size() >= 2;
+        for (size_t i = 1; i < sh.inputs.size(); ++i)
+            if (!sh.constants[i]) return nullptr;
         return std::make_unique<QuantizeKernel>(*q, sh, isa, kept_layout(sh, pc, q->axis));
     }
     if (auto* d = dynamic_cast<const op::Dequantize*>(&node)) {
