@@ -583,6 +583,22 @@ Tensor run_compiled(const Model& m, const Tensor& in) {
     return r->output(0);
 }
 
+// The compiled INT8 graph's numbers (fast kernels, and reference kernels) against those of the
+// FakeQuantize graph (the reference interpreter in f32), to a few quantization steps of the last
+// FakeQuantize (levels that a rounding tie puts one step apart propagate), relative to the
+// output's range; fast and reference kernels of the INT8 graph within a level.
+void expect_int8_matches_fake_quantize_graph(const Model& m, const Tensor& x) {
+    Tensor want = evaluate_model(m, {x})[0];
+    Tensor got = run_compiled(m, x);
+    cpu::set_reference_only(true);
+    Tensor ref = run_compiled(m, x);
+    cpu::set_reference_only(false);
+    const double range = max_abs(want);
+    EXPECT_LE(diff(got, want).first, 0.05 * range);
+    EXPECT_LE(diff(ref, want).first, 0.05 * range);
+    EXPECT_LE(diff(got, ref).first, 0.02 * range);
+}
+
 }  // namespace
 
 TEST(FuseInt8, CnnPatternsBecomeInt8AndMatchTheFakeQuantizeGraph) {
@@ -614,20 +630,7 @@ TEST(FuseInt8, CnnPatternsBecomeInt8AndMatchTheFakeQuantizeGraph) {
                 }
             }
         }
-        // The numbers: those of the FakeQuantize graph (the reference interpreter in f32), to a
-        // few quantization steps of the last FakeQuantize (levels that a rounding tie puts one
-        // step apart propagate), relative to the output's range.
-        Tensor x = random_tensor({2, 3, 12, 12}, 77, -3.f, 3.f);
-        Tensor want = evaluate_model(m, {x})[0];
-        Tensor got = run_compiled(m, x);
-        cpu::set_reference_only(true);
-        Tensor ref = run_compiled(m, x);
-        cpu::set_reference_only(false);
-        const double range = max_abs(want);
-        EXPECT_LE(diff(got, want).first, 0.05 * range);
-        EXPECT_LE(diff(ref, want).first, 0.05 * range);
-        // Fast kernels and reference kernels of the INT8 graph: within a level.
-        EXPECT_LE(diff(got, ref).first, 0.02 * range);
+        expect_int8_matches_fake_quantize_graph(m, random_tensor({2, 3, 12, 12}, 77, -3.f, 3.f));
     }
 }
 
@@ -664,16 +667,7 @@ TEST(FuseInt8, BatchNormAndReluBeforeAQuantizerFoldIntoIt) {
                 EXPECT_TRUE(dynamic_cast<op::Concat*>(node->input(0).node.get()));
             }
         EXPECT_EQ(folded, 1);
-        Tensor in = random_tensor({1, 4, 8, 8}, 7, -3.f, 3.f);
-        Tensor want = evaluate_model(m, {in})[0];
-        Tensor got = run_compiled(m, in);
-        cpu::set_reference_only(true);
-        Tensor ref = run_compiled(m, in);
-        cpu::set_reference_only(false);
-        const double range = max_abs(want);
-        EXPECT_LE(diff(got, want).first, 0.05 * range);
-        EXPECT_LE(diff(ref, want).first, 0.05 * range);
-        EXPECT_LE(diff(got, ref).first, 0.02 * range);
+        expect_int8_matches_fake_quantize_graph(m, random_tensor({1, 4, 8, 8}, 7, -3.f, 3.f));
     }
 }
 
